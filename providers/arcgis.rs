@@ -1,0 +1,272 @@
+//! What every ArcGIS provider shares: reading ArcGIS answers (errors come with HTTP 200
+//! and a JSON `error` body), token responses, and the portal endpoints.
+
+use crate::error::{Error, Result};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::registry::{FlowContext, Identity};
+use crate::secret::Secret;
+use crate::token::TokenSet;
+use serde_json::{Map, Value};
+
+/// The out-of-band redirect URI: the portal shows the code instead of redirecting.
+pub const OOB_REDIRECT: &str = "urn:ietf:wg:oauth:2.0:oob";
+
+/// An error object an ArcGIS server put in its answer.
+#[derive(Debug, Clone)]
+pub struct ArcgisError {
+    pub code: i64,
+    pub message: String,
+    /// The OAuth-style `error` string some endpoints add (`invalid_request`, ...).
+    pub oauth_error: Option<String>,
+}
+
+impl std::fmt::Display for ArcgisError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (ArcGIS error {}", self.message, self.code)?;
+        if let Some(e) = &self.oauth_error {
+            write!(f, ", {e}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// How an ArcGIS answer turned out.
+pub enum Answer {
+    Ok(Map<String, Value>),
+    Error(ArcgisError),
+}
+
+/// Reads an answer: JSON object → `Ok`, JSON `error` object → `Error`; an HTML page,
+/// garbage or an HTTP error without an ArcGIS body → `Err(Error::Server)`.
+pub fn read_answer(response: &HttpResponse, what: &str) -> Result<Answer> {
+    if response.status == 401 {
+        return Err(Error::TokenRejected(format!("{what}: HTTP 401 Unauthorized")));
+    }
+    if response.looks_like_html() {
+        let title = response.html_title().map(|t| format!(" titled \"{t}\"")).unwrap_or_default();
+        return Err(Error::Server(format!(
+            "{what}: the server answered an HTML page{title} (HTTP {}) instead of JSON; check the URL, \
+             and whether a web-tier login or proxy sits in front of it",
+            response.status
+        )));
+    }
+    let value: Value = serde_json::from_slice(&response.body).map_err(|_| {
+        Error::Server(format!(
+            "{what}: the server answered HTTP {} with {} bytes that are not JSON",
+            response.status,
+            response.body.len()
+        ))
+    })?;
+    let Value::Object(mut object) = value else {
+        return Err(Error::Server(format!("{what}: the server answered JSON that is not an object")));
+    };
+    if let Some(err) = object.remove("error") {
+        return Ok(Answer::Error(parse_error(&err, response.status)));
+    }
+    if !(200..300).contains(&response.status) {
+        return Err(Error::Server(format!("{what}: HTTP {}", response.status)));
+    }
+    Ok(Answer::Ok(object))
+}
+
+fn parse_error(err: &Value, status: u16) -> ArcgisError {
+    match err {
+        Value::Object(o) => {
+            let code = o.get("code").and_then(Value::as_i64).unwrap_or(status as i64);
+            let message = o
+                .get("message")
+                .and_then(Value::as_str)
+                .or_else(|| o.get("error_description").and_then(Value::as_str))
+                .unwrap_or("unspecified error")
+                .to_string();
+            let details: Vec<&str> =
+                o.get("details").and_then(Value::as_array).map(|d| d.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let message = if details.is_empty() || details.iter().all(|d| *d == message) {
+                message
+            } else {
+                format!("{message} {}", details.join(" "))
+            };
+            ArcgisError { code, message, oauth_error: o.get("error").and_then(Value::as_str).map(String::from) }
+        }
+        // RFC 6749 style: {"error": "invalid_grant", "error_description": ...}
+        Value::String(s) => ArcgisError { code: status as i64, message: s.clone(), oauth_error: Some(s.clone()) },
+        _ => ArcgisError { code: status as i64, message: "unspecified error".into(), oauth_error: None },
+    }
+}
+
+/// For calls that use a token: 498/499 mean "refresh and retry", 403 means no permission.
+pub fn resource_answer(response: &HttpResponse, what: &str) -> Result<Map<String, Value>> {
+    match read_answer(response, what)? {
+        Answer::Ok(object) => Ok(object),
+        Answer::Error(e) if e.code == 498 || e.code == 499 => Err(Error::TokenRejected(format!("{what}: {e}"))),
+        Answer::Error(e) if e.code == 403 => Err(Error::Server(format!("{what}: permission denied: {e}"))),
+        Answer::Error(e) => Err(Error::Server(format!("{what}: {e}"))),
+    }
+}
+
+/// Builds a `TokenSet` from an `oauth2/token` answer. `previous` keeps the refresh
+/// token (and its expiry) when the grant returns none (plain `refresh_token`).
+pub fn token_set(object: &Map<String, Value>, now: u64, previous: Option<&TokenSet>, what: &str) -> Result<TokenSet> {
+    let access = object
+        .get("access_token")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::Server(format!("{what}: the answer has no access_token")))?;
+    let seconds = |key: &str| -> Result<Option<u64>> {
+        match object.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .map(Some)
+                .ok_or_else(|| Error::Server(format!("{what}: `{key}` is not a number of seconds"))),
+        }
+    };
+    let mut tokens = TokenSet::new(Secret::new(access), now);
+    tokens.expires_at = seconds("expires_in")?.map(|s| now + s);
+    tokens.username = object.get("username").and_then(Value::as_str).map(String::from);
+    match object.get("refresh_token").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        Some(rt) => {
+            tokens.refresh_token = Some(Secret::new(rt));
+            tokens.refresh_expires_at = seconds("refresh_token_expires_in")?.map(|s| now + s);
+            tokens.refresh_issued_at = Some(now);
+        }
+        None => {
+            if let Some(prev) = previous {
+                tokens.refresh_token = prev.refresh_token.clone();
+                tokens.refresh_expires_at = prev.refresh_expires_at;
+                tokens.refresh_issued_at = prev.refresh_issued_at;
+            }
+        }
+    }
+    if tokens.username.is_none() {
+        tokens.username = previous.and_then(|p| p.username.clone());
+    }
+    Ok(tokens)
+}
+
+/// One portal and the endpoints under its sharing REST root.
+pub struct Portal {
+    pub url: String,
+    pub referer: Option<String>,
+}
+
+impl Portal {
+    pub fn rest(&self, path: &str) -> String {
+        format!("{}/sharing/rest/{path}", self.url)
+    }
+
+    fn decorate(&self, mut request: HttpRequest) -> HttpRequest {
+        if let Some(r) = &self.referer {
+            request = request.header("Referer", r.clone());
+        }
+        request
+    }
+
+    /// POST to `oauth2/token`; errors from the portal are returned as `Answer::Error`.
+    pub fn token_request(&self, cx: &mut FlowContext<'_>, fields: &[(&str, &str)]) -> Result<Answer> {
+        let mut all = fields.to_vec();
+        all.push(("f", "json"));
+        let request = self.decorate(HttpRequest::post_form(self.rest("oauth2/token"), &all));
+        let response = cx.send(&request)?;
+        read_answer(&response, "oauth2/token")
+    }
+
+    /// GET a sharing resource with the token in `X-Esri-Authorization` (never in the URL).
+    pub fn get_with_token(&self, cx: &mut FlowContext<'_>, path: &str, token: &Secret) -> Result<Map<String, Value>> {
+        let request = self.decorate(
+            HttpRequest::get(format!("{}?f=json", self.rest(path)))
+                .header("X-Esri-Authorization", format!("Bearer {}", token.expose())),
+        );
+        let response = cx.send(&request)?;
+        resource_answer(&response, path)
+    }
+
+    /// `community/self`: the signed-in user.
+    pub fn community_self(&self, cx: &mut FlowContext<'_>, token: &Secret) -> Result<Identity> {
+        let object = self.get_with_token(cx, "community/self", token)?;
+        let username = object
+            .get("username")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::Server("community/self: the answer has no username".into()))?
+            .to_string();
+        let mut details = Map::new();
+        for key in ["fullName", "email", "orgId", "role"] {
+            if let Some(v) = object.get(key) {
+                details.insert(key.to_string(), v.clone());
+            }
+        }
+        details.insert("portal".into(), Value::String(self.url.clone()));
+        Ok(Identity { username, details })
+    }
+
+    /// `oauth2/revokeToken`, best effort: returns the line to show.
+    pub fn revoke(&self, cx: &mut FlowContext<'_>, client_id: &str, token: &Secret, hint: &str) -> Result<String> {
+        let request = self.decorate(HttpRequest::post_form(
+            self.rest("oauth2/revokeToken"),
+            &[("auth_token", token.expose()), ("token_type_hint", hint), ("client_id", client_id), ("f", "json")],
+        ));
+        let response = cx.send(&request)?;
+        match read_answer(&response, "oauth2/revokeToken")? {
+            Answer::Ok(o) if o.get("success").and_then(Value::as_bool) == Some(true) => {
+                Ok(format!("revoked the {} at {}", hint.replace('_', " "), self.url))
+            }
+            Answer::Ok(_) => Ok(format!("the portal did not confirm revoking the {}", hint.replace('_', " "))),
+            Answer::Error(e) => Ok(format!("the portal refused to revoke the {}: {e}", hint.replace('_', " "))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, ct: &str, body: &str) -> HttpResponse {
+        HttpResponse { status, headers: vec![("Content-Type".into(), ct.into())], body: body.as_bytes().to_vec() }
+    }
+
+    #[test]
+    fn error_with_http_200_is_an_error() {
+        let r = resp(200, "application/json", r#"{"error":{"code":498,"error":"invalid_request","message":"refresh_token expired","details":[]}}"#);
+        match read_answer(&r, "t").unwrap() {
+            Answer::Error(e) => {
+                assert_eq!(e.code, 498);
+                assert_eq!(e.oauth_error.as_deref(), Some("invalid_request"));
+                assert_eq!(e.message, "refresh_token expired");
+            }
+            Answer::Ok(_) => panic!("an error body must not be success"),
+        }
+        assert!(matches!(resource_answer(&r, "t"), Err(Error::TokenRejected(_))));
+        let forbidden = resp(200, "application/json", r#"{"error":{"code":403,"message":"You do not have permissions","details":[]}}"#);
+        assert!(matches!(resource_answer(&forbidden, "t"), Err(Error::Server(_))));
+    }
+
+    #[test]
+    fn html_and_garbage_are_server_errors() {
+        let html = resp(200, "text/html", "<html><head><title>Sign In</title></head></html>");
+        let err = read_answer(&html, "t").err().unwrap().to_string();
+        assert!(err.contains("HTML") && err.contains("Sign In"), "{err}");
+        let garbage = resp(200, "application/json", "{\"access_tok");
+        assert!(matches!(read_answer(&garbage, "t"), Err(Error::Server(_))));
+        let unauthorized = resp(401, "text/plain", "");
+        assert!(matches!(read_answer(&unauthorized, "t"), Err(Error::TokenRejected(_))));
+    }
+
+    #[test]
+    fn token_set_keeps_refresh_token_on_plain_refresh() {
+        let login: Map<String, Value> = serde_json::from_str(
+            r#"{"access_token":"a1","expires_in":1800,"username":"u","refresh_token":"r1","refresh_token_expires_in":1209600}"#,
+        )
+        .unwrap();
+        let first = token_set(&login, 1000, None, "t").unwrap();
+        assert_eq!(first.expires_at, Some(2800));
+        assert_eq!(first.refresh_expires_at, Some(1000 + 1209600));
+        let refreshed: Map<String, Value> = serde_json::from_str(r#"{"access_token":"a2","expires_in":1800}"#).unwrap();
+        let second = token_set(&refreshed, 2000, Some(&first), "t").unwrap();
+        assert_eq!(second.refresh_token.as_ref().unwrap().expose(), "r1");
+        assert_eq!(second.username.as_deref(), Some("u"));
+        assert_eq!(second.refresh_expires_at, first.refresh_expires_at);
+        let bad: Map<String, Value> = serde_json::from_str(r#"{"access_token":"a","expires_in":"soon"}"#).unwrap();
+        assert!(token_set(&bad, 0, None, "t").is_err());
+    }
+}

@@ -1,0 +1,204 @@
+//! `esri-oob`: ArcGIS Portal / ArcGIS Online OAuth 2.0 authorization code with the out-of-band
+//! redirect — the portal shows a code, the user pastes it — plus refresh and refresh-token rotation.
+
+use super::arcgis::{token_set, Answer, Portal, OOB_REDIRECT};
+use crate::error::{Error, Result};
+use crate::pkce::{random_urlsafe, Pkce};
+use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::settings::service_url;
+use crate::token::TokenSet;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// Settings of an `esri-oob` profile.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EsriOobSettings {
+    /// Portal URL, e.g. https://gis.example.com/portal or https://www.arcgis.com (http:// only for loopback).
+    pub portal: String,
+    /// App ID (client_id) of the OAuth application registered in the portal.
+    pub client_id: String,
+    /// Refresh-token lifetime to ask for, in minutes (the portal may cap it; -1 = the portal's maximum).
+    #[serde(default)]
+    pub expiration: Option<i64>,
+    /// Referer header sent with every request (for portals that bind tokens to a referer).
+    #[serde(default)]
+    pub referer: Option<String>,
+    /// Rotate the refresh token (exchange_refresh_token) when it has less than this many seconds left.
+    #[serde(default = "default_rotate_within")]
+    pub rotate_refresh_within: u64,
+}
+
+pub(crate) fn default_rotate_within() -> u64 {
+    24 * 3600
+}
+
+pub const CLIENT_SECRET: SecretSpec = SecretSpec {
+    name: "client_secret",
+    description: "Client secret of the OAuth application (only for confidential apps)",
+    required: false,
+};
+
+pub struct EsriOob {
+    portal: Portal,
+    client_id: String,
+    expiration: Option<i64>,
+    rotate_within: u64,
+}
+
+fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
+    let s: EsriOobSettings = settings.parse()?;
+    Ok(Box::new(EsriOob {
+        portal: Portal { url: service_url(&settings.profile, "portal", &s.portal)?, referer: s.referer },
+        client_id: s.client_id,
+        expiration: s.expiration,
+        rotate_within: s.rotate_refresh_within,
+    }))
+}
+
+inventory::submit! {
+    ProviderInfo {
+        name: "esri-oob",
+        description: "ArcGIS Portal / ArcGIS Online OAuth sign-in: the browser shows a code you paste back (out-of-band)",
+        settings_schema: || schemars::schema_for!(EsriOobSettings),
+        secrets: &[CLIENT_SECRET],
+        template: include_str!("esri-oob.toml"),
+        build,
+    }
+}
+
+/// Pulls the code out of what a person pasted: the bare code, the approval page's
+/// title (`SUCCESS code=…`), or a URL with `code=`.
+pub fn extract_code(pasted: &str) -> Option<String> {
+    let text = pasted.trim();
+    let code = match text.find("code=") {
+        Some(i) => text[i + 5..].split(['&', ' ', '#', '"', '<']).next().unwrap_or_default(),
+        None => text,
+    };
+    let code = code.trim();
+    (!code.is_empty() && !code.contains(char::is_whitespace)).then(|| code.to_string())
+}
+
+impl EsriOob {
+    fn authorize_url(&self, state: &str, pkce: &Pkce) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("client_id", &self.client_id)
+            .append_pair("response_type", "code")
+            .append_pair("redirect_uri", OOB_REDIRECT)
+            .append_pair("state", state)
+            .append_pair("code_challenge", &pkce.challenge)
+            .append_pair("code_challenge_method", "S256");
+        if let Some(minutes) = self.expiration {
+            q.append_pair("expiration", &minutes.to_string());
+        }
+        format!("{}?{}", self.portal.rest("oauth2/authorize"), q.finish())
+    }
+
+    fn refresh_with(&self, cx: &mut FlowContext<'_>, current: &TokenSet, grant: &str) -> Result<TokenSet> {
+        let refresh_token = current.refresh_token.as_ref().expect("checked by caller");
+        let secret = cx.secrets.get("client_secret").cloned();
+        let mut fields = vec![
+            ("grant_type", grant),
+            ("client_id", self.client_id.as_str()),
+            ("refresh_token", refresh_token.expose()),
+        ];
+        if grant == "exchange_refresh_token" {
+            fields.push(("redirect_uri", OOB_REDIRECT));
+        }
+        if let Some(s) = &secret {
+            fields.push(("client_secret", s.expose()));
+        }
+        let now = cx.now();
+        match self.portal.token_request(cx, &fields)? {
+            Answer::Ok(object) => token_set(&object, now, Some(current), "oauth2/token"),
+            // Any refusal of a refresh token (498 "refresh_token expired", invalid_grant,
+            // invalid_request) means a person must sign in again.
+            Answer::Error(e) => Err(cx.login_required(format!("the portal refused the refresh token: {e}"))),
+        }
+    }
+}
+
+impl Provider for EsriOob {
+    fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
+        let state = random_urlsafe(16);
+        let pkce = Pkce::new();
+        let url = self.authorize_url(&state, &pkce);
+        if !cx.no_browser {
+            cx.ui.info("Opening browser for ArcGIS Enterprise OAuth sign-in...");
+            if let Err(why) = cx.ui.open_browser(&url) {
+                cx.ui.warn(&format!("could not open a browser ({why}); open the URL below yourself"));
+            }
+        }
+        cx.ui.info(&format!("Sign in at this URL, then paste the code the portal shows:\n  {url}"));
+        let pasted = cx.ui.read_line("Code: ")?;
+        let code = pasted.as_deref().and_then(extract_code).ok_or_else(|| {
+            cx.login_required("no authorization code was given (expected one line on stdin)")
+        })?;
+        let secret = cx.secrets.get("client_secret").cloned();
+        let mut fields = vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", self.client_id.as_str()),
+            ("code", code.as_str()),
+            ("redirect_uri", OOB_REDIRECT),
+            ("code_verifier", pkce.verifier.expose()),
+        ];
+        if let Some(s) = &secret {
+            fields.push(("client_secret", s.expose()));
+        }
+        let now = cx.now();
+        let mut tokens = match self.portal.token_request(cx, &fields)? {
+            Answer::Ok(object) => token_set(&object, now, None, "oauth2/token")?,
+            Answer::Error(e) => return Err(Error::Server(format!("the portal refused the code: {e}"))),
+        };
+        if tokens.username.is_none() {
+            tokens.username = Some(self.portal.community_self(cx, &tokens.access_token)?.username);
+        }
+        Ok(tokens)
+    }
+
+    fn refresh(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet> {
+        let now = cx.now();
+        if current.refresh_token.is_none() {
+            return Err(cx.login_required("there is no refresh token"));
+        }
+        if let Some(at) = current.refresh_expires_at {
+            if at <= now {
+                return Err(cx.login_required(format!("the refresh token expired at {}", crate::clock::rfc3339(at))));
+            }
+            if at - now < self.rotate_within {
+                cx.ui.debug(1, "the refresh token is near its end: exchanging it for a new one");
+                return self.refresh_with(cx, current, "exchange_refresh_token");
+            }
+        }
+        self.refresh_with(cx, current, "refresh_token")
+    }
+
+    fn whoami(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<Identity> {
+        self.portal.community_self(cx, &tokens.access_token)
+    }
+
+    fn logout(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<String> {
+        match &tokens.refresh_token {
+            Some(rt) => self.portal.revoke(cx, &self.client_id, rt, "refresh_token"),
+            None => self.portal.revoke(cx, &self.client_id, &tokens.access_token, "access_token"),
+        }
+    }
+
+    fn service_url(&self) -> Option<String> {
+        Some(self.portal.url.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_pasted_codes() {
+        assert_eq!(extract_code("  abc123\n").as_deref(), Some("abc123"));
+        assert_eq!(extract_code("SUCCESS code=xyz").as_deref(), Some("xyz"));
+        assert_eq!(extract_code("https://p/sharing/oauth2/approval?code=q1&state=s").as_deref(), Some("q1"));
+        assert_eq!(extract_code("   "), None);
+        assert_eq!(extract_code("two words"), None);
+    }
+}

@@ -1,0 +1,6 @@
+//! Built-in provider plugins. Each is one module that registers itself with
+//! `inventory::submit!`; nothing outside its module names it.
+
+pub mod arcgis;
+pub mod esri_app;
+pub mod esri_oob;

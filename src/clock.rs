@@ -1,0 +1,62 @@
+//! The clock the engine asks for "now", injected so expiry is testable.
+//! Times are whole seconds since the Unix epoch throughout the cache.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub trait Clock: Send + Sync {
+    /// Seconds since the Unix epoch.
+    fn now(&self) -> u64;
+}
+
+/// The real wall clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> u64 {
+        SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    }
+}
+
+/// A clock that only moves when told to (tests).
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    pub fn new(start: u64) -> Self {
+        ManualClock(AtomicU64::new(start))
+    }
+    pub fn advance(&self, seconds: u64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+    pub fn set(&self, now: u64) {
+        self.0.store(now, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// RFC 3339 rendering of an epoch second, in UTC.
+pub fn rfc3339(epoch_seconds: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + std::time::Duration::from_secs(epoch_seconds))
+        .to_string()
+}
+
+/// `H:MM:SS` for a duration in seconds (the seed's "Expires in" format).
+pub fn hms(seconds: u64) -> String {
+    format!("{}:{:02}:{:02}", seconds / 3600, (seconds / 60) % 60, seconds % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn formats() {
+        assert_eq!(hms(1799), "0:29:59");
+        assert_eq!(hms(90061), "25:01:01");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,108 @@
+//! Everything a flow needs from the person at the keyboard: messages, the browser, typed input.
+//! Injected so tests and `demo` can stand in for the person; the terminal version never prompts without a TTY.
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use std::io::{BufRead, IsTerminal, Write};
+
+pub trait Interaction {
+    /// True when a person can answer prompts (stdin and stderr are terminals).
+    fn can_prompt(&self) -> bool;
+    /// A progress or result line for the person (stderr).
+    fn info(&mut self, message: &str);
+    fn warn(&mut self, message: &str);
+    /// Detail shown at `-v` and above; never pass a secret.
+    fn debug(&mut self, level: u8, message: &str);
+    /// Opens `url` in a browser; an `Err` is reported as a warning by the caller.
+    fn open_browser(&mut self, url: &str) -> std::result::Result<(), String>;
+    /// Reads one line from stdin (a pipe is fine); `None` at end of input.
+    fn read_line(&mut self, prompt: &str) -> Result<Option<String>>;
+    /// Reads a hidden value from the terminal; `None` when no person can answer.
+    fn read_secret(&mut self, prompt: &str) -> Result<Option<Secret>>;
+}
+
+/// The real terminal: stderr for messages, stdin for input.
+pub struct Terminal {
+    pub verbosity: u8,
+    color: bool,
+}
+
+impl Terminal {
+    pub fn new(verbosity: u8) -> Self {
+        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal();
+        Terminal { verbosity, color }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+impl Interaction for Terminal {
+    fn can_prompt(&self) -> bool {
+        std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+    }
+
+    fn info(&mut self, message: &str) {
+        eprintln!("{message}");
+    }
+
+    fn warn(&mut self, message: &str) {
+        eprintln!("{} {message}", self.paint("33", "warning:"));
+    }
+
+    fn debug(&mut self, level: u8, message: &str) {
+        if self.verbosity >= level {
+            eprintln!("{} {message}", self.paint("2", "debug:"));
+        }
+    }
+
+    fn open_browser(&mut self, url: &str) -> std::result::Result<(), String> {
+        launch_browser(url)
+    }
+
+    fn read_line(&mut self, prompt: &str) -> Result<Option<String>> {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        let n = std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::io("cannot read stdin", e))?;
+        Ok((n > 0).then(|| line.trim().to_string()))
+    }
+
+    fn read_secret(&mut self, prompt: &str) -> Result<Option<Secret>> {
+        if !self.can_prompt() {
+            return Ok(None);
+        }
+        let value = rpassword::prompt_password(prompt).map_err(|e| Error::io("cannot read from the terminal", e))?;
+        Ok(Some(Secret::new(value)))
+    }
+}
+
+/// Opens a URL with `AGE_OAUTH_BROWSER` (a command; `none` disables), else the platform opener.
+pub fn launch_browser(url: &str) -> std::result::Result<(), String> {
+    let custom = std::env::var("AGE_OAUTH_BROWSER").ok().filter(|s| !s.is_empty());
+    let (program, mut args): (String, Vec<String>) = match custom.as_deref() {
+        Some("none") => return Err("AGE_OAUTH_BROWSER=none".into()),
+        Some(cmd) => {
+            let mut parts = cmd.split_whitespace().map(String::from);
+            let program = parts.next().unwrap_or_default();
+            (program, parts.collect())
+        }
+        None if cfg!(target_os = "macos") => ("open".into(), vec![]),
+        None if cfg!(windows) => ("rundll32".into(), vec!["url.dll,FileProtocolHandler".into()]),
+        None => ("xdg-open".into(), vec![]),
+    };
+    args.push(url.to_string());
+    std::process::Command::new(&program)
+        .args(&args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(|_| ())
+        .map_err(|e| format!("could not start `{program}`: {e}"))
+}

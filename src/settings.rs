@@ -1,0 +1,104 @@
+//! Setting types shared by the engine and several providers, with their validation.
+//! Each carries its JSON Schema, so the generated profile schema stays exact.
+
+use crate::error::{Error, Result};
+use crate::http::VerifySsl;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Settings every profile has, whatever its provider.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    /// Refresh when the access token has less than this many seconds left.
+    #[serde(default = "default_refresh_margin")]
+    pub refresh_margin: u64,
+    /// TLS certificate verification: true (default), false (warned about), or the path of a PEM CA bundle.
+    #[serde(default)]
+    pub verify_ssl: VerifySslSetting,
+}
+
+fn default_refresh_margin() -> u64 {
+    60
+}
+
+/// `verify_ssl = true | false | "/path/to/ca.pem"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum VerifySslSetting {
+    Flag(bool),
+    CaBundle(String),
+}
+
+impl Default for VerifySslSetting {
+    fn default() -> Self {
+        VerifySslSetting::Flag(true)
+    }
+}
+
+impl VerifySslSetting {
+    pub fn to_verify(&self) -> VerifySsl {
+        match self {
+            VerifySslSetting::Flag(true) => VerifySsl::On,
+            VerifySslSetting::Flag(false) => VerifySsl::Off,
+            VerifySslSetting::CaBundle(s) if s.eq_ignore_ascii_case("true") => VerifySsl::On,
+            VerifySslSetting::CaBundle(s) if s.eq_ignore_ascii_case("false") => VerifySsl::Off,
+            VerifySslSetting::CaBundle(path) => VerifySsl::CaBundle(path.into()),
+        }
+    }
+}
+
+/// True for 127.0.0.0/8, ::1 and `localhost`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+}
+
+/// Checks a service URL: `https://`, or `http://` on a loopback host only.
+/// Returns it without a trailing slash.
+pub fn service_url(profile: &str, field: &str, url: &str) -> Result<String> {
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|_| Error::Config(format!("profile '{profile}': `{field}` is not a URL: {url}")))?;
+    let host = uri.host().unwrap_or_default();
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => {}
+        Some("http") if is_loopback_host(host) => {}
+        Some("http") => {
+            return Err(Error::Config(format!(
+                "profile '{profile}': `{field}` uses http:// on a non-loopback host ({host}); tokens would travel in clear — use https://"
+            )))
+        }
+        _ => {
+            return Err(Error::Config(format!(
+                "profile '{profile}': `{field}` must be an https:// URL (http:// only for 127.0.0.1/localhost), got {url}"
+            )))
+        }
+    }
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(service_url("p", "portal", "https://gis.example.com/portal/").unwrap(), "https://gis.example.com/portal");
+        assert!(service_url("p", "portal", "http://127.0.0.1:8080/portal").is_ok());
+        assert!(service_url("p", "portal", "http://[::1]:8080/portal").is_ok());
+        assert!(service_url("p", "portal", "http://localhost/portal").is_ok());
+        let err = service_url("p", "portal", "http://gis.example.com/portal").unwrap_err().to_string();
+        assert!(err.contains("non-loopback"), "{err}");
+        assert!(service_url("p", "portal", "ftp://x").is_err());
+        assert!(service_url("p", "portal", "not a url").is_err());
+    }
+
+    #[test]
+    fn verify_ssl_forms() {
+        assert_eq!(VerifySslSetting::Flag(false).to_verify(), VerifySsl::Off);
+        assert_eq!(VerifySslSetting::CaBundle("/ca.pem".into()).to_verify(), VerifySsl::CaBundle("/ca.pem".into()));
+        assert_eq!(VerifySslSetting::default().to_verify(), VerifySsl::On);
+    }
+}

@@ -1,0 +1,62 @@
+//! What a provider's flow yields and the engine caches: tokens, their expiries, the user.
+//! All times are epoch seconds, computed once from the server's answer.
+
+use crate::secret::Secret;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TokenSet {
+    pub access_token: Secret,
+    /// When the access token stops working; `None` when the server did not say.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    #[serde(default)]
+    pub refresh_token: Option<Secret>,
+    #[serde(default)]
+    pub refresh_expires_at: Option<u64>,
+    /// When the current refresh token was issued (for "share of its life" decisions).
+    #[serde(default)]
+    pub refresh_issued_at: Option<u64>,
+    #[serde(default)]
+    pub username: Option<String>,
+    pub obtained_at: u64,
+    /// Provider-specific values worth keeping with the tokens (never secrets in clear
+    /// elsewhere: this whole structure only ever lives inside age ciphertext).
+    #[serde(default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl TokenSet {
+    pub fn new(access_token: Secret, obtained_at: u64) -> Self {
+        TokenSet {
+            access_token,
+            expires_at: None,
+            refresh_token: None,
+            refresh_expires_at: None,
+            refresh_issued_at: None,
+            username: None,
+            obtained_at,
+            extra: BTreeMap::new(),
+        }
+    }
+
+    /// Seconds the access token stays valid after `now` (0 when expired);
+    /// `None` means the server gave no expiry.
+    pub fn remaining(&self, now: u64) -> Option<u64> {
+        self.expires_at.map(|at| at.saturating_sub(now))
+    }
+
+    /// True when the access token is still good for at least `seconds` more.
+    pub fn valid_for(&self, now: u64, seconds: u64) -> bool {
+        match self.expires_at {
+            Some(at) => at > now && at - now >= seconds,
+            None => true,
+        }
+    }
+
+    /// True when a refresh token is held and not known to be expired.
+    pub fn can_refresh(&self, now: u64) -> bool {
+        self.refresh_token.is_some() && self.refresh_expires_at.is_none_or(|at| at > now)
+    }
+}

@@ -53,7 +53,9 @@ pub enum Command {
     #[command(subcommand)]
     Connections(ConnectionsCommand),
     /// Sign in (opens a browser or asks for a code) and cache the tokens.
-    #[command(after_help = "Examples:\n  age-oauth login --profile prod\n  age-oauth login --profile prod --no-browser   # print the URL, read the code from stdin")]
+    #[command(
+        after_help = "Examples:\n  age-oauth login --profile prod\n  age-oauth login --profile prod --no-browser   # print the URL, read the code from stdin"
+    )]
     Login {
         /// Do not open a browser: print the URL and read the answer from stdin.
         #[arg(long)]
@@ -63,7 +65,9 @@ pub enum Command {
         force: bool,
     },
     /// Print a valid access token (refreshing first if needed); never prompts.
-    #[command(after_help = "Examples:\n  TOKEN=$(age-oauth token --profile prod)\n  age-oauth token --json --min-ttl 600")]
+    #[command(
+        after_help = "Examples:\n  TOKEN=$(age-oauth token --profile prod)\n  age-oauth token --json --min-ttl 600"
+    )]
     Token {
         /// One JSON object: access_token, expires_at, username, profile, provider.
         #[arg(long)]
@@ -85,7 +89,9 @@ pub enum Command {
         json: bool,
     },
     /// Run a local ArcGIS Portal simulator to try profiles and scripts offline.
-    #[command(after_help = "Example:\n  age-oauth sandbox --port 8787   # then use portal = \"http://127.0.0.1:8787/portal\"")]
+    #[command(
+        after_help = "Example:\n  age-oauth sandbox --port 8787   # then use portal = \"http://127.0.0.1:8787/portal\""
+    )]
     Sandbox {
         /// Port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
@@ -98,7 +104,9 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum ProfileCommand {
     /// Add or update a profile: settings go to the user file, secrets to the encrypted cache.
-    #[command(after_help = "Examples:\n  age-oauth profile add prod --provider esri-oob --portal https://gis.example.com/portal --client-id MYAPP\n  age-oauth profile add app --provider esri-app --portal https://www.arcgis.com --client-id ID --client-secret S\n  age-oauth profile add prod --provider esri-oob --set expiration=20160 --set referer=https://apps.example.com")]
+    #[command(
+        after_help = "Examples:\n  age-oauth profile add prod --provider esri-oob --portal https://gis.example.com/portal --client-id MYAPP\n  age-oauth profile add app --provider esri-app --portal https://www.arcgis.com --client-id ID --client-secret S\n  age-oauth profile add prod --provider esri-oob --set expiration=20160 --set referer=https://apps.example.com"
+    )]
     Add(AddArgs),
     /// List profiles.
     List {
@@ -159,18 +167,25 @@ pub struct FieldArgs {
 pub fn run(cli: Cli) -> Result<i32> {
     let paths = Paths::from_env()?;
     let mut ui = Terminal::new(cli.verbose);
-    let cwd = std::env::current_dir().map_err(|e| Error::io("cannot read the working directory", e))?;
+    let cwd =
+        std::env::current_dir().map_err(|e| Error::io("cannot read the working directory", e))?;
     let engine = Engine::new(paths.clone());
     let profile = cli.profile.as_deref();
     match cli.command {
         Command::Providers { json } => cmd_providers(json),
-        Command::Profile(ProfileCommand::Add(args)) => cmd_profile_add(&engine, &cwd, &mut ui, &args.name, &args.fields),
+        Command::Profile(ProfileCommand::Add(args)) => {
+            cmd_profile_add(&engine, &cwd, &mut ui, &args.name, &args.fields)
+        }
         Command::Connections(ConnectionsCommand::Add { label, fields }) => {
             cmd_profile_add(&engine, &cwd, &mut ui, &label, &fields)
         }
         Command::Profile(ProfileCommand::List { json }) => cmd_profile_list(&engine, &cwd, json),
-        Command::Profile(ProfileCommand::Show { name, json }) => cmd_profile_show(&engine, &cwd, &name, json),
-        Command::Profile(ProfileCommand::Remove { name }) => cmd_profile_remove(&engine, &cwd, &mut ui, &name),
+        Command::Profile(ProfileCommand::Show { name, json }) => {
+            cmd_profile_show(&engine, &cwd, &name, json)
+        }
+        Command::Profile(ProfileCommand::Remove { name }) => {
+            cmd_profile_remove(&engine, &cwd, &mut ui, &name)
+        }
         Command::Login { no_browser, force } => {
             let mut session = engine.open(&cwd, profile)?;
             cmd_login(&engine, &mut session, &mut ui, force, no_browser)
@@ -194,7 +209,15 @@ pub fn run(cli: Cli) -> Result<i32> {
                 print_json(&v)
             } else {
                 for (k, v) in &who.details {
-                    ui.debug(1, &format!("{k}: {}", v.as_str().map(String::from).unwrap_or_else(|| v.to_string())));
+                    ui.debug(
+                        1,
+                        &format!(
+                            "{k}: {}",
+                            v.as_str()
+                                .map(String::from)
+                                .unwrap_or_else(|| v.to_string())
+                        ),
+                    );
                 }
                 print_line(&who.username)
             }
@@ -203,7 +226,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             let mut session = engine.open(&cwd, profile)?;
             let report = engine.logout(&mut session, &mut ui)?;
             if !report.removed_tokens {
-                ui.info(&format!("profile '{}' was not logged in; nothing to do", session.name()));
+                ui.info(&format!(
+                    "profile '{}' was not logged in; nothing to do",
+                    session.name()
+                ));
             } else {
                 if let Some(line) = &report.revocation {
                     ui.info(line);
@@ -211,7 +237,11 @@ pub fn run(cli: Cli) -> Result<i32> {
                 ui.info(&format!(
                     "Logged out of profile '{}': cached tokens deleted{}",
                     session.name(),
-                    if report.kept_secrets { " (stored secrets kept; `age-oauth profile remove` deletes them)" } else { "" }
+                    if report.kept_secrets {
+                        " (stored secrets kept; `age-oauth profile remove` deletes them)"
+                    } else {
+                        ""
+                    }
                 ));
             }
             Ok(0)
@@ -226,7 +256,11 @@ pub fn run(cli: Cli) -> Result<i32> {
 pub fn report(error: &Error) {
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let label = if color { "\x1b[31merror:\x1b[0m" } else { "error:" };
+    let label = if color {
+        "\x1b[31merror:\x1b[0m"
+    } else {
+        "error:"
+    };
     eprintln!("{label} {error}");
 }
 
@@ -277,7 +311,12 @@ fn cmd_providers(as_json: bool) -> Result<i32> {
             if let Some(d) = &f.default {
                 tags.push(format!("default {d}"));
             }
-            out.push_str(&format!("    {:<22} {} [{}]\n", f.name, f.description, tags.join(", ")));
+            out.push_str(&format!(
+                "    {:<22} {} [{}]\n",
+                f.name,
+                f.description,
+                tags.join(", ")
+            ));
         }
         out.push('\n');
     }
@@ -287,7 +326,11 @@ fn cmd_providers(as_json: bool) -> Result<i32> {
 fn flag_values(fields: &FieldArgs) -> Result<(Vec<FlagValue>, Vec<(String, Secret)>)> {
     let mut flags = Vec::new();
     let mut push = |field: &str, value: Value, flag: &str| {
-        flags.push(FlagValue { field: field.into(), value, flag: flag.into() });
+        flags.push(FlagValue {
+            field: field.into(),
+            value,
+            flag: flag.into(),
+        });
     };
     if let Some(p) = &fields.provider {
         push("provider", json!(p), "--provider");
@@ -311,26 +354,50 @@ fn flag_values(fields: &FieldArgs) -> Result<(Vec<FlagValue>, Vec<(String, Secre
             .ok_or_else(|| Error::Config(format!("--set expects KEY=VALUE, got `{kv}`")))?;
         let k = k.trim().replace('-', "_");
         if k == "provider" {
-            return Err(Error::Config("use --provider to choose the provider".into()));
+            return Err(Error::Config(
+                "use --provider to choose the provider".into(),
+            ));
         }
-        flags.push(FlagValue { field: k.clone(), value: loose_value(v.trim()), flag: format!("--set {k}") });
+        flags.push(FlagValue {
+            field: k.clone(),
+            value: loose_value(v.trim()),
+            flag: format!("--set {k}"),
+        });
     }
     Ok((flags, secrets))
 }
 
-fn cmd_profile_add(engine: &Engine, cwd: &std::path::Path, ui: &mut dyn Interaction, name: &str, fields: &FieldArgs) -> Result<i32> {
+fn cmd_profile_add(
+    engine: &Engine,
+    cwd: &std::path::Path,
+    ui: &mut dyn Interaction,
+    name: &str,
+    fields: &FieldArgs,
+) -> Result<i32> {
     config::validate_profile_name(name)?;
     let config = Config::load(&engine.paths, cwd)?;
     let (mut flags, mut secrets) = flag_values(fields)?;
-    let provider_name = fields.provider.clone().or_else(|| config.provider_of(name)).unwrap_or_else(|| "esri-oob".into());
+    let provider_name = fields
+        .provider
+        .clone()
+        .or_else(|| config.provider_of(name))
+        .unwrap_or_else(|| "esri-oob".into());
     let provider = registry::find(&provider_name)?;
     if fields.provider.is_none() {
-        flags.push(FlagValue { field: "provider".into(), value: json!(provider_name), flag: "--provider".into() });
+        flags.push(FlagValue {
+            field: "provider".into(),
+            value: json!(provider_name),
+            flag: "--provider".into(),
+        });
     }
     // Secrets given with --set go to the store, never to the file.
     flags.retain(|f| match provider.secret(&f.field) {
         Some(_) => {
-            let text = f.value.as_str().map(String::from).unwrap_or_else(|| f.value.to_string());
+            let text = f
+                .value
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| f.value.to_string());
             secrets.push((f.field.clone(), Secret::new(text)));
             false
         }
@@ -348,9 +415,14 @@ fn cmd_profile_add(engine: &Engine, cwd: &std::path::Path, ui: &mut dyn Interact
         let given = if f.secret {
             secrets.iter().any(|(k, _)| *k == f.name)
                 || stored_secrets.contains(&f.name)
-                || existing.as_ref().is_some_and(|p| p.secret_overrides.get(&f.name).is_some())
+                || existing
+                    .as_ref()
+                    .is_some_and(|p| p.secret_overrides.get(&f.name).is_some())
         } else {
-            flags.iter().any(|fl| fl.field == f.name) || existing.as_ref().is_some_and(|p| p.values.contains_key(&f.name))
+            flags.iter().any(|fl| fl.field == f.name)
+                || existing
+                    .as_ref()
+                    .is_some_and(|p| p.values.contains_key(&f.name))
         };
         if !given {
             missing.push(f);
@@ -358,7 +430,10 @@ fn cmd_profile_add(engine: &Engine, cwd: &std::path::Path, ui: &mut dyn Interact
     }
     if !missing.is_empty() {
         if !ui.can_prompt() {
-            let list: Vec<String> = missing.iter().map(|f| format!("--{} VALUE", f.name.replace('_', "-"))).collect();
+            let list: Vec<String> = missing
+                .iter()
+                .map(|f| format!("--{} VALUE", f.name.replace('_', "-")))
+                .collect();
             return Err(Error::Config(format!(
                 "profile '{name}' ({provider_name}) needs: {} (or --set FIELD=VALUE); no terminal to ask on",
                 list.join(" ")
@@ -373,7 +448,11 @@ fn cmd_profile_add(engine: &Engine, cwd: &std::path::Path, ui: &mut dyn Interact
                 }
             } else {
                 match ui.read_line(&prompt)? {
-                    Some(v) if !v.is_empty() => flags.push(FlagValue { field: f.name.clone(), value: loose_value(&v), flag: "prompt".into() }),
+                    Some(v) if !v.is_empty() => flags.push(FlagValue {
+                        field: f.name.clone(),
+                        value: loose_value(&v),
+                        flag: "prompt".into(),
+                    }),
                     _ => return Err(Error::Config(format!("`{}` is required", f.name))),
                 }
             }
@@ -387,7 +466,11 @@ fn cmd_profile_add(engine: &Engine, cwd: &std::path::Path, ui: &mut dyn Interact
     // Write the non-secret fields given now over what the user file already had.
     let mut values = Map::new();
     if let Ok(text) = std::fs::read_to_string(&engine.paths.config_file) {
-        if let Ok(user) = Config::from_parts(vec![(engine.paths.config_file.clone(), text)], Default::default(), Default::default()) {
+        if let Ok(user) = Config::from_parts(
+            vec![(engine.paths.config_file.clone(), text)],
+            Default::default(),
+            Default::default(),
+        ) {
             if user.provider_of(name).as_deref() == Some(provider_name.as_str()) {
                 if let Ok(r) = user.resolve(name, &[]) {
                     for (k, origin) in &r.origins {
@@ -412,7 +495,11 @@ fn cmd_profile_add(engine: &Engine, cwd: &std::path::Path, ui: &mut dyn Interact
     if !secrets.is_empty() {
         engine.store_secrets(name, &provider_name, &secrets)?;
         let names: Vec<&str> = secrets.iter().map(|(k, _)| k.as_str()).collect();
-        ui.info(&format!("Stored {} encrypted in {}", names.join(", "), engine.paths.cache_file(name).display()));
+        ui.info(&format!(
+            "Stored {} encrypted in {}",
+            names.join(", "),
+            engine.paths.cache_file(name).display()
+        ));
     }
     ui.info(&format!("Next: age-oauth login --profile {name}"));
     Ok(0)
@@ -446,8 +533,13 @@ fn cmd_profile_list(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Re
     let config = Config::load(&engine.paths, cwd)?;
     let mut rows = Vec::new();
     for name in config.profile_names() {
-        let files: Vec<String> = config.profile_files(&name).iter().map(|p| p.display().to_string()).collect();
-        let mut row = json!({ "name": name, "provider": config.provider_of(&name), "files": files });
+        let files: Vec<String> = config
+            .profile_files(&name)
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let mut row =
+            json!({ "name": name, "provider": config.provider_of(&name), "files": files });
         if let (Value::Object(r), Value::Object(s)) = (&mut row, cache_state(engine, &name)) {
             r.extend(s);
         }
@@ -469,18 +561,32 @@ fn cmd_profile_list(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Re
         } else {
             "not logged in".to_string()
         };
-        out.push_str(&format!("{:<20} {:<12} {}\n", r["name"].as_str().unwrap_or_default(), r["provider"].as_str().unwrap_or("?"), state));
+        out.push_str(&format!(
+            "{:<20} {:<12} {}\n",
+            r["name"].as_str().unwrap_or_default(),
+            r["provider"].as_str().unwrap_or("?"),
+            state
+        ));
     }
     print_line(out.trim_end())
 }
 
-fn cmd_profile_show(engine: &Engine, cwd: &std::path::Path, name: &str, as_json: bool) -> Result<i32> {
+fn cmd_profile_show(
+    engine: &Engine,
+    cwd: &std::path::Path,
+    name: &str,
+    as_json: bool,
+) -> Result<i32> {
     let config = Config::load(&engine.paths, cwd)?;
     let resolved = config.resolve(name, &[])?;
     let stored = engine.store.load(name).ok().flatten();
     let mut fields = Map::new();
     for (k, v) in &resolved.values {
-        let origin = resolved.origins.get(k).map(|o| o.to_string()).unwrap_or_default();
+        let origin = resolved
+            .origins
+            .get(k)
+            .map(|o| o.to_string())
+            .unwrap_or_default();
         fields.insert(k.clone(), json!({ "value": v, "source": origin }));
     }
     for spec in resolved.provider.secrets {
@@ -489,29 +595,49 @@ fn cmd_profile_show(engine: &Engine, cwd: &std::path::Path, name: &str, as_json:
             Some(SecretOrigin::DotEnv(v)) => Some(format!(".env {v}")),
             Some(SecretOrigin::Flag(f)) => Some(format!("flag {f}")),
             Some(SecretOrigin::Prompt) => Some("prompt".into()),
-            Some(SecretOrigin::Store) | None => {
-                stored.as_ref().filter(|e| e.secrets.contains_key(spec.name)).map(|_| "encrypted store".to_string())
-            }
+            Some(SecretOrigin::Store) | None => stored
+                .as_ref()
+                .filter(|e| e.secrets.contains_key(spec.name))
+                .map(|_| "encrypted store".to_string()),
         };
-        let value = if source.is_some() { json!("[redacted]") } else { Value::Null };
+        let value = if source.is_some() {
+            json!("[redacted]")
+        } else {
+            Value::Null
+        };
         fields.insert(spec.name.to_string(), json!({ "value": value, "source": source.unwrap_or_else(|| "not set".into()), "secret": true }));
     }
     if as_json {
-        return print_json(&json!({ "name": name, "provider": resolved.provider.name, "fields": fields }));
+        return print_json(
+            &json!({ "name": name, "provider": resolved.provider.name, "fields": fields }),
+        );
     }
-    let mut out = format!("profile {name}\n  {:<22} {:<40} {}\n", "provider", resolved.provider.name, "");
+    let mut out = format!(
+        "profile {name}\n  {:<22} {:<40} {}\n",
+        "provider", resolved.provider.name, ""
+    );
     for (k, f) in &fields {
         let value = match &f["value"] {
             Value::String(s) => s.clone(),
             Value::Null => "-".into(),
             other => other.to_string(),
         };
-        out.push_str(&format!("  {:<22} {:<40} ({})\n", k, value, f["source"].as_str().unwrap_or_default()));
+        out.push_str(&format!(
+            "  {:<22} {:<40} ({})\n",
+            k,
+            value,
+            f["source"].as_str().unwrap_or_default()
+        ));
     }
     print_line(out.trim_end())
 }
 
-fn cmd_profile_remove(engine: &Engine, cwd: &std::path::Path, ui: &mut dyn Interaction, name: &str) -> Result<i32> {
+fn cmd_profile_remove(
+    engine: &Engine,
+    cwd: &std::path::Path,
+    ui: &mut dyn Interaction,
+    name: &str,
+) -> Result<i32> {
     config::validate_profile_name(name)?;
     let removed_file = config::remove_profile(&engine.paths, name)?;
     let removed_cache = engine.store.remove(name)?;
@@ -528,15 +654,33 @@ fn cmd_profile_remove(engine: &Engine, cwd: &std::path::Path, ui: &mut dyn Inter
     }
     ui.info(&format!(
         "Removed profile '{name}'{}{}",
-        if removed_file { " from the user file" } else { "" },
-        if removed_cache { " and deleted its encrypted cache" } else { "" }
+        if removed_file {
+            " from the user file"
+        } else {
+            ""
+        },
+        if removed_cache {
+            " and deleted its encrypted cache"
+        } else {
+            ""
+        }
     ));
     Ok(0)
 }
 
-fn cmd_login(engine: &Engine, session: &mut Session, ui: &mut dyn Interaction, force: bool, no_browser: bool) -> Result<i32> {
+fn cmd_login(
+    engine: &Engine,
+    session: &mut Session,
+    ui: &mut dyn Interaction,
+    force: bool,
+    no_browser: bool,
+) -> Result<i32> {
     let now = engine.clock.now();
-    let describe = |t: &TokenSet| t.remaining(now).map(hms).unwrap_or_else(|| "unknown".into());
+    let describe = |t: &TokenSet| {
+        t.remaining(now)
+            .map(hms)
+            .unwrap_or_else(|| "unknown".into())
+    };
     match engine.login(session, ui, force, no_browser)? {
         LoginOutcome::AlreadyValid(t) => ui.info(&format!(
             "Already logged in to profile '{}' as {} (token expires in {}); nothing to do. Use --force to sign in again.",
@@ -566,7 +710,8 @@ fn cmd_status(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Result<i
         Ok(c) => {
             for name in c.profile_names() {
                 let mut row = json!({ "name": name, "provider": c.provider_of(&name) });
-                if let (Value::Object(r), Value::Object(s)) = (&mut row, cache_state(engine, &name)) {
+                if let (Value::Object(r), Value::Object(s)) = (&mut row, cache_state(engine, &name))
+                {
                     r.extend(s);
                 }
                 profiles.push(row);
@@ -606,13 +751,21 @@ fn cmd_status(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Result<i
             format!(
                 "logged in as {}, token {} {}",
                 p["username"].as_str().unwrap_or("?"),
-                if p["expired"] == json!(true) { "expired" } else { "expires" },
+                if p["expired"] == json!(true) {
+                    "expired"
+                } else {
+                    "expires"
+                },
                 p["expires_at"].as_str().unwrap_or("?")
             )
         } else {
             "not logged in".into()
         };
-        out.push_str(&format!("profile {:<16} {:<10} {state}\n", p["name"].as_str().unwrap_or_default(), p["provider"].as_str().unwrap_or("?")));
+        out.push_str(&format!(
+            "profile {:<16} {:<10} {state}\n",
+            p["name"].as_str().unwrap_or_default(),
+            p["provider"].as_str().unwrap_or("?")
+        ));
     }
     print_line(out.trim_end())
 }

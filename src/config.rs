@@ -18,8 +18,16 @@ pub const DOTENV_FILE: &str = ".env";
 pub const ENV_PREFIX: &str = "AGE_OAUTH_";
 
 /// Field names refused in TOML whatever the provider: they can only be secrets.
-const ALWAYS_SECRET: &[&str] =
-    &["client_secret", "password", "refresh_token", "access_token", "token", "api_key", "passphrase", "secret"];
+const ALWAYS_SECRET: &[&str] = &[
+    "client_secret",
+    "password",
+    "refresh_token",
+    "access_token",
+    "token",
+    "api_key",
+    "passphrase",
+    "secret",
+];
 
 /// Where a profile value came from, for `profile show` and error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +62,9 @@ struct FileLayer {
 impl FileLayer {
     fn line_of(&self, profile: &str, key: &str) -> usize {
         // Re-parse for spans only when asked (profile show, errors): keeps loading cheap.
-        let Ok(doc) = self.text.parse::<toml_edit::ImDocument<String>>() else { return 0 };
+        let Ok(doc) = self.text.parse::<toml_edit::ImDocument<String>>() else {
+            return 0;
+        };
         let span = doc
             .get("profiles")
             .and_then(|p| p.get(profile))
@@ -65,7 +75,10 @@ impl FileLayer {
     }
 
     fn origin(&self, profile: &str, key: &str) -> Origin {
-        Origin::File { path: self.path.clone(), line: self.line_of(profile, key) }
+        Origin::File {
+            path: self.path.clone(),
+            line: self.line_of(profile, key),
+        }
     }
 }
 
@@ -115,13 +128,17 @@ impl Config {
             let iter = dotenvy::from_path_iter(&dotenv_path)
                 .map_err(|e| Error::Config(format!("{}: {e}", dotenv_path.display())))?;
             for item in iter {
-                let (k, v) = item.map_err(|e| Error::Config(format!("{}: {}", dotenv_path.display(), dotenv_error(&e))))?;
+                let (k, v) = item.map_err(|e| {
+                    Error::Config(format!("{}: {}", dotenv_path.display(), dotenv_error(&e)))
+                })?;
                 if k.starts_with(ENV_PREFIX) {
                     dotenv.insert(k, v);
                 }
             }
         }
-        let env = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        let env = std::env::vars()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
         Config::from_parts(files, dotenv, env)
     }
 
@@ -131,13 +148,20 @@ impl Config {
         dotenv: BTreeMap<String, String>,
         env: BTreeMap<String, String>,
     ) -> Result<Config> {
-        let files = files.into_iter().map(|(path, text)| parse_file(path, text)).collect::<Result<_>>()?;
+        let files = files
+            .into_iter()
+            .map(|(path, text)| parse_file(path, text))
+            .collect::<Result<_>>()?;
         Ok(Config { files, dotenv, env })
     }
 
     /// Names of the profiles defined in the files.
     pub fn profile_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.files.iter().flat_map(|f| f.profiles.keys().cloned()).collect();
+        let mut names: Vec<String> = self
+            .files
+            .iter()
+            .flat_map(|f| f.profiles.keys().cloned())
+            .collect();
         names.sort();
         names.dedup();
         names
@@ -145,15 +169,22 @@ impl Config {
 
     /// Where each profile is defined (highest-precedence file last).
     pub fn profile_files(&self, name: &str) -> Vec<&Path> {
-        self.files.iter().filter(|f| f.profiles.contains_key(name)).map(|f| f.path.as_path()).collect()
+        self.files
+            .iter()
+            .filter(|f| f.profiles.contains_key(name))
+            .map(|f| f.path.as_path())
+            .collect()
     }
 
     /// The provider a profile names, if any file names one.
     pub fn provider_of(&self, name: &str) -> Option<String> {
-        self.files
-            .iter()
-            .rev()
-            .find_map(|f| f.profiles.get(name)?.get("provider")?.as_str().map(String::from))
+        self.files.iter().rev().find_map(|f| {
+            f.profiles
+                .get(name)?
+                .get("provider")?
+                .as_str()
+                .map(String::from)
+        })
     }
 
     /// The profile to use: `--profile`, else `AGE_OAUTH_PROFILE` (env, then `.env`),
@@ -162,11 +193,19 @@ impl Config {
         if let Some(name) = flag {
             return Ok(name.to_string());
         }
-        let from_env = self.env.get("AGE_OAUTH_PROFILE").or_else(|| self.dotenv.get("AGE_OAUTH_PROFILE"));
+        let from_env = self
+            .env
+            .get("AGE_OAUTH_PROFILE")
+            .or_else(|| self.dotenv.get("AGE_OAUTH_PROFILE"));
         if let Some(name) = from_env.filter(|n| !n.is_empty()) {
             return Ok(name.clone());
         }
-        if let Some(name) = self.files.iter().rev().find_map(|f| f.default_profile.clone()) {
+        if let Some(name) = self
+            .files
+            .iter()
+            .rev()
+            .find_map(|f| f.default_profile.clone())
+        {
             return Ok(name);
         }
         let names = self.profile_names();
@@ -188,7 +227,10 @@ impl Config {
     /// and collects secret overrides. `flags` is the top layer.
     pub fn resolve(&self, name: &str, flags: &[FlagValue]) -> Result<ResolvedProfile> {
         validate_profile_name(name)?;
-        let flag_provider = flags.iter().find(|f| f.field == "provider").and_then(|f| f.value.as_str().map(String::from));
+        let flag_provider = flags
+            .iter()
+            .find(|f| f.field == "provider")
+            .and_then(|f| f.value.as_str().map(String::from));
         let provider_name = flag_provider.or_else(|| self.provider_of(name)).ok_or_else(|| {
             if self.profile_files(name).is_empty() {
                 let known = self.profile_names();
@@ -200,15 +242,17 @@ impl Config {
                 Error::Config(format!("profile '{name}' has no `provider` field; known providers: {}", registry::provider_names().join(", ")))
             }
         })?;
-        let provider = registry::find(&provider_name).map_err(|e| match self.locate(name, "provider") {
-            Some(origin) => Error::Config(format!("{origin}: profile '{name}': {e}")),
-            None => e,
-        })?;
+        let provider =
+            registry::find(&provider_name).map_err(|e| match self.locate(name, "provider") {
+                Some(origin) => Error::Config(format!("{origin}: profile '{name}': {e}")),
+                None => e,
+            })?;
 
         let engine_fields = registry::schema_fields(&schemars::schema_for!(EngineSettings));
         let provider_fields = provider.fields();
         let is_setting = |field: &str| {
-            engine_fields.iter().any(|f| f.name == field) || provider_fields.iter().any(|f| f.name == field && !f.secret)
+            engine_fields.iter().any(|f| f.name == field)
+                || provider_fields.iter().any(|f| f.name == field && !f.secret)
         };
         let is_secret = |field: &str| provider.secret(field).is_some();
         let known_list = || {
@@ -227,7 +271,9 @@ impl Config {
         }
         layers.push(("default".into(), defaults));
         for (i, file) in self.files.iter().enumerate() {
-            let Some(table) = file.profiles.get(name) else { continue };
+            let Some(table) = file.profiles.get(name) else {
+                continue;
+            };
             let mut dict = Dict::new();
             for (k, v) in table {
                 if k == "provider" {
@@ -275,22 +321,41 @@ impl Config {
 
         // Secrets: flags, then environment, then .env (highest precedence first).
         for f in flags.iter().filter(|f| is_secret(&f.field)) {
-            let text = f.value.as_str().map(String::from).unwrap_or_else(|| f.value.to_string());
-            secret_overrides.offer(&f.field, Secret::new(text), SecretOrigin::Flag(f.flag.clone()));
+            let text = f
+                .value
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| f.value.to_string());
+            secret_overrides.offer(
+                &f.field,
+                Secret::new(text),
+                SecretOrigin::Flag(f.flag.clone()),
+            );
         }
         for spec in provider.secrets {
             let var = format!("{ENV_PREFIX}{}", spec.name.to_ascii_uppercase());
             if let Some(v) = self.env.get(&var).filter(|v| !v.is_empty()) {
-                secret_overrides.offer(spec.name, Secret::new(v.clone()), SecretOrigin::Env(var.clone()));
+                secret_overrides.offer(
+                    spec.name,
+                    Secret::new(v.clone()),
+                    SecretOrigin::Env(var.clone()),
+                );
             }
             if let Some(v) = self.dotenv.get(&var).filter(|v| !v.is_empty()) {
-                secret_overrides.offer(spec.name, Secret::new(v.clone()), SecretOrigin::DotEnv(var.clone()));
+                secret_overrides.offer(
+                    spec.name,
+                    Secret::new(v.clone()),
+                    SecretOrigin::DotEnv(var.clone()),
+                );
             }
         }
 
         let mut figment = Figment::new();
         for (layer_name, dict) in layers {
-            figment = figment.merge(Layer { name: layer_name, dict });
+            figment = figment.merge(Layer {
+                name: layer_name,
+                dict,
+            });
         }
         let merged: Map<String, Value> = figment
             .extract()
@@ -303,10 +368,17 @@ impl Config {
                     let i: usize = n[5..].parse().unwrap_or(0);
                     self.files[i].origin(name, key)
                 }
-                Some("dotenv") => Origin::DotEnv(format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())),
+                Some("dotenv") => {
+                    Origin::DotEnv(format!("{ENV_PREFIX}{}", key.to_ascii_uppercase()))
+                }
                 Some("env") => Origin::Env(format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())),
                 Some("flags") => Origin::Flag(
-                    flags.iter().rev().find(|f| &f.field == key).map(|f| f.flag.clone()).unwrap_or_default(),
+                    flags
+                        .iter()
+                        .rev()
+                        .find(|f| &f.field == key)
+                        .map(|f| f.flag.clone())
+                        .unwrap_or_default(),
                 ),
                 _ => Origin::Default,
             };
@@ -338,7 +410,13 @@ impl Config {
             }
         }
         let engine: EngineSettings = serde_path_to_error::deserialize(Value::Object(engine_values))
-            .map_err(|e| Error::Config(format!("profile '{name}': field `{}`: {}", e.path(), e.inner())))?;
+            .map_err(|e| {
+                Error::Config(format!(
+                    "profile '{name}': field `{}`: {}",
+                    e.path(),
+                    e.inner()
+                ))
+            })?;
         Ok(ResolvedProfile {
             name: name.to_string(),
             provider,
@@ -376,12 +454,15 @@ impl figment::Provider for Layer {
 }
 
 fn to_fig(v: &Value) -> Result<figment::value::Value> {
-    figment::value::Value::serialize(v).map_err(|e| Error::Other(format!("cannot convert a setting: {e}")))
+    figment::value::Value::serialize(v)
+        .map_err(|e| Error::Other(format!("cannot convert a setting: {e}")))
 }
 
 fn dotenv_error(e: &dotenvy::Error) -> String {
     match e {
-        dotenvy::Error::LineParse(line, idx) => format!("cannot parse line `{line}` at character {idx}"),
+        dotenvy::Error::LineParse(line, idx) => {
+            format!("cannot parse line `{line}` at character {idx}")
+        }
         other => other.to_string(),
     }
 }
@@ -390,8 +471,13 @@ fn dotenv_error(e: &dotenvy::Error) -> String {
 pub fn validate_profile_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if ok {
         Ok(())
     } else {
@@ -414,7 +500,12 @@ pub fn loose_value(raw: &str) -> Value {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 
@@ -432,7 +523,13 @@ fn parse_file(path: PathBuf, text: String) -> Result<FileLayer> {
         let (line, column) = span.map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
         (path.clone(), line, column)
     };
-    let syntax = |(path, line, column): (PathBuf, usize, usize), message: String| Error::ConfigSyntax { path, line, column, message };
+    let syntax =
+        |(path, line, column): (PathBuf, usize, usize), message: String| Error::ConfigSyntax {
+            path,
+            line,
+            column,
+            message,
+        };
 
     let mut default_profile = None;
     let mut profiles = BTreeMap::new();
@@ -481,19 +578,39 @@ fn parse_file(path: PathBuf, text: String) -> Result<FileLayer> {
             }
         }
     }
-    Ok(FileLayer { path, text, default_profile, profiles })
+    Ok(FileLayer {
+        path,
+        text,
+        default_profile,
+        profiles,
+    })
 }
 
 fn is_secret_name(field: &str) -> bool {
-    ALWAYS_SECRET.contains(&field) || registry::providers().iter().any(|p| p.secret(field).is_some())
+    ALWAYS_SECRET.contains(&field)
+        || registry::providers()
+            .iter()
+            .any(|p| p.secret(field).is_some())
 }
 
 fn item_to_json(item: &toml_edit::Item) -> Value {
     match item {
         toml_edit::Item::Value(v) => toml_value_to_json(v),
-        toml_edit::Item::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.to_string(), item_to_json(v))).collect()),
+        toml_edit::Item::Table(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.to_string(), item_to_json(v)))
+                .collect(),
+        ),
         toml_edit::Item::ArrayOfTables(a) => Value::Array(
-            a.iter().map(|t| Value::Object(t.iter().map(|(k, v)| (k.to_string(), item_to_json(v))).collect())).collect(),
+            a.iter()
+                .map(|t| {
+                    Value::Object(
+                        t.iter()
+                            .map(|(k, v)| (k.to_string(), item_to_json(v)))
+                            .collect(),
+                    )
+                })
+                .collect(),
         ),
         toml_edit::Item::None => Value::Null,
     }
@@ -504,11 +621,17 @@ fn toml_value_to_json(v: &toml_edit::Value) -> Value {
     match v {
         T::String(s) => Value::String(s.value().clone()),
         T::Integer(i) => Value::from(*i.value()),
-        T::Float(f) => serde_json::Number::from_f64(*f.value()).map(Value::Number).unwrap_or(Value::Null),
+        T::Float(f) => serde_json::Number::from_f64(*f.value())
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
         T::Boolean(b) => Value::Bool(*b.value()),
         T::Datetime(d) => Value::String(d.value().to_string()),
         T::Array(a) => Value::Array(a.iter().map(toml_value_to_json).collect()),
-        T::InlineTable(t) => Value::Object(t.iter().map(|(k, v)| (k.to_string(), toml_value_to_json(v))).collect()),
+        T::InlineTable(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.to_string(), toml_value_to_json(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -534,7 +657,12 @@ fn json_to_toml(v: &Value) -> toml_edit::Value {
 
 /// Writes (or replaces) `[profiles.NAME]` in the user file, keeping the rest of
 /// the file and its comments. Only non-secret fields may be passed.
-pub fn write_profile(paths: &Paths, name: &str, provider: &str, fields: &Map<String, Value>) -> Result<()> {
+pub fn write_profile(
+    paths: &Paths,
+    name: &str,
+    provider: &str,
+    fields: &Map<String, Value>,
+) -> Result<()> {
     validate_profile_name(name)?;
     let mut doc = read_user_doc(paths)?;
     if !doc.contains_key("profiles") {
@@ -542,9 +670,12 @@ pub fn write_profile(paths: &Paths, name: &str, provider: &str, fields: &Map<Str
         t.set_implicit(true);
         doc.insert("profiles", toml_edit::Item::Table(t));
     }
-    let profiles = doc["profiles"]
-        .as_table_mut()
-        .ok_or_else(|| Error::Config(format!("{}: `profiles` is not a table", paths.config_file.display())))?;
+    let profiles = doc["profiles"].as_table_mut().ok_or_else(|| {
+        Error::Config(format!(
+            "{}: `profiles` is not a table",
+            paths.config_file.display()
+        ))
+    })?;
     let mut table = toml_edit::Table::new();
     table.insert("provider", toml_edit::value(provider));
     for (k, v) in fields {
@@ -558,7 +689,11 @@ pub fn write_profile(paths: &Paths, name: &str, provider: &str, fields: &Map<Str
 /// Removes `[profiles.NAME]` from the user file; true when it was there.
 pub fn remove_profile(paths: &Paths, name: &str) -> Result<bool> {
     let mut doc = read_user_doc(paths)?;
-    let removed = doc.get_mut("profiles").and_then(|p| p.as_table_mut()).and_then(|t| t.remove(name)).is_some();
+    let removed = doc
+        .get_mut("profiles")
+        .and_then(|p| p.as_table_mut())
+        .and_then(|t| t.remove(name))
+        .is_some();
     if removed {
         save_user_doc(paths, &doc)?;
     }
@@ -570,10 +705,14 @@ fn read_user_doc(paths: &Paths) -> Result<toml_edit::DocumentMut> {
         Ok(text) => {
             // Same checks (and the same error) as when loading.
             parse_file(paths.config_file.clone(), text.clone())?;
-            text.parse().map_err(|e: toml_edit::TomlError| Error::Config(e.to_string()))
+            text.parse()
+                .map_err(|e: toml_edit::TomlError| Error::Config(e.to_string()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(toml_edit::DocumentMut::new()),
-        Err(e) => Err(Error::io(format!("cannot read {}", paths.config_file.display()), e)),
+        Err(e) => Err(Error::io(
+            format!("cannot read {}", paths.config_file.display()),
+            e,
+        )),
     }
 }
 

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine too: installs what the tests need, builds, runs every test.
+# Used by README.md and .ci/run; safe to run again (installs are skipped when present).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Rust toolchain: the machine's own (rustup). Nothing else is needed by the tests of the
+# engine and the ArcGIS providers: their servers are simulators inside the test binaries.
+command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
+
+export CARGO_TERM_COLOR=never
+cargo build --locked --all-targets
+set +e
+cargo test --locked --no-fail-fast 2>&1 | tee target/test-output.txt
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for CI: sum what every test binary reported.
+python3 - <<'PY'
+import re
+passed = failed = ignored = 0
+for line in open("target/test-output.txt"):
+    m = re.search(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", line)
+    if m:
+        passed += int(m[1]); failed += int(m[2]); ignored += int(m[3])
+print(f"{passed} passed, {failed} failed, {ignored} skipped")
+raise SystemExit(1 if failed or passed == 0 else 0)
+PY
+exit "$status"

@@ -40,15 +40,10 @@ pub enum Answer {
 /// garbage or an HTTP error without an ArcGIS body → `Err(Error::Server)`.
 pub fn read_answer(response: &HttpResponse, what: &str) -> Result<Answer> {
     if response.status == 401 {
-        return Err(Error::TokenRejected(format!(
-            "{what}: HTTP 401 Unauthorized"
-        )));
+        return Err(Error::TokenRejected(format!("{what}: HTTP 401 Unauthorized")));
     }
     if response.looks_like_html() {
-        let title = response
-            .html_title()
-            .map(|t| format!(" titled \"{t}\""))
-            .unwrap_or_default();
+        let title = response.html_title().map(|t| format!(" titled \"{t}\"")).unwrap_or_default();
         return Err(Error::Server(format!(
             "{what}: the server answered an HTML page{title} (HTTP {}) instead of JSON; check the URL, \
              and whether a web-tier login or proxy sits in front of it",
@@ -63,9 +58,7 @@ pub fn read_answer(response: &HttpResponse, what: &str) -> Result<Answer> {
         ))
     })?;
     let Value::Object(mut object) = value else {
-        return Err(Error::Server(format!(
-            "{what}: the server answered JSON that is not an object"
-        )));
+        return Err(Error::Server(format!("{what}: the server answered JSON that is not an object")));
     };
     if let Some(err) = object.remove("error") {
         return Ok(Answer::Error(parse_error(&err, response.status)));
@@ -79,10 +72,7 @@ pub fn read_answer(response: &HttpResponse, what: &str) -> Result<Answer> {
 fn parse_error(err: &Value, status: u16) -> ArcgisError {
     match err {
         Value::Object(o) => {
-            let code = o
-                .get("code")
-                .and_then(Value::as_i64)
-                .unwrap_or(status as i64);
+            let code = o.get("code").and_then(Value::as_i64).unwrap_or(status as i64);
             let message = o
                 .get("message")
                 .and_then(Value::as_str)
@@ -99,23 +89,11 @@ fn parse_error(err: &Value, status: u16) -> ArcgisError {
             } else {
                 format!("{message} {}", details.join(" "))
             };
-            ArcgisError {
-                code,
-                message,
-                oauth_error: o.get("error").and_then(Value::as_str).map(String::from),
-            }
+            ArcgisError { code, message, oauth_error: o.get("error").and_then(Value::as_str).map(String::from) }
         }
         // RFC 6749 style: {"error": "invalid_grant", "error_description": ...}
-        Value::String(s) => ArcgisError {
-            code: status as i64,
-            message: s.clone(),
-            oauth_error: Some(s.clone()),
-        },
-        _ => ArcgisError {
-            code: status as i64,
-            message: "unspecified error".into(),
-            oauth_error: None,
-        },
+        Value::String(s) => ArcgisError { code: status as i64, message: s.clone(), oauth_error: Some(s.clone()) },
+        _ => ArcgisError { code: status as i64, message: "unspecified error".into(), oauth_error: None },
     }
 }
 
@@ -123,24 +101,15 @@ fn parse_error(err: &Value, status: u16) -> ArcgisError {
 pub fn resource_answer(response: &HttpResponse, what: &str) -> Result<Map<String, Value>> {
     match read_answer(response, what)? {
         Answer::Ok(object) => Ok(object),
-        Answer::Error(e) if e.code == 498 || e.code == 499 => {
-            Err(Error::TokenRejected(format!("{what}: {e}")))
-        }
-        Answer::Error(e) if e.code == 403 => {
-            Err(Error::Server(format!("{what}: permission denied: {e}")))
-        }
+        Answer::Error(e) if e.code == 498 || e.code == 499 => Err(Error::TokenRejected(format!("{what}: {e}"))),
+        Answer::Error(e) if e.code == 403 => Err(Error::Server(format!("{what}: permission denied: {e}"))),
         Answer::Error(e) => Err(Error::Server(format!("{what}: {e}"))),
     }
 }
 
 /// Builds a `TokenSet` from an `oauth2/token` answer. `previous` keeps the refresh
 /// token (and its expiry) when the grant returns none (plain `refresh_token`).
-pub fn token_set(
-    object: &Map<String, Value>,
-    now: u64,
-    previous: Option<&TokenSet>,
-    what: &str,
-) -> Result<TokenSet> {
+pub fn token_set(object: &Map<String, Value>, now: u64, previous: Option<&TokenSet>, what: &str) -> Result<TokenSet> {
     let access = object
         .get("access_token")
         .and_then(Value::as_str)
@@ -153,22 +122,13 @@ pub fn token_set(
                 .as_u64()
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
                 .map(Some)
-                .ok_or_else(|| {
-                    Error::Server(format!("{what}: `{key}` is not a number of seconds"))
-                }),
+                .ok_or_else(|| Error::Server(format!("{what}: `{key}` is not a number of seconds"))),
         }
     };
     let mut tokens = TokenSet::new(Secret::new(access), now);
     tokens.expires_at = seconds("expires_in")?.map(|s| now + s);
-    tokens.username = object
-        .get("username")
-        .and_then(Value::as_str)
-        .map(String::from);
-    match object
-        .get("refresh_token")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-    {
+    tokens.username = object.get("username").and_then(Value::as_str).map(String::from);
+    match object.get("refresh_token").and_then(Value::as_str).filter(|s| !s.is_empty()) {
         Some(rt) => {
             tokens.refresh_token = Some(Secret::new(rt));
             tokens.refresh_expires_at = seconds("refresh_token_expires_in")?.map(|s| now + s);
@@ -207,11 +167,7 @@ impl Portal {
     }
 
     /// POST to `oauth2/token`; errors from the portal are returned as `Answer::Error`.
-    pub fn token_request(
-        &self,
-        cx: &mut FlowContext<'_>,
-        fields: &[(&str, &str)],
-    ) -> Result<Answer> {
+    pub fn token_request(&self, cx: &mut FlowContext<'_>, fields: &[(&str, &str)]) -> Result<Answer> {
         let mut all = fields.to_vec();
         all.push(("f", "json"));
         let request = self.decorate(HttpRequest::post_form(self.rest("oauth2/token"), &all));
@@ -220,12 +176,7 @@ impl Portal {
     }
 
     /// GET a sharing resource with the token in `X-Esri-Authorization` (never in the URL).
-    pub fn get_with_token(
-        &self,
-        cx: &mut FlowContext<'_>,
-        path: &str,
-        token: &Secret,
-    ) -> Result<Map<String, Value>> {
+    pub fn get_with_token(&self, cx: &mut FlowContext<'_>, path: &str, token: &Secret) -> Result<Map<String, Value>> {
         let request = self.decorate(
             HttpRequest::get(format!("{}?f=json", self.rest(path)))
                 .header("X-Esri-Authorization", format!("Bearer {}", token.expose())),
@@ -253,35 +204,18 @@ impl Portal {
     }
 
     /// `oauth2/revokeToken`, best effort: returns the line to show.
-    pub fn revoke(
-        &self,
-        cx: &mut FlowContext<'_>,
-        client_id: &str,
-        token: &Secret,
-        hint: &str,
-    ) -> Result<String> {
+    pub fn revoke(&self, cx: &mut FlowContext<'_>, client_id: &str, token: &Secret, hint: &str) -> Result<String> {
         let request = self.decorate(HttpRequest::post_form(
             self.rest("oauth2/revokeToken"),
-            &[
-                ("auth_token", token.expose()),
-                ("token_type_hint", hint),
-                ("client_id", client_id),
-                ("f", "json"),
-            ],
+            &[("auth_token", token.expose()), ("token_type_hint", hint), ("client_id", client_id), ("f", "json")],
         ));
         let response = cx.send(&request)?;
         match read_answer(&response, "oauth2/revokeToken")? {
-            Answer::Ok(o) if o.get("success").and_then(Value::as_bool) == Some(true) => Ok(
-                format!("revoked the {} at {}", hint.replace('_', " "), self.url),
-            ),
-            Answer::Ok(_) => Ok(format!(
-                "the portal did not confirm revoking the {}",
-                hint.replace('_', " ")
-            )),
-            Answer::Error(e) => Ok(format!(
-                "the portal refused to revoke the {}: {e}",
-                hint.replace('_', " ")
-            )),
+            Answer::Ok(o) if o.get("success").and_then(Value::as_bool) == Some(true) => {
+                Ok(format!("revoked the {} at {}", hint.replace('_', " "), self.url))
+            }
+            Answer::Ok(_) => Ok(format!("the portal did not confirm revoking the {}", hint.replace('_', " "))),
+            Answer::Error(e) => Ok(format!("the portal refused to revoke the {}: {e}", hint.replace('_', " "))),
         }
     }
 }
@@ -291,11 +225,7 @@ mod tests {
     use super::*;
 
     fn resp(status: u16, ct: &str, body: &str) -> HttpResponse {
-        HttpResponse {
-            status,
-            headers: vec![("Content-Type".into(), ct.into())],
-            body: body.as_bytes().to_vec(),
-        }
+        HttpResponse { status, headers: vec![("Content-Type".into(), ct.into())], body: body.as_bytes().to_vec() }
     }
 
     #[test]
@@ -313,37 +243,24 @@ mod tests {
             }
             Answer::Ok(_) => panic!("an error body must not be success"),
         }
-        assert!(matches!(
-            resource_answer(&r, "t"),
-            Err(Error::TokenRejected(_))
-        ));
+        assert!(matches!(resource_answer(&r, "t"), Err(Error::TokenRejected(_))));
         let forbidden = resp(
             200,
             "application/json",
             r#"{"error":{"code":403,"message":"You do not have permissions","details":[]}}"#,
         );
-        assert!(matches!(
-            resource_answer(&forbidden, "t"),
-            Err(Error::Server(_))
-        ));
+        assert!(matches!(resource_answer(&forbidden, "t"), Err(Error::Server(_))));
     }
 
     #[test]
     fn html_and_garbage_are_server_errors() {
-        let html = resp(
-            200,
-            "text/html",
-            "<html><head><title>Sign In</title></head></html>",
-        );
+        let html = resp(200, "text/html", "<html><head><title>Sign In</title></head></html>");
         let err = read_answer(&html, "t").err().unwrap().to_string();
         assert!(err.contains("HTML") && err.contains("Sign In"), "{err}");
         let garbage = resp(200, "application/json", "{\"access_tok");
         assert!(matches!(read_answer(&garbage, "t"), Err(Error::Server(_))));
         let unauthorized = resp(401, "text/plain", "");
-        assert!(matches!(
-            read_answer(&unauthorized, "t"),
-            Err(Error::TokenRejected(_))
-        ));
+        assert!(matches!(read_answer(&unauthorized, "t"), Err(Error::TokenRejected(_))));
     }
 
     #[test]
@@ -355,14 +272,12 @@ mod tests {
         let first = token_set(&login, 1000, None, "t").unwrap();
         assert_eq!(first.expires_at, Some(2800));
         assert_eq!(first.refresh_expires_at, Some(1000 + 1209600));
-        let refreshed: Map<String, Value> =
-            serde_json::from_str(r#"{"access_token":"a2","expires_in":1800}"#).unwrap();
+        let refreshed: Map<String, Value> = serde_json::from_str(r#"{"access_token":"a2","expires_in":1800}"#).unwrap();
         let second = token_set(&refreshed, 2000, Some(&first), "t").unwrap();
         assert_eq!(second.refresh_token.as_ref().unwrap().expose(), "r1");
         assert_eq!(second.username.as_deref(), Some("u"));
         assert_eq!(second.refresh_expires_at, first.refresh_expires_at);
-        let bad: Map<String, Value> =
-            serde_json::from_str(r#"{"access_token":"a","expires_in":"soon"}"#).unwrap();
+        let bad: Map<String, Value> = serde_json::from_str(r#"{"access_token":"a","expires_in":"soon"}"#).unwrap();
         assert!(token_set(&bad, 0, None, "t").is_err());
     }
 }

@@ -27,10 +27,7 @@ pub struct EsriAppSettings {
     pub referer: Option<String>,
 }
 
-const SECRETS: &[SecretSpec] = &[SecretSpec {
-    required: true,
-    ..CLIENT_SECRET
-}];
+const SECRETS: &[SecretSpec] = &[SecretSpec { required: true, ..CLIENT_SECRET }];
 
 pub struct EsriApp {
     portal: Portal,
@@ -41,10 +38,7 @@ pub struct EsriApp {
 fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
     let s: EsriAppSettings = settings.parse()?;
     Ok(Box::new(EsriApp {
-        portal: Portal {
-            url: service_url(&settings.profile, "portal", &s.portal)?,
-            referer: s.referer,
-        },
+        portal: Portal { url: service_url(&settings.profile, "portal", &s.portal)?, referer: s.referer },
         client_id: s.client_id,
         expiration: s.expiration,
     }))
@@ -82,14 +76,10 @@ impl EsriApp {
         match self.portal.token_request(cx, &fields)? {
             Answer::Ok(object) => {
                 let mut tokens = token_set(&object, now, None, "oauth2/token")?;
-                tokens
-                    .username
-                    .get_or_insert_with(|| self.client_id.clone());
+                tokens.username.get_or_insert_with(|| self.client_id.clone());
                 Ok(tokens)
             }
-            Answer::Error(e) => Err(Error::Server(format!(
-                "the portal refused the application credentials: {e}"
-            ))),
+            Answer::Error(e) => Err(Error::Server(format!("the portal refused the application credentials: {e}"))),
         }
     }
 }
@@ -104,15 +94,9 @@ impl Provider for EsriApp {
     }
 
     fn whoami(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<Identity> {
-        let object = self
-            .portal
-            .get_with_token(cx, "portals/self", &tokens.access_token)?;
+        let object = self.portal.get_with_token(cx, "portals/self", &tokens.access_token)?;
         let app = object.get("appInfo").and_then(Value::as_object);
-        let username = app
-            .and_then(|a| a.get("appId"))
-            .and_then(Value::as_str)
-            .unwrap_or(&self.client_id)
-            .to_string();
+        let username = app.and_then(|a| a.get("appId")).and_then(Value::as_str).unwrap_or(&self.client_id).to_string();
         let mut details = Map::new();
         if let Some(name) = app.and_then(|a| a.get("name")) {
             details.insert("appName".into(), name.clone());

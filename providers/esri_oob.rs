@@ -49,10 +49,7 @@ pub struct EsriOob {
 fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
     let s: EsriOobSettings = settings.parse()?;
     Ok(Box::new(EsriOob {
-        portal: Portal {
-            url: service_url(&settings.profile, "portal", &s.portal)?,
-            referer: s.referer,
-        },
+        portal: Portal { url: service_url(&settings.profile, "portal", &s.portal)?, referer: s.referer },
         client_id: s.client_id,
         expiration: s.expiration,
         rotate_within: s.rotate_refresh_within,
@@ -75,10 +72,7 @@ inventory::submit! {
 pub fn extract_code(pasted: &str) -> Option<String> {
     let text = pasted.trim();
     let code = match text.find("code=") {
-        Some(i) => text[i + 5..]
-            .split(['&', ' ', '#', '"', '<'])
-            .next()
-            .unwrap_or_default(),
+        Some(i) => text[i + 5..].split(['&', ' ', '#', '"', '<']).next().unwrap_or_default(),
         None => text,
     };
     let code = code.trim();
@@ -100,12 +94,7 @@ impl EsriOob {
         format!("{}?{}", self.portal.rest("oauth2/authorize"), q.finish())
     }
 
-    fn refresh_with(
-        &self,
-        cx: &mut FlowContext<'_>,
-        current: &TokenSet,
-        grant: &str,
-    ) -> Result<TokenSet> {
+    fn refresh_with(&self, cx: &mut FlowContext<'_>, current: &TokenSet, grant: &str) -> Result<TokenSet> {
         let refresh_token = current.refresh_token.as_ref().expect("checked by caller");
         let secret = cx.secrets.get("client_secret").cloned();
         let mut fields = vec![
@@ -124,9 +113,7 @@ impl EsriOob {
             Answer::Ok(object) => token_set(&object, now, Some(current), "oauth2/token"),
             // Any refusal of a refresh token (498 "refresh_token expired", invalid_grant,
             // invalid_request) means a person must sign in again.
-            Answer::Error(e) => {
-                Err(cx.login_required(format!("the portal refused the refresh token: {e}")))
-            }
+            Answer::Error(e) => Err(cx.login_required(format!("the portal refused the refresh token: {e}"))),
         }
     }
 }
@@ -137,21 +124,17 @@ impl Provider for EsriOob {
         let pkce = Pkce::new();
         let url = self.authorize_url(&state, &pkce);
         if !cx.no_browser {
-            cx.ui
-                .info("Opening browser for ArcGIS Enterprise OAuth sign-in...");
+            cx.ui.info("Opening browser for ArcGIS Enterprise OAuth sign-in...");
             if let Err(why) = cx.ui.open_browser(&url) {
-                cx.ui.warn(&format!(
-                    "could not open a browser ({why}); open the URL below yourself"
-                ));
+                cx.ui.warn(&format!("could not open a browser ({why}); open the URL below yourself"));
             }
         }
-        cx.ui.info(&format!(
-            "Sign in at this URL, then paste the code the portal shows:\n  {url}"
-        ));
+        cx.ui.info(&format!("Sign in at this URL, then paste the code the portal shows:\n  {url}"));
         let pasted = cx.ui.read_line("Code: ")?;
-        let code = pasted.as_deref().and_then(extract_code).ok_or_else(|| {
-            cx.login_required("no authorization code was given (expected one line on stdin)")
-        })?;
+        let code = pasted
+            .as_deref()
+            .and_then(extract_code)
+            .ok_or_else(|| cx.login_required("no authorization code was given (expected one line on stdin)"))?;
         let secret = cx.secrets.get("client_secret").cloned();
         let mut fields = vec![
             ("grant_type", "authorization_code"),
@@ -166,16 +149,10 @@ impl Provider for EsriOob {
         let now = cx.now();
         let mut tokens = match self.portal.token_request(cx, &fields)? {
             Answer::Ok(object) => token_set(&object, now, None, "oauth2/token")?,
-            Answer::Error(e) => {
-                return Err(Error::Server(format!("the portal refused the code: {e}")))
-            }
+            Answer::Error(e) => return Err(Error::Server(format!("the portal refused the code: {e}"))),
         };
         if tokens.username.is_none() {
-            tokens.username = Some(
-                self.portal
-                    .community_self(cx, &tokens.access_token)?
-                    .username,
-            );
+            tokens.username = Some(self.portal.community_self(cx, &tokens.access_token)?.username);
         }
         Ok(tokens)
     }
@@ -187,16 +164,10 @@ impl Provider for EsriOob {
         }
         if let Some(at) = current.refresh_expires_at {
             if at <= now {
-                return Err(cx.login_required(format!(
-                    "the refresh token expired at {}",
-                    crate::clock::rfc3339(at)
-                )));
+                return Err(cx.login_required(format!("the refresh token expired at {}", crate::clock::rfc3339(at))));
             }
             if at - now < self.rotate_within {
-                cx.ui.debug(
-                    1,
-                    "the refresh token is near its end: exchanging it for a new one",
-                );
+                cx.ui.debug(1, "the refresh token is near its end: exchanging it for a new one");
                 return self.refresh_with(cx, current, "exchange_refresh_token");
             }
         }
@@ -210,9 +181,7 @@ impl Provider for EsriOob {
     fn logout(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<String> {
         match &tokens.refresh_token {
             Some(rt) => self.portal.revoke(cx, &self.client_id, rt, "refresh_token"),
-            None => self
-                .portal
-                .revoke(cx, &self.client_id, &tokens.access_token, "access_token"),
+            None => self.portal.revoke(cx, &self.client_id, &tokens.access_token, "access_token"),
         }
     }
 
@@ -229,10 +198,7 @@ mod tests {
     fn extracts_pasted_codes() {
         assert_eq!(extract_code("  abc123\n").as_deref(), Some("abc123"));
         assert_eq!(extract_code("SUCCESS code=xyz").as_deref(), Some("xyz"));
-        assert_eq!(
-            extract_code("https://p/sharing/oauth2/approval?code=q1&state=s").as_deref(),
-            Some("q1")
-        );
+        assert_eq!(extract_code("https://p/sharing/oauth2/approval?code=q1&state=s").as_deref(), Some("q1"));
         assert_eq!(extract_code("   "), None);
         assert_eq!(extract_code("two words"), None);
     }

@@ -167,8 +167,7 @@ pub struct FieldArgs {
 pub fn run(cli: Cli) -> Result<i32> {
     let paths = Paths::from_env()?;
     let mut ui = Terminal::new(cli.verbose);
-    let cwd =
-        std::env::current_dir().map_err(|e| Error::io("cannot read the working directory", e))?;
+    let cwd = std::env::current_dir().map_err(|e| Error::io("cannot read the working directory", e))?;
     let engine = Engine::new(paths.clone());
     let profile = cli.profile.as_deref();
     match cli.command {
@@ -180,12 +179,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             cmd_profile_add(&engine, &cwd, &mut ui, &label, &fields)
         }
         Command::Profile(ProfileCommand::List { json }) => cmd_profile_list(&engine, &cwd, json),
-        Command::Profile(ProfileCommand::Show { name, json }) => {
-            cmd_profile_show(&engine, &cwd, &name, json)
-        }
-        Command::Profile(ProfileCommand::Remove { name }) => {
-            cmd_profile_remove(&engine, &cwd, &mut ui, &name)
-        }
+        Command::Profile(ProfileCommand::Show { name, json }) => cmd_profile_show(&engine, &cwd, &name, json),
+        Command::Profile(ProfileCommand::Remove { name }) => cmd_profile_remove(&engine, &cwd, &mut ui, &name),
         Command::Login { no_browser, force } => {
             let mut session = engine.open(&cwd, profile)?;
             cmd_login(&engine, &mut session, &mut ui, force, no_browser)
@@ -209,15 +204,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 print_json(&v)
             } else {
                 for (k, v) in &who.details {
-                    ui.debug(
-                        1,
-                        &format!(
-                            "{k}: {}",
-                            v.as_str()
-                                .map(String::from)
-                                .unwrap_or_else(|| v.to_string())
-                        ),
-                    );
+                    ui.debug(1, &format!("{k}: {}", v.as_str().map(String::from).unwrap_or_else(|| v.to_string())));
                 }
                 print_line(&who.username)
             }
@@ -226,10 +213,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let mut session = engine.open(&cwd, profile)?;
             let report = engine.logout(&mut session, &mut ui)?;
             if !report.removed_tokens {
-                ui.info(&format!(
-                    "profile '{}' was not logged in; nothing to do",
-                    session.name()
-                ));
+                ui.info(&format!("profile '{}' was not logged in; nothing to do", session.name()));
             } else {
                 if let Some(line) = &report.revocation {
                     ui.info(line);
@@ -256,11 +240,7 @@ pub fn run(cli: Cli) -> Result<i32> {
 pub fn report(error: &Error) {
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let label = if color {
-        "\x1b[31merror:\x1b[0m"
-    } else {
-        "error:"
-    };
+    let label = if color { "\x1b[31merror:\x1b[0m" } else { "error:" };
     eprintln!("{label} {error}");
 }
 
@@ -311,26 +291,20 @@ fn cmd_providers(as_json: bool) -> Result<i32> {
             if let Some(d) = &f.default {
                 tags.push(format!("default {d}"));
             }
-            out.push_str(&format!(
-                "    {:<22} {} [{}]\n",
-                f.name,
-                f.description,
-                tags.join(", ")
-            ));
+            out.push_str(&format!("    {:<22} {} [{}]\n", f.name, f.description, tags.join(", ")));
         }
         out.push('\n');
     }
     print_line(out.trim_end())
 }
 
-fn flag_values(fields: &FieldArgs) -> Result<(Vec<FlagValue>, Vec<(String, Secret)>)> {
+/// Secrets given on the command line, by field name.
+type SecretArgs = Vec<(String, Secret)>;
+
+fn flag_values(fields: &FieldArgs) -> Result<(Vec<FlagValue>, SecretArgs)> {
     let mut flags = Vec::new();
     let mut push = |field: &str, value: Value, flag: &str| {
-        flags.push(FlagValue {
-            field: field.into(),
-            value,
-            flag: flag.into(),
-        });
+        flags.push(FlagValue { field: field.into(), value, flag: flag.into() });
     };
     if let Some(p) = &fields.provider {
         push("provider", json!(p), "--provider");
@@ -349,20 +323,12 @@ fn flag_values(fields: &FieldArgs) -> Result<(Vec<FlagValue>, Vec<(String, Secre
         secrets.push(("client_secret".to_string(), Secret::new(v.clone())));
     }
     for kv in &fields.set {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| Error::Config(format!("--set expects KEY=VALUE, got `{kv}`")))?;
+        let (k, v) = kv.split_once('=').ok_or_else(|| Error::Config(format!("--set expects KEY=VALUE, got `{kv}`")))?;
         let k = k.trim().replace('-', "_");
         if k == "provider" {
-            return Err(Error::Config(
-                "use --provider to choose the provider".into(),
-            ));
+            return Err(Error::Config("use --provider to choose the provider".into()));
         }
-        flags.push(FlagValue {
-            field: k.clone(),
-            value: loose_value(v.trim()),
-            flag: format!("--set {k}"),
-        });
+        flags.push(FlagValue { field: k.clone(), value: loose_value(v.trim()), flag: format!("--set {k}") });
     }
     Ok((flags, secrets))
 }
@@ -377,27 +343,16 @@ fn cmd_profile_add(
     config::validate_profile_name(name)?;
     let config = Config::load(&engine.paths, cwd)?;
     let (mut flags, mut secrets) = flag_values(fields)?;
-    let provider_name = fields
-        .provider
-        .clone()
-        .or_else(|| config.provider_of(name))
-        .unwrap_or_else(|| "esri-oob".into());
+    let provider_name =
+        fields.provider.clone().or_else(|| config.provider_of(name)).unwrap_or_else(|| "esri-oob".into());
     let provider = registry::find(&provider_name)?;
     if fields.provider.is_none() {
-        flags.push(FlagValue {
-            field: "provider".into(),
-            value: json!(provider_name),
-            flag: "--provider".into(),
-        });
+        flags.push(FlagValue { field: "provider".into(), value: json!(provider_name), flag: "--provider".into() });
     }
     // Secrets given with --set go to the store, never to the file.
     flags.retain(|f| match provider.secret(&f.field) {
         Some(_) => {
-            let text = f
-                .value
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| f.value.to_string());
+            let text = f.value.as_str().map(String::from).unwrap_or_else(|| f.value.to_string());
             secrets.push((f.field.clone(), Secret::new(text)));
             false
         }
@@ -415,14 +370,10 @@ fn cmd_profile_add(
         let given = if f.secret {
             secrets.iter().any(|(k, _)| *k == f.name)
                 || stored_secrets.contains(&f.name)
-                || existing
-                    .as_ref()
-                    .is_some_and(|p| p.secret_overrides.get(&f.name).is_some())
+                || existing.as_ref().is_some_and(|p| p.secret_overrides.get(&f.name).is_some())
         } else {
             flags.iter().any(|fl| fl.field == f.name)
-                || existing
-                    .as_ref()
-                    .is_some_and(|p| p.values.contains_key(&f.name))
+                || existing.as_ref().is_some_and(|p| p.values.contains_key(&f.name))
         };
         if !given {
             missing.push(f);
@@ -430,10 +381,7 @@ fn cmd_profile_add(
     }
     if !missing.is_empty() {
         if !ui.can_prompt() {
-            let list: Vec<String> = missing
-                .iter()
-                .map(|f| format!("--{} VALUE", f.name.replace('_', "-")))
-                .collect();
+            let list: Vec<String> = missing.iter().map(|f| format!("--{} VALUE", f.name.replace('_', "-"))).collect();
             return Err(Error::Config(format!(
                 "profile '{name}' ({provider_name}) needs: {} (or --set FIELD=VALUE); no terminal to ask on",
                 list.join(" ")
@@ -448,11 +396,9 @@ fn cmd_profile_add(
                 }
             } else {
                 match ui.read_line(&prompt)? {
-                    Some(v) if !v.is_empty() => flags.push(FlagValue {
-                        field: f.name.clone(),
-                        value: loose_value(&v),
-                        flag: "prompt".into(),
-                    }),
+                    Some(v) if !v.is_empty() => {
+                        flags.push(FlagValue { field: f.name.clone(), value: loose_value(&v), flag: "prompt".into() })
+                    }
                     _ => return Err(Error::Config(format!("`{}` is required", f.name))),
                 }
             }
@@ -466,11 +412,9 @@ fn cmd_profile_add(
     // Write the non-secret fields given now over what the user file already had.
     let mut values = Map::new();
     if let Ok(text) = std::fs::read_to_string(&engine.paths.config_file) {
-        if let Ok(user) = Config::from_parts(
-            vec![(engine.paths.config_file.clone(), text)],
-            Default::default(),
-            Default::default(),
-        ) {
+        if let Ok(user) =
+            Config::from_parts(vec![(engine.paths.config_file.clone(), text)], Default::default(), Default::default())
+        {
             if user.provider_of(name).as_deref() == Some(provider_name.as_str()) {
                 if let Ok(r) = user.resolve(name, &[]) {
                     for (k, origin) in &r.origins {
@@ -495,11 +439,7 @@ fn cmd_profile_add(
     if !secrets.is_empty() {
         engine.store_secrets(name, &provider_name, &secrets)?;
         let names: Vec<&str> = secrets.iter().map(|(k, _)| k.as_str()).collect();
-        ui.info(&format!(
-            "Stored {} encrypted in {}",
-            names.join(", "),
-            engine.paths.cache_file(name).display()
-        ));
+        ui.info(&format!("Stored {} encrypted in {}", names.join(", "), engine.paths.cache_file(name).display()));
     }
     ui.info(&format!("Next: age-oauth login --profile {name}"));
     Ok(0)
@@ -533,13 +473,8 @@ fn cmd_profile_list(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Re
     let config = Config::load(&engine.paths, cwd)?;
     let mut rows = Vec::new();
     for name in config.profile_names() {
-        let files: Vec<String> = config
-            .profile_files(&name)
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect();
-        let mut row =
-            json!({ "name": name, "provider": config.provider_of(&name), "files": files });
+        let files: Vec<String> = config.profile_files(&name).iter().map(|p| p.display().to_string()).collect();
+        let mut row = json!({ "name": name, "provider": config.provider_of(&name), "files": files });
         if let (Value::Object(r), Value::Object(s)) = (&mut row, cache_state(engine, &name)) {
             r.extend(s);
         }
@@ -571,22 +506,13 @@ fn cmd_profile_list(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Re
     print_line(out.trim_end())
 }
 
-fn cmd_profile_show(
-    engine: &Engine,
-    cwd: &std::path::Path,
-    name: &str,
-    as_json: bool,
-) -> Result<i32> {
+fn cmd_profile_show(engine: &Engine, cwd: &std::path::Path, name: &str, as_json: bool) -> Result<i32> {
     let config = Config::load(&engine.paths, cwd)?;
     let resolved = config.resolve(name, &[])?;
     let stored = engine.store.load(name).ok().flatten();
     let mut fields = Map::new();
     for (k, v) in &resolved.values {
-        let origin = resolved
-            .origins
-            .get(k)
-            .map(|o| o.to_string())
-            .unwrap_or_default();
+        let origin = resolved.origins.get(k).map(|o| o.to_string()).unwrap_or_default();
         fields.insert(k.clone(), json!({ "value": v, "source": origin }));
     }
     for spec in resolved.provider.secrets {
@@ -595,49 +521,32 @@ fn cmd_profile_show(
             Some(SecretOrigin::DotEnv(v)) => Some(format!(".env {v}")),
             Some(SecretOrigin::Flag(f)) => Some(format!("flag {f}")),
             Some(SecretOrigin::Prompt) => Some("prompt".into()),
-            Some(SecretOrigin::Store) | None => stored
-                .as_ref()
-                .filter(|e| e.secrets.contains_key(spec.name))
-                .map(|_| "encrypted store".to_string()),
+            Some(SecretOrigin::Store) | None => {
+                stored.as_ref().filter(|e| e.secrets.contains_key(spec.name)).map(|_| "encrypted store".to_string())
+            }
         };
-        let value = if source.is_some() {
-            json!("[redacted]")
-        } else {
-            Value::Null
-        };
-        fields.insert(spec.name.to_string(), json!({ "value": value, "source": source.unwrap_or_else(|| "not set".into()), "secret": true }));
-    }
-    if as_json {
-        return print_json(
-            &json!({ "name": name, "provider": resolved.provider.name, "fields": fields }),
+        let value = if source.is_some() { json!("[redacted]") } else { Value::Null };
+        fields.insert(
+            spec.name.to_string(),
+            json!({ "value": value, "source": source.unwrap_or_else(|| "not set".into()), "secret": true }),
         );
     }
-    let mut out = format!(
-        "profile {name}\n  {:<22} {:<40} {}\n",
-        "provider", resolved.provider.name, ""
-    );
+    if as_json {
+        return print_json(&json!({ "name": name, "provider": resolved.provider.name, "fields": fields }));
+    }
+    let mut out = format!("profile {name}\n  {:<22} {:<40} {}\n", "provider", resolved.provider.name, "");
     for (k, f) in &fields {
         let value = match &f["value"] {
             Value::String(s) => s.clone(),
             Value::Null => "-".into(),
             other => other.to_string(),
         };
-        out.push_str(&format!(
-            "  {:<22} {:<40} ({})\n",
-            k,
-            value,
-            f["source"].as_str().unwrap_or_default()
-        ));
+        out.push_str(&format!("  {:<22} {:<40} ({})\n", k, value, f["source"].as_str().unwrap_or_default()));
     }
     print_line(out.trim_end())
 }
 
-fn cmd_profile_remove(
-    engine: &Engine,
-    cwd: &std::path::Path,
-    ui: &mut dyn Interaction,
-    name: &str,
-) -> Result<i32> {
+fn cmd_profile_remove(engine: &Engine, cwd: &std::path::Path, ui: &mut dyn Interaction, name: &str) -> Result<i32> {
     config::validate_profile_name(name)?;
     let removed_file = config::remove_profile(&engine.paths, name)?;
     let removed_cache = engine.store.remove(name)?;
@@ -654,16 +563,8 @@ fn cmd_profile_remove(
     }
     ui.info(&format!(
         "Removed profile '{name}'{}{}",
-        if removed_file {
-            " from the user file"
-        } else {
-            ""
-        },
-        if removed_cache {
-            " and deleted its encrypted cache"
-        } else {
-            ""
-        }
+        if removed_file { " from the user file" } else { "" },
+        if removed_cache { " and deleted its encrypted cache" } else { "" }
     ));
     Ok(0)
 }
@@ -676,11 +577,7 @@ fn cmd_login(
     no_browser: bool,
 ) -> Result<i32> {
     let now = engine.clock.now();
-    let describe = |t: &TokenSet| {
-        t.remaining(now)
-            .map(hms)
-            .unwrap_or_else(|| "unknown".into())
-    };
+    let describe = |t: &TokenSet| t.remaining(now).map(hms).unwrap_or_else(|| "unknown".into());
     match engine.login(session, ui, force, no_browser)? {
         LoginOutcome::AlreadyValid(t) => ui.info(&format!(
             "Already logged in to profile '{}' as {} (token expires in {}); nothing to do. Use --force to sign in again.",
@@ -710,8 +607,7 @@ fn cmd_status(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Result<i
         Ok(c) => {
             for name in c.profile_names() {
                 let mut row = json!({ "name": name, "provider": c.provider_of(&name) });
-                if let (Value::Object(r), Value::Object(s)) = (&mut row, cache_state(engine, &name))
-                {
+                if let (Value::Object(r), Value::Object(s)) = (&mut row, cache_state(engine, &name)) {
                     r.extend(s);
                 }
                 profiles.push(row);
@@ -751,11 +647,7 @@ fn cmd_status(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Result<i
             format!(
                 "logged in as {}, token {} {}",
                 p["username"].as_str().unwrap_or("?"),
-                if p["expired"] == json!(true) {
-                    "expired"
-                } else {
-                    "expires"
-                },
+                if p["expired"] == json!(true) { "expired" } else { "expires" },
                 p["expires_at"].as_str().unwrap_or("?")
             )
         } else {

@@ -18,16 +18,8 @@ pub const DOTENV_FILE: &str = ".env";
 pub const ENV_PREFIX: &str = "AGE_OAUTH_";
 
 /// Field names refused in TOML whatever the provider: they can only be secrets.
-const ALWAYS_SECRET: &[&str] = &[
-    "client_secret",
-    "password",
-    "refresh_token",
-    "access_token",
-    "token",
-    "api_key",
-    "passphrase",
-    "secret",
-];
+const ALWAYS_SECRET: &[&str] =
+    &["client_secret", "password", "refresh_token", "access_token", "token", "api_key", "passphrase", "secret"];
 
 /// Where a profile value came from, for `profile show` and error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,10 +67,7 @@ impl FileLayer {
     }
 
     fn origin(&self, profile: &str, key: &str) -> Origin {
-        Origin::File {
-            path: self.path.clone(),
-            line: self.line_of(profile, key),
-        }
+        Origin::File { path: self.path.clone(), line: self.line_of(profile, key) }
     }
 }
 
@@ -128,17 +117,14 @@ impl Config {
             let iter = dotenvy::from_path_iter(&dotenv_path)
                 .map_err(|e| Error::Config(format!("{}: {e}", dotenv_path.display())))?;
             for item in iter {
-                let (k, v) = item.map_err(|e| {
-                    Error::Config(format!("{}: {}", dotenv_path.display(), dotenv_error(&e)))
-                })?;
+                let (k, v) =
+                    item.map_err(|e| Error::Config(format!("{}: {}", dotenv_path.display(), dotenv_error(&e))))?;
                 if k.starts_with(ENV_PREFIX) {
                     dotenv.insert(k, v);
                 }
             }
         }
-        let env = std::env::vars()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
-            .collect();
+        let env = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
         Config::from_parts(files, dotenv, env)
     }
 
@@ -148,20 +134,13 @@ impl Config {
         dotenv: BTreeMap<String, String>,
         env: BTreeMap<String, String>,
     ) -> Result<Config> {
-        let files = files
-            .into_iter()
-            .map(|(path, text)| parse_file(path, text))
-            .collect::<Result<_>>()?;
+        let files = files.into_iter().map(|(path, text)| parse_file(path, text)).collect::<Result<_>>()?;
         Ok(Config { files, dotenv, env })
     }
 
     /// Names of the profiles defined in the files.
     pub fn profile_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .files
-            .iter()
-            .flat_map(|f| f.profiles.keys().cloned())
-            .collect();
+        let mut names: Vec<String> = self.files.iter().flat_map(|f| f.profiles.keys().cloned()).collect();
         names.sort();
         names.dedup();
         names
@@ -169,22 +148,12 @@ impl Config {
 
     /// Where each profile is defined (highest-precedence file last).
     pub fn profile_files(&self, name: &str) -> Vec<&Path> {
-        self.files
-            .iter()
-            .filter(|f| f.profiles.contains_key(name))
-            .map(|f| f.path.as_path())
-            .collect()
+        self.files.iter().filter(|f| f.profiles.contains_key(name)).map(|f| f.path.as_path()).collect()
     }
 
     /// The provider a profile names, if any file names one.
     pub fn provider_of(&self, name: &str) -> Option<String> {
-        self.files.iter().rev().find_map(|f| {
-            f.profiles
-                .get(name)?
-                .get("provider")?
-                .as_str()
-                .map(String::from)
-        })
+        self.files.iter().rev().find_map(|f| f.profiles.get(name)?.get("provider")?.as_str().map(String::from))
     }
 
     /// The profile to use: `--profile`, else `AGE_OAUTH_PROFILE` (env, then `.env`),
@@ -193,19 +162,12 @@ impl Config {
         if let Some(name) = flag {
             return Ok(name.to_string());
         }
-        let from_env = self
-            .env
-            .get("AGE_OAUTH_PROFILE")
-            .or_else(|| self.dotenv.get("AGE_OAUTH_PROFILE"));
-        if let Some(name) = from_env.filter(|n| !n.is_empty()) {
+        let from_env =
+            [&self.env, &self.dotenv].into_iter().filter_map(|m| m.get("AGE_OAUTH_PROFILE")).find(|n| !n.is_empty());
+        if let Some(name) = from_env {
             return Ok(name.clone());
         }
-        if let Some(name) = self
-            .files
-            .iter()
-            .rev()
-            .find_map(|f| f.default_profile.clone())
-        {
+        if let Some(name) = self.files.iter().rev().find_map(|f| f.default_profile.clone()) {
             return Ok(name);
         }
         let names = self.profile_names();
@@ -227,10 +189,8 @@ impl Config {
     /// and collects secret overrides. `flags` is the top layer.
     pub fn resolve(&self, name: &str, flags: &[FlagValue]) -> Result<ResolvedProfile> {
         validate_profile_name(name)?;
-        let flag_provider = flags
-            .iter()
-            .find(|f| f.field == "provider")
-            .and_then(|f| f.value.as_str().map(String::from));
+        let flag_provider =
+            flags.iter().find(|f| f.field == "provider").and_then(|f| f.value.as_str().map(String::from));
         let provider_name = flag_provider.or_else(|| self.provider_of(name)).ok_or_else(|| {
             if self.profile_files(name).is_empty() {
                 let known = self.profile_names();
@@ -242,11 +202,10 @@ impl Config {
                 Error::Config(format!("profile '{name}' has no `provider` field; known providers: {}", registry::provider_names().join(", ")))
             }
         })?;
-        let provider =
-            registry::find(&provider_name).map_err(|e| match self.locate(name, "provider") {
-                Some(origin) => Error::Config(format!("{origin}: profile '{name}': {e}")),
-                None => e,
-            })?;
+        let provider = registry::find(&provider_name).map_err(|e| match self.locate(name, "provider") {
+            Some(origin) => Error::Config(format!("{origin}: profile '{name}': {e}")),
+            None => e,
+        })?;
 
         let engine_fields = registry::schema_fields(&schemars::schema_for!(EngineSettings));
         let provider_fields = provider.fields();
@@ -256,7 +215,7 @@ impl Config {
         };
         let is_secret = |field: &str| provider.secret(field).is_some();
         let known_list = || {
-            let mut names: Vec<&str> = provider_fields.iter().map(|f| f.name.as_str()).collect();
+            let mut names: Vec<&str> = provider_fields.iter().filter(|f| !f.secret).map(|f| f.name.as_str()).collect();
             names.extend(engine_fields.iter().map(|f| f.name.as_str()));
             names.join(", ")
         };
@@ -303,63 +262,53 @@ impl Config {
                 )));
             }
         }
+        // Text from env and flags is read loosely (`60`, `true`), except where the
+        // field is a string: then `AGE_OAUTH_CLIENT_ID=12345` stays the string "12345".
+        let string_field = |field: &str| {
+            engine_fields.iter().chain(provider_fields.iter()).any(|f| f.name == field && f.kind == "string")
+        };
+        let coerce = |field: &str, value: &Value| match value {
+            Value::Number(_) | Value::Bool(_) if string_field(field) => Value::String(value.to_string()),
+            other => other.clone(),
+        };
         for (layer, vars) in [("dotenv", &self.dotenv), ("env", &self.env)] {
             let mut dict = Dict::new();
-            for (var, raw) in vars.iter() {
+            for (var, raw) in vars.iter().filter(|(_, raw)| !raw.is_empty()) {
                 let field = var[ENV_PREFIX.len()..].to_ascii_lowercase();
                 if is_setting(&field) {
-                    dict.insert(field, to_fig(&loose_value(raw))?);
+                    let value = if string_field(&field) { Value::String(raw.clone()) } else { loose_value(raw) };
+                    dict.insert(field, to_fig(&value)?);
                 }
             }
             layers.push((layer.into(), dict));
         }
         let mut flag_dict = Dict::new();
         for f in flags.iter().filter(|f| is_setting(&f.field)) {
-            flag_dict.insert(f.field.clone(), to_fig(&f.value)?);
+            flag_dict.insert(f.field.clone(), to_fig(&coerce(&f.field, &f.value))?);
         }
         layers.push(("flags".into(), flag_dict));
 
         // Secrets: flags, then environment, then .env (highest precedence first).
         for f in flags.iter().filter(|f| is_secret(&f.field)) {
-            let text = f
-                .value
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| f.value.to_string());
-            secret_overrides.offer(
-                &f.field,
-                Secret::new(text),
-                SecretOrigin::Flag(f.flag.clone()),
-            );
+            let text = f.value.as_str().map(String::from).unwrap_or_else(|| f.value.to_string());
+            secret_overrides.offer(&f.field, Secret::new(text), SecretOrigin::Flag(f.flag.clone()));
         }
         for spec in provider.secrets {
             let var = format!("{ENV_PREFIX}{}", spec.name.to_ascii_uppercase());
             if let Some(v) = self.env.get(&var).filter(|v| !v.is_empty()) {
-                secret_overrides.offer(
-                    spec.name,
-                    Secret::new(v.clone()),
-                    SecretOrigin::Env(var.clone()),
-                );
+                secret_overrides.offer(spec.name, Secret::new(v.clone()), SecretOrigin::Env(var.clone()));
             }
             if let Some(v) = self.dotenv.get(&var).filter(|v| !v.is_empty()) {
-                secret_overrides.offer(
-                    spec.name,
-                    Secret::new(v.clone()),
-                    SecretOrigin::DotEnv(var.clone()),
-                );
+                secret_overrides.offer(spec.name, Secret::new(v.clone()), SecretOrigin::DotEnv(var.clone()));
             }
         }
 
         let mut figment = Figment::new();
         for (layer_name, dict) in layers {
-            figment = figment.merge(Layer {
-                name: layer_name,
-                dict,
-            });
+            figment = figment.merge(Layer { name: layer_name, dict });
         }
-        let merged: Map<String, Value> = figment
-            .extract()
-            .map_err(|e| Error::Config(format!("profile '{name}': {e}")))?;
+        let merged: Map<String, Value> =
+            figment.extract().map_err(|e| Error::Config(format!("profile '{name}': {e}")))?;
 
         let mut origins = BTreeMap::new();
         for key in merged.keys() {
@@ -368,17 +317,10 @@ impl Config {
                     let i: usize = n[5..].parse().unwrap_or(0);
                     self.files[i].origin(name, key)
                 }
-                Some("dotenv") => {
-                    Origin::DotEnv(format!("{ENV_PREFIX}{}", key.to_ascii_uppercase()))
-                }
+                Some("dotenv") => Origin::DotEnv(format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())),
                 Some("env") => Origin::Env(format!("{ENV_PREFIX}{}", key.to_ascii_uppercase())),
                 Some("flags") => Origin::Flag(
-                    flags
-                        .iter()
-                        .rev()
-                        .find(|f| &f.field == key)
-                        .map(|f| f.flag.clone())
-                        .unwrap_or_default(),
+                    flags.iter().rev().find(|f| &f.field == key).map(|f| f.flag.clone()).unwrap_or_default(),
                 ),
                 _ => Origin::Default,
             };
@@ -410,13 +352,7 @@ impl Config {
             }
         }
         let engine: EngineSettings = serde_path_to_error::deserialize(Value::Object(engine_values))
-            .map_err(|e| {
-                Error::Config(format!(
-                    "profile '{name}': field `{}`: {}",
-                    e.path(),
-                    e.inner()
-                ))
-            })?;
+            .map_err(|e| Error::Config(format!("profile '{name}': field `{}`: {}", e.path(), e.inner())))?;
         Ok(ResolvedProfile {
             name: name.to_string(),
             provider,
@@ -454,8 +390,7 @@ impl figment::Provider for Layer {
 }
 
 fn to_fig(v: &Value) -> Result<figment::value::Value> {
-    figment::value::Value::serialize(v)
-        .map_err(|e| Error::Other(format!("cannot convert a setting: {e}")))
+    figment::value::Value::serialize(v).map_err(|e| Error::Other(format!("cannot convert a setting: {e}")))
 }
 
 fn dotenv_error(e: &dotenvy::Error) -> String {
@@ -471,13 +406,8 @@ fn dotenv_error(e: &dotenvy::Error) -> String {
 pub fn validate_profile_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
     if ok {
         Ok(())
     } else {
@@ -500,36 +430,25 @@ pub fn loose_value(raw: &str) -> Value {
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let col = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
+    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
     (line, col)
 }
 
 fn parse_file(path: PathBuf, text: String) -> Result<FileLayer> {
     let doc = text.parse::<toml_edit::ImDocument<String>>().map_err(|e| {
         let (line, column) = e.span().map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
-        Error::ConfigSyntax {
-            path: path.clone(),
-            line,
-            column,
-            message: e.message().trim().replace('\n', " "),
-        }
+        Error::ConfigSyntax { path: path.clone(), line, column, message: e.message().trim().replace('\n', " ") }
     })?;
     let at = |span: Option<std::ops::Range<usize>>| {
         let (line, column) = span.map(|s| line_col(&text, s.start)).unwrap_or((1, 1));
         (path.clone(), line, column)
     };
-    let syntax =
-        |(path, line, column): (PathBuf, usize, usize), message: String| Error::ConfigSyntax {
-            path,
-            line,
-            column,
-            message,
-        };
+    let syntax = |(path, line, column): (PathBuf, usize, usize), message: String| Error::ConfigSyntax {
+        path,
+        line,
+        column,
+        message,
+    };
 
     let mut default_profile = None;
     let mut profiles = BTreeMap::new();
@@ -578,38 +497,20 @@ fn parse_file(path: PathBuf, text: String) -> Result<FileLayer> {
             }
         }
     }
-    Ok(FileLayer {
-        path,
-        text,
-        default_profile,
-        profiles,
-    })
+    Ok(FileLayer { path, text, default_profile, profiles })
 }
 
 fn is_secret_name(field: &str) -> bool {
-    ALWAYS_SECRET.contains(&field)
-        || registry::providers()
-            .iter()
-            .any(|p| p.secret(field).is_some())
+    ALWAYS_SECRET.contains(&field) || registry::providers().iter().any(|p| p.secret(field).is_some())
 }
 
 fn item_to_json(item: &toml_edit::Item) -> Value {
     match item {
         toml_edit::Item::Value(v) => toml_value_to_json(v),
-        toml_edit::Item::Table(t) => Value::Object(
-            t.iter()
-                .map(|(k, v)| (k.to_string(), item_to_json(v)))
-                .collect(),
-        ),
+        toml_edit::Item::Table(t) => Value::Object(t.iter().map(|(k, v)| (k.to_string(), item_to_json(v))).collect()),
         toml_edit::Item::ArrayOfTables(a) => Value::Array(
             a.iter()
-                .map(|t| {
-                    Value::Object(
-                        t.iter()
-                            .map(|(k, v)| (k.to_string(), item_to_json(v)))
-                            .collect(),
-                    )
-                })
+                .map(|t| Value::Object(t.iter().map(|(k, v)| (k.to_string(), item_to_json(v))).collect()))
                 .collect(),
         ),
         toml_edit::Item::None => Value::Null,
@@ -621,17 +522,11 @@ fn toml_value_to_json(v: &toml_edit::Value) -> Value {
     match v {
         T::String(s) => Value::String(s.value().clone()),
         T::Integer(i) => Value::from(*i.value()),
-        T::Float(f) => serde_json::Number::from_f64(*f.value())
-            .map(Value::Number)
-            .unwrap_or(Value::Null),
+        T::Float(f) => serde_json::Number::from_f64(*f.value()).map(Value::Number).unwrap_or(Value::Null),
         T::Boolean(b) => Value::Bool(*b.value()),
         T::Datetime(d) => Value::String(d.value().to_string()),
         T::Array(a) => Value::Array(a.iter().map(toml_value_to_json).collect()),
-        T::InlineTable(t) => Value::Object(
-            t.iter()
-                .map(|(k, v)| (k.to_string(), toml_value_to_json(v)))
-                .collect(),
-        ),
+        T::InlineTable(t) => Value::Object(t.iter().map(|(k, v)| (k.to_string(), toml_value_to_json(v))).collect()),
     }
 }
 
@@ -657,29 +552,27 @@ fn json_to_toml(v: &Value) -> toml_edit::Value {
 
 /// Writes (or replaces) `[profiles.NAME]` in the user file, keeping the rest of
 /// the file and its comments. Only non-secret fields may be passed.
-pub fn write_profile(
-    paths: &Paths,
-    name: &str,
-    provider: &str,
-    fields: &Map<String, Value>,
-) -> Result<()> {
+pub fn write_profile(paths: &Paths, name: &str, provider: &str, fields: &Map<String, Value>) -> Result<()> {
     validate_profile_name(name)?;
+    if let Some(k) = fields.keys().find(|k| is_secret_name(k)) {
+        return Err(Error::Config(format!(
+            "`{k}` is a secret and is never written to {}; store it encrypted with `age-oauth profile add {name} --{} VALUE`",
+            paths.config_file.display(),
+            k.replace('_', "-")
+        )));
+    }
     let mut doc = read_user_doc(paths)?;
     if !doc.contains_key("profiles") {
         let mut t = toml_edit::Table::new();
         t.set_implicit(true);
         doc.insert("profiles", toml_edit::Item::Table(t));
     }
-    let profiles = doc["profiles"].as_table_mut().ok_or_else(|| {
-        Error::Config(format!(
-            "{}: `profiles` is not a table",
-            paths.config_file.display()
-        ))
-    })?;
+    let profiles = doc["profiles"]
+        .as_table_mut()
+        .ok_or_else(|| Error::Config(format!("{}: `profiles` is not a table", paths.config_file.display())))?;
     let mut table = toml_edit::Table::new();
     table.insert("provider", toml_edit::value(provider));
     for (k, v) in fields {
-        debug_assert!(!is_secret_name(k), "secret {k} must not reach a TOML file");
         table.insert(k, toml_edit::Item::Value(json_to_toml(v)));
     }
     profiles.insert(name, toml_edit::Item::Table(table));
@@ -689,11 +582,7 @@ pub fn write_profile(
 /// Removes `[profiles.NAME]` from the user file; true when it was there.
 pub fn remove_profile(paths: &Paths, name: &str) -> Result<bool> {
     let mut doc = read_user_doc(paths)?;
-    let removed = doc
-        .get_mut("profiles")
-        .and_then(|p| p.as_table_mut())
-        .and_then(|t| t.remove(name))
-        .is_some();
+    let removed = doc.get_mut("profiles").and_then(|p| p.as_table_mut()).and_then(|t| t.remove(name)).is_some();
     if removed {
         save_user_doc(paths, &doc)?;
     }
@@ -705,14 +594,10 @@ fn read_user_doc(paths: &Paths) -> Result<toml_edit::DocumentMut> {
         Ok(text) => {
             // Same checks (and the same error) as when loading.
             parse_file(paths.config_file.clone(), text.clone())?;
-            text.parse()
-                .map_err(|e: toml_edit::TomlError| Error::Config(e.to_string()))
+            text.parse().map_err(|e: toml_edit::TomlError| Error::Config(e.to_string()))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(toml_edit::DocumentMut::new()),
-        Err(e) => Err(Error::io(
-            format!("cannot read {}", paths.config_file.display()),
-            e,
-        )),
+        Err(e) => Err(Error::io(format!("cannot read {}", paths.config_file.display()), e)),
     }
 }
 

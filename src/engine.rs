@@ -63,12 +63,7 @@ impl Engine {
 
     pub fn with_parts(paths: Paths, clock: Arc<dyn Clock>, http_factory: HttpFactory) -> Self {
         let store = CacheStore::new(paths.clone());
-        Engine {
-            paths,
-            store,
-            clock,
-            http_factory,
-        }
+        Engine { paths, store, clock, http_factory }
     }
 
     /// Replaces the cache store (for a store with a fixed key source).
@@ -80,16 +75,9 @@ impl Engine {
 
     /// Builds the provider for a resolved profile.
     pub fn session(&self, profile: ResolvedProfile) -> Result<Session> {
-        let settings = ProfileSettings {
-            profile: profile.name.clone(),
-            values: profile.provider_values.clone(),
-        };
+        let settings = ProfileSettings { profile: profile.name.clone(), values: profile.provider_values.clone() };
         let provider = (profile.provider.build)(&settings)?;
-        Ok(Session {
-            profile,
-            provider,
-            http: None,
-        })
+        Ok(Session { profile, provider, http: None })
     }
 
     /// Loads config from the environment and `cwd`, selects and builds a profile.
@@ -105,10 +93,7 @@ impl Engine {
         }
         let verify = session.profile.engine.verify_ssl.to_verify();
         if verify == VerifySsl::Off {
-            ui.warn(&format!(
-                "profile '{}' has verify_ssl = false: TLS certificates are NOT checked",
-                session.name()
-            ));
+            ui.warn(&format!("profile '{}' has verify_ssl = false: TLS certificates are NOT checked", session.name()));
         }
         let client = (self.http_factory)(&verify)?;
         session.http = Some(client.clone());
@@ -173,9 +158,7 @@ impl Engine {
         let existing = match self.load(session) {
             Ok(e) => e,
             Err(e) if force => {
-                ui.warn(&format!(
-                    "{e}\n  --force: the unreadable cache will be replaced"
-                ));
+                ui.warn(&format!("{e}\n  --force: the unreadable cache will be replaced"));
                 None
             }
             Err(e) => return Err(e),
@@ -201,9 +184,7 @@ impl Engine {
         let mut entry = match self.load(session) {
             Ok(Some(e)) => e,
             Ok(None) => CacheEntry::new(session.name(), session.provider_name()),
-            Err(_) if force => {
-                existing.unwrap_or_else(|| CacheEntry::new(session.name(), session.provider_name()))
-            }
+            Err(_) if force => existing.unwrap_or_else(|| CacheEntry::new(session.name(), session.provider_name())),
             Err(e) => return Err(e),
         };
         entry.provider = session.provider_name().to_string();
@@ -214,12 +195,7 @@ impl Engine {
 
     /// A token valid for at least `max(refresh_margin, min_ttl)` seconds, refreshing
     /// first when needed. Never prompts.
-    pub fn token(
-        &self,
-        session: &mut Session,
-        ui: &mut dyn Interaction,
-        min_ttl: u64,
-    ) -> Result<TokenSet> {
+    pub fn token(&self, session: &mut Session, ui: &mut dyn Interaction, min_ttl: u64) -> Result<TokenSet> {
         let need = session.profile.engine.refresh_margin.max(min_ttl);
         // Fast path: no lock, no network.
         if let Some(tokens) = self.load(session)?.and_then(|e| e.tokens) {
@@ -260,10 +236,7 @@ impl Engine {
             ui.debug(1, "another process refreshed the token meanwhile");
             return Ok(current);
         }
-        ui.debug(
-            1,
-            &format!("refreshing the token of profile '{}'", session.name()),
-        );
+        ui.debug(1, &format!("refreshing the token of profile '{}'", session.name()));
         let secrets = Self::secrets(session, Some(&entry));
         let fresh = self.run(session, ui, &secrets, true, |p, cx| p.refresh(cx, &current))?;
         entry.tokens = Some(fresh.clone());
@@ -282,19 +255,13 @@ impl Engine {
         let tokens = self.token(session, ui, 0)?;
         match f(self, session, ui, &tokens) {
             Err(Error::TokenRejected(why)) => {
-                ui.debug(
-                    1,
-                    &format!("the server rejected the token ({why}); refreshing once"),
-                );
+                ui.debug(1, &format!("the server rejected the token ({why}); refreshing once"));
                 let need = session.profile.engine.refresh_margin;
                 let fresh = self.refresh_locked(session, ui, need, Some(&tokens))?;
                 f(self, session, ui, &fresh).map_err(|e| match e {
                     Error::TokenRejected(why) => Error::login_required(
                         session.name(),
-                        format!(
-                            "the server still rejects the refreshed token of profile '{}': {why}",
-                            session.name()
-                        ),
+                        format!("the server still rejects the refreshed token of profile '{}': {why}", session.name()),
                     ),
                     other => other,
                 })
@@ -317,23 +284,17 @@ impl Engine {
     pub fn logout(&self, session: &mut Session, ui: &mut dyn Interaction) -> Result<LogoutReport> {
         let _lock = self.store.lock(session.name())?;
         let Some(mut entry) = self.load(session)? else {
-            return Ok(LogoutReport {
-                revocation: None,
-                removed_tokens: false,
-                kept_secrets: false,
-            });
+            return Ok(LogoutReport { revocation: None, removed_tokens: false, kept_secrets: false });
         };
         let mut revocation = None;
         if let Some(tokens) = entry.tokens.take() {
             let secrets = Self::secrets(session, Some(&entry));
-            revocation = Some(
-                match self.run(session, ui, &secrets, true, |p, cx| p.logout(cx, &tokens)) {
-                    Ok(line) => line,
-                    Err(e) => {
-                        format!("revocation failed ({e}); the cached tokens are deleted anyway")
-                    }
-                },
-            );
+            revocation = Some(match self.run(session, ui, &secrets, true, |p, cx| p.logout(cx, &tokens)) {
+                Ok(line) => line,
+                Err(e) => {
+                    format!("revocation failed ({e}); the cached tokens are deleted anyway")
+                }
+            });
         }
         let kept_secrets = !entry.secrets.is_empty();
         if kept_secrets {
@@ -341,11 +302,7 @@ impl Engine {
         } else {
             self.store.remove(session.name())?;
         }
-        Ok(LogoutReport {
-            revocation,
-            removed_tokens: true,
-            kept_secrets,
-        })
+        Ok(LogoutReport { revocation, removed_tokens: true, kept_secrets })
     }
 
     /// Stores (or replaces) secrets for a profile, under its lock.
@@ -356,10 +313,7 @@ impl Engine {
         secrets: &[(String, crate::secret::Secret)],
     ) -> Result<()> {
         let _lock = self.store.lock(profile)?;
-        let mut entry = self
-            .store
-            .load(profile)?
-            .unwrap_or_else(|| CacheEntry::new(profile, provider));
+        let mut entry = self.store.load(profile)?.unwrap_or_else(|| CacheEntry::new(profile, provider));
         for (k, v) in secrets {
             entry.secrets.insert(k.clone(), v.clone());
         }

@@ -29,34 +29,21 @@ pub fn table_markdown() -> String {
     for v in FIXED {
         out.push_str(&format!("| `{}` | {} |\n", v.name, v.description));
     }
-    let mut fields: std::collections::BTreeMap<String, (bool, Vec<&str>, String)> =
-        Default::default();
+    let mut fields: std::collections::BTreeMap<String, (bool, Vec<&str>, String)> = Default::default();
     let engine = registry::schema_fields(&schemars::schema_for!(crate::settings::EngineSettings));
     for f in &engine {
-        fields.entry(f.name.clone()).or_insert((
-            false,
-            vec!["every provider"],
-            f.description.clone(),
-        ));
+        fields.entry(f.name.clone()).or_insert((false, vec!["every provider"], f.description.clone()));
     }
     for p in registry::providers() {
         for f in p.fields() {
-            let entry = fields.entry(f.name.clone()).or_insert((
-                f.secret,
-                Vec::new(),
-                f.description.clone(),
-            ));
+            let entry = fields.entry(f.name.clone()).or_insert((f.secret, Vec::new(), f.description.clone()));
             if !entry.1.contains(&"every provider") {
                 entry.1.push(p.name);
             }
         }
     }
     for (name, (secret, providers, description)) in fields {
-        let kind = if secret {
-            " **Secret**: read from the environment or .env, never from TOML."
-        } else {
-            ""
-        };
+        let kind = if secret { " **Secret**: read from the environment or .env, never from TOML." } else { "" };
         out.push_str(&format!(
             "| `AGE_OAUTH_{}` | Overrides `{name}` of the selected profile ({}).{kind} {description} |\n",
             name.to_ascii_uppercase(),

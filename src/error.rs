@@ -12,12 +12,7 @@ pub enum Error {
 
     /// A profile file could not be parsed; carries file, line and column.
     #[error("{path}:{line}:{column}: {message}")]
-    ConfigSyntax {
-        path: PathBuf,
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    ConfigSyntax { path: PathBuf, line: usize, column: usize, message: String },
 
     /// No usable login: the user must run `age-oauth login` (exit 3).
     #[error("{message}; run `age-oauth login --profile {profile}`")]
@@ -38,10 +33,7 @@ pub enum Error {
 
     /// A file-system operation failed.
     #[error("{context}: {source}")]
-    Io {
-        context: String,
-        source: std::io::Error,
-    },
+    Io { context: String, source: std::io::Error },
 
     /// Anything else (exit 1).
     #[error("{0}")]
@@ -68,17 +60,11 @@ impl Error {
     }
 
     pub fn login_required(profile: &str, message: impl Into<String>) -> Self {
-        Error::LoginRequired {
-            profile: profile.to_string(),
-            message: message.into(),
-        }
+        Error::LoginRequired { profile: profile.to_string(), message: message.into() }
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io {
-            context: context.into(),
-            source,
-        }
+        Error::Io { context: context.into(), source }
     }
 }
 

@@ -36,12 +36,7 @@ pub struct HttpRequest {
 
 impl HttpRequest {
     pub fn get(url: impl Into<String>) -> Self {
-        HttpRequest {
-            method: Method::Get,
-            url: url.into(),
-            headers: Vec::new(),
-            body: None,
-        }
+        HttpRequest { method: Method::Get, url: url.into(), headers: Vec::new(), body: None }
     }
 
     /// A POST with an `application/x-www-form-urlencoded` body.
@@ -53,10 +48,7 @@ impl HttpRequest {
         HttpRequest {
             method: Method::Post,
             url: url.into(),
-            headers: vec![(
-                "Content-Type".into(),
-                "application/x-www-form-urlencoded".into(),
-            )],
+            headers: vec![("Content-Type".into(), "application/x-www-form-urlencoded".into())],
             body: Some(ser.finish().into_bytes()),
         }
     }
@@ -82,31 +74,20 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// True when the body looks like an HTML page (a login page, a proxy error, f=html).
     pub fn looks_like_html(&self) -> bool {
-        let ct = self
-            .header("content-type")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+        let ct = self.header("content-type").unwrap_or_default().to_ascii_lowercase();
         if ct.contains("html") {
             return true;
         }
-        let start = String::from_utf8_lossy(&self.body[..self.body.len().min(256)])
-            .trim_start()
-            .to_ascii_lowercase();
+        let start = String::from_utf8_lossy(&self.body[..self.body.len().min(256)]).trim_start().to_ascii_lowercase();
         start.starts_with("<!doctype") || start.starts_with("<html")
     }
 
@@ -144,12 +125,8 @@ impl UreqClient {
             VerifySsl::On => TlsConfig::builder().build(),
             VerifySsl::Off => TlsConfig::builder().disable_verification(true).build(),
             VerifySsl::CaBundle(path) => {
-                let pem = std::fs::read(path).map_err(|e| {
-                    Error::io(
-                        format!("cannot read the CA bundle {} (verify_ssl)", path.display()),
-                        e,
-                    )
-                })?;
+                let pem = std::fs::read(path)
+                    .map_err(|e| Error::io(format!("cannot read the CA bundle {} (verify_ssl)", path.display()), e))?;
                 let certs: Vec<_> = ureq::tls::parse_pem(&pem)
                     .filter_map(|item| match item {
                         Ok(PemItem::Certificate(c)) => Some(c),
@@ -157,14 +134,9 @@ impl UreqClient {
                     })
                     .collect();
                 if certs.is_empty() {
-                    return Err(Error::Config(format!(
-                        "{} holds no PEM certificate (verify_ssl)",
-                        path.display()
-                    )));
+                    return Err(Error::Config(format!("{} holds no PEM certificate (verify_ssl)", path.display())));
                 }
-                TlsConfig::builder()
-                    .root_certs(RootCerts::new_with_certs(&certs))
-                    .build()
+                TlsConfig::builder().root_certs(RootCerts::new_with_certs(&certs)).build()
             }
         };
         let agent = ureq::Agent::config_builder()
@@ -182,60 +154,33 @@ impl UreqClient {
 
 impl HttpClient for UreqClient {
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse> {
-        let mut builder = ureq::http::Request::builder()
-            .method(request.method.as_str())
-            .uri(&request.url);
+        let mut builder = ureq::http::Request::builder().method(request.method.as_str()).uri(&request.url);
         for (k, v) in &request.headers {
             builder = builder.header(k, v);
         }
         let req = builder
             .body(request.body.clone().unwrap_or_default())
-            .map_err(|e| {
-                Error::Config(format!("invalid request to {}: {e}", request.describe()))
-            })?;
-        let mut resp = self.agent.run(req).map_err(|e| {
-            Error::Server(format!(
-                "{}: {}",
-                request.describe(),
-                describe_transport_error(&e)
-            ))
-        })?;
+            .map_err(|e| Error::Config(format!("invalid request to {}: {e}", request.describe())))?;
+        let mut resp = self
+            .agent
+            .run(req)
+            .map_err(|e| Error::Server(format!("{}: {}", request.describe(), describe_transport_error(&e))))?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_vec()
-            .map_err(|e| {
-                Error::Server(format!(
-                    "{}: cannot read the answer: {}",
-                    request.describe(),
-                    describe_transport_error(&e)
-                ))
-            })?;
-        Ok(HttpResponse {
-            status,
-            headers,
-            body,
-        })
+        let body = resp.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| {
+            Error::Server(format!("{}: cannot read the answer: {}", request.describe(), describe_transport_error(&e)))
+        })?;
+        Ok(HttpResponse { status, headers, body })
     }
 }
 
 fn describe_transport_error(e: &ureq::Error) -> String {
     match e {
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
-            "connection refused".into()
-        }
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
         ureq::Error::BodyExceedsLimit(n) => format!("the answer is larger than {n} bytes"),
         other => other.to_string(),
     }

@@ -29,8 +29,7 @@ pub struct Terminal {
 
 impl Terminal {
     pub fn new(verbosity: u8) -> Self {
-        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-            && std::io::stderr().is_terminal();
+        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal();
         Terminal { verbosity, color }
     }
 
@@ -70,10 +69,7 @@ impl Interaction for Terminal {
         eprint!("{prompt}");
         let _ = std::io::stderr().flush();
         let mut line = String::new();
-        let n = std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| Error::io("cannot read stdin", e))?;
+        let n = std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::io("cannot read stdin", e))?;
         Ok((n > 0).then(|| line.trim().to_string()))
     }
 
@@ -81,17 +77,14 @@ impl Interaction for Terminal {
         if !self.can_prompt() {
             return Ok(None);
         }
-        let value = rpassword::prompt_password(prompt)
-            .map_err(|e| Error::io("cannot read from the terminal", e))?;
+        let value = rpassword::prompt_password(prompt).map_err(|e| Error::io("cannot read from the terminal", e))?;
         Ok(Some(Secret::new(value)))
     }
 }
 
 /// Opens a URL with `AGE_OAUTH_BROWSER` (a command; `none` disables), else the platform opener.
 pub fn launch_browser(url: &str) -> std::result::Result<(), String> {
-    let custom = std::env::var("AGE_OAUTH_BROWSER")
-        .ok()
-        .filter(|s| !s.is_empty());
+    let custom = std::env::var("AGE_OAUTH_BROWSER").ok().filter(|s| !s.is_empty());
     let (program, mut args): (String, Vec<String>) = match custom.as_deref() {
         Some("none") => return Err("AGE_OAUTH_BROWSER=none".into()),
         Some(cmd) => {
@@ -100,10 +93,7 @@ pub fn launch_browser(url: &str) -> std::result::Result<(), String> {
             (program, parts.collect())
         }
         None if cfg!(target_os = "macos") => ("open".into(), vec![]),
-        None if cfg!(windows) => (
-            "rundll32".into(),
-            vec!["url.dll,FileProtocolHandler".into()],
-        ),
+        None if cfg!(windows) => ("rundll32".into(), vec!["url.dll,FileProtocolHandler".into()]),
         None => ("xdg-open".into(), vec![]),
     };
     args.push(url.to_string());

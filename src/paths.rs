@@ -19,21 +19,14 @@ impl Paths {
         if let Some(home) = std::env::var_os("AGE_OAUTH_HOME").filter(|h| !h.is_empty()) {
             return Ok(Paths::under(PathBuf::from(home)));
         }
-        let dirs = directories::ProjectDirs::from("", "", "age-oauth").ok_or_else(|| {
-            Error::Config("cannot find a home directory: set AGE_OAUTH_HOME=DIR".into())
-        })?;
-        Ok(Paths {
-            config_file: dirs.config_dir().join("config.toml"),
-            data_dir: dirs.data_dir().to_path_buf(),
-        })
+        let dirs = directories::ProjectDirs::from("", "", "age-oauth")
+            .ok_or_else(|| Error::Config("cannot find a home directory: set AGE_OAUTH_HOME=DIR".into()))?;
+        Ok(Paths { config_file: dirs.config_dir().join("config.toml"), data_dir: dirs.data_dir().to_path_buf() })
     }
 
     /// Everything under one directory (`AGE_OAUTH_HOME`).
     pub fn under(home: PathBuf) -> Paths {
-        Paths {
-            config_file: home.join("config.toml"),
-            data_dir: home,
-        }
+        Paths { config_file: home.join("config.toml"), data_dir: home }
     }
 
     pub fn cache_dir(&self) -> PathBuf {
@@ -55,16 +48,14 @@ impl Paths {
 
 /// Creates `dir` (and parents) and makes `dir` itself 0700.
 pub fn ensure_private_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir)
-        .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
+    fs::create_dir_all(dir).map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
     set_mode(dir, 0o700)
 }
 
 #[cfg(unix)]
 fn set_mode(path: &Path, mode: u32) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let current =
-        fs::metadata(path).map_err(|e| Error::io(format!("cannot stat {}", path.display()), e))?;
+    let current = fs::metadata(path).map_err(|e| Error::io(format!("cannot stat {}", path.display()), e))?;
     if current.permissions().mode() & 0o777 != mode {
         fs::set_permissions(path, fs::Permissions::from_mode(mode))
             .map_err(|e| Error::io(format!("cannot set permissions on {}", path.display()), e))?;
@@ -81,9 +72,7 @@ fn set_mode(_path: &Path, _mode: u32) -> Result<()> {
 /// fsync, rename over the target, fsync the directory. A crash at any point leaves
 /// either the old file or the new one, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| Error::Other(format!("{} has no parent", path.display())))?;
+    let dir = path.parent().ok_or_else(|| Error::Other(format!("{} has no parent", path.display())))?;
     ensure_private_dir(dir)?;
     let ctx = |what: &str| format!("cannot {what} {}", path.display());
     // tempfile creates the file 0600 on Unix.
@@ -91,13 +80,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .prefix(".tmp-")
         .tempfile_in(dir)
         .map_err(|e| Error::io(ctx("create a temporary file for"), e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| Error::io(ctx("write"), e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io(ctx("sync"), e))?;
-    tmp.persist(path)
-        .map_err(|e| Error::io(ctx("replace"), e.error))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(ctx("write"), e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(ctx("sync"), e))?;
+    tmp.persist(path).map_err(|e| Error::io(ctx("replace"), e.error))?;
     sync_dir(dir);
     Ok(())
 }
@@ -114,28 +99,20 @@ fn sync_dir(dir: &Path) {
 /// another process created it first. Used for the identity file, so two first runs
 /// racing each other agree on one key.
 pub fn create_new_atomic(path: &Path, bytes: &[u8]) -> Result<bool> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| Error::Other(format!("{} has no parent", path.display())))?;
+    let dir = path.parent().ok_or_else(|| Error::Other(format!("{} has no parent", path.display())))?;
     ensure_private_dir(dir)?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
         .map_err(|e| Error::io(format!("cannot create a file in {}", dir.display()), e))?;
-    tmp.write_all(bytes)
-        .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| Error::io(format!("cannot sync {}", path.display()), e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(format!("cannot write {}", path.display()), e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(format!("cannot sync {}", path.display()), e))?;
     match tmp.persist_noclobber(path) {
         Ok(_) => {
             sync_dir(dir);
             Ok(true)
         }
         Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(Error::io(
-            format!("cannot create {}", path.display()),
-            e.error,
-        )),
+        Err(e) => Err(Error::io(format!("cannot create {}", path.display()), e.error)),
     }
 }

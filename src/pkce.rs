@@ -23,10 +23,7 @@ impl Pkce {
     pub fn new() -> Self {
         let verifier = random_urlsafe(32);
         let challenge = challenge_s256(&verifier);
-        Pkce {
-            verifier: Secret::new(verifier),
-            challenge,
-        }
+        Pkce { verifier: Secret::new(verifier), challenge }
     }
 }
 

@@ -41,15 +41,9 @@ pub fn providers() -> Vec<&'static ProviderInfo> {
 
 /// Finds a provider by name; the error lists the known ones.
 pub fn find(name: &str) -> Result<&'static ProviderInfo> {
-    providers()
-        .into_iter()
-        .find(|p| p.name == name)
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "unknown provider `{name}`; known providers: {}",
-                provider_names().join(", ")
-            ))
-        })
+    providers().into_iter().find(|p| p.name == name).ok_or_else(|| {
+        Error::Config(format!("unknown provider `{name}`; known providers: {}", provider_names().join(", ")))
+    })
 }
 
 pub fn provider_names() -> Vec<&'static str> {
@@ -104,11 +98,7 @@ pub fn schema_fields(schema: &schemars::Schema) -> Vec<FieldInfo> {
         .iter()
         .map(|(name, prop)| FieldInfo {
             name: name.clone(),
-            description: prop
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            description: prop.get("description").and_then(Value::as_str).unwrap_or_default().to_string(),
             required: required.contains(&name.as_str()),
             secret: false,
             kind: type_name(prop, json),
@@ -121,12 +111,9 @@ fn type_name(prop: &Value, root: &Value) -> String {
     if let Some(t) = prop.get("type") {
         return match t {
             Value::String(s) => s.clone(),
-            Value::Array(a) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .filter(|s| *s != "null")
-                .collect::<Vec<_>>()
-                .join("|"),
+            Value::Array(a) => {
+                a.iter().filter_map(Value::as_str).filter(|s| *s != "null").collect::<Vec<_>>().join("|")
+            }
             _ => "value".into(),
         };
     }
@@ -138,11 +125,7 @@ fn type_name(prop: &Value, root: &Value) -> String {
     }
     for key in ["anyOf", "oneOf"] {
         if let Some(alts) = prop.get(key).and_then(Value::as_array) {
-            let names: Vec<String> = alts
-                .iter()
-                .map(|a| type_name(a, root))
-                .filter(|n| n != "null")
-                .collect();
+            let names: Vec<String> = alts.iter().map(|a| type_name(a, root)).filter(|n| n != "null").collect();
             return names.join("|");
         }
     }
@@ -158,14 +141,8 @@ pub struct ProfileSettings {
 impl ProfileSettings {
     /// Deserialises into the provider's settings type; errors name the field.
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T> {
-        serde_path_to_error::deserialize(Value::Object(self.values.clone())).map_err(|e| {
-            Error::Config(format!(
-                "profile '{}': field `{}`: {}",
-                self.profile,
-                e.path(),
-                e.inner()
-            ))
-        })
+        serde_path_to_error::deserialize(Value::Object(self.values.clone()))
+            .map_err(|e| Error::Config(format!("profile '{}': field `{}`: {}", self.profile, e.path(), e.inner())))
     }
 }
 
@@ -203,9 +180,7 @@ impl Secrets {
     /// Inserts unless a value of higher precedence is already there (callers insert
     /// from highest precedence down).
     pub fn offer(&mut self, name: &str, value: Secret, origin: SecretOrigin) {
-        self.values
-            .entry(name.to_string())
-            .or_insert((value, origin));
+        self.values.entry(name.to_string()).or_insert((value, origin));
     }
     pub fn set(&mut self, name: &str, value: Secret, origin: SecretOrigin) {
         self.values.insert(name.to_string(), (value, origin));
@@ -232,16 +207,10 @@ impl FlowContext<'_> {
     }
 
     /// Sends a request, logging it at `-vv` (method and URL only).
-    pub fn send(
-        &mut self,
-        request: &crate::http::HttpRequest,
-    ) -> Result<crate::http::HttpResponse> {
+    pub fn send(&mut self, request: &crate::http::HttpRequest) -> Result<crate::http::HttpResponse> {
         self.ui.debug(2, &format!("→ {}", request.describe()));
         let response = self.http.send(request)?;
-        self.ui.debug(
-            2,
-            &format!("← {} ({} bytes)", response.status, response.body.len()),
-        );
+        self.ui.debug(2, &format!("← {} ({} bytes)", response.status, response.body.len()));
         Ok(response)
     }
 

@@ -12,10 +12,7 @@ pub fn profile_file_schema() -> Value {
     for provider in registry::providers() {
         let mut properties = Map::new();
         let mut required = vec![Value::String("provider".into())];
-        properties.insert(
-            "provider".into(),
-            json!({ "const": provider.name, "description": provider.description }),
-        );
+        properties.insert("provider".into(), json!({ "const": provider.name, "description": provider.description }));
         for schema in [engine.clone(), (provider.settings_schema)()] {
             let value = schema.to_value();
             if let Some(nested) = value.get("$defs").and_then(Value::as_object) {

@@ -52,20 +52,14 @@ impl VerifySslSetting {
 pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
+        || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
 }
 
 /// Checks a service URL: `https://`, or `http://` on a loopback host only.
 /// Returns it without a trailing slash.
 pub fn service_url(profile: &str, field: &str, url: &str) -> Result<String> {
-    let uri: ureq::http::Uri = url.parse().map_err(|_| {
-        Error::Config(format!(
-            "profile '{profile}': `{field}` is not a URL: {url}"
-        ))
-    })?;
+    let uri: ureq::http::Uri =
+        url.parse().map_err(|_| Error::Config(format!("profile '{profile}': `{field}` is not a URL: {url}")))?;
     let host = uri.host().unwrap_or_default();
     match uri.scheme_str() {
         Some("https") if !host.is_empty() => {}
@@ -97,9 +91,7 @@ mod tests {
         assert!(service_url("p", "portal", "http://127.0.0.1:8080/portal").is_ok());
         assert!(service_url("p", "portal", "http://[::1]:8080/portal").is_ok());
         assert!(service_url("p", "portal", "http://localhost/portal").is_ok());
-        let err = service_url("p", "portal", "http://gis.example.com/portal")
-            .unwrap_err()
-            .to_string();
+        let err = service_url("p", "portal", "http://gis.example.com/portal").unwrap_err().to_string();
         assert!(err.contains("non-loopback"), "{err}");
         assert!(service_url("p", "portal", "ftp://x").is_err());
         assert!(service_url("p", "portal", "not a url").is_err());
@@ -108,10 +100,7 @@ mod tests {
     #[test]
     fn verify_ssl_forms() {
         assert_eq!(VerifySslSetting::Flag(false).to_verify(), VerifySsl::Off);
-        assert_eq!(
-            VerifySslSetting::CaBundle("/ca.pem".into()).to_verify(),
-            VerifySsl::CaBundle("/ca.pem".into())
-        );
+        assert_eq!(VerifySslSetting::CaBundle("/ca.pem".into()).to_verify(), VerifySsl::CaBundle("/ca.pem".into()));
         assert_eq!(VerifySslSetting::default().to_verify(), VerifySsl::On);
     }
 }

@@ -118,21 +118,13 @@ pub struct CacheStore {
 impl CacheStore {
     /// A store whose key source follows the environment (`AGE_OAUTH_PASSPHRASE`, `AGE_OAUTH_IDENTITY`).
     pub fn new(paths: Paths) -> Self {
-        CacheStore {
-            paths,
-            keys: OnceLock::new(),
-            fixed_source: None,
-        }
+        CacheStore { paths, keys: OnceLock::new(), fixed_source: None }
     }
 
     /// A store that always uses the identity file under its data dir, whatever the environment says.
     pub fn with_own_identity(paths: Paths) -> Self {
         let source = KeySource::IdentityFile(paths.identity_file());
-        CacheStore {
-            paths,
-            keys: OnceLock::new(),
-            fixed_source: Some(source),
-        }
+        CacheStore { paths, keys: OnceLock::new(), fixed_source: Some(source) }
     }
 
     pub fn paths(&self) -> &Paths {
@@ -140,9 +132,7 @@ impl CacheStore {
     }
 
     pub fn key_source(&self) -> KeySource {
-        self.fixed_source
-            .clone()
-            .unwrap_or_else(|| key_source(&self.paths))
+        self.fixed_source.clone().unwrap_or_else(|| key_source(&self.paths))
     }
 
     /// The key, loaded once; `create` makes the identity file when it is missing.
@@ -155,24 +145,16 @@ impl CacheStore {
             KeySource::Passphrase => {
                 let pass = std::env::var("AGE_OAUTH_PASSPHRASE").unwrap_or_default();
                 if pass.is_empty() {
-                    return Err(Error::Config(
-                        "AGE_OAUTH_PASSPHRASE is set but empty".into(),
-                    ));
+                    return Err(Error::Config("AGE_OAUTH_PASSPHRASE is set but empty".into()));
                 }
                 KeyMaterial::Passphrase(SecretString::from(pass))
             }
             KeySource::IdentityFromEnv(path) => {
-                let text = fs::read_to_string(path).map_err(|e| {
-                    Error::io(
-                        format!("cannot read AGE_OAUTH_IDENTITY file {}", path.display()),
-                        e,
-                    )
-                })?;
+                let text = fs::read_to_string(path)
+                    .map_err(|e| Error::io(format!("cannot read AGE_OAUTH_IDENTITY file {}", path.display()), e))?;
                 KeyMaterial::Identity(Box::new(parse_identity_file(path, &text)?))
             }
-            KeySource::IdentityFile(path) => {
-                KeyMaterial::Identity(Box::new(load_or_create_identity(path, create)?))
-            }
+            KeySource::IdentityFile(path) => KeyMaterial::Identity(Box::new(load_or_create_identity(path, create)?)),
         };
         Ok(self.keys.get_or_init(|| Keys { material, source }))
     }
@@ -196,12 +178,7 @@ impl CacheStore {
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => {
-                return Err(Error::io(
-                    format!("cannot read the cache of profile '{profile}'"),
-                    e,
-                ))
-            }
+            Err(e) => return Err(Error::io(format!("cannot read the cache of profile '{profile}'"), e)),
         };
         let damaged = |why: &str| {
             Error::Cache(format!(
@@ -214,8 +191,7 @@ impl CacheStore {
         if bytes.is_empty() {
             return Err(damaged("the file is empty"));
         }
-        let decryptor =
-            age::Decryptor::new(&bytes[..]).map_err(|e| damaged(&describe_decrypt_error(&e)))?;
+        let decryptor = age::Decryptor::new(&bytes[..]).map_err(|e| damaged(&describe_decrypt_error(&e)))?;
         let keys = match self.keys(false) {
             Ok(k) => k,
             Err(_) if decryptor.is_scrypt() => {
@@ -261,16 +237,11 @@ impl CacheStore {
             }
             other => damaged(&describe_decrypt_error(&other)),
         })?;
-        reader
-            .read_to_end(&mut plain)
-            .map_err(|_| damaged("the file is truncated or altered"))?;
+        reader.read_to_end(&mut plain).map_err(|_| damaged("the file is truncated or altered"))?;
         let entry: CacheEntry = serde_json::from_slice(&plain)
             .map_err(|_| damaged("its content is not a cache this version understands"))?;
         if entry.format != CACHE_FORMAT {
-            return Err(damaged(&format!(
-                "cache format {} is not supported",
-                entry.format
-            )));
+            return Err(damaged(&format!("cache format {} is not supported", entry.format)));
         }
         Ok(Some(entry))
     }
@@ -278,8 +249,7 @@ impl CacheStore {
     /// Encrypts and atomically replaces a profile's cache.
     pub fn save(&self, entry: &CacheEntry) -> Result<()> {
         let keys = self.keys(true)?;
-        let plain = serde_json::to_vec(entry)
-            .map_err(|e| Error::Other(format!("cannot encode the cache: {e}")))?;
+        let plain = serde_json::to_vec(entry).map_err(|e| Error::Other(format!("cannot encode the cache: {e}")))?;
         let encryptor = match &keys.material {
             KeyMaterial::Identity(id) => {
                 let recipient = id.to_public();
@@ -315,11 +285,8 @@ impl CacheStore {
         options.create(true).truncate(false).read(true).write(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options
-            .open(&path)
-            .map_err(|e| Error::io(format!("cannot open lock {}", path.display()), e))?;
-        file.lock()
-            .map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
+        let file = options.open(&path).map_err(|e| Error::io(format!("cannot open lock {}", path.display()), e))?;
+        file.lock().map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
         Ok(ProfileLock { _file: file })
     }
 }
@@ -331,9 +298,7 @@ pub struct ProfileLock {
 
 fn describe_decrypt_error(e: &age::DecryptError) -> String {
     match e {
-        age::DecryptError::InvalidHeader | age::DecryptError::UnknownFormat => {
-            "it is not an age file".into()
-        }
+        age::DecryptError::InvalidHeader | age::DecryptError::UnknownFormat => "it is not an age file".into(),
         age::DecryptError::InvalidMac => "its header was altered".into(),
         age::DecryptError::Io(_) => "the file is truncated".into(),
         age::DecryptError::ExcessiveWork { .. } => "its passphrase work factor is too high".into(),

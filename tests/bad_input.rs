@@ -24,11 +24,7 @@ fn expect_refusal(home: &Home, cmd: &mut std::process::Command, exit: i32, needl
     assert!(err.contains(needle), "expected `{needle}` in: {err}");
     assert!(out.stdout.is_empty());
     assert!(!err.contains("panicked"));
-    assert_eq!(
-        std::fs::read(home.cache_file("prod")).ok(),
-        before,
-        "the cache must be left untouched"
-    );
+    assert_eq!(std::fs::read(home.cache_file("prod")).ok(), before, "the cache must be left untouched");
 }
 
 #[test]
@@ -75,15 +71,10 @@ fn cache_encrypted_to_another_key() {
     use age::secrecy::ExposeSecret;
     std::fs::write(&other, format!("{}\n", id.to_string().expose_secret())).unwrap();
     let mut cmd = home.cmd();
-    cmd.env("AGE_OAUTH_IDENTITY", &other)
-        .args(["token", "--profile", "prod"]);
+    cmd.env("AGE_OAUTH_IDENTITY", &other).args(["token", "--profile", "prod"]);
     expect_refusal(&home, &mut cmd, 1, "encrypted to another key");
     // and a missing identity file with a cache present
-    std::fs::rename(
-        home.state().join("identity.txt"),
-        home.path().join("moved.txt"),
-    )
-    .unwrap();
+    std::fs::rename(home.state().join("identity.txt"), home.path().join("moved.txt")).unwrap();
     let mut cmd = home.cmd();
     cmd.args(["token", "--profile", "prod"]);
     expect_refusal(&home, &mut cmd, 1, "missing");
@@ -100,39 +91,15 @@ fn passphrase_mode_and_wrong_passphrase() {
     };
     let out = with_pass(
         "correct horse",
-        &[
-            "profile",
-            "add",
-            "prod",
-            "--portal",
-            &sim.base_url(),
-            "--client-id",
-            APP,
-            "--client-secret",
-            APP_SECRET,
-        ],
+        &["profile", "add", "prod", "--portal", &sim.base_url(), "--client-id", APP, "--client-secret", APP_SECRET],
     )
     .output()
     .unwrap();
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    assert!(
-        !home.state().join("identity.txt").exists(),
-        "passphrase mode keeps no key on disk"
-    );
-    let out = with_pass("correct horse", &["status", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        text(&out.stdout).contains("passphrase"),
-        "{}",
-        text(&out.stdout)
-    );
-    expect_refusal(
-        &home,
-        &mut with_pass("wrong", &["token", "--profile", "prod"]),
-        1,
-        "wrong passphrase",
-    );
+    assert!(!home.state().join("identity.txt").exists(), "passphrase mode keeps no key on disk");
+    let out = with_pass("correct horse", &["status", "--json"]).output().unwrap();
+    assert!(text(&out.stdout).contains("passphrase"), "{}", text(&out.stdout));
+    expect_refusal(&home, &mut with_pass("wrong", &["token", "--profile", "prod"]), 1, "wrong passphrase");
     // no passphrase at all for a passphrase cache
     let mut cmd = home.cmd();
     cmd.args(["token", "--profile", "prod"]);
@@ -150,21 +117,9 @@ fn malformed_toml_names_file_line_and_column() {
     let mut cmd = home.cmd();
     cmd.args(["token", "--profile", "prod"]);
     expect_refusal(&home, &mut cmd, 2, &format!("config.toml:{line}:"));
-    assert_eq!(
-        std::fs::read_to_string(&config).unwrap(),
-        broken,
-        "the file is not rewritten"
-    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), broken, "the file is not rewritten");
     // profile add refuses to rewrite a broken file too
-    let out = home.run(&[
-        "profile",
-        "add",
-        "x",
-        "--portal",
-        "https://p.example",
-        "--client-id",
-        "c",
-    ]);
+    let out = home.run(&["profile", "add", "x", "--portal", "https://p.example", "--client-id", "c"]);
     assert_eq!(code(&out), 2);
     assert_eq!(std::fs::read_to_string(&config).unwrap(), broken);
 }
@@ -173,20 +128,13 @@ fn malformed_toml_names_file_line_and_column() {
 fn a_secret_in_a_project_file_is_refused() {
     let (home, _sim) = logged_in();
     let project = home.path().join("work").join("age-oauth.toml");
-    std::fs::write(
-        &project,
-        "[profiles.prod]\nprovider = \"esri-oob\"\nclient_secret = \"s3cr3t\"\n",
-    )
-    .unwrap();
+    std::fs::write(&project, "[profiles.prod]\nprovider = \"esri-oob\"\nclient_secret = \"s3cr3t\"\n").unwrap();
     let mut cmd = home.cmd();
     cmd.args(["token", "--profile", "prod"]);
     expect_refusal(&home, &mut cmd, 2, "age-oauth.toml:3:1");
     let out = home.run(&["token", "--profile", "prod"]);
     let err = text(&out.stderr);
-    assert!(
-        err.contains("AGE_OAUTH_CLIENT_SECRET") && err.contains("--client-secret"),
-        "{err}"
-    );
+    assert!(err.contains("AGE_OAUTH_CLIENT_SECRET") && err.contains("--client-secret"), "{err}");
     assert!(!err.contains("s3cr3t"), "the secret value is not echoed");
 }
 
@@ -194,11 +142,7 @@ fn a_secret_in_a_project_file_is_refused() {
 fn unknown_field_and_provider_in_a_project_file() {
     let (home, _sim) = logged_in();
     let project = home.path().join("work").join("age-oauth.toml");
-    std::fs::write(
-        &project,
-        "[profiles.prod]\nprovider = \"esri-oob\"\nportl = \"https://x\"\n",
-    )
-    .unwrap();
+    std::fs::write(&project, "[profiles.prod]\nprovider = \"esri-oob\"\nportl = \"https://x\"\n").unwrap();
     let mut cmd = home.cmd();
     cmd.args(["token", "--profile", "prod"]);
     expect_refusal(&home, &mut cmd, 2, "unknown field `portl`");
@@ -216,10 +160,7 @@ fn a_server_answering_html_or_garbage() {
     let handle = std::thread::spawn(move || {
         for (i, request) in server.incoming_requests().enumerate() {
             let (body, ct) = if i % 2 == 0 {
-                (
-                    "<html><head><title>Corporate Login</title></head><body>Sign in</body></html>",
-                    "text/html",
-                )
+                ("<html><head><title>Corporate Login</title></head><body>Sign in</body></html>", "text/html")
             } else {
                 ("\u{0}\u{1}not json at all", "application/json")
             };
@@ -248,17 +189,9 @@ fn a_server_answering_html_or_garbage() {
     assert_eq!(code(&out), 0);
     let out = home.run(&["login", "--profile", "app"]);
     assert_eq!(code(&out), 4, "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("HTML page titled \"Corporate Login\""),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("HTML page titled \"Corporate Login\""), "{}", text(&out.stderr));
     let out = home.run(&["login", "--profile", "app"]);
     assert_eq!(code(&out), 4, "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("not JSON"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("not JSON"), "{}", text(&out.stderr));
     handle.join().unwrap();
 }

@@ -14,14 +14,8 @@ fn esri_oob_life_cycle_through_the_binary() {
     // add
     add_profile(&home, &sim, "prod");
     let config = std::fs::read_to_string(home.state().join("config.toml")).unwrap();
-    assert!(
-        config.contains("[profiles.prod]") && config.contains("esri-oob"),
-        "{config}"
-    );
-    assert!(
-        !config.contains(APP_SECRET),
-        "the client secret must not reach config.toml"
-    );
+    assert!(config.contains("[profiles.prod]") && config.contains("esri-oob"), "{config}");
+    assert!(!config.contains(APP_SECRET), "the client secret must not reach config.toml");
 
     // token before login: exit 3 with the login command
     let out = home.run(&["token", "--profile", "prod"]);
@@ -34,10 +28,7 @@ fn esri_oob_life_cycle_through_the_binary() {
     let err = text(&out.stderr);
     all_stderr.push_str(&err);
     assert_eq!(code(&out), 0, "{err}");
-    assert!(
-        err.contains("New access_token acquired!  Expires in: 0:"),
-        "{err}"
-    );
+    assert!(err.contains("New access_token acquired!  Expires in: 0:"), "{err}");
     assert!(err.contains("Token is for user: demo"), "{err}");
     assert!(out.stdout.is_empty(), "login prints nothing on stdout");
     assert_eq!(sim.count("token:authorization_code"), 1);
@@ -60,12 +51,7 @@ fn esri_oob_life_cycle_through_the_binary() {
     assert!(v["expires_at"].as_str().unwrap().ends_with('Z'));
 
     // whoami: the name alone; AGE_OAUTH_PROFILE selects the profile
-    let out = home
-        .cmd()
-        .env("AGE_OAUTH_PROFILE", "prod")
-        .arg("whoami")
-        .output()
-        .unwrap();
+    let out = home.cmd().env("AGE_OAUTH_PROFILE", "prod").arg("whoami").output().unwrap();
     assert_eq!(text(&out.stdout), "demo\n", "{}", text(&out.stderr));
     let out = home.run(&["whoami", "--connection", "prod", "--json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -75,11 +61,7 @@ fn esri_oob_life_cycle_through_the_binary() {
     // login on a valid cache does nothing and says so
     let out = home.run(&["login", "--profile", "prod", "--no-browser"]);
     assert_eq!(code(&out), 0);
-    assert!(
-        text(&out.stderr).contains("Already logged in"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("Already logged in"), "{}", text(&out.stderr));
     assert_eq!(sim.count("authorize"), 1);
 
     // expiry on the server's side: whoami gets 498, refreshes once, retries, succeeds
@@ -102,23 +84,13 @@ fn esri_oob_life_cycle_through_the_binary() {
     sim.set_refresh_token_lifetime(3600);
     let out = login(&home, "prod", &["--force"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    let rt_before = home
-        .load_cache("prod")
-        .tokens
-        .unwrap()
-        .refresh_token
-        .unwrap();
+    let rt_before = home.load_cache("prod").tokens.unwrap().refresh_token.unwrap();
     for round in 1..=2 {
         let out = home.run(&["token", "--profile", "prod", "--min-ttl", "3600"]);
         assert_eq!(code(&out), 0, "round {round}: {}", text(&out.stderr));
         assert_eq!(sim.count("token:exchange_refresh_token"), round);
     }
-    let rt_after = home
-        .load_cache("prod")
-        .tokens
-        .unwrap()
-        .refresh_token
-        .unwrap();
+    let rt_after = home.load_cache("prod").tokens.unwrap().refresh_token.unwrap();
     assert_ne!(rt_before, rt_after, "the rotated refresh token is stored");
 
     // a revoked refresh token: exit 3 and the command to run
@@ -126,34 +98,20 @@ fn esri_oob_life_cycle_through_the_binary() {
     let out = home.run(&["token", "--profile", "prod", "--min-ttl", "3600"]);
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
     let err = text(&out.stderr);
-    assert!(
-        err.contains("refresh") && err.contains("age-oauth login --profile prod"),
-        "{err}"
-    );
+    assert!(err.contains("refresh") && err.contains("age-oauth login --profile prod"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "one-line error: {err}");
-    assert!(
-        home.cache_file("prod").exists(),
-        "a refused refresh does not delete the cache"
-    );
+    assert!(home.cache_file("prod").exists(), "a refused refresh does not delete the cache");
 
     // log in again, then log out: the refresh token is revoked, tokens forgotten
     assert_eq!(code(&login(&home, "prod", &["--force"])), 0);
     let out = home.run(&["logout", "--profile", "prod", "-vvv"]);
     all_stderr.push_str(&text(&out.stderr));
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("revoked the refresh token"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("revoked the refresh token"), "{}", text(&out.stderr));
     assert_eq!(sim.count("revokeToken"), 1);
     let entry = home.load_cache("prod");
     assert!(entry.tokens.is_none());
-    assert_eq!(
-        entry.secrets.get("client_secret").unwrap().expose(),
-        APP_SECRET,
-        "the stored secret survives logout"
-    );
+    assert_eq!(entry.secrets.get("client_secret").unwrap().expose(), APP_SECRET, "the stored secret survives logout");
     assert_eq!(code(&home.run(&["token", "--profile", "prod"])), 3);
 
     // nothing secret in stderr at -vvv
@@ -168,10 +126,7 @@ fn no_secret_in_any_file_or_debug_output() {
     let home = Home::new();
     add_profile(&home, &sim, "prod");
     assert_eq!(code(&login(&home, "prod", &[])), 0);
-    assert_eq!(
-        code(&home.run(&["token", "--profile", "prod", "--min-ttl", "99999"])),
-        0
-    );
+    assert_eq!(code(&home.run(&["token", "--profile", "prod", "--min-ttl", "99999"])), 0);
     let entry = home.load_cache("prod");
     let tokens = entry.tokens.clone().unwrap();
     let secrets = [
@@ -183,19 +138,12 @@ fn no_secret_in_any_file_or_debug_output() {
     assert!(files.len() >= 3, "config, identity and cache: {files:?}");
     for (path, bytes) in &files {
         for s in &secrets {
-            assert!(
-                !contains(bytes, s),
-                "a secret is in clear in {}",
-                path.display()
-            );
+            assert!(!contains(bytes, s), "a secret is in clear in {}", path.display());
         }
     }
     let debug = format!("{entry:?} {tokens:?}");
     for s in &secrets {
-        assert!(
-            !debug.contains(s.as_str()),
-            "Debug output shows a secret: {debug}"
-        );
+        assert!(!debug.contains(s.as_str()), "Debug output shows a secret: {debug}");
     }
     // profile show: the secret is redacted, and its source is named
     let out = home.run(&["profile", "show", "prod", "--json"]);
@@ -203,18 +151,8 @@ fn no_secret_in_any_file_or_debug_output() {
     assert_eq!(v["fields"]["client_secret"]["value"], "[redacted]");
     assert_eq!(v["fields"]["client_secret"]["source"], "encrypted store");
     let config = std::fs::read_to_string(home.state().join("config.toml")).unwrap();
-    let portal_line = config
-        .lines()
-        .position(|l| l.starts_with("portal ="))
-        .unwrap()
-        + 1;
-    assert!(
-        v["fields"]["portal"]["source"]
-            .as_str()
-            .unwrap()
-            .ends_with(&format!("config.toml:{portal_line}")),
-        "{v}"
-    );
+    let portal_line = config.lines().position(|l| l.starts_with("portal =")).unwrap() + 1;
+    assert!(v["fields"]["portal"]["source"].as_str().unwrap().ends_with(&format!("config.toml:{portal_line}")), "{v}");
     assert_eq!(v["fields"]["refresh_margin"]["source"], "default");
     for s in &secrets {
         assert!(!text(&out.stdout).contains(s.as_str()));
@@ -229,12 +167,7 @@ fn no_secret_in_any_file_or_debug_output() {
             }
         }
         for dir in [home.state(), home.state().join("cache")] {
-            assert_eq!(
-                std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
-                0o700,
-                "{}",
-                dir.display()
-            );
+            assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700, "{}", dir.display());
         }
     }
 }
@@ -259,23 +192,13 @@ fn sixteen_processes_on_an_expired_cache_refresh_once() {
                 .unwrap()
         })
         .collect();
-    let outputs: Vec<_> = children
-        .into_iter()
-        .map(|c| c.wait_with_output().unwrap())
-        .collect();
+    let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
     for out in &outputs {
         assert_eq!(code(out), 0, "{}", text(&out.stderr));
     }
     let first = text(&outputs[0].stdout);
-    assert!(
-        outputs.iter().all(|o| text(&o.stdout) == first),
-        "all print the same token"
-    );
-    assert_eq!(
-        sim.count("token"),
-        1,
-        "exactly one request reached the token endpoint"
-    );
+    assert!(outputs.iter().all(|o| text(&o.stdout) == first), "all print the same token");
+    assert_eq!(sim.count("token"), 1, "exactly one request reached the token endpoint");
     assert_eq!(sim.count("token:refresh_token"), 1);
 }
 
@@ -284,23 +207,10 @@ fn esri_app_client_credentials() {
     let sim = start_sim();
     let home = Home::new();
     // Without a TTY, a missing required secret is listed, not prompted for.
-    let out = home.run(&[
-        "profile",
-        "add",
-        "app",
-        "--provider",
-        "esri-app",
-        "--portal",
-        &sim.base_url(),
-        "--client-id",
-        APP,
-    ]);
+    let out =
+        home.run(&["profile", "add", "app", "--provider", "esri-app", "--portal", &sim.base_url(), "--client-id", APP]);
     assert_eq!(code(&out), 2);
-    assert!(
-        text(&out.stderr).contains("--client-secret"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("--client-secret"), "{}", text(&out.stderr));
     let out = home.run(&[
         "profile",
         "add",
@@ -319,12 +229,7 @@ fn esri_app_client_credentials() {
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(sim.count("token:client_credentials"), 1);
     let out = home.run(&["whoami", "--profile", "app"]);
-    assert_eq!(
-        text(&out.stdout),
-        format!("{APP}\n"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert_eq!(text(&out.stdout), format!("{APP}\n"), "{}", text(&out.stderr));
     // No refresh token: a new app token is simply requested again.
     let out = home.run(&["token", "--profile", "app", "--min-ttl", "999999999"]);
     assert_eq!(code(&out), 0);
@@ -337,15 +242,8 @@ fn esri_app_client_credentials() {
         .output()
         .unwrap();
     assert_eq!(code(&out), 4, "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("Invalid client_secret"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert!(
-        !text(&out.stderr).contains("wrong"),
-        "the secret is not echoed"
-    );
+    assert!(text(&out.stderr).contains("Invalid client_secret"), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("wrong"), "the secret is not echoed");
 }
 
 #[test]
@@ -353,30 +251,12 @@ fn usage_and_configuration_errors_exit_2() {
     let home = Home::new();
     let out = home.run(&["token"]);
     assert_eq!(code(&out), 2);
-    assert!(
-        text(&out.stderr).contains("profile add"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("profile add"), "{}", text(&out.stderr));
     let out = home.run(&["frobnicate"]);
     assert_eq!(code(&out), 2);
-    let out = home.run(&[
-        "profile",
-        "add",
-        "x",
-        "--provider",
-        "nope",
-        "--portal",
-        "https://p",
-        "--client-id",
-        "c",
-    ]);
+    let out = home.run(&["profile", "add", "x", "--provider", "nope", "--portal", "https://p", "--client-id", "c"]);
     assert_eq!(code(&out), 2);
-    assert!(
-        text(&out.stderr).contains("esri-oob"),
-        "known providers listed: {}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("esri-oob"), "known providers listed: {}", text(&out.stderr));
     let out = home.run(&[
         "profile",
         "add",
@@ -389,15 +269,8 @@ fn usage_and_configuration_errors_exit_2() {
         "c",
     ]);
     assert_eq!(code(&out), 2);
-    assert!(
-        text(&out.stderr).contains("http://"),
-        "{}",
-        text(&out.stderr)
-    );
-    assert!(
-        !home.state().join("config.toml").exists(),
-        "an invalid profile is not written"
-    );
+    assert!(text(&out.stderr).contains("http://"), "{}", text(&out.stderr));
+    assert!(!home.state().join("config.toml").exists(), "an invalid profile is not written");
     let out = home.run(&[
         "profile",
         "add",
@@ -412,21 +285,9 @@ fn usage_and_configuration_errors_exit_2() {
         "colour=blue",
     ]);
     assert_eq!(code(&out), 2);
-    assert!(
-        text(&out.stderr).contains("unknown field `colour`"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("unknown field `colour`"), "{}", text(&out.stderr));
     // the server cannot be reached: exit 4
-    let out = home.run(&[
-        "profile",
-        "add",
-        "dead",
-        "--portal",
-        "http://127.0.0.1:9/portal",
-        "--client-id",
-        "c",
-    ]);
+    let out = home.run(&["profile", "add", "dead", "--portal", "http://127.0.0.1:9/portal", "--client-id", "c"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let out = home
         .cmd()
@@ -443,28 +304,10 @@ fn providers_and_profiles_listing() {
     let out = home.run(&["providers", "--json"]);
     assert_eq!(code(&out), 0);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let names: Vec<&str> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
-    assert!(
-        names.contains(&"esri-oob") && names.contains(&"esri-app"),
-        "{names:?}"
-    );
-    let oob = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "esri-oob")
-        .unwrap();
-    let secret = oob["fields"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["name"] == "client_secret")
-        .unwrap();
+    let names: Vec<&str> = v.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"esri-oob") && names.contains(&"esri-app"), "{names:?}");
+    let oob = v.as_array().unwrap().iter().find(|p| p["name"] == "esri-oob").unwrap();
+    let secret = oob["fields"].as_array().unwrap().iter().find(|f| f["name"] == "client_secret").unwrap();
     assert_eq!(secret["secret"], true);
     let out = home.run(&["providers"]);
     assert!(text(&out.stdout).contains("esri-app"));
@@ -480,17 +323,10 @@ fn providers_and_profiles_listing() {
     // two profiles and none chosen: a clear error
     let out = home.run(&["token"]);
     assert_eq!(code(&out), 2);
-    assert!(
-        text(&out.stderr).contains("one, two"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("one, two"), "{}", text(&out.stderr));
     let out = home.run(&["status", "--json"]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(
-        v["key_source"].as_str().unwrap().contains("identity file"),
-        "{v}"
-    );
+    assert!(v["key_source"].as_str().unwrap().contains("identity file"), "{v}");
     assert_eq!(v["profiles"].as_array().unwrap().len(), 2);
     let out = home.run(&["profile", "remove", "one"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));

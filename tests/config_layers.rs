@@ -15,10 +15,7 @@ use std::path::{Path, PathBuf};
 
 /// `KEY=VALUE` pairs as an env / .env map.
 fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn file(path: &Path, text: &str) -> (PathBuf, String) {
@@ -26,11 +23,7 @@ fn file(path: &Path, text: &str) -> (PathBuf, String) {
 }
 
 fn flag(field: &str, value: Value, flag: &str) -> FlagValue {
-    FlagValue {
-        field: field.into(),
-        value,
-        flag: flag.into(),
-    }
+    FlagValue { field: field.into(), value, flag: flag.into() }
 }
 
 /// A config from one in-memory file and no env.
@@ -44,25 +37,16 @@ fn config_err(result: Result<ResolvedProfile, Error>) -> String {
     match result {
         Err(Error::Config(message)) => message,
         Err(other) => panic!("expected Error::Config, got {other:?}"),
-        Ok(p) => panic!(
-            "expected an error, got profile {} with {:?}",
-            p.name, p.values
-        ),
+        Ok(p) => panic!("expected an error, got profile {} with {:?}", p.name, p.values),
     }
 }
 
 fn file_origin(path: &Path, line: usize) -> Origin {
-    Origin::File {
-        path: path.to_path_buf(),
-        line,
-    }
+    Origin::File { path: path.to_path_buf(), line }
 }
 
 fn secret_text(profile: &ResolvedProfile, name: &str) -> Option<String> {
-    profile
-        .secret_overrides
-        .get(name)
-        .map(|s| s.expose().to_string())
+    profile.secret_overrides.get(name).map(|s| s.expose().to_string())
 }
 
 // The layered sources used by the precedence tests. Line numbers are asserted below.
@@ -98,18 +82,12 @@ fn layered(layers: usize) -> Config {
         files.push(file(&project_path(), PROJECT_FILE));
     }
     let dotenv = if layers >= 3 {
-        vars(&[
-            ("AGE_OAUTH_PORTAL", "https://dotenv.example.com/portal"),
-            ("AGE_OAUTH_REFRESH_MARGIN", "30"),
-        ])
+        vars(&[("AGE_OAUTH_PORTAL", "https://dotenv.example.com/portal"), ("AGE_OAUTH_REFRESH_MARGIN", "30")])
     } else {
         BTreeMap::new()
     };
     let env = if layers >= 4 {
-        vars(&[
-            ("AGE_OAUTH_PORTAL", "https://env.example.com/portal"),
-            ("AGE_OAUTH_REFRESH_MARGIN", "40"),
-        ])
+        vars(&[("AGE_OAUTH_PORTAL", "https://env.example.com/portal"), ("AGE_OAUTH_REFRESH_MARGIN", "40")])
     } else {
         BTreeMap::new()
     };
@@ -137,7 +115,9 @@ fn defaults_fill_unset_fields_with_default_origin() {
 
 #[test]
 fn default_refresh_margin_is_60() {
-    let (_, cfg) = one_file("[profiles.d]\nprovider = \"esri-oob\"\nportal = \"https://gis.example.com/portal\"\nclient_id = \"x\"\n");
+    let (_, cfg) = one_file(
+        "[profiles.d]\nprovider = \"esri-oob\"\nportal = \"https://gis.example.com/portal\"\nclient_id = \"x\"\n",
+    );
     let p = cfg.unwrap().resolve("d", &[]).unwrap();
     assert_eq!(p.engine.refresh_margin, 60);
     assert_eq!(p.values["refresh_margin"], json!(60));
@@ -155,19 +135,13 @@ fn user_file_overrides_defaults_with_line_numbers() {
     assert_eq!(p.values["expiration"], json!(100));
     assert_eq!(p.origins["expiration"], file_origin(&user_path(), 7));
     assert_eq!(p.origins["referer"], file_origin(&user_path(), 8));
-    assert_eq!(
-        p.origins["portal"].to_string(),
-        "/nonexistent/home/config.toml:4"
-    );
+    assert_eq!(p.origins["portal"].to_string(), "/nonexistent/home/config.toml:4");
 }
 
 #[test]
 fn project_file_overrides_user_file() {
     let p = layered(2).resolve("p", &[]).unwrap();
-    assert_eq!(
-        p.values["portal"],
-        json!("https://project.example.com/portal")
-    );
+    assert_eq!(p.values["portal"], json!("https://project.example.com/portal"));
     assert_eq!(p.origins["portal"], file_origin(&project_path(), 4));
     assert_eq!(p.engine.refresh_margin, 20);
     assert_eq!(p.origins["refresh_margin"], file_origin(&project_path(), 5));
@@ -183,24 +157,11 @@ fn project_file_overrides_user_file() {
 #[test]
 fn dotenv_overrides_files() {
     let p = layered(3).resolve("p", &[]).unwrap();
-    assert_eq!(
-        p.values["portal"],
-        json!("https://dotenv.example.com/portal")
-    );
-    assert_eq!(
-        p.origins["portal"],
-        Origin::DotEnv("AGE_OAUTH_PORTAL".into())
-    );
+    assert_eq!(p.values["portal"], json!("https://dotenv.example.com/portal"));
+    assert_eq!(p.origins["portal"], Origin::DotEnv("AGE_OAUTH_PORTAL".into()));
     assert_eq!(p.engine.refresh_margin, 30);
-    assert_eq!(
-        p.values["refresh_margin"],
-        json!(30),
-        "a numeric .env value is read as an integer"
-    );
-    assert_eq!(
-        p.origins["refresh_margin"],
-        Origin::DotEnv("AGE_OAUTH_REFRESH_MARGIN".into())
-    );
+    assert_eq!(p.values["refresh_margin"], json!(30), "a numeric .env value is read as an integer");
+    assert_eq!(p.origins["refresh_margin"], Origin::DotEnv("AGE_OAUTH_REFRESH_MARGIN".into()));
     assert_eq!(p.origins["expiration"], file_origin(&project_path(), 6));
 }
 
@@ -210,10 +171,7 @@ fn env_overrides_dotenv() {
     assert_eq!(p.values["portal"], json!("https://env.example.com/portal"));
     assert_eq!(p.origins["portal"], Origin::Env("AGE_OAUTH_PORTAL".into()));
     assert_eq!(p.engine.refresh_margin, 40);
-    assert_eq!(
-        p.origins["refresh_margin"],
-        Origin::Env("AGE_OAUTH_REFRESH_MARGIN".into())
-    );
+    assert_eq!(p.origins["refresh_margin"], Origin::Env("AGE_OAUTH_REFRESH_MARGIN".into()));
     assert_eq!(p.origins["portal"].to_string(), "env AGE_OAUTH_PORTAL");
     assert_eq!(p.origins["client_id"], file_origin(&user_path(), 5));
 }
@@ -221,54 +179,31 @@ fn env_overrides_dotenv() {
 #[test]
 fn flags_override_everything() {
     let flags = [
-        flag(
-            "portal",
-            json!("https://flag.example.com/portal"),
-            "--portal",
-        ),
+        flag("portal", json!("https://flag.example.com/portal"), "--portal"),
         flag("refresh_margin", json!(50), "--set refresh_margin=50"),
     ];
     let p = layered(4).resolve("p", &flags).unwrap();
     assert_eq!(p.values["portal"], json!("https://flag.example.com/portal"));
     assert_eq!(p.origins["portal"], Origin::Flag("--portal".into()));
     assert_eq!(p.engine.refresh_margin, 50);
-    assert_eq!(
-        p.origins["refresh_margin"],
-        Origin::Flag("--set refresh_margin=50".into())
-    );
+    assert_eq!(p.origins["refresh_margin"], Origin::Flag("--set refresh_margin=50".into()));
     // Untouched fields keep their own origins.
     assert_eq!(p.origins["expiration"], file_origin(&project_path(), 6));
     assert_eq!(p.origins["client_id"], file_origin(&user_path(), 5));
     assert_eq!(p.origins["rotate_refresh_within"], Origin::Default);
-    assert_eq!(
-        p.provider_values["portal"],
-        json!("https://flag.example.com/portal")
-    );
+    assert_eq!(p.provider_values["portal"], json!("https://flag.example.com/portal"));
 }
 
 #[test]
 fn env_values_for_unknown_names_are_ignored() {
-    let env = vars(&[
-        ("AGE_OAUTH_HOME", "/somewhere"),
-        ("AGE_OAUTH_NOT_A_FIELD", "x"),
-        ("AGE_OAUTH_PROFILE", "p"),
-    ]);
-    let cfg =
-        Config::from_parts(vec![file(&user_path(), USER_FILE)], BTreeMap::new(), env).unwrap();
+    let env = vars(&[("AGE_OAUTH_HOME", "/somewhere"), ("AGE_OAUTH_NOT_A_FIELD", "x"), ("AGE_OAUTH_PROFILE", "p")]);
+    let cfg = Config::from_parts(vec![file(&user_path(), USER_FILE)], BTreeMap::new(), env).unwrap();
     let p = cfg.resolve("p", &[]).unwrap();
     let mut keys: Vec<&str> = p.values.keys().map(String::as_str).collect();
     keys.sort();
     assert_eq!(
         keys,
-        [
-            "client_id",
-            "expiration",
-            "portal",
-            "referer",
-            "refresh_margin",
-            "rotate_refresh_within",
-            "verify_ssl"
-        ]
+        ["client_id", "expiration", "portal", "referer", "refresh_margin", "rotate_refresh_within", "verify_ssl"]
     );
 }
 
@@ -276,32 +211,19 @@ fn env_values_for_unknown_names_are_ignored() {
 fn env_value_for_a_string_field_that_looks_like_a_bool_stays_usable() {
     // verify_ssl accepts a bool or a path, so "false" from the env must become `false`.
     let env = vars(&[("AGE_OAUTH_VERIFY_SSL", "false")]);
-    let cfg =
-        Config::from_parts(vec![file(&user_path(), USER_FILE)], BTreeMap::new(), env).unwrap();
+    let cfg = Config::from_parts(vec![file(&user_path(), USER_FILE)], BTreeMap::new(), env).unwrap();
     let p = cfg.resolve("p", &[]).unwrap();
     assert_eq!(p.values["verify_ssl"], json!(false));
-    assert_eq!(
-        p.engine.verify_ssl.to_verify(),
-        age_oauth::http::VerifySsl::Off
-    );
-    assert_eq!(
-        p.origins["verify_ssl"],
-        Origin::Env("AGE_OAUTH_VERIFY_SSL".into())
-    );
+    assert_eq!(p.engine.verify_ssl.to_verify(), age_oauth::http::VerifySsl::Off);
+    assert_eq!(p.origins["verify_ssl"], Origin::Env("AGE_OAUTH_VERIFY_SSL".into()));
 }
 
 #[test]
-#[ignore = "BUG: loose_value turns AGE_OAUTH_CLIENT_ID=12345 into an integer, and building the provider then fails \
-            with `invalid type: integer, expected a string` (string fields need the raw text)"]
 fn numeric_looking_env_value_for_a_string_field_builds() {
     let env = vars(&[("AGE_OAUTH_CLIENT_ID", "12345")]);
-    let cfg =
-        Config::from_parts(vec![file(&user_path(), USER_FILE)], BTreeMap::new(), env).unwrap();
+    let cfg = Config::from_parts(vec![file(&user_path(), USER_FILE)], BTreeMap::new(), env).unwrap();
     let p = cfg.resolve("p", &[]).unwrap();
-    let settings = ProfileSettings {
-        profile: p.name.clone(),
-        values: p.provider_values.clone(),
-    };
+    let settings = ProfileSettings { profile: p.name.clone(), values: p.provider_values.clone() };
     if let Err(e) = (p.provider.build)(&settings) {
         panic!("a numeric-looking client_id from the environment breaks the profile: {e}");
     }
@@ -333,21 +255,13 @@ fn selection(text: &str, dotenv: &[(&str, &str)], env: &[(&str, &str)]) -> Confi
 
 #[test]
 fn selection_flag_beats_env_dotenv_and_default() {
-    let cfg = selection(
-        TWO_PROFILES,
-        &[("AGE_OAUTH_PROFILE", "a")],
-        &[("AGE_OAUTH_PROFILE", "a")],
-    );
+    let cfg = selection(TWO_PROFILES, &[("AGE_OAUTH_PROFILE", "a")], &[("AGE_OAUTH_PROFILE", "a")]);
     assert_eq!(cfg.select(Some("c")).unwrap(), "c");
 }
 
 #[test]
 fn selection_env_beats_dotenv_and_default() {
-    let cfg = selection(
-        TWO_PROFILES,
-        &[("AGE_OAUTH_PROFILE", "c")],
-        &[("AGE_OAUTH_PROFILE", "a")],
-    );
+    let cfg = selection(TWO_PROFILES, &[("AGE_OAUTH_PROFILE", "c")], &[("AGE_OAUTH_PROFILE", "a")]);
     assert_eq!(cfg.select(None).unwrap(), "a");
 }
 
@@ -363,36 +277,24 @@ fn selection_default_profile_then_project_default_wins() {
     assert_eq!(cfg.select(None).unwrap(), "b");
     let project = "default_profile = \"a\"\n";
     let cfg = Config::from_parts(
-        vec![
-            file(&user_path(), TWO_PROFILES),
-            file(&project_path(), project),
-        ],
+        vec![file(&user_path(), TWO_PROFILES), file(&project_path(), project)],
         BTreeMap::new(),
         BTreeMap::new(),
     )
     .unwrap();
-    assert_eq!(
-        cfg.select(None).unwrap(),
-        "a",
-        "the project file's default_profile has precedence"
-    );
+    assert_eq!(cfg.select(None).unwrap(), "a", "the project file's default_profile has precedence");
 }
 
 #[test]
-#[ignore = "BUG (minor): an empty AGE_OAUTH_PROFILE in the environment hides AGE_OAUTH_PROFILE from .env, \
-            whereas an empty AGE_OAUTH_CLIENT_SECRET falls back to .env (see empty_env_secret_falls_back_to_dotenv)"]
 fn selection_empty_env_profile_falls_back_to_dotenv() {
-    let cfg = selection(
-        TWO_PROFILES,
-        &[("AGE_OAUTH_PROFILE", "c")],
-        &[("AGE_OAUTH_PROFILE", "")],
-    );
+    let cfg = selection(TWO_PROFILES, &[("AGE_OAUTH_PROFILE", "c")], &[("AGE_OAUTH_PROFILE", "")]);
     assert_eq!(cfg.select(None).unwrap(), "c");
 }
 
 #[test]
 fn selection_the_only_profile() {
-    let (_, cfg) = one_file("[profiles.solo]\nprovider = \"esri-oob\"\nportal = \"https://x.example.com\"\nclient_id = \"x\"\n");
+    let (_, cfg) =
+        one_file("[profiles.solo]\nprovider = \"esri-oob\"\nportal = \"https://x.example.com\"\nclient_id = \"x\"\n");
     assert_eq!(cfg.unwrap().select(None).unwrap(), "solo");
 }
 
@@ -403,10 +305,7 @@ fn selection_several_profiles_and_none_chosen_lists_them() {
     match cfg.select(None) {
         Err(Error::Config(m)) => {
             assert!(m.contains("several profiles exist (a, b, c)"), "{m}");
-            assert!(
-                m.contains("--profile NAME") && m.contains("AGE_OAUTH_PROFILE"),
-                "{m}"
-            );
+            assert!(m.contains("--profile NAME") && m.contains("AGE_OAUTH_PROFILE"), "{m}");
         }
         other => panic!("expected a config error, got {other:?}"),
     }
@@ -416,10 +315,9 @@ fn selection_several_profiles_and_none_chosen_lists_them() {
 fn selection_without_any_profile_says_how_to_add_one() {
     let cfg = Config::from_parts(vec![], BTreeMap::new(), BTreeMap::new()).unwrap();
     match cfg.select(None) {
-        Err(Error::Config(m)) => assert!(
-            m.contains("no profile is configured") && m.contains("age-oauth profile add"),
-            "{m}"
-        ),
+        Err(Error::Config(m)) => {
+            assert!(m.contains("no profile is configured") && m.contains("age-oauth profile add"), "{m}")
+        }
         other => panic!("expected a config error, got {other:?}"),
     }
 }
@@ -428,10 +326,7 @@ fn selection_without_any_profile_says_how_to_add_one() {
 fn resolving_an_unknown_profile_lists_the_known_ones() {
     let cfg = selection(TWO_PROFILES, &[], &[]);
     let m = config_err(cfg.resolve("zzz", &[]));
-    assert!(
-        m.contains("no profile named 'zzz'") && m.contains("(profiles: a, b, c)"),
-        "{m}"
-    );
+    assert!(m.contains("no profile named 'zzz'") && m.contains("(profiles: a, b, c)"), "{m}");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -443,27 +338,13 @@ fn malformed_toml_names_path_line_and_column() {
     let text = "# comment\n[profiles.p]\nprovider = \"esri-oob\"\nrefresh_margin = = 5\n";
     let (path, cfg) = one_file(text);
     match cfg {
-        Err(Error::ConfigSyntax {
-            path: p,
-            line,
-            column,
-            message,
-        }) => {
+        Err(Error::ConfigSyntax { path: p, line, column, message }) => {
             assert_eq!(p, path);
             assert_eq!(line, 4);
             assert_eq!(column, 18, "the second `=` is at column 18");
             assert!(!message.is_empty());
-            let shown = Error::ConfigSyntax {
-                path: p,
-                line,
-                column,
-                message,
-            }
-            .to_string();
-            assert!(
-                shown.starts_with("/nonexistent/home/config.toml:4:18: "),
-                "{shown}"
-            );
+            let shown = Error::ConfigSyntax { path: p, line, column, message }.to_string();
+            assert!(shown.starts_with("/nonexistent/home/config.toml:4:18: "), "{shown}");
         }
         Err(other) => panic!("expected ConfigSyntax, got {other:?}"),
         Ok(_) => panic!("malformed TOML was accepted"),
@@ -476,9 +357,7 @@ fn unterminated_string_is_a_syntax_error_on_its_line() {
     let (_, cfg) = one_file(text);
     match cfg {
         Err(e @ Error::ConfigSyntax { .. }) => {
-            let Error::ConfigSyntax { line, .. } = &e else {
-                unreachable!()
-            };
+            let Error::ConfigSyntax { line, .. } = &e else { unreachable!() };
             assert_eq!(*line, 3, "{e}");
             assert_eq!(e.exit_code(), 2);
         }
@@ -491,17 +370,9 @@ fn unterminated_string_is_a_syntax_error_on_its_line() {
 fn unknown_top_level_key_is_refused_with_position() {
     let (path, cfg) = one_file("\n\ncolour = \"blue\"\n");
     match cfg {
-        Err(Error::ConfigSyntax {
-            path: p,
-            line,
-            column,
-            message,
-        }) => {
+        Err(Error::ConfigSyntax { path: p, line, column, message }) => {
             assert_eq!((p, line, column), (path, 3, 1));
-            assert!(
-                message.contains("unknown top-level key `colour`"),
-                "{message}"
-            );
+            assert!(message.contains("unknown top-level key `colour`"), "{message}");
         }
         Err(other) => panic!("expected ConfigSyntax, got {other:?}"),
         Ok(_) => panic!("accepted"),
@@ -514,34 +385,20 @@ fn unknown_field_is_named_with_file_line_and_known_fields() {
     let (_, cfg) = one_file(text);
     let m = config_err(cfg.unwrap().resolve("p", &[]));
     assert!(m.starts_with("/nonexistent/home/config.toml:5: "), "{m}");
-    assert!(
-        m.contains("unknown field `colour` for provider esri-oob"),
-        "{m}"
-    );
-    for known in [
-        "portal",
-        "client_id",
-        "expiration",
-        "referer",
-        "rotate_refresh_within",
-        "refresh_margin",
-        "verify_ssl",
-    ] {
+    assert!(m.contains("unknown field `colour` for provider esri-oob"), "{m}");
+    for known in
+        ["portal", "client_id", "expiration", "referer", "rotate_refresh_within", "refresh_margin", "verify_ssl"]
+    {
         assert!(m.contains(known), "known field {known} missing from: {m}");
     }
 }
 
 #[test]
 fn unknown_field_given_as_flag_names_the_flag() {
-    let (_, cfg) = one_file("[profiles.p]\nprovider = \"esri-app\"\nportal = \"https://x.example.com\"\nclient_id = \"x\"\n");
-    let m = config_err(
-        cfg.unwrap()
-            .resolve("p", &[flag("colour", json!("blue"), "--set colour=blue")]),
-    );
-    assert!(
-        m.starts_with("--set colour=blue: unknown field `colour` for provider esri-app"),
-        "{m}"
-    );
+    let (_, cfg) =
+        one_file("[profiles.p]\nprovider = \"esri-app\"\nportal = \"https://x.example.com\"\nclient_id = \"x\"\n");
+    let m = config_err(cfg.unwrap().resolve("p", &[flag("colour", json!("blue"), "--set colour=blue")]));
+    assert!(m.starts_with("--set colour=blue: unknown field `colour` for provider esri-app"), "{m}");
     // esri-app has no rotate_refresh_within.
     assert!(!m.contains("rotate_refresh_within"), "{m}");
     assert!(m.contains("client_id") && m.contains("expiration"), "{m}");
@@ -551,11 +408,7 @@ fn unknown_field_given_as_flag_names_the_flag() {
 fn unknown_provider_lists_known_providers() {
     let text = "[profiles.p]\n\nprovider = \"okta-magic\"\nportal = \"https://x.example.com\"\n";
     let (_, cfg) = one_file(text);
-    let e = cfg
-        .unwrap()
-        .resolve("p", &[])
-        .err()
-        .expect("unknown provider accepted");
+    let e = cfg.unwrap().resolve("p", &[]).err().expect("unknown provider accepted");
     assert_eq!(e.exit_code(), 2);
     let m = e.to_string();
     assert!(m.starts_with("/nonexistent/home/config.toml:3: "), "{m}");
@@ -582,40 +435,27 @@ fn missing_required_fields_are_listed() {
     names.sort();
     assert_eq!(names, ["client_id", "portal"], "{m}");
     assert!(m.contains("profile 'p' (esri-oob)"), "{m}");
-    assert!(
-        m.contains("/nonexistent/home/config.toml"),
-        "the message names the file to edit: {m}"
-    );
+    assert!(m.contains("/nonexistent/home/config.toml"), "the message names the file to edit: {m}");
 }
 
 #[test]
 fn one_missing_field_is_listed_alone() {
-    let (_, cfg) =
-        one_file("[profiles.p]\nprovider = \"esri-app\"\nportal = \"https://x.example.com\"\n");
+    let (_, cfg) = one_file("[profiles.p]\nprovider = \"esri-app\"\nportal = \"https://x.example.com\"\n");
     let m = config_err(cfg.unwrap().resolve("p", &[]));
-    assert!(
-        m.contains("is missing required field(s): client_id;"),
-        "{m}"
-    );
+    assert!(m.contains("is missing required field(s): client_id;"), "{m}");
 }
 
 #[test]
 fn required_field_from_env_satisfies_the_requirement() {
     let cfg = Config::from_parts(
-        vec![file(
-            &user_path(),
-            "[profiles.p]\nprovider = \"esri-oob\"\nportal = \"https://x.example.com\"\n",
-        )],
+        vec![file(&user_path(), "[profiles.p]\nprovider = \"esri-oob\"\nportal = \"https://x.example.com\"\n")],
         BTreeMap::new(),
         vars(&[("AGE_OAUTH_CLIENT_ID", "from-env")]),
     )
     .unwrap();
     let p = cfg.resolve("p", &[]).unwrap();
     assert_eq!(p.values["client_id"], json!("from-env"));
-    assert_eq!(
-        p.origins["client_id"],
-        Origin::Env("AGE_OAUTH_CLIENT_ID".into())
-    );
+    assert_eq!(p.origins["client_id"], Origin::Env("AGE_OAUTH_CLIENT_ID".into()));
 }
 
 #[test]
@@ -633,27 +473,13 @@ fn assert_secret_refused(field: &str, env_var: &str, flag: &str) {
     );
     let (path, cfg) = one_file(&text);
     match cfg {
-        Err(Error::ConfigSyntax {
-            path: p,
-            line,
-            column,
-            message,
-        }) => {
+        Err(Error::ConfigSyntax { path: p, line, column, message }) => {
             assert_eq!((p, line, column), (path, 5, 3), "{message}");
-            assert!(
-                message.contains(&format!("`{field}` in profile 'p' is a secret")),
-                "{message}"
-            );
-            assert!(
-                message.contains(env_var),
-                "should point to {env_var}: {message}"
-            );
+            assert!(message.contains(&format!("`{field}` in profile 'p' is a secret")), "{message}");
+            assert!(message.contains(env_var), "should point to {env_var}: {message}");
             assert!(message.contains(flag), "should point to {flag}: {message}");
             assert!(message.contains("age-oauth profile add p"), "{message}");
-            assert!(
-                !message.contains("hunter2-value"),
-                "the error must not echo the secret: {message}"
-            );
+            assert!(!message.contains("hunter2-value"), "the error must not echo the secret: {message}");
         }
         Err(other) => panic!("expected ConfigSyntax, got {other:?}"),
         Ok(_) => panic!("a secret in a TOML file was accepted"),
@@ -662,11 +488,7 @@ fn assert_secret_refused(field: &str, env_var: &str, flag: &str) {
 
 #[test]
 fn client_secret_in_toml_is_refused_and_says_where_to_put_it() {
-    assert_secret_refused(
-        "client_secret",
-        "AGE_OAUTH_CLIENT_SECRET",
-        "--client-secret",
-    );
+    assert_secret_refused("client_secret", "AGE_OAUTH_CLIENT_SECRET", "--client-secret");
 }
 
 #[test]
@@ -678,13 +500,10 @@ fn password_in_toml_is_refused_and_says_where_to_put_it() {
 // Secrets from env, .env and flags
 // ------------------------------------------------------------------------------------------------
 
-const APP_FILE: &str = "[profiles.app]\nprovider = \"esri-app\"\nportal = \"https://x.example.com\"\nclient_id = \"x\"\n";
+const APP_FILE: &str =
+    "[profiles.app]\nprovider = \"esri-app\"\nportal = \"https://x.example.com\"\nclient_id = \"x\"\n";
 
-fn app_profile(
-    dotenv: &[(&str, &str)],
-    env: &[(&str, &str)],
-    flags: &[FlagValue],
-) -> ResolvedProfile {
+fn app_profile(dotenv: &[(&str, &str)], env: &[(&str, &str)], flags: &[FlagValue]) -> ResolvedProfile {
     Config::from_parts(vec![file(&user_path(), APP_FILE)], vars(dotenv), vars(env))
         .unwrap()
         .resolve("app", flags)
@@ -692,11 +511,7 @@ fn app_profile(
 }
 
 fn assert_secret_not_in_values(p: &ResolvedProfile) {
-    assert!(
-        !p.values.contains_key("client_secret"),
-        "{:?}",
-        p.values.keys()
-    );
+    assert!(!p.values.contains_key("client_secret"), "{:?}", p.values.keys());
     assert!(!p.provider_values.contains_key("client_secret"));
     assert!(!p.origins.contains_key("client_secret"));
     let shown = serde_json::to_string(&p.values).unwrap();
@@ -706,10 +521,7 @@ fn assert_secret_not_in_values(p: &ResolvedProfile) {
 #[test]
 fn secret_from_dotenv() {
     let p = app_profile(&[("AGE_OAUTH_CLIENT_SECRET", "s3cret-dotenv")], &[], &[]);
-    assert_eq!(
-        secret_text(&p, "client_secret").as_deref(),
-        Some("s3cret-dotenv")
-    );
+    assert_eq!(secret_text(&p, "client_secret").as_deref(), Some("s3cret-dotenv"));
     assert_eq!(
         p.secret_overrides.origin("client_secret"),
         Some(&SecretOrigin::DotEnv("AGE_OAUTH_CLIENT_SECRET".into()))
@@ -719,33 +531,17 @@ fn secret_from_dotenv() {
 
 #[test]
 fn secret_from_env_beats_dotenv() {
-    let p = app_profile(
-        &[("AGE_OAUTH_CLIENT_SECRET", "s3cret-dotenv")],
-        &[("AGE_OAUTH_CLIENT_SECRET", "s3cret-env")],
-        &[],
-    );
-    assert_eq!(
-        secret_text(&p, "client_secret").as_deref(),
-        Some("s3cret-env")
-    );
-    assert_eq!(
-        p.secret_overrides.origin("client_secret"),
-        Some(&SecretOrigin::Env("AGE_OAUTH_CLIENT_SECRET".into()))
-    );
+    let p =
+        app_profile(&[("AGE_OAUTH_CLIENT_SECRET", "s3cret-dotenv")], &[("AGE_OAUTH_CLIENT_SECRET", "s3cret-env")], &[]);
+    assert_eq!(secret_text(&p, "client_secret").as_deref(), Some("s3cret-env"));
+    assert_eq!(p.secret_overrides.origin("client_secret"), Some(&SecretOrigin::Env("AGE_OAUTH_CLIENT_SECRET".into())));
     assert_secret_not_in_values(&p);
 }
 
 #[test]
 fn empty_env_secret_falls_back_to_dotenv() {
-    let p = app_profile(
-        &[("AGE_OAUTH_CLIENT_SECRET", "s3cret-dotenv")],
-        &[("AGE_OAUTH_CLIENT_SECRET", "")],
-        &[],
-    );
-    assert_eq!(
-        secret_text(&p, "client_secret").as_deref(),
-        Some("s3cret-dotenv")
-    );
+    let p = app_profile(&[("AGE_OAUTH_CLIENT_SECRET", "s3cret-dotenv")], &[("AGE_OAUTH_CLIENT_SECRET", "")], &[]);
+    assert_eq!(secret_text(&p, "client_secret").as_deref(), Some("s3cret-dotenv"));
     assert_eq!(
         p.secret_overrides.origin("client_secret"),
         Some(&SecretOrigin::DotEnv("AGE_OAUTH_CLIENT_SECRET".into()))
@@ -757,24 +553,11 @@ fn secret_from_flag_beats_env_and_dotenv() {
     let p = app_profile(
         &[("AGE_OAUTH_CLIENT_SECRET", "s3cret-dotenv")],
         &[("AGE_OAUTH_CLIENT_SECRET", "s3cret-env")],
-        &[flag(
-            "client_secret",
-            json!("s3cret-flag"),
-            "--client-secret",
-        )],
+        &[flag("client_secret", json!("s3cret-flag"), "--client-secret")],
     );
-    assert_eq!(
-        secret_text(&p, "client_secret").as_deref(),
-        Some("s3cret-flag")
-    );
-    assert_eq!(
-        p.secret_overrides.origin("client_secret"),
-        Some(&SecretOrigin::Flag("--client-secret".into()))
-    );
-    assert_eq!(
-        p.secret_overrides.names().collect::<Vec<_>>(),
-        ["client_secret"]
-    );
+    assert_eq!(secret_text(&p, "client_secret").as_deref(), Some("s3cret-flag"));
+    assert_eq!(p.secret_overrides.origin("client_secret"), Some(&SecretOrigin::Flag("--client-secret".into())));
+    assert_eq!(p.secret_overrides.names().collect::<Vec<_>>(), ["client_secret"]);
     assert_secret_not_in_values(&p);
 }
 
@@ -800,10 +583,7 @@ client_id = "keep-id"
 "#;
 
 fn fields(pairs: &[(&str, Value)]) -> Map<String, Value> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
 
 #[test]
@@ -819,66 +599,41 @@ fn write_and_remove_profile_keep_other_profiles_and_comments() {
     ]);
     config::write_profile(&paths, "new", "esri-oob", &new_fields).unwrap();
     let text = std::fs::read_to_string(&paths.config_file).unwrap();
-    assert!(
-        text.starts_with(EXISTING_USER_FILE.trim_end()),
-        "existing content must be kept verbatim:\n{text}"
-    );
+    assert!(text.starts_with(EXISTING_USER_FILE.trim_end()), "existing content must be kept verbatim:\n{text}");
     assert!(text.contains("[profiles.new]"), "{text}");
 
-    let cfg = Config::from_parts(
-        vec![(paths.config_file.clone(), text.clone())],
-        BTreeMap::new(),
-        BTreeMap::new(),
-    )
-    .unwrap();
+    let cfg =
+        Config::from_parts(vec![(paths.config_file.clone(), text.clone())], BTreeMap::new(), BTreeMap::new()).unwrap();
     assert_eq!(cfg.profile_names(), ["keep", "new"]);
     let new = cfg.resolve("new", &[]).unwrap();
     assert_eq!(new.provider.name, "esri-oob");
-    assert_eq!(
-        new.values["portal"],
-        json!("https://new.example.com/portal")
-    );
+    assert_eq!(new.values["portal"], json!("https://new.example.com/portal"));
     assert_eq!(new.engine.refresh_margin, 120);
     let keep = cfg.resolve("keep", &[]).unwrap();
     assert_eq!(keep.values["client_id"], json!("keep-id"));
-    assert_eq!(
-        keep.origins["client_id"],
-        file_origin(&paths.config_file, 8)
-    );
+    assert_eq!(keep.origins["client_id"], file_origin(&paths.config_file, 8));
 
     // Replacing a profile rewrites only its table.
     config::write_profile(
         &paths,
         "new",
         "esri-app",
-        &fields(&[
-            ("portal", json!("https://n2.example.com")),
-            ("client_id", json!("n2")),
-        ]),
+        &fields(&[("portal", json!("https://n2.example.com")), ("client_id", json!("n2"))]),
     )
     .unwrap();
     let text = std::fs::read_to_string(&paths.config_file).unwrap();
     assert!(text.starts_with(EXISTING_USER_FILE.trim_end()), "{text}");
     assert_eq!(text.matches("[profiles.new]").count(), 1, "{text}");
-    assert!(
-        text.contains("provider = \"esri-app\"") && !text.contains("new-id"),
-        "{text}"
-    );
+    assert!(text.contains("provider = \"esri-app\"") && !text.contains("new-id"), "{text}");
 
     assert!(config::remove_profile(&paths, "new").unwrap());
     let text = std::fs::read_to_string(&paths.config_file).unwrap();
     assert!(!text.contains("[profiles.new]"), "{text}");
-    assert!(
-        text.contains("# My age-oauth profiles — keep this comment"),
-        "{text}"
-    );
+    assert!(text.contains("# My age-oauth profiles — keep this comment"), "{text}");
     assert!(text.contains("# the production portal"), "{text}");
     assert!(text.contains("# inline comment"), "{text}");
     assert!(text.contains("[profiles.keep]"), "{text}");
-    assert!(
-        !config::remove_profile(&paths, "new").unwrap(),
-        "removing twice reports false"
-    );
+    assert!(!config::remove_profile(&paths, "new").unwrap(), "removing twice reports false");
     assert!(!config::remove_profile(&paths, "never-there").unwrap());
 }
 
@@ -890,19 +645,11 @@ fn write_profile_into_a_fresh_home_creates_a_loadable_file() {
         &paths,
         "p",
         "esri-app",
-        &fields(&[
-            ("portal", json!("https://x.example.com")),
-            ("client_id", json!("cid")),
-        ]),
+        &fields(&[("portal", json!("https://x.example.com")), ("client_id", json!("cid"))]),
     )
     .unwrap();
     let text = std::fs::read_to_string(&paths.config_file).unwrap();
-    let cfg = Config::from_parts(
-        vec![(paths.config_file.clone(), text)],
-        BTreeMap::new(),
-        BTreeMap::new(),
-    )
-    .unwrap();
+    let cfg = Config::from_parts(vec![(paths.config_file.clone(), text)], BTreeMap::new(), BTreeMap::new()).unwrap();
     assert_eq!(cfg.select(None).unwrap(), "p");
     let p = cfg.resolve("p", &[]).unwrap();
     assert_eq!(p.provider.name, "esri-app");
@@ -925,10 +672,7 @@ fn written_user_file_is_0600_in_a_0700_dir() {
         &paths,
         "p",
         "esri-oob",
-        &fields(&[
-            ("portal", json!("https://x.example.com")),
-            ("client_id", json!("c")),
-        ]),
+        &fields(&[("portal", json!("https://x.example.com")), ("client_id", json!("c"))]),
     )
     .unwrap();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -937,11 +681,7 @@ fn written_user_file_is_0600_in_a_0700_dir() {
 
     std::fs::set_permissions(&paths.config_file, std::fs::Permissions::from_mode(0o644)).unwrap();
     assert!(config::remove_profile(&paths, "p").unwrap());
-    assert_eq!(
-        mode(&paths.config_file),
-        0o600,
-        "remove_profile rewrites the file 0600 too"
-    );
+    assert_eq!(mode(&paths.config_file), 0o600, "remove_profile rewrites the file 0600 too");
     assert_eq!(mode(&dir), 0o700);
 }
 
@@ -956,30 +696,20 @@ fn write_profile_never_writes_a_secret() {
         ("client_secret", json!("hunter2-in-toml")),
     ]);
     // Refusing may be an error or (in debug builds) a failed assertion; writing it is never acceptable.
-    let outcome =
-        std::panic::catch_unwind(|| config::write_profile(&paths, "p", "esri-app", &with_secret));
-    assert!(
-        !matches!(outcome, Ok(Ok(()))),
-        "write_profile accepted a client_secret"
-    );
+    let outcome = std::panic::catch_unwind(|| config::write_profile(&paths, "p", "esri-app", &with_secret));
+    assert!(!matches!(outcome, Ok(Ok(()))), "write_profile accepted a client_secret");
     let text = std::fs::read_to_string(&paths.config_file).unwrap();
     assert!(!text.contains("hunter2-in-toml"), "{text}");
     assert_eq!(text, EXISTING_USER_FILE, "the file is left as it was");
 }
 
 #[test]
-#[ignore = "BUG: write_profile only debug_assert!s that no secret field is passed; in release builds it writes \
-            client_secret into config.toml (and panics instead of returning an error in debug builds)"]
 fn write_profile_refuses_a_secret_with_an_error() {
     let home = tempfile::tempdir().unwrap();
     let paths = Paths::under(home.path().to_path_buf());
-    let with_secret = fields(&[
-        ("portal", json!("https://x.example.com")),
-        ("client_id", json!("c")),
-        ("password", json!("pw")),
-    ]);
-    let outcome =
-        std::panic::catch_unwind(|| config::write_profile(&paths, "p", "esri-app", &with_secret));
+    let with_secret =
+        fields(&[("portal", json!("https://x.example.com")), ("client_id", json!("c")), ("password", json!("pw"))]);
+    let outcome = std::panic::catch_unwind(|| config::write_profile(&paths, "p", "esri-app", &with_secret));
     match outcome {
         Ok(Err(Error::Config(m))) => assert!(m.contains("password"), "{m}"),
         Ok(other) => panic!("expected Error::Config, got {other:?}"),
@@ -993,10 +723,7 @@ fn write_profile_refuses_a_bad_profile_name() {
     let home = tempfile::tempdir().unwrap();
     let paths = Paths::under(home.path().to_path_buf());
     let e = config::write_profile(&paths, "../evil", "esri-oob", &Map::new()).unwrap_err();
-    assert!(
-        matches!(&e, Error::Config(m) if m.contains("invalid profile name '../evil'")),
-        "{e:?}"
-    );
+    assert!(matches!(&e, Error::Config(m) if m.contains("invalid profile name '../evil'")), "{e:?}");
     assert!(!paths.config_file.exists());
 }
 
@@ -1011,10 +738,7 @@ fn loose_value_types() {
     assert_eq!(config::loose_value("true"), json!(true));
     assert_eq!(config::loose_value("false"), json!(false));
     assert_eq!(config::loose_value("https://x"), json!("https://x"));
-    assert_eq!(
-        config::loose_value("/etc/ssl/ca.pem"),
-        json!("/etc/ssl/ca.pem")
-    );
+    assert_eq!(config::loose_value("/etc/ssl/ca.pem"), json!("/etc/ssl/ca.pem"));
     assert_eq!(config::loose_value("[1, 2]"), json!([1, 2]));
     assert_eq!(config::loose_value("-1"), json!(-1));
     assert_eq!(config::loose_value("hello world"), json!("hello world"));
@@ -1034,10 +758,7 @@ fn built_in_providers_are_registered() {
     assert_eq!(names, sorted, "providers are listed sorted by name");
     assert_eq!(registry::find("esri-oob").unwrap().name, "esri-oob");
     let m = registry::find("nope").err().unwrap().to_string();
-    assert!(
-        m.contains("unknown provider `nope`") && m.contains("esri-app, esri-oob"),
-        "{m}"
-    );
+    assert!(m.contains("unknown provider `nope`") && m.contains("esri-app, esri-oob"), "{m}");
 }
 
 #[test]
@@ -1046,37 +767,24 @@ fn every_provider_template_parses_resolves_and_builds() {
     assert!(providers.len() >= 2);
     for info in providers {
         let path = PathBuf::from(format!("/templates/{}.toml", info.name));
-        let cfg = Config::from_parts(
-            vec![(path.clone(), info.template.to_string())],
-            BTreeMap::new(),
-            BTreeMap::new(),
-        )
-        .unwrap_or_else(|e| panic!("template of {} does not parse: {e}", info.name));
-        let name = cfg
-            .select(None)
-            .unwrap_or_else(|e| panic!("template of {}: {e}", info.name));
+        let cfg = Config::from_parts(vec![(path.clone(), info.template.to_string())], BTreeMap::new(), BTreeMap::new())
+            .unwrap_or_else(|e| panic!("template of {} does not parse: {e}", info.name));
+        let name = cfg.select(None).unwrap_or_else(|e| panic!("template of {}: {e}", info.name));
         assert_eq!(
             cfg.provider_of(&name).as_deref(),
             Some(info.name),
             "template of {} names another provider",
             info.name
         );
-        let resolved = cfg
-            .resolve(&name, &[])
-            .unwrap_or_else(|e| panic!("template of {} does not resolve: {e}", info.name));
+        let resolved =
+            cfg.resolve(&name, &[]).unwrap_or_else(|e| panic!("template of {} does not resolve: {e}", info.name));
         assert_eq!(resolved.provider.name, info.name);
         assert!(resolved.secret_overrides.names().next().is_none());
-        let settings = ProfileSettings {
-            profile: name.clone(),
-            values: resolved.provider_values.clone(),
-        };
-        let provider = (info.build)(&settings)
-            .unwrap_or_else(|e| panic!("template of {} does not build: {e}", info.name));
+        let settings = ProfileSettings { profile: name.clone(), values: resolved.provider_values.clone() };
+        let provider =
+            (info.build)(&settings).unwrap_or_else(|e| panic!("template of {} does not build: {e}", info.name));
         if let Some(url) = resolved.values.get("portal").and_then(Value::as_str) {
-            assert_eq!(
-                provider.service_url().as_deref(),
-                Some(url.trim_end_matches('/'))
-            );
+            assert_eq!(provider.service_url().as_deref(), Some(url.trim_end_matches('/')));
         }
     }
 }
@@ -1085,22 +793,11 @@ fn every_provider_template_parses_resolves_and_builds() {
 // Portal URL policy (checked when the provider is built)
 // ------------------------------------------------------------------------------------------------
 
-fn build_with_portal(
-    provider: &str,
-    portal: &str,
-) -> Result<Box<dyn age_oauth::registry::Provider>, Error> {
-    let text = format!(
-        "[profiles.p]\nprovider = \"{provider}\"\nportal = \"{portal}\"\nclient_id = \"cid\"\n"
-    );
+fn build_with_portal(provider: &str, portal: &str) -> Result<Box<dyn age_oauth::registry::Provider>, Error> {
+    let text = format!("[profiles.p]\nprovider = \"{provider}\"\nportal = \"{portal}\"\nclient_id = \"cid\"\n");
     let (_, cfg) = one_file(&text);
-    let resolved = cfg
-        .unwrap()
-        .resolve("p", &[])
-        .expect("the URL is only checked by the provider");
-    let settings = ProfileSettings {
-        profile: "p".into(),
-        values: resolved.provider_values,
-    };
+    let resolved = cfg.unwrap().resolve("p", &[]).expect("the URL is only checked by the provider");
+    let settings = ProfileSettings { profile: "p".into(), values: resolved.provider_values };
     (resolved.provider.build)(&settings)
 }
 
@@ -1113,9 +810,7 @@ fn plain_http_on_a_remote_host_is_rejected() {
         assert_eq!(e.exit_code(), 2);
         let m = e.to_string();
         assert!(
-            m.contains(
-                "profile 'p': `portal` uses http:// on a non-loopback host (gis.example.com)"
-            ),
+            m.contains("profile 'p': `portal` uses http:// on a non-loopback host (gis.example.com)"),
             "{provider}: {m}"
         );
     }
@@ -1125,20 +820,11 @@ fn plain_http_on_a_remote_host_is_rejected() {
 fn https_and_loopback_http_are_accepted() {
     for provider in ["esri-oob", "esri-app"] {
         let p = build_with_portal(provider, "https://gis.example.com/portal/").unwrap();
-        assert_eq!(
-            p.service_url().as_deref(),
-            Some("https://gis.example.com/portal")
-        );
+        assert_eq!(p.service_url().as_deref(), Some("https://gis.example.com/portal"));
         let p = build_with_portal(provider, "http://127.0.0.1:8080/portal").unwrap();
-        assert_eq!(
-            p.service_url().as_deref(),
-            Some("http://127.0.0.1:8080/portal")
-        );
+        assert_eq!(p.service_url().as_deref(), Some("http://127.0.0.1:8080/portal"));
         let p = build_with_portal(provider, "http://localhost:8080/portal").unwrap();
-        assert_eq!(
-            p.service_url().as_deref(),
-            Some("http://localhost:8080/portal")
-        );
+        assert_eq!(p.service_url().as_deref(), Some("http://localhost:8080/portal"));
     }
 }
 

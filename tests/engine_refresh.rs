@@ -38,14 +38,9 @@ struct Lab {
 
 impl Lab {
     fn new() -> Lab {
-        let sim =
-            PortalSim::start("127.0.0.1:0", PortalConfig::default()).expect("simulator starts");
+        let sim = PortalSim::start("127.0.0.1:0", PortalConfig::default()).expect("simulator starts");
         let clock = Arc::new(ManualClock::new(sim.now()));
-        Lab {
-            sim,
-            home: tempfile::tempdir().unwrap(),
-            clock,
-        }
+        Lab { sim, home: tempfile::tempdir().unwrap(), clock }
     }
 
     fn paths(&self) -> Paths {
@@ -70,12 +65,8 @@ impl Lab {
 
     fn engine_with(&self, http: Arc<dyn HttpClient>) -> Engine {
         let clock: Arc<dyn Clock> = self.clock.clone();
-        Engine::with_parts(
-            self.paths(),
-            clock,
-            Box::new(move |_verify| Ok(http.clone())),
-        )
-        .with_store(CacheStore::with_own_identity(self.paths()))
+        Engine::with_parts(self.paths(), clock, Box::new(move |_verify| Ok(http.clone())))
+            .with_store(CacheStore::with_own_identity(self.paths()))
     }
 
     fn session(&self, engine: &Engine, name: &str) -> Session {
@@ -86,16 +77,8 @@ impl Lab {
     fn session_with_env(&self, engine: &Engine, name: &str, env: &[(&str, &str)]) -> Session {
         let paths = self.paths();
         let text = std::fs::read_to_string(&paths.config_file).unwrap();
-        let env: BTreeMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let config = Config::from_parts(
-            vec![(paths.config_file.clone(), text)],
-            BTreeMap::new(),
-            env,
-        )
-        .unwrap();
+        let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let config = Config::from_parts(vec![(paths.config_file.clone(), text)], BTreeMap::new(), env).unwrap();
         engine.session(config.resolve(name, &[]).unwrap()).unwrap()
     }
 
@@ -123,13 +106,7 @@ impl Lab {
     }
 
     fn cached(&self, engine: &Engine, profile: &str) -> TokenSet {
-        engine
-            .store
-            .load(profile)
-            .unwrap()
-            .expect("a cache entry")
-            .tokens
-            .expect("cached tokens")
+        engine.store.load(profile).unwrap().expect("a cache entry").tokens.expect("cached tokens")
     }
 
     /// Posts straight to the simulator's token endpoint (as another client would).
@@ -143,10 +120,7 @@ impl Lab {
                 ("f", "json"),
             ],
         );
-        let response = UreqClient::new(&VerifySsl::On)
-            .unwrap()
-            .send(&request)
-            .unwrap();
+        let response = UreqClient::new(&VerifySsl::On).unwrap().send(&request).unwrap();
         serde_json::from_slice(&response.body).unwrap()
     }
 }
@@ -165,10 +139,7 @@ impl Interaction for ScriptedUi {
         false
     }
     fn info(&mut self, message: &str) {
-        if let Some(url) = message
-            .split_whitespace()
-            .find(|w| w.contains("oauth2/authorize"))
-        {
+        if let Some(url) = message.split_whitespace().find(|w| w.contains("oauth2/authorize")) {
             self.authorize_url = Some(url.to_string());
         }
         self.messages.push(message.to_string());
@@ -215,12 +186,7 @@ impl ScriptedHttp {
         })
     }
     fn calls(&self, fragment: &str) -> usize {
-        self.log
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|l| l.contains(fragment))
-            .count()
+        self.log.lock().unwrap().iter().filter(|l| l.contains(fragment)).count()
     }
 }
 
@@ -261,10 +227,7 @@ fn assert_login_required(result: age_oauth::Result<impl Sized>, profile: &str) -
         Err(e @ Error::LoginRequired { .. }) => {
             assert_eq!(e.exit_code(), exit::LOGIN_REQUIRED);
             let m = e.to_string();
-            assert!(
-                m.contains(&format!("run `age-oauth login --profile {profile}`")),
-                "{m}"
-            );
+            assert!(m.contains(&format!("run `age-oauth login --profile {profile}`")), "{m}");
             m
         }
         Err(other) => panic!("expected LoginRequired, got {other:?}"),
@@ -310,17 +273,9 @@ fn login_stores_tokens_from_the_oob_flow() {
     assert_eq!(lab.sim.count("token:authorization_code"), 1);
     assert_eq!(tokens.username.as_deref(), Some("demo"));
     assert_eq!(tokens.expires_at, Some(lab.now() + ACCESS_LIFETIME));
-    assert_eq!(
-        tokens.refresh_expires_at,
-        Some(lab.now() + REFRESH_LIFETIME)
-    );
+    assert_eq!(tokens.refresh_expires_at, Some(lab.now() + REFRESH_LIFETIME));
     assert!(tokens.access_token.expose().starts_with("at_"));
-    assert!(tokens
-        .refresh_token
-        .as_ref()
-        .unwrap()
-        .expose()
-        .starts_with("rt_"));
+    assert!(tokens.refresh_token.as_ref().unwrap().expose().starts_with("rt_"));
     assert_eq!(lab.cached(&engine, "main"), tokens);
 }
 
@@ -356,10 +311,7 @@ fn login_on_a_valid_cache_does_nothing_unless_forced() {
     match engine.login(&mut session, &mut ui, true, true).unwrap() {
         LoginOutcome::LoggedIn(t) => {
             assert_ne!(t.access_token.expose(), first.access_token.expose());
-            assert_ne!(
-                t.refresh_token.as_ref().unwrap().expose(),
-                first.refresh_token.as_ref().unwrap().expose()
-            );
+            assert_ne!(t.refresh_token.as_ref().unwrap().expose(), first.refresh_token.as_ref().unwrap().expose());
             assert_eq!(lab.cached(&engine, "main"), t);
         }
         _ => panic!("expected LoggedIn with --force"),
@@ -412,47 +364,24 @@ fn refreshes_once_within_the_default_margin() {
 
     let again = engine.token(&mut session, &mut ui, 0).unwrap();
     assert_eq!(again.access_token.expose(), fresh.access_token.expose());
-    assert_eq!(
-        lab.sim.count("token:refresh_token"),
-        1,
-        "a second call does not refresh again"
-    );
+    assert_eq!(lab.sim.count("token:refresh_token"), 1, "a second call does not refresh again");
     assert_eq!(lab.sim.count("token"), 2, "one login + one refresh");
 }
 
 #[test]
 fn refresh_margin_comes_from_the_profile() {
     let lab = Lab::new();
-    lab.add_profile(
-        "main",
-        "esri-oob",
-        PUBLIC_APP,
-        &[("refresh_margin", json!(300))],
-    );
+    lab.add_profile("main", "esri-oob", PUBLIC_APP, &[("refresh_margin", json!(300))]);
     let engine = lab.engine();
     let mut session = lab.session(&engine, "main");
     assert_eq!(session.profile.engine.refresh_margin, 300);
     let first = lab.login(&engine, &mut session);
     let mut ui = ScriptedUi::default();
     lab.advance(ACCESS_LIFETIME - 300);
-    assert_eq!(
-        engine
-            .token(&mut session, &mut ui, 0)
-            .unwrap()
-            .access_token
-            .expose(),
-        first.access_token.expose()
-    );
+    assert_eq!(engine.token(&mut session, &mut ui, 0).unwrap().access_token.expose(), first.access_token.expose());
     assert_eq!(lab.sim.count("token:refresh_token"), 0);
     lab.advance(1);
-    assert_ne!(
-        engine
-            .token(&mut session, &mut ui, 0)
-            .unwrap()
-            .access_token
-            .expose(),
-        first.access_token.expose()
-    );
+    assert_ne!(engine.token(&mut session, &mut ui, 0).unwrap().access_token.expose(), first.access_token.expose());
     assert_eq!(lab.sim.count("token:refresh_token"), 1);
 }
 
@@ -472,11 +401,7 @@ fn min_ttl_forces_a_refresh_and_a_shorter_grant_is_still_returned() {
 
     // The server grants 1800 s; asking for an hour refreshes once and returns what it got.
     let short = engine.token(&mut session, &mut ui, 3600).unwrap();
-    assert_eq!(
-        lab.sim.count("token:refresh_token"),
-        2,
-        "exactly one more refresh, no loop"
-    );
+    assert_eq!(lab.sim.count("token:refresh_token"), 2, "exactly one more refresh, no loop");
     assert_eq!(short.remaining(lab.now()), Some(ACCESS_LIFETIME));
     assert_ne!(short.access_token.expose(), fresh.access_token.expose());
 }
@@ -502,25 +427,14 @@ fn refresh_token_near_its_end_is_rotated_with_exchange_refresh_token() {
     let stored = lab.cached(&engine, "main");
     assert_eq!(stored, fresh);
     let new_rt = stored.refresh_token.clone().unwrap();
-    assert_ne!(
-        new_rt.expose(),
-        old_rt.expose(),
-        "a new refresh token is stored"
-    );
+    assert_ne!(new_rt.expose(), old_rt.expose(), "a new refresh token is stored");
     assert_eq!(stored.refresh_expires_at, Some(lab.now() + 3600));
     assert_eq!(stored.refresh_issued_at, Some(lab.now()));
 
     let old = lab.raw_refresh(PUBLIC_APP, old_rt.expose());
-    assert_eq!(
-        old["error"]["code"],
-        json!(498),
-        "the old refresh token is dead: {old}"
-    );
+    assert_eq!(old["error"]["code"], json!(498), "the old refresh token is dead: {old}");
     let new = lab.raw_refresh(PUBLIC_APP, new_rt.expose());
-    assert!(
-        new["access_token"].is_string(),
-        "the new refresh token works: {new}"
-    );
+    assert!(new["access_token"].is_string(), "the new refresh token works: {new}");
 }
 
 #[test]
@@ -534,10 +448,7 @@ fn refresh_token_with_a_long_life_left_uses_a_plain_refresh() {
     assert_eq!(lab.sim.count("token:exchange_refresh_token"), 0);
     let stored = lab.cached(&engine, "main");
     assert_eq!(stored, fresh);
-    assert_eq!(
-        stored.refresh_token.as_ref().unwrap().expose(),
-        first.refresh_token.as_ref().unwrap().expose()
-    );
+    assert_eq!(stored.refresh_token.as_ref().unwrap().expose(), first.refresh_token.as_ref().unwrap().expose());
     assert_eq!(stored.refresh_expires_at, first.refresh_expires_at);
     assert_eq!(stored.username.as_deref(), Some("demo"));
 }
@@ -552,15 +463,8 @@ fn revoked_refresh_token_means_login_required_and_keeps_the_cache() {
     let m = assert_login_required(engine.token(&mut session, &mut ui, 0), "main");
     assert!(m.contains("refused the refresh token"), "{m}");
     assert_eq!(lab.sim.count("token:refresh_token"), 1);
-    assert!(
-        engine.paths.cache_file("main").exists(),
-        "the cache is not deleted"
-    );
-    assert_eq!(
-        lab.cached(&engine, "main"),
-        first,
-        "the cache still loads, unchanged"
-    );
+    assert!(engine.paths.cache_file("main").exists(), "the cache is not deleted");
+    assert_eq!(lab.cached(&engine, "main"), first, "the cache still loads, unchanged");
 }
 
 #[test]
@@ -572,11 +476,7 @@ fn refresh_token_expired_by_the_clock_needs_no_request() {
     let mut ui = ScriptedUi::default();
     let m = assert_login_required(engine.token(&mut session, &mut ui, 0), "main");
     assert!(m.contains("the refresh token expired at"), "{m}");
-    assert_eq!(
-        lab.sim.counts(),
-        before,
-        "no request to the token endpoint (or anywhere)"
-    );
+    assert_eq!(lab.sim.counts(), before, "no request to the token endpoint (or anywhere)");
     assert_eq!(lab.sim.count("token"), 1);
 }
 
@@ -602,21 +502,9 @@ fn whoami_after_a_498_refreshes_once_and_retries_once() {
     let me = engine.whoami(&mut session, &mut ui).unwrap();
     assert_eq!(me.username, "demo");
     assert_eq!(me.details["fullName"], json!("Demo User"));
-    assert_eq!(
-        lab.sim.count("token:refresh_token"),
-        1,
-        "exactly one refresh"
-    );
-    assert_eq!(
-        http.calls("community/self"),
-        2,
-        "the rejected call and one retry"
-    );
-    assert_eq!(
-        lab.sim.count("community/self"),
-        1,
-        "the retry reached the portal"
-    );
+    assert_eq!(lab.sim.count("token:refresh_token"), 1, "exactly one refresh");
+    assert_eq!(http.calls("community/self"), 2, "the rejected call and one retry");
+    assert_eq!(lab.sim.count("community/self"), 1, "the retry reached the portal");
     let stored = lab.cached(&engine, "main");
     assert_ne!(stored.access_token.expose(), first.access_token.expose());
 }
@@ -625,26 +513,18 @@ fn whoami_after_a_498_refreshes_once_and_retries_once() {
 fn whoami_after_a_401_refreshes_once_and_retries_once() {
     let (lab, http, engine, mut session, _) = whoami_lab(vec![unauthorized_401()]);
     let mut ui = ScriptedUi::default();
-    assert_eq!(
-        engine.whoami(&mut session, &mut ui).unwrap().username,
-        "demo"
-    );
+    assert_eq!(engine.whoami(&mut session, &mut ui).unwrap().username, "demo");
     assert_eq!(lab.sim.count("token:refresh_token"), 1);
     assert_eq!(http.calls("community/self"), 2);
 }
 
 #[test]
 fn whoami_with_a_second_498_after_refresh_is_login_required() {
-    let (lab, http, engine, mut session, _) =
-        whoami_lab(vec![json_answer(INVALID_TOKEN), json_answer(INVALID_TOKEN)]);
+    let (lab, http, engine, mut session, _) = whoami_lab(vec![json_answer(INVALID_TOKEN), json_answer(INVALID_TOKEN)]);
     let mut ui = ScriptedUi::default();
     let m = assert_login_required(engine.whoami(&mut session, &mut ui), "main");
     assert!(m.contains("still rejects the refreshed token"), "{m}");
-    assert_eq!(
-        lab.sim.count("token:refresh_token"),
-        1,
-        "one refresh, no loop"
-    );
+    assert_eq!(lab.sim.count("token:refresh_token"), 1, "one refresh, no loop");
     assert_eq!(http.calls("community/self"), 2, "one retry, no loop");
     assert_eq!(http.calls("oauth2/token"), 2, "login + one refresh");
     assert_eq!(lab.sim.count("community/self"), 0);
@@ -662,11 +542,7 @@ fn whoami_with_403_is_a_server_error_without_refresh() {
         Err(other) => panic!("expected Error::Server, got {other:?}"),
         Ok(id) => panic!("expected an error, got {}", id.username),
     }
-    assert_eq!(
-        lab.sim.count("token:refresh_token"),
-        0,
-        "never refresh on 403"
-    );
+    assert_eq!(lab.sim.count("token:refresh_token"), 0, "never refresh on 403");
     assert_eq!(http.calls("community/self"), 1, "no retry on 403");
     assert_eq!(lab.cached(&engine, "main"), first);
 }
@@ -691,26 +567,14 @@ fn eight_threads_on_a_stale_cache_refresh_exactly_once() {
                     let mut session = lab.session(&engine, "main");
                     let mut ui = ScriptedUi::default();
                     barrier.wait();
-                    engine
-                        .token(&mut session, &mut ui, 0)
-                        .unwrap()
-                        .access_token
-                        .expose()
-                        .to_string()
+                    engine.token(&mut session, &mut ui, 0).unwrap().access_token.expose().to_string()
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(
-        lab.sim.count("token:refresh_token"),
-        1,
-        "one refresh for all threads"
-    );
-    assert!(
-        tokens.iter().all(|t| t == &tokens[0]),
-        "all threads got the same token: {tokens:?}"
-    );
+    assert_eq!(lab.sim.count("token:refresh_token"), 1, "one refresh for all threads");
+    assert!(tokens.iter().all(|t| t == &tokens[0]), "all threads got the same token: {tokens:?}");
     assert_ne!(tokens[0], first.access_token.expose());
     let engine = lab.engine();
     assert_eq!(lab.cached(&engine, "main").access_token.expose(), tokens[0]);
@@ -724,13 +588,7 @@ fn app_lab(secret: &str) -> (Lab, Engine, Session) {
     let lab = Lab::new();
     lab.add_profile("app", "esri-app", CONFIDENTIAL_APP, &[]);
     let engine = lab.engine();
-    engine
-        .store_secrets(
-            "app",
-            "esri-app",
-            &[("client_secret".into(), Secret::new(secret))],
-        )
-        .unwrap();
+    engine.store_secrets("app", "esri-app", &[("client_secret".into(), Secret::new(secret))]).unwrap();
     let session = lab.session(&engine, "app");
     (lab, engine, session)
 }
@@ -752,22 +610,14 @@ fn esri_app_logs_in_and_refreshes_with_client_credentials() {
     lab.advance(APP_TOKEN_LIFETIME - 30);
     let fresh = engine.token(&mut session, &mut ui, 0).unwrap();
     assert_ne!(fresh.access_token.expose(), first.access_token.expose());
-    assert_eq!(
-        lab.sim.count("token:client_credentials"),
-        2,
-        "refresh re-acquires"
-    );
+    assert_eq!(lab.sim.count("token:client_credentials"), 2, "refresh re-acquires");
     assert_eq!(lab.sim.count("token:refresh_token"), 0);
 
     let me = engine.whoami(&mut session, &mut ui).unwrap();
     assert_eq!(me.username, CONFIDENTIAL_APP);
     assert_eq!(me.details["appName"], json!("Sandbox App"));
     let entry = engine.store.load("app").unwrap().unwrap();
-    assert_eq!(
-        entry.secrets["client_secret"].expose(),
-        APP_SECRET,
-        "the stored secret is kept"
-    );
+    assert_eq!(entry.secrets["client_secret"].expose(), APP_SECRET, "the stored secret is kept");
 }
 
 #[test]
@@ -779,10 +629,7 @@ fn esri_app_with_a_wrong_secret_is_a_server_error() {
             assert_eq!(e.exit_code(), exit::SERVER);
             let m = e.to_string();
             assert!(m.contains("Invalid client_secret"), "{m}");
-            assert!(
-                !m.contains("not-the-secret"),
-                "the secret is not echoed: {m}"
-            );
+            assert!(!m.contains("not-the-secret"), "the secret is not echoed: {m}");
         }
         Err(other) => panic!("expected Error::Server, got {other:?}"),
         Ok(_) => panic!("a wrong secret was accepted"),
@@ -794,20 +641,12 @@ fn esri_app_with_a_wrong_secret_is_a_server_error() {
 #[test]
 fn esri_app_secret_from_the_environment_overrides_the_store() {
     let (lab, engine, _) = app_lab("stale-stored-secret");
-    let mut session =
-        lab.session_with_env(&engine, "app", &[("AGE_OAUTH_CLIENT_SECRET", APP_SECRET)]);
+    let mut session = lab.session_with_env(&engine, "app", &[("AGE_OAUTH_CLIENT_SECRET", APP_SECRET)]);
     let mut ui = ScriptedUi::default();
-    assert!(matches!(
-        engine.login(&mut session, &mut ui, false, true),
-        Ok(LoginOutcome::LoggedIn(_))
-    ));
+    assert!(matches!(engine.login(&mut session, &mut ui, false, true), Ok(LoginOutcome::LoggedIn(_))));
     assert_eq!(lab.sim.count("token:client_credentials"), 1);
     let entry = engine.store.load("app").unwrap().unwrap();
-    assert_eq!(
-        entry.secrets["client_secret"].expose(),
-        "stale-stored-secret",
-        "env secrets are not stored"
-    );
+    assert_eq!(entry.secrets["client_secret"].expose(), "stale-stored-secret", "env secrets are not stored");
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -818,13 +657,7 @@ fn esri_app_secret_from_the_environment_overrides_the_store() {
 fn confidential_oob(lab: &Lab) -> (Engine, Session, TokenSet) {
     lab.add_profile("conf", "esri-oob", CONFIDENTIAL_APP, &[]);
     let engine = lab.engine();
-    engine
-        .store_secrets(
-            "conf",
-            "esri-oob",
-            &[("client_secret".into(), Secret::new(APP_SECRET))],
-        )
-        .unwrap();
+    engine.store_secrets("conf", "esri-oob", &[("client_secret".into(), Secret::new(APP_SECRET))]).unwrap();
     let mut session = lab.session(&engine, "conf");
     let tokens = lab.login(&engine, &mut session);
     (engine, session, tokens)
@@ -838,33 +671,13 @@ fn logout_revokes_forgets_tokens_and_keeps_secrets() {
     let mut ui = ScriptedUi::default();
     let report = engine.logout(&mut session, &mut ui).unwrap();
     assert_eq!(lab.sim.count("revokeToken"), 1);
-    assert_eq!(
-        lab.sim.live_tokens().refresh_tokens,
-        0,
-        "the refresh token is revoked at the portal"
-    );
-    assert_eq!(
-        lab.sim.live_tokens().access_tokens,
-        0,
-        "its access tokens go with it"
-    );
-    assert!(
-        report
-            .revocation
-            .as_deref()
-            .unwrap()
-            .contains("revoked the refresh token"),
-        "{:?}",
-        report.revocation
-    );
+    assert_eq!(lab.sim.live_tokens().refresh_tokens, 0, "the refresh token is revoked at the portal");
+    assert_eq!(lab.sim.live_tokens().access_tokens, 0, "its access tokens go with it");
+    assert!(report.revocation.as_deref().unwrap().contains("revoked the refresh token"), "{:?}", report.revocation);
     assert!(report.removed_tokens);
     assert!(report.kept_secrets);
 
-    let entry = engine
-        .store
-        .load("conf")
-        .unwrap()
-        .expect("the cache stays for the secrets");
+    let entry = engine.store.load("conf").unwrap().expect("the cache stays for the secrets");
     assert!(entry.tokens.is_none());
     assert_eq!(entry.secrets["client_secret"].expose(), APP_SECRET);
     assert_login_required(engine.token(&mut session, &mut ui, 0), "conf");
@@ -905,18 +718,11 @@ fn no_token_or_secret_is_ever_on_disk_in_clear() {
     assert!(files.contains(&cache), "{files:?}");
     assert!(files.contains(&engine.paths.config_file), "{files:?}");
     let header = std::fs::read(&cache).unwrap();
-    assert!(
-        header.starts_with(b"age-encryption.org/v1"),
-        "the cache is an age file"
-    );
+    assert!(header.starts_with(b"age-encryption.org/v1"), "the cache is an age file");
     for path in &files {
         let bytes = std::fs::read(path).unwrap();
         for needle in &needles {
-            assert!(
-                !contains(&bytes, needle.as_bytes()),
-                "{} holds a secret in clear",
-                path.display()
-            );
+            assert!(!contains(&bytes, needle.as_bytes()), "{} holds a secret in clear", path.display());
         }
     }
     // And it all decrypts back.

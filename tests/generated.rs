@@ -19,10 +19,7 @@ fn check(relative: &str, fresh: &str) {
 #[test]
 fn profile_schema_is_fresh() {
     let schema = age_oauth::schema::profile_file_schema();
-    check(
-        "schemas/profile.schema.json",
-        &(serde_json::to_string_pretty(&schema).unwrap() + "\n"),
-    );
+    check("schemas/profile.schema.json", &(serde_json::to_string_pretty(&schema).unwrap() + "\n"));
 }
 
 #[test]
@@ -38,18 +35,10 @@ fn schema_covers_every_provider_and_its_fields() {
         assert_eq!(def["properties"]["provider"]["const"], provider.name);
         assert_eq!(def["additionalProperties"], false);
         for field in provider.fields().iter().filter(|f| !f.secret) {
-            assert!(
-                def["properties"].get(&field.name).is_some(),
-                "{} lacks {}",
-                provider.name,
-                field.name
-            );
+            assert!(def["properties"].get(&field.name).is_some(), "{} lacks {}", provider.name, field.name);
         }
         for secret in provider.secrets {
-            assert!(
-                def["properties"].get(secret.name).is_none(),
-                "secrets are not profile-file fields"
-            );
+            assert!(def["properties"].get(secret.name).is_none(), "secrets are not profile-file fields");
         }
         assert!(def["properties"].get("refresh_margin").is_some());
     }
@@ -59,27 +48,10 @@ fn schema_covers_every_provider_and_its_fields() {
 fn ci_runs_the_test_command_written_in_the_readme() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let block = readme
-        .split("```sh\n")
-        .nth(1)
-        .expect("README opens with a sh block")
-        .split("```")
-        .next()
-        .unwrap();
-    let commands: Vec<&str> = block
-        .lines()
-        .map(|l| l.split('#').next().unwrap().trim())
-        .filter(|l| !l.is_empty())
-        .collect();
-    assert_eq!(
-        commands,
-        ["cargo run --release -- demo", "bash tests/run-all.sh"],
-        "README's first two commands"
-    );
+    let block = readme.split("```sh\n").nth(1).expect("README opens with a sh block").split("```").next().unwrap();
+    let commands: Vec<&str> =
+        block.lines().map(|l| l.split('#').next().unwrap().trim()).filter(|l| !l.is_empty()).collect();
+    assert_eq!(commands, ["cargo run --release -- demo", "bash tests/run-all.sh"], "README's first two commands");
     let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
-    assert!(
-        ci.lines().any(|l| l.trim() == commands[1]),
-        ".ci/run must run `{}`",
-        commands[1]
-    );
+    assert!(ci.lines().any(|l| l.trim() == commands[1]), ".ci/run must run `{}`", commands[1]);
 }

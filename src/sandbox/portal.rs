@@ -72,10 +72,7 @@ impl Default for PortalConfig {
             full_name: full_name.to_string(),
             email: format!("{username}@example.test"),
         };
-        let redirect_uris = vec![
-            OOB_REDIRECT_URI.to_string(),
-            LOOPBACK_REDIRECT_URI.to_string(),
-        ];
+        let redirect_uris = vec![OOB_REDIRECT_URI.to_string(), LOOPBACK_REDIRECT_URI.to_string()];
         PortalConfig {
             access_token_lifetime: 1_800,
             refresh_token_lifetime: 1_209_600,
@@ -130,9 +127,7 @@ impl PkceChallenge {
     fn accepts(&self, verifier: &str) -> bool {
         // RFC 7636 §4.1: 43..128 unreserved characters; a malformed verifier never matches.
         let well_formed = (43..=128).contains(&verifier.len())
-            && verifier
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+            && verifier.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
         well_formed
             && match self {
                 PkceChallenge::S256(challenge) => {
@@ -198,10 +193,7 @@ struct SimState {
 
 impl SimState {
     fn now(&self) -> u64 {
-        let wall = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         wall.saturating_add_signed(self.clock_offset_secs)
     }
 
@@ -210,26 +202,17 @@ impl SimState {
     }
 
     fn app(&self, client_id: &str) -> Option<SimApp> {
-        self.config
-            .apps
-            .iter()
-            .find(|a| a.client_id == client_id)
-            .cloned()
+        self.config.apps.iter().find(|a| a.client_id == client_id).cloned()
     }
 
     /// The approving user; an `approve_as` name that is not configured still gets a plausible profile.
     fn user(&self, username: &str) -> SimUser {
-        self.config
-            .users
-            .iter()
-            .find(|u| u.username == username)
-            .cloned()
-            .unwrap_or_else(|| SimUser {
-                username: username.to_string(),
-                password: String::new(),
-                full_name: username.to_string(),
-                email: format!("{username}@example.test"),
-            })
+        self.config.users.iter().find(|u| u.username == username).cloned().unwrap_or_else(|| SimUser {
+            username: username.to_string(),
+            password: String::new(),
+            full_name: username.to_string(),
+            email: format!("{username}@example.test"),
+        })
     }
 
     fn refresh_lifetime(&self, expiration_minutes: Option<i64>) -> u64 {
@@ -244,12 +227,7 @@ impl SimState {
         token
     }
 
-    fn mint_refresh(
-        &mut self,
-        client_id: &str,
-        username: &str,
-        expiration_minutes: Option<i64>,
-    ) -> (String, u64) {
+    fn mint_refresh(&mut self, client_id: &str, username: &str, expiration_minutes: Option<i64>) -> (String, u64) {
         let lifetime = self.refresh_lifetime(expiration_minutes);
         let token = random_token("rt_");
         let grant = RefreshGrant {
@@ -264,8 +242,7 @@ impl SimState {
 
     fn revoke_refresh_family(&mut self, refresh_token: &str) {
         self.refresh_tokens.remove(refresh_token);
-        self.access_tokens
-            .retain(|_, a| a.parent_refresh.as_deref() != Some(refresh_token));
+        self.access_tokens.retain(|_, a| a.parent_refresh.as_deref() != Some(refresh_token));
     }
 
     fn revoke_all(&mut self) -> (usize, usize) {
@@ -278,16 +255,8 @@ impl SimState {
     fn live_tokens(&self) -> LiveTokens {
         let now = self.now();
         LiveTokens {
-            access_tokens: self
-                .access_tokens
-                .values()
-                .filter(|a| a.expires_at > now)
-                .count(),
-            refresh_tokens: self
-                .refresh_tokens
-                .values()
-                .filter(|r| r.expires_at > now)
-                .count(),
+            access_tokens: self.access_tokens.values().filter(|a| a.expires_at > now).count(),
+            refresh_tokens: self.refresh_tokens.values().filter(|r| r.expires_at > now).count(),
             codes: self.codes.values().filter(|c| c.expires_at > now).count(),
         }
     }
@@ -310,17 +279,13 @@ fn random_token(prefix: &str) -> String {
 
 fn lock(state: &Mutex<SimState>) -> MutexGuard<'_, SimState> {
     // A panicking handler must not wedge every later request.
-    state
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Registered exactly, or loopback with any port/path when the app lists `http://127.0.0.1`.
 fn redirect_allowed(app: &SimApp, redirect_uri: &str) -> bool {
     // Only visible ASCII without fragments can be echoed safely in a Location header.
-    if redirect_uri.is_empty()
-        || redirect_uri.contains('#')
-        || !redirect_uri.bytes().all(|b| (0x21..0x7f).contains(&b))
+    if redirect_uri.is_empty() || redirect_uri.contains('#') || !redirect_uri.bytes().all(|b| (0x21..0x7f).contains(&b))
     {
         return false;
     }
@@ -363,10 +328,7 @@ struct Incoming {
 
 impl Incoming {
     fn param(&self, name: &str) -> Option<&str> {
-        self.params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+        self.params.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 }
 
@@ -404,26 +366,16 @@ fn token_required(pretty: bool) -> Reply {
 }
 
 fn invalid_token(pretty: bool) -> Reply {
-    arcgis_json(
-        json!({"error": {"code": 498, "message": "Invalid token.", "details": []}}),
-        pretty,
-    )
+    arcgis_json(json!({"error": {"code": 498, "message": "Invalid token.", "details": []}}), pretty)
 }
 
 fn forbidden(pretty: bool) -> Reply {
     let message = "You do not have permissions to access this resource or perform this operation.";
-    arcgis_json(
-        json!({"error": {"code": 403, "message": message, "details": []}}),
-        pretty,
-    )
+    arcgis_json(json!({"error": {"code": 403, "message": message, "details": []}}), pretty)
 }
 
 fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
 fn html_page(status: u16, title: &str, body: &str) -> Reply {
@@ -438,10 +390,7 @@ fn html_error(status: u16, message: &str) -> Reply {
     html_page(
         status,
         "Error",
-        &format!(
-            "<h1>Error</h1>\n<div class=\"error\" id=\"errorMessage\">{}</div>",
-            html_escape(message)
-        ),
+        &format!("<h1>Error</h1>\n<div class=\"error\" id=\"errorMessage\">{}</div>", html_escape(message)),
     )
 }
 
@@ -473,12 +422,7 @@ fn sign_in_page(oauth_state: &str, app: &SimApp, error: Option<&str>) -> Reply {
     // Keep "</" out of the inline script whatever the app name is.
     let info = info.to_string().replace("</", "<\\/");
     let error_html = error
-        .map(|e| {
-            format!(
-                "<div class=\"error\" id=\"errorMessage\">{}</div>\n",
-                html_escape(e)
-            )
-        })
+        .map(|e| format!("<div class=\"error\" id=\"errorMessage\">{}</div>\n", html_escape(e)))
         .unwrap_or_default();
     let body = format!(
         "<script>var oAuthInfo = {info};</script>\n<h1>Sign in to {app_name}</h1>\n{error_html}\
@@ -500,11 +444,7 @@ fn with_params(base: &str, separator: char, params: &[(&str, Option<&str>)]) -> 
             query.append_pair(name, value);
         }
     }
-    let joiner = if separator == '?' && base.contains('?') {
-        '&'
-    } else {
-        separator
-    };
+    let joiner = if separator == '?' && base.contains('?') { '&' } else { separator };
     format!("{base}{joiner}{}", query.finish())
 }
 
@@ -523,19 +463,11 @@ fn authorize_error(
             &format!("<h1>OAuth2 Error</h1>\n<p>{}</p>", html_escape(description)),
         );
     }
-    let separator = if response_type == ResponseType::Token {
-        '#'
-    } else {
-        '?'
-    };
+    let separator = if response_type == ResponseType::Token { '#' } else { '?' };
     Reply::Redirect(with_params(
         redirect_uri,
         separator,
-        &[
-            ("error", Some(error)),
-            ("error_description", Some(description)),
-            ("state", state),
-        ],
+        &[("error", Some(error)), ("error_description", Some(description)), ("state", state)],
     ))
 }
 
@@ -575,10 +507,7 @@ fn authorize(st: &mut SimState, req: &Incoming) -> Reply {
             )
         }
     };
-    let challenge = match (
-        req.param("code_challenge"),
-        req.param("code_challenge_method"),
-    ) {
+    let challenge = match (req.param("code_challenge"), req.param("code_challenge_method")) {
         (None, _) => None,
         (Some(c), Some("S256")) => Some(PkceChallenge::S256(c.to_string())),
         // RFC 7636 §4.3: the method defaults to plain.
@@ -594,13 +523,7 @@ fn authorize(st: &mut SimState, req: &Incoming) -> Reply {
         }
     };
     if std::mem::take(&mut st.deny_next_authorize) {
-        return authorize_error(
-            redirect_uri,
-            response_type,
-            "access_denied",
-            "The user denied your request.",
-            state,
-        );
+        return authorize_error(redirect_uri, response_type, "access_denied", "The user denied your request.", state);
     }
     let pending = PendingAuthorization {
         client_id: app.client_id.clone(),
@@ -677,27 +600,15 @@ fn sign_in(st: &mut SimState, req: &Incoming) -> Reply {
     st.bump("signin");
     let now = st.now();
     let oauth_state = req.param("oauth_state").unwrap_or("");
-    let Some(pending) = st
-        .pending
-        .get(oauth_state)
-        .filter(|p| p.expires_at > now)
-        .cloned()
-    else {
-        return html_error(
-            400,
-            "Invalid or expired sign-in request. Start again from your application.",
-        );
+    let Some(pending) = st.pending.get(oauth_state).filter(|p| p.expires_at > now).cloned() else {
+        return html_error(400, "Invalid or expired sign-in request. Start again from your application.");
     };
     let Some(app) = st.app(&pending.client_id) else {
         return html_error(400, "Invalid client_id");
     };
     let username = req.param("username").unwrap_or("");
     let password = req.param("password").unwrap_or("");
-    let valid = st
-        .config
-        .users
-        .iter()
-        .any(|u| u.username == username && u.password == password);
+    let valid = st.config.users.iter().any(|u| u.username == username && u.password == password);
     if !valid {
         return sign_in_page(oauth_state, &app, Some("Invalid username or password."));
     }
@@ -717,12 +628,9 @@ fn token(st: &mut SimState, req: &Incoming) -> Reply {
     st.bump("token");
     let grant_type = req.param("grant_type");
     match grant_type {
-        Some(
-            g @ ("authorization_code"
-            | "refresh_token"
-            | "exchange_refresh_token"
-            | "client_credentials"),
-        ) => st.bump(&format!("token:{g}")),
+        Some(g @ ("authorization_code" | "refresh_token" | "exchange_refresh_token" | "client_credentials")) => {
+            st.bump(&format!("token:{g}"))
+        }
         Some(_) => st.bump("token:unsupported"),
         None => {}
     }
@@ -787,11 +695,7 @@ fn redeem_code(st: &mut SimState, req: &Incoming, app: &SimApp, pretty: bool) ->
     };
     // Codes are single-use: any redemption attempt burns the code, successful or not.
     let now = st.now();
-    let Some(issued) = st
-        .codes
-        .remove(code)
-        .filter(|c| c.expires_at > now && c.client_id == app.client_id)
-    else {
+    let Some(issued) = st.codes.remove(code).filter(|c| c.expires_at > now && c.client_id == app.client_id) else {
         return oauth_error(400, "invalid_request", "Invalid authorization code", pretty);
     };
     if issued.redirect_uri != redirect_uri {
@@ -804,22 +708,11 @@ fn redeem_code(st: &mut SimState, req: &Incoming, app: &SimApp, pretty: bool) ->
     }
     let (refresh_token, refresh_lifetime) =
         st.mint_refresh(&app.client_id, &issued.username, issued.expiration_minutes);
-    user_token_response(
-        st,
-        app,
-        &issued.username,
-        Some((&refresh_token, refresh_lifetime)),
-        &refresh_token,
-        pretty,
-    )
+    user_token_response(st, app, &issued.username, Some((&refresh_token, refresh_lifetime)), &refresh_token, pretty)
 }
 
 /// The live refresh grant for this app, or `None` (expired, revoked, unknown, other app's).
-fn live_refresh_grant(
-    st: &mut SimState,
-    refresh_token: &str,
-    app: &SimApp,
-) -> Option<RefreshGrant> {
+fn live_refresh_grant(st: &mut SimState, refresh_token: &str, app: &SimApp) -> Option<RefreshGrant> {
     let now = st.now();
     let grant = st.refresh_tokens.get(refresh_token)?.clone();
     if grant.expires_at <= now {
@@ -835,12 +728,7 @@ fn refresh_expired(pretty: bool) -> Reply {
 
 fn refresh(st: &mut SimState, req: &Incoming, app: &SimApp, pretty: bool) -> Reply {
     let Some(refresh_token) = req.param("refresh_token") else {
-        return oauth_error(
-            400,
-            "invalid_request",
-            "refresh_token not specified",
-            pretty,
-        );
+        return oauth_error(400, "invalid_request", "refresh_token not specified", pretty);
     };
     let Some(grant) = live_refresh_grant(st, refresh_token, app) else {
         return refresh_expired(pretty);
@@ -857,46 +745,27 @@ fn exchange_refresh(st: &mut SimState, req: &Incoming, app: &SimApp, pretty: boo
         return oauth_error(400, "invalid_request", "Invalid redirect_uri", pretty);
     }
     let Some(refresh_token) = req.param("refresh_token") else {
-        return oauth_error(
-            400,
-            "invalid_request",
-            "refresh_token not specified",
-            pretty,
-        );
+        return oauth_error(400, "invalid_request", "refresh_token not specified", pretty);
     };
     let Some(grant) = live_refresh_grant(st, refresh_token, app) else {
         return refresh_expired(pretty);
     };
     // Rotation: the old refresh token dies; access tokens already minted from it live out their time.
     st.refresh_tokens.remove(refresh_token);
-    let (new_refresh, lifetime) =
-        st.mint_refresh(&app.client_id, &grant.username, grant.expiration_minutes);
-    user_token_response(
-        st,
-        app,
-        &grant.username,
-        Some((&new_refresh, lifetime)),
-        &new_refresh,
-        pretty,
-    )
+    let (new_refresh, lifetime) = st.mint_refresh(&app.client_id, &grant.username, grant.expiration_minutes);
+    user_token_response(st, app, &grant.username, Some((&new_refresh, lifetime)), &new_refresh, pretty)
 }
 
 fn client_credentials(st: &mut SimState, req: &Incoming, app: &SimApp, pretty: bool) -> Reply {
     if req.param("client_secret").is_none() {
-        return oauth_error(
-            400,
-            "invalid_request",
-            "client_secret not specified",
-            pretty,
-        );
+        return oauth_error(400, "invalid_request", "client_secret not specified", pretty);
     }
     if app.client_secret.is_none() {
         // A public app has no secret, so no secret can match.
         return oauth_error(400, "invalid_request", "Invalid client_secret", pretty);
     }
     let expiration = req.param("expiration").and_then(|e| e.trim().parse().ok());
-    let lifetime =
-        resolve_minutes(expiration, MAX_ACCESS_MINUTES).unwrap_or(DEFAULT_APP_TOKEN_MINUTES) * 60;
+    let lifetime = resolve_minutes(expiration, MAX_ACCESS_MINUTES).unwrap_or(DEFAULT_APP_TOKEN_MINUTES) * 60;
     let grant = AccessGrant {
         client_id: Some(app.client_id.clone()),
         username: None,
@@ -904,10 +773,7 @@ fn client_credentials(st: &mut SimState, req: &Incoming, app: &SimApp, pretty: b
         expires_at: st.now() + lifetime,
     };
     let access_token = st.mint_access("app_", grant);
-    arcgis_json(
-        json!({"access_token": access_token, "expires_in": lifetime}),
-        pretty,
-    )
+    arcgis_json(json!({"access_token": access_token, "expires_in": lifetime}), pretty)
 }
 
 fn revoke_token(st: &mut SimState, req: &Incoming) -> Reply {
@@ -916,23 +782,18 @@ fn revoke_token(st: &mut SimState, req: &Incoming) -> Reply {
         return html_directory(&req.path);
     };
     if !req.is_post {
-        return arcgis_json(
-            json!({"error": {"code": 405, "message": "Method not supported.", "details": []}}),
-            pretty,
-        );
+        return arcgis_json(json!({"error": {"code": 405, "message": "Method not supported.", "details": []}}), pretty);
     }
     let token = req.param("auth_token").unwrap_or("");
     let client_id = req.param("client_id");
     // Only the issuing app may revoke; app tokens and generateToken tokens cannot be revoked here.
-    if st
-        .refresh_tokens
-        .get(token)
-        .is_some_and(|r| Some(r.client_id.as_str()) == client_id)
-    {
+    if st.refresh_tokens.get(token).is_some_and(|r| Some(r.client_id.as_str()) == client_id) {
         st.revoke_refresh_family(token);
-    } else if st.access_tokens.get(token).is_some_and(|a| {
-        a.username.is_some() && a.client_id.as_deref() == client_id && client_id.is_some()
-    }) {
+    } else if st
+        .access_tokens
+        .get(token)
+        .is_some_and(|a| a.username.is_some() && a.client_id.as_deref() == client_id && client_id.is_some())
+    {
         st.access_tokens.remove(token);
     }
     // Always success, so callers learn nothing about the token.
@@ -961,10 +822,7 @@ fn identify(st: &mut SimState, req: &Incoming) -> Caller {
 }
 
 fn user_json(user: &SimUser) -> Value {
-    let (first, last) = user
-        .full_name
-        .split_once(' ')
-        .unwrap_or((&user.full_name, ""));
+    let (first, last) = user.full_name.split_once(' ').unwrap_or((&user.full_name, ""));
     json!({
         "username": user.username,
         "fullName": user.full_name,
@@ -987,10 +845,9 @@ fn community_self(st: &mut SimState, req: &Incoming) -> Reply {
         Caller::Anonymous => token_required(pretty),
         Caller::Invalid => invalid_token(pretty),
         Caller::Valid(AccessGrant { username: None, .. }) => forbidden(pretty),
-        Caller::Valid(AccessGrant {
-            username: Some(username),
-            ..
-        }) => arcgis_json(user_json(&st.user(&username)), pretty),
+        Caller::Valid(AccessGrant { username: Some(username), .. }) => {
+            arcgis_json(user_json(&st.user(&username)), pretty)
+        }
     }
 }
 
@@ -1051,35 +908,17 @@ fn generate_token(st: &mut SimState, req: &Incoming) -> Reply {
     if !req.is_post {
         return failure("Token generation requires a POST request.");
     }
-    let (username, password) = (
-        req.param("username").unwrap_or(""),
-        req.param("password").unwrap_or(""),
-    );
-    if !st
-        .config
-        .users
-        .iter()
-        .any(|u| u.username == username && u.password == password)
-    {
+    let (username, password) = (req.param("username").unwrap_or(""), req.param("password").unwrap_or(""));
+    if !st.config.users.iter().any(|u| u.username == username && u.password == password) {
         return failure("Invalid username or password.");
     }
     let expiration = req.param("expiration").and_then(|e| e.trim().parse().ok());
-    let lifetime = resolve_minutes(expiration, MAX_ACCESS_MINUTES)
-        .unwrap_or(DEFAULT_GENERATE_TOKEN_MINUTES)
-        * 60;
+    let lifetime = resolve_minutes(expiration, MAX_ACCESS_MINUTES).unwrap_or(DEFAULT_GENERATE_TOKEN_MINUTES) * 60;
     let expires_at = st.now() + lifetime;
-    let grant = AccessGrant {
-        client_id: None,
-        username: Some(username.to_string()),
-        parent_refresh: None,
-        expires_at,
-    };
+    let grant = AccessGrant { client_id: None, username: Some(username.to_string()), parent_refresh: None, expires_at };
     let token = st.mint_access("gt_", grant);
     // `expires` is epoch milliseconds, unlike the OAuth `expires_in` seconds.
-    arcgis_json(
-        json!({"token": token, "expires": expires_at * 1000, "ssl": false}),
-        pretty,
-    )
+    arcgis_json(json!({"token": token, "expires": expires_at * 1000, "ssl": false}), pretty)
 }
 
 fn sign_out(st: &mut SimState, req: &Incoming) -> Reply {
@@ -1101,10 +940,7 @@ fn sign_out(st: &mut SimState, req: &Incoming) -> Reply {
 // ---------------------------------------------------------------------------------------------
 
 fn admin_error(status: u16, message: &str) -> Reply {
-    Reply::Admin {
-        status,
-        body: json!({"error": message}),
-    }
+    Reply::Admin { status, body: json!({"error": message}) }
 }
 
 fn config_json(st: &SimState) -> Value {
@@ -1124,11 +960,7 @@ fn config_json(st: &SimState) -> Value {
 fn apply_config(st: &mut SimState, changes: &serde_json::Map<String, Value>) -> Result<(), String> {
     let (mut config, mut deny_next_authorize) = (st.config.clone(), st.deny_next_authorize);
     for (key, value) in changes {
-        let as_secs = || {
-            value
-                .as_u64()
-                .ok_or(format!("{key} must be a non-negative integer"))
-        };
+        let as_secs = || value.as_u64().ok_or(format!("{key} must be a non-negative integer"));
         let as_bool = || value.as_bool().ok_or(format!("{key} must be a boolean"));
         match key.as_str() {
             "access_token_lifetime" => config.access_token_lifetime = as_secs()?,
@@ -1137,12 +969,7 @@ fn apply_config(st: &mut SimState, changes: &serde_json::Map<String, Value>) -> 
             "auto_approve" => config.auto_approve = as_bool()?,
             "include_refresh_expiry" => config.include_refresh_expiry = as_bool()?,
             "deny_next_authorize" => deny_next_authorize = as_bool()?,
-            "approve_as" => {
-                config.approve_as = value
-                    .as_str()
-                    .ok_or("approve_as must be a string")?
-                    .to_string()
-            }
+            "approve_as" => config.approve_as = value.as_str().ok_or("approve_as must be a string")?.to_string(),
             other => return Err(format!("unknown setting {other}")),
         }
     }
@@ -1181,9 +1008,7 @@ fn admin(st: &mut SimState, req: &Incoming) -> Reply {
         }
         ("revoke_all", true) => {
             let (access, refresh) = st.revoke_all();
-            ok(
-                json!({"success": true, "revoked_access_tokens": access, "revoked_refresh_tokens": refresh}),
-            )
+            ok(json!({"success": true, "revoked_access_tokens": access, "revoked_refresh_tokens": refresh}))
         }
         ("advance_clock", true) => match body.get("seconds").and_then(Value::as_i64) {
             Some(seconds) => {
@@ -1198,9 +1023,7 @@ fn admin(st: &mut SimState, req: &Incoming) -> Reply {
             None => admin_error(400, "expected a JSON object"),
         },
         ("config", false) => ok(config_json(st)),
-        ("counts" | "state" | "reset_counts" | "revoke_all" | "advance_clock", _) => {
-            admin_error(405, "wrong method")
-        }
+        ("counts" | "state" | "reset_counts" | "revoke_all" | "advance_clock", _) => admin_error(405, "wrong method"),
         _ => admin_error(404, "unknown admin endpoint"),
     }
 }
@@ -1228,11 +1051,7 @@ fn route(state: &Mutex<SimState>, req: &Incoming, base_url: &str) -> Reply {
         "/portal/sharing/rest/generateToken" => generate_token(st, req),
         _ => {
             st.bump("not_found");
-            html_page(
-                404,
-                "404 Not Found",
-                "<h1>Not Found</h1>\n<p>The requested resource does not exist.</p>",
-            )
+            html_page(404, "404 Not Found", "<h1>Not Found</h1>\n<p>The requested resource does not exist.</p>")
         }
     }
 }
@@ -1241,52 +1060,29 @@ fn read_incoming(request: &mut tiny_http::Request) -> Incoming {
     let is_post = *request.method() == tiny_http::Method::Post;
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-    let mut params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect();
+    let mut params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let mut raw = Vec::new();
     // A body that fails to read is treated as empty; the handlers then report missing parameters.
-    if request
-        .as_reader()
-        .take(MAX_BODY_BYTES)
-        .read_to_end(&mut raw)
-        .is_err()
-    {
+    if request.as_reader().take(MAX_BODY_BYTES).read_to_end(&mut raw).is_err() {
         raw.clear();
     }
     let is_form = request.headers().iter().any(|h| {
         h.field.equiv("Content-Type")
-            && h.value
-                .as_str()
-                .to_ascii_lowercase()
-                .starts_with("application/x-www-form-urlencoded")
+            && h.value.as_str().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded")
     });
     if is_post && is_form {
         params.extend(form_urlencoded::parse(&raw).into_owned());
     }
     // X-Esri-Authorization wins: behind web-tier auth the standard header belongs to the web tier.
     let bearer_from = |name: &'static str| {
-        request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv(name))
-            .and_then(|h| {
-                let value = h.value.as_str().trim();
-                let token = value
-                    .get(..7)
-                    .filter(|p| p.eq_ignore_ascii_case("bearer "))
-                    .map(|_| value[7..].trim())?;
-                (!token.is_empty()).then(|| token.to_string())
-            })
+        request.headers().iter().find(|h| h.field.equiv(name)).and_then(|h| {
+            let value = h.value.as_str().trim();
+            let token = value.get(..7).filter(|p| p.eq_ignore_ascii_case("bearer ")).map(|_| value[7..].trim())?;
+            (!token.is_empty()).then(|| token.to_string())
+        })
     };
     let bearer = bearer_from("X-Esri-Authorization").or_else(|| bearer_from("Authorization"));
-    Incoming {
-        is_post,
-        path: path.to_string(),
-        params,
-        body: String::from_utf8_lossy(&raw).into_owned(),
-        bearer,
-    }
+    Incoming { is_post, path: path.to_string(), params, body: String::from_utf8_lossy(&raw).into_owned(), bearer }
 }
 
 fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
@@ -1296,26 +1092,12 @@ fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
 fn respond(request: tiny_http::Request, reply: Reply) {
     let (status, content_type, body, location) = match reply {
         Reply::Json { body, pretty } => {
-            let text = if pretty {
-                serde_json::to_string_pretty(&body)
-            } else {
-                serde_json::to_string(&body)
-            };
-            (
-                200,
-                "application/json;charset=UTF-8",
-                text.unwrap_or_default(),
-                None,
-            )
+            let text = if pretty { serde_json::to_string_pretty(&body) } else { serde_json::to_string(&body) };
+            (200, "application/json;charset=UTF-8", text.unwrap_or_default(), None)
         }
         Reply::Admin { status, body } => (status, "application/json", body.to_string(), None),
         Reply::Html { status, body } => (status, "text/html;charset=utf-8", body, None),
-        Reply::Redirect(location) => (
-            302,
-            "text/html;charset=utf-8",
-            String::new(),
-            Some(location),
-        ),
+        Reply::Redirect(location) => (302, "text/html;charset=utf-8", String::new(), Some(location)),
     };
     let mut response = tiny_http::Response::from_string(body).with_status_code(status);
     response.add_header(header("Content-Type", content_type).expect("static header"));
@@ -1323,32 +1105,22 @@ fn respond(request: tiny_http::Request, reply: Reply) {
     if let Some(location) = location {
         match header("Location", &location) {
             Some(h) => response.add_header(h),
-            None => {
-                response =
-                    tiny_http::Response::from_string("Invalid redirect_uri").with_status_code(400)
-            }
+            None => response = tiny_http::Response::from_string("Invalid redirect_uri").with_status_code(400),
         }
     }
     // The client may have gone away; nothing useful to do about it.
     let _ = request.respond(response);
 }
 
-fn serve(
-    server: &tiny_http::Server,
-    state: &Mutex<SimState>,
-    base_url: &str,
-    stopping: &AtomicBool,
-) {
+fn serve(server: &tiny_http::Server, state: &Mutex<SimState>, base_url: &str, stopping: &AtomicBool) {
     while !stopping.load(Ordering::SeqCst) {
         let Ok(mut request) = server.recv() else {
             continue;
         };
         let incoming = read_incoming(&mut request);
         // Belt and braces: a handler bug answers 500 instead of killing this worker.
-        let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            route(state, &incoming, base_url)
-        }))
-        .unwrap_or_else(|_| html_page(500, "Server Error", "<h1>Internal simulator error</h1>"));
+        let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(state, &incoming, base_url)))
+            .unwrap_or_else(|_| html_page(500, "Server Error", "<h1>Internal simulator error</h1>"));
         respond(request, reply);
     }
 }
@@ -1368,10 +1140,7 @@ impl PortalSim {
     /// Binds (e.g. `"127.0.0.1:0"` for a free port) and starts serving on a small thread pool.
     pub fn start(bind: &str, config: PortalConfig) -> std::io::Result<PortalSim> {
         let server = tiny_http::Server::http(bind).map_err(std::io::Error::other)?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| std::io::Error::other("not an IP listener"))?;
+        let addr = server.server_addr().to_ip().ok_or_else(|| std::io::Error::other("not an IP listener"))?;
         let reach_ip = match addr.ip() {
             std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
             std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
@@ -1393,24 +1162,14 @@ impl PortalSim {
         let base_url = format!("http://{reach}/portal");
         let workers = (0..WORKER_THREADS)
             .map(|i| {
-                let (server, state, stopping, base_url) = (
-                    server.clone(),
-                    state.clone(),
-                    stopping.clone(),
-                    base_url.clone(),
-                );
+                let (server, state, stopping, base_url) =
+                    (server.clone(), state.clone(), stopping.clone(), base_url.clone());
                 std::thread::Builder::new()
                     .name(format!("portal-sim-{i}"))
                     .spawn(move || serve(&server, &state, &base_url, &stopping))
             })
             .collect::<std::io::Result<Vec<_>>>()?;
-        Ok(PortalSim {
-            server: Some(server),
-            reach,
-            state,
-            stopping,
-            workers,
-        })
+        Ok(PortalSim { server: Some(server), reach, state, stopping, workers })
     }
 
     /// The `{portal}` URL, e.g. `http://127.0.0.1:PORT/portal`.
@@ -1443,9 +1202,7 @@ impl PortalSim {
     /// Moves the simulator's clock forward; tokens and codes expire against it.
     pub fn advance_clock(&self, seconds: u64) {
         let mut st = lock(&self.state);
-        st.clock_offset_secs = st
-            .clock_offset_secs
-            .saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX));
+        st.clock_offset_secs = st.clock_offset_secs.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX));
     }
 
     /// The simulator's current time, in seconds since the Unix epoch.
@@ -1516,11 +1273,7 @@ impl PortalSim {
         drop(server);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         while std::time::Instant::now() < deadline
-            && std::net::TcpStream::connect_timeout(
-                &self.reach,
-                std::time::Duration::from_millis(100),
-            )
-            .is_ok()
+            && std::net::TcpStream::connect_timeout(&self.reach, std::time::Duration::from_millis(100)).is_ok()
         {
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
@@ -1563,40 +1316,20 @@ mod tests {
     }
 
     fn agent() -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .max_redirects(0)
-            .build()
-            .into()
+        ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into()
     }
 
     fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Http {
         let mut response = result.expect("HTTP exchange");
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let (content_type, location) = (
-            header("content-type").unwrap_or_default(),
-            header("location"),
-        );
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (content_type, location) = (header("content-type").unwrap_or_default(), header("location"));
         let status = response.status().as_u16();
         let body = response.body_mut().read_to_string().expect("body");
-        Http {
-            status,
-            content_type,
-            location,
-            body,
-        }
+        Http { status, content_type, location, body }
     }
 
     fn url(sim: &PortalSim, path: &str, params: &[(&str, &str)]) -> String {
-        let query = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params)
-            .finish();
+        let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
         format!("{}{path}?{query}", sim.base_url())
     }
 
@@ -1605,11 +1338,7 @@ mod tests {
     }
 
     fn post(sim: &PortalSim, path: &str, form: &[(&str, &str)]) -> Http {
-        finish(
-            agent()
-                .post(&format!("{}{path}", sim.base_url()))
-                .send_form(form.iter().copied()),
-        )
+        finish(agent().post(&format!("{}{path}", sim.base_url())).send_form(form.iter().copied()))
     }
 
     fn start() -> PortalSim {
@@ -1618,24 +1347,14 @@ mod tests {
 
     fn code_from_approval_page(page: &Http) -> String {
         assert_eq!(page.status, 200);
-        let start = page
-            .body
-            .find("<title>SUCCESS code=")
-            .expect("approval title")
-            + "<title>SUCCESS code=".len();
+        let start = page.body.find("<title>SUCCESS code=").expect("approval title") + "<title>SUCCESS code=".len();
         let code = &page.body[start..start + page.body[start..].find('<').expect("title end")];
-        assert!(page.body.contains(&format!(
-            "<input type=\"text\" id=\"code\" value=\"{code}\""
-        )));
+        assert!(page.body.contains(&format!("<input type=\"text\" id=\"code\" value=\"{code}\"")));
         code.to_string()
     }
 
     fn authorize_oob(sim: &PortalSim, extra: &[(&str, &str)]) -> String {
-        let mut params = vec![
-            ("client_id", PUBLIC_APP),
-            ("response_type", "code"),
-            ("redirect_uri", OOB_REDIRECT_URI),
-        ];
+        let mut params = vec![("client_id", PUBLIC_APP), ("response_type", "code"), ("redirect_uri", OOB_REDIRECT_URI)];
         params.extend_from_slice(extra);
         code_from_approval_page(&get(sim, "/sharing/rest/oauth2/authorize", &params))
     }
@@ -1657,19 +1376,11 @@ mod tests {
         let tokens = redeem(sim, &code, &[]);
         (
             tokens["access_token"].as_str().expect("access").to_string(),
-            tokens["refresh_token"]
-                .as_str()
-                .expect("refresh")
-                .to_string(),
+            tokens["refresh_token"].as_str().expect("refresh").to_string(),
         )
     }
 
-    fn refresh(
-        sim: &PortalSim,
-        grant_type: &str,
-        refresh_token: &str,
-        extra: &[(&str, &str)],
-    ) -> Value {
+    fn refresh(sim: &PortalSim, grant_type: &str, refresh_token: &str, extra: &[(&str, &str)]) -> Value {
         let mut form = vec![
             ("f", "json"),
             ("grant_type", grant_type),
@@ -1681,25 +1392,16 @@ mod tests {
     }
 
     fn whoami(sim: &PortalSim, token: &str) -> Value {
-        get(
-            sim,
-            "/sharing/rest/community/self",
-            &[("f", "json"), ("token", token)],
-        )
-        .json()
+        get(sim, "/sharing/rest/community/self", &[("f", "json"), ("token", token)]).json()
     }
 
     fn error_code(body: &Value) -> i64 {
-        body["error"]["code"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("expected an error, got {body}"))
+        body["error"]["code"].as_i64().unwrap_or_else(|| panic!("expected an error, got {body}"))
     }
 
     fn query_param(url: &str, separator: char, name: &str) -> Option<String> {
         let (_, query) = url.split_once(separator)?;
-        form_urlencoded::parse(query.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
+        form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }
 
     #[test]
@@ -1709,9 +1411,7 @@ mod tests {
         let page = get(&sim, "/sharing/oauth2/approval", &[("code", &code)]);
         assert!(
             page.body.contains("OAuth2 Approval")
-                && page.body.contains(
-                    "Please copy this code, switch to your application and paste it there:"
-                )
+                && page.body.contains("Please copy this code, switch to your application and paste it there:")
         );
         assert_eq!(code_from_approval_page(&page), code);
 
@@ -1739,19 +1439,9 @@ mod tests {
     #[test]
     fn pkce_s256_checks_the_verifier() {
         let sim = start();
-        let pkce = [
-            ("code_challenge", VERIFIER_CHALLENGE),
-            ("code_challenge_method", "S256"),
-        ];
+        let pkce = [("code_challenge", VERIFIER_CHALLENGE), ("code_challenge_method", "S256")];
         let code = authorize_oob(&sim, &pkce);
-        let wrong = redeem(
-            &sim,
-            &code,
-            &[(
-                "code_verifier",
-                "wrong-verifier-wrong-verifier-wrong-verifier-x",
-            )],
-        );
+        let wrong = redeem(&sim, &code, &[("code_verifier", "wrong-verifier-wrong-verifier-wrong-verifier-x")]);
         assert_eq!(wrong["error"]["code"], 400);
         assert_eq!(wrong["error"]["error"], "invalid_request");
         assert_eq!(wrong["error"]["message"], "Invalid code_verifier");
@@ -1762,16 +1452,9 @@ mod tests {
         );
 
         let code = authorize_oob(&sim, &pkce);
-        assert_eq!(
-            redeem(&sim, &code, &[])["error"]["message"],
-            "Invalid code_verifier",
-            "missing verifier"
-        );
+        assert_eq!(redeem(&sim, &code, &[])["error"]["message"], "Invalid code_verifier", "missing verifier");
         let code = authorize_oob(&sim, &pkce);
-        assert_eq!(
-            redeem(&sim, &code, &[("code_verifier", VERIFIER)])["username"],
-            "demo"
-        );
+        assert_eq!(redeem(&sim, &code, &[("code_verifier", VERIFIER)])["username"], "demo");
 
         let code = authorize_oob(&sim, &[("code_challenge", VERIFIER)]);
         assert_eq!(
@@ -1798,10 +1481,7 @@ mod tests {
 
         let code = authorize_oob(&sim, &[]);
         sim.advance_clock(301);
-        assert_eq!(
-            redeem(&sim, &code, &[])["error"]["message"],
-            "Invalid authorization code"
-        );
+        assert_eq!(redeem(&sim, &code, &[])["error"]["message"], "Invalid authorization code");
         assert_eq!(sim.count("token:authorization_code"), 4);
     }
 
@@ -1824,30 +1504,15 @@ mod tests {
         assert_eq!(redirect.status, 302);
         let location = redirect.location.expect("Location");
         assert!(location.starts_with("http://127.0.0.1:54321/callback?code="));
-        assert_eq!(
-            query_param(&location, '?', "state").as_deref(),
-            Some("s t&1")
-        );
+        assert_eq!(query_param(&location, '?', "state").as_deref(), Some("s t&1"));
         let code = query_param(&location, '?', "code").expect("code");
-        let tokens = redeem(
-            &sim,
-            &code,
-            &[("redirect_uri", "http://127.0.0.1:54321/callback")],
-        );
+        let tokens = redeem(&sim, &code, &[("redirect_uri", "http://127.0.0.1:54321/callback")]);
         assert_eq!(tokens["username"], "demo");
 
-        let implicit = authorize("http://127.0.0.1:8080/", "token")
-            .location
-            .expect("Location");
-        assert_eq!(
-            query_param(&implicit, '#', "expires_in").as_deref(),
-            Some("1800")
-        );
+        let implicit = authorize("http://127.0.0.1:8080/", "token").location.expect("Location");
+        assert_eq!(query_param(&implicit, '#', "expires_in").as_deref(), Some("1800"));
         assert_eq!(query_param(&implicit, '#', "ssl").as_deref(), Some("false"));
-        assert_eq!(
-            query_param(&implicit, '#', "username").as_deref(),
-            Some("demo")
-        );
+        assert_eq!(query_param(&implicit, '#', "username").as_deref(), Some("demo"));
         let access = query_param(&implicit, '#', "access_token").expect("access token");
         assert_eq!(whoami(&sim, &access)["username"], "demo");
 
@@ -1859,46 +1524,25 @@ mod tests {
         ] {
             let page = authorize(bad, "code");
             assert_eq!(page.status, 400, "{bad}");
-            assert!(
-                page.content_type.starts_with("text/html")
-                    && page.body.contains("Invalid redirect_uri"),
-                "{bad}"
-            );
+            assert!(page.content_type.starts_with("text/html") && page.body.contains("Invalid redirect_uri"), "{bad}");
         }
         let unknown = get(
             &sim,
             "/sharing/rest/oauth2/authorize",
-            &[
-                ("client_id", "nope"),
-                ("response_type", "code"),
-                ("redirect_uri", OOB_REDIRECT_URI),
-            ],
+            &[("client_id", "nope"), ("response_type", "code"), ("redirect_uri", OOB_REDIRECT_URI)],
         );
         assert_eq!(unknown.status, 400);
         assert!(unknown.body.contains("Invalid client_id"));
-        let unsupported = authorize("http://127.0.0.1:1/cb", "id_token")
-            .location
-            .expect("Location");
-        assert_eq!(
-            query_param(&unsupported, '?', "error").as_deref(),
-            Some("unsupported_response_type")
-        );
+        let unsupported = authorize("http://127.0.0.1:1/cb", "id_token").location.expect("Location");
+        assert_eq!(query_param(&unsupported, '?', "error").as_deref(), Some("unsupported_response_type"));
 
         sim.deny_next_authorize();
-        let denied = authorize("http://127.0.0.1:1/cb", "code")
-            .location
-            .expect("Location");
-        assert_eq!(
-            query_param(&denied, '?', "error").as_deref(),
-            Some("access_denied")
-        );
+        let denied = authorize("http://127.0.0.1:1/cb", "code").location.expect("Location");
+        assert_eq!(query_param(&denied, '?', "error").as_deref(), Some("access_denied"));
         assert_eq!(query_param(&denied, '?', "state").as_deref(), Some("s t&1"));
         assert!(query_param(&denied, '?', "code").is_none());
         assert!(
-            authorize("http://127.0.0.1:1/cb", "code")
-                .location
-                .expect("Location")
-                .contains("code="),
+            authorize("http://127.0.0.1:1/cb", "code").location.expect("Location").contains("code="),
             "deny is one-shot"
         );
     }
@@ -1910,41 +1554,21 @@ mod tests {
         let page = get(
             &sim,
             "/sharing/rest/oauth2/authorize",
-            &[
-                ("client_id", PUBLIC_APP),
-                ("response_type", "code"),
-                ("redirect_uri", OOB_REDIRECT_URI),
-            ],
+            &[("client_id", PUBLIC_APP), ("response_type", "code"), ("redirect_uri", OOB_REDIRECT_URI)],
         );
         assert!(page.body.contains("<title>Sign In</title>"));
-        let start =
-            page.body.find("var oAuthInfo = ").expect("oAuthInfo") + "var oAuthInfo = ".len();
-        let info: Value = serde_json::Deserializer::from_str(&page.body[start..])
-            .into_iter()
-            .next()
-            .expect("json")
-            .expect("valid");
-        let oauth_state = info["oauth_state"]
-            .as_str()
-            .expect("oauth_state")
-            .to_string();
-        assert!(page
-            .body
-            .contains("action=\"/portal/sharing/rest/oauth2/signin\""));
+        let start = page.body.find("var oAuthInfo = ").expect("oAuthInfo") + "var oAuthInfo = ".len();
+        let info: Value =
+            serde_json::Deserializer::from_str(&page.body[start..]).into_iter().next().expect("json").expect("valid");
+        let oauth_state = info["oauth_state"].as_str().expect("oauth_state").to_string();
+        assert!(page.body.contains("action=\"/portal/sharing/rest/oauth2/signin\""));
 
         let wrong = post(
             &sim,
             "/sharing/rest/oauth2/signin",
-            &[
-                ("username", "alice"),
-                ("password", "nope"),
-                ("oauth_state", &oauth_state),
-            ],
+            &[("username", "alice"), ("password", "nope"), ("oauth_state", &oauth_state)],
         );
-        assert!(
-            wrong.body.contains("<title>Sign In</title>")
-                && wrong.body.contains("Invalid username or password.")
-        );
+        assert!(wrong.body.contains("<title>Sign In</title>") && wrong.body.contains("Invalid username or password."));
         assert!(!wrong.body.contains("SUCCESS"));
         let right = post(
             &sim,
@@ -1959,18 +1583,11 @@ mod tests {
         let code = code_from_approval_page(&right);
         let tokens = redeem(&sim, &code, &[]);
         assert_eq!(tokens["username"], "alice");
-        assert_eq!(
-            whoami(&sim, tokens["access_token"].as_str().expect("access"))["fullName"],
-            "Alice Example"
-        );
+        assert_eq!(whoami(&sim, tokens["access_token"].as_str().expect("access"))["fullName"], "Alice Example");
         let reused = post(
             &sim,
             "/sharing/rest/oauth2/signin",
-            &[
-                ("username", "alice"),
-                ("password", "alice-password"),
-                ("oauth_state", &oauth_state),
-            ],
+            &[("username", "alice"), ("password", "alice-password"), ("oauth_state", &oauth_state)],
         );
         assert_eq!(reused.status, 400, "oauth_state is single-use");
     }
@@ -1982,36 +1599,19 @@ mod tests {
         let refreshed = refresh(&sim, "refresh_token", &refresh_token, &[]);
         assert_eq!(refreshed["expires_in"], 1800);
         assert_eq!(refreshed["username"], "demo");
-        assert!(
-            refreshed.get("refresh_token").is_none()
-                && refreshed.get("refresh_token_expires_in").is_none()
-        );
+        assert!(refreshed.get("refresh_token").is_none() && refreshed.get("refresh_token_expires_in").is_none());
         let new_access = refreshed["access_token"].as_str().expect("access");
         assert_ne!(new_access, access);
         assert_eq!(whoami(&sim, new_access)["username"], "demo");
-        assert_eq!(
-            whoami(&sim, &access)["username"],
-            "demo",
-            "old access token lives out its time"
-        );
+        assert_eq!(whoami(&sim, &access)["username"], "demo", "old access token lives out its time");
         assert!(
             refresh(&sim, "refresh_token", &refresh_token, &[])["access_token"].is_string(),
             "refresh token unchanged"
         );
 
-        let other_app = refresh(
-            &sim,
-            "refresh_token",
-            &refresh_token,
-            &[("client_id", CONFIDENTIAL_APP)],
-        );
+        let other_app = refresh(&sim, "refresh_token", &refresh_token, &[("client_id", CONFIDENTIAL_APP)]);
         assert_eq!(error_code(&other_app), 498);
-        let bad_client = refresh(
-            &sim,
-            "refresh_token",
-            &refresh_token,
-            &[("client_id", "nope")],
-        );
+        let bad_client = refresh(&sim, "refresh_token", &refresh_token, &[("client_id", "nope")]);
         assert_eq!(
             bad_client["error"],
             json!({"code": 400, "error": "invalid_client_id", "error_description": "Invalid client_id", "message": "Invalid client_id", "details": []})
@@ -2029,15 +1629,8 @@ mod tests {
             json!({"error": {"code": 400, "error": "invalid_request", "error_description": "redirect_uri not specified", "message": "redirect_uri not specified", "details": []}})
         );
 
-        let exchanged = refresh(
-            &sim,
-            "exchange_refresh_token",
-            &old_refresh,
-            &[("redirect_uri", OOB_REDIRECT_URI)],
-        );
-        let new_refresh = exchanged["refresh_token"]
-            .as_str()
-            .expect("new refresh token");
+        let exchanged = refresh(&sim, "exchange_refresh_token", &old_refresh, &[("redirect_uri", OOB_REDIRECT_URI)]);
+        let new_refresh = exchanged["refresh_token"].as_str().expect("new refresh token");
         assert_ne!(new_refresh, old_refresh);
         assert_eq!(exchanged["refresh_token_expires_in"], 1_209_600);
         assert_eq!(exchanged["expires_in"], 1800);
@@ -2054,27 +1647,16 @@ mod tests {
     fn client_credentials_needs_the_right_secret() {
         let sim = start();
         let grant = |secret: Option<&str>, client_id: &str, extra: &[(&str, &str)]| {
-            let mut form = vec![
-                ("f", "json"),
-                ("grant_type", "client_credentials"),
-                ("client_id", client_id),
-            ];
+            let mut form = vec![("f", "json"), ("grant_type", "client_credentials"), ("client_id", client_id)];
             form.extend(secret.map(|s| ("client_secret", s)));
             form.extend_from_slice(extra);
             post(&sim, "/sharing/rest/oauth2/token", &form).json()
         };
         let ok = grant(Some(APP_SECRET), CONFIDENTIAL_APP, &[]);
         assert_eq!(ok["expires_in"], 7200 * 60);
-        assert_eq!(
-            ok.as_object().expect("object").len(),
-            2,
-            "only access_token and expires_in: {ok}"
-        );
+        assert_eq!(ok.as_object().expect("object").len(), 2, "only access_token and expires_in: {ok}");
         let app_token = ok["access_token"].as_str().expect("access");
-        assert_eq!(
-            grant(Some(APP_SECRET), CONFIDENTIAL_APP, &[("expiration", "60")])["expires_in"],
-            3600
-        );
+        assert_eq!(grant(Some(APP_SECRET), CONFIDENTIAL_APP, &[("expiration", "60")])["expires_in"], 3600);
 
         let wrong = grant(Some("guess"), CONFIDENTIAL_APP, &[]);
         assert_eq!(
@@ -2082,10 +1664,7 @@ mod tests {
             json!({"code": 400, "error": "invalid_request", "error_description": "Invalid client_secret", "message": "Invalid client_secret", "details": []})
         );
         assert_eq!(grant(None, CONFIDENTIAL_APP, &[])["error"]["code"], 400);
-        assert_eq!(
-            grant(Some("x"), PUBLIC_APP, &[])["error"]["message"],
-            "Invalid client_secret"
-        );
+        assert_eq!(grant(Some("x"), PUBLIC_APP, &[])["error"]["message"], "Invalid client_secret");
 
         let me = whoami(&sim, app_token);
         assert_eq!(me["error"]["code"], 403);
@@ -2093,16 +1672,8 @@ mod tests {
             me["error"]["message"],
             "You do not have permissions to access this resource or perform this operation."
         );
-        let portal = get(
-            &sim,
-            "/sharing/rest/portals/self",
-            &[("f", "json"), ("token", app_token)],
-        )
-        .json();
-        assert_eq!(
-            portal["appInfo"],
-            json!({"appId": CONFIDENTIAL_APP, "name": "Sandbox App"})
-        );
+        let portal = get(&sim, "/sharing/rest/portals/self", &[("f", "json"), ("token", app_token)]).json();
+        assert_eq!(portal["appInfo"], json!({"appId": CONFIDENTIAL_APP, "name": "Sandbox App"}));
         assert!(portal.get("user").is_none());
         assert_eq!(sim.count("token:client_credentials"), 5);
     }
@@ -2115,43 +1686,18 @@ mod tests {
             post(
                 &sim,
                 "/sharing/rest/oauth2/revokeToken",
-                &[
-                    ("f", "json"),
-                    ("auth_token", token),
-                    ("token_type_hint", "refresh_token"),
-                    ("client_id", client_id),
-                ],
+                &[("f", "json"), ("auth_token", token), ("token_type_hint", "refresh_token"), ("client_id", client_id)],
             )
             .json()
         };
-        assert_eq!(
-            revoke(&refresh_token, CONFIDENTIAL_APP),
-            json!({"success": true})
-        );
-        assert_eq!(
-            whoami(&sim, &access)["username"],
-            "demo",
-            "only the issuing app may revoke"
-        );
+        assert_eq!(revoke(&refresh_token, CONFIDENTIAL_APP), json!({"success": true}));
+        assert_eq!(whoami(&sim, &access)["username"], "demo", "only the issuing app may revoke");
         assert_eq!(revoke(&refresh_token, PUBLIC_APP), json!({"success": true}));
         assert_eq!(whoami(&sim, &access)["error"]["code"], 498);
-        assert_eq!(
-            error_code(&refresh(&sim, "refresh_token", &refresh_token, &[])),
-            498
-        );
-        assert_eq!(
-            revoke("no-such-token", PUBLIC_APP),
-            json!({"success": true})
-        );
+        assert_eq!(error_code(&refresh(&sim, "refresh_token", &refresh_token, &[])), 498);
+        assert_eq!(revoke("no-such-token", PUBLIC_APP), json!({"success": true}));
         assert_eq!(sim.count("revokeToken"), 3);
-        assert_eq!(
-            sim.live_tokens(),
-            LiveTokens {
-                access_tokens: 0,
-                refresh_tokens: 0,
-                codes: 0
-            }
-        );
+        assert_eq!(sim.live_tokens(), LiveTokens { access_tokens: 0, refresh_tokens: 0, codes: 0 });
     }
 
     #[test]
@@ -2164,16 +1710,9 @@ mod tests {
             missing.json(),
             json!({"error": {"code": 499, "message": "Token Required", "messageCode": "GWM_0003", "details": ["Token Required"]}})
         );
-        let bogus = get(
-            &sim,
-            "/sharing/rest/community/self",
-            &[("f", "json"), ("token", "bogus")],
-        );
+        let bogus = get(&sim, "/sharing/rest/community/self", &[("f", "json"), ("token", "bogus")]);
         assert_eq!(bogus.status, 200);
-        assert_eq!(
-            bogus.json(),
-            json!({"error": {"code": 498, "message": "Invalid token.", "details": []}})
-        );
+        assert_eq!(bogus.json(), json!({"error": {"code": 498, "message": "Invalid token.", "details": []}}));
 
         for header in ["Authorization", "X-Esri-Authorization"] {
             let with_header = agent()
@@ -2182,12 +1721,7 @@ mod tests {
                 .call();
             assert_eq!(finish(with_header).json()["username"], "demo", "{header}");
         }
-        let user_portal = get(
-            &sim,
-            "/sharing/rest/portals/self",
-            &[("f", "json"), ("token", &access)],
-        )
-        .json();
+        let user_portal = get(&sim, "/sharing/rest/portals/self", &[("f", "json"), ("token", &access)]).json();
         assert_eq!(user_portal["user"]["username"], "demo");
         assert_eq!(user_portal["isPortal"], true);
         assert_eq!(user_portal["maxTokenExpirationMinutes"], -1);
@@ -2196,14 +1730,7 @@ mod tests {
         assert_eq!(anonymous["id"], "sandboxorg");
         assert!(anonymous.get("user").is_none());
         assert_eq!(
-            error_code(
-                &get(
-                    &sim,
-                    "/sharing/rest/portals/self",
-                    &[("f", "json"), ("token", "bogus")]
-                )
-                .json()
-            ),
+            error_code(&get(&sim, "/sharing/rest/portals/self", &[("f", "json"), ("token", "bogus")]).json()),
             498
         );
     }
@@ -2214,31 +1741,20 @@ mod tests {
         let code = authorize_oob(&sim, &[("expiration", "60")]);
         let tokens = redeem(&sim, &code, &[]);
         assert_eq!(tokens["refresh_token_expires_in"], 3600);
-        let (access, refresh_token) = (
-            tokens["access_token"].as_str().expect("a"),
-            tokens["refresh_token"].as_str().expect("r"),
-        );
+        let (access, refresh_token) =
+            (tokens["access_token"].as_str().expect("a"), tokens["refresh_token"].as_str().expect("r"));
         sim.advance_clock(1799);
         assert_eq!(whoami(&sim, access)["username"], "demo");
         sim.advance_clock(2);
         assert_eq!(error_code(&whoami(&sim, access)), 498);
         assert!(refresh(&sim, "refresh_token", refresh_token, &[])["access_token"].is_string());
         sim.advance_clock(1800);
-        assert_eq!(
-            error_code(&refresh(&sim, "refresh_token", refresh_token, &[])),
-            498
-        );
+        assert_eq!(error_code(&refresh(&sim, "refresh_token", refresh_token, &[])), 498);
 
         let code = authorize_oob(&sim, &[("expiration", "-1")]);
-        assert_eq!(
-            redeem(&sim, &code, &[])["refresh_token_expires_in"],
-            129_600 * 60
-        );
+        assert_eq!(redeem(&sim, &code, &[])["refresh_token_expires_in"], 129_600 * 60);
         let code = authorize_oob(&sim, &[("expiration", "999999")]);
-        assert_eq!(
-            redeem(&sim, &code, &[])["refresh_token_expires_in"],
-            129_600 * 60
-        );
+        assert_eq!(redeem(&sim, &code, &[])["refresh_token_expires_in"], 129_600 * 60);
     }
 
     #[test]
@@ -2248,21 +1764,13 @@ mod tests {
         let html = post(
             &sim,
             "/sharing/rest/oauth2/token",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", CONFIDENTIAL_APP),
-                ("client_secret", APP_SECRET),
-            ],
+            &[("grant_type", "client_credentials"), ("client_id", CONFIDENTIAL_APP), ("client_secret", APP_SECRET)],
         );
         assert_eq!(html.status, 200);
         assert!(html.content_type.starts_with("text/html") && !html.body.contains("access_token"));
         let html = get(&sim, "/sharing/rest/community/self", &[("token", &access)]);
         assert!(html.content_type.starts_with("text/html") && !html.body.contains("\"username\""));
-        let pretty = get(
-            &sim,
-            "/sharing/rest/community/self",
-            &[("f", "pjson"), ("token", &access)],
-        );
+        let pretty = get(&sim, "/sharing/rest/community/self", &[("f", "pjson"), ("token", &access)]);
         assert!(pretty.body.contains("\n  \"username\": \"demo\""));
         let missing = get(&sim, "/sharing/rest/nothing/here", &[("f", "json")]);
         assert_eq!(missing.status, 404);
@@ -2275,38 +1783,20 @@ mod tests {
         let sim = start();
         let info = post(&sim, "/sharing/rest/info", &[("f", "json")]).json();
         assert_eq!(info["owningSystemUrl"], sim.base_url());
-        assert_eq!(
-            info["authInfo"]["tokenServicesUrl"],
-            format!("{}/sharing/rest/generateToken", sim.base_url())
-        );
+        assert_eq!(info["authInfo"]["tokenServicesUrl"], format!("{}/sharing/rest/generateToken", sim.base_url()));
         assert_eq!(info["authInfo"]["isTokenBasedSecurity"], true);
-        assert_eq!(
-            get(&sim, "/sharing/rest/info", &[("f", "json")]).json()["owningSystemUrl"],
-            sim.base_url()
-        );
+        assert_eq!(get(&sim, "/sharing/rest/info", &[("f", "json")]).json()["owningSystemUrl"], sim.base_url());
 
         let generated = post(
             &sim,
             "/sharing/rest/generateToken",
-            &[
-                ("f", "json"),
-                ("username", "demo"),
-                ("password", "demo-password"),
-                ("expiration", "10"),
-            ],
+            &[("f", "json"), ("username", "demo"), ("password", "demo-password"), ("expiration", "10")],
         )
         .json();
         assert_eq!(generated["expires"], (sim.now() + 600) * 1000);
-        assert_eq!(
-            whoami(&sim, generated["token"].as_str().expect("token"))["username"],
-            "demo"
-        );
-        let bad = post(
-            &sim,
-            "/sharing/rest/generateToken",
-            &[("f", "json"), ("username", "demo"), ("password", "x")],
-        )
-        .json();
+        assert_eq!(whoami(&sim, generated["token"].as_str().expect("token"))["username"], "demo");
+        let bad =
+            post(&sim, "/sharing/rest/generateToken", &[("f", "json"), ("username", "demo"), ("password", "x")]).json();
         assert_eq!(
             bad,
             json!({"error": {"code": 400, "message": "Unable to generate token.", "details": ["Invalid username or password."]}})
@@ -2326,61 +1816,30 @@ mod tests {
                     .send(body),
             )
         };
-        let admin_get =
-            |action: &str| finish(agent().get(&format!("{}/{action}", sim.admin_url())).call());
+        let admin_get = |action: &str| finish(agent().get(&format!("{}/{action}", sim.admin_url())).call());
 
-        let config = admin_post(
-            "config",
-            r#"{"access_token_lifetime": 60, "include_refresh_expiry": false}"#,
-        )
-        .json();
+        let config = admin_post("config", r#"{"access_token_lifetime": 60, "include_refresh_expiry": false}"#).json();
         assert_eq!(config["access_token_lifetime"], 60);
         let (access, refresh_token) = login(&sim);
         let code = authorize_oob(&sim, &[]);
         let tokens = redeem(&sim, &code, &[]);
         assert_eq!(tokens["expires_in"], 60);
-        assert!(
-            tokens.get("refresh_token_expires_in").is_none(),
-            "pre-10.9.1 portal"
-        );
+        assert!(tokens.get("refresh_token_expires_in").is_none(), "pre-10.9.1 portal");
         assert_eq!(
-            admin_post(
-                "config",
-                r#"{"access_token_lifetime": 5, "refresh_token_lifetime": "soon"}"#
-            )
-            .status,
+            admin_post("config", r#"{"access_token_lifetime": 5, "refresh_token_lifetime": "soon"}"#).status,
             400
         );
-        assert_eq!(
-            admin_get("config").json()["access_token_lifetime"],
-            60,
-            "a rejected update changes nothing"
-        );
+        assert_eq!(admin_get("config").json()["access_token_lifetime"], 60, "a rejected update changes nothing");
 
         let state = admin_get("state").json();
-        assert_eq!(
-            (
-                state["live_access_tokens"].as_u64(),
-                state["live_refresh_tokens"].as_u64()
-            ),
-            (Some(2), Some(2))
-        );
+        assert_eq!((state["live_access_tokens"].as_u64(), state["live_refresh_tokens"].as_u64()), (Some(2), Some(2)));
         assert!(!state.to_string().contains(&access), "no token values");
-        assert_eq!(
-            admin_post("advance_clock", r#"{"seconds": 61}"#).json()["clock_offset_seconds"],
-            61
-        );
+        assert_eq!(admin_post("advance_clock", r#"{"seconds": 61}"#).json()["clock_offset_seconds"], 61);
         assert_eq!(error_code(&whoami(&sim, &access)), 498);
         assert_eq!(admin_get("state").json()["live_access_tokens"], 0);
 
-        assert_eq!(
-            admin_post("revoke_all", "").json()["revoked_refresh_tokens"],
-            2
-        );
-        assert_eq!(
-            error_code(&refresh(&sim, "refresh_token", &refresh_token, &[])),
-            498
-        );
+        assert_eq!(admin_post("revoke_all", "").json()["revoked_refresh_tokens"], 2);
+        assert_eq!(error_code(&refresh(&sim, "refresh_token", &refresh_token, &[])), 498);
 
         let counts = admin_get("counts").json();
         assert_eq!(counts["token:authorization_code"], 2);
@@ -2393,11 +1852,7 @@ mod tests {
         let denied = get(
             &sim,
             "/sharing/rest/oauth2/authorize",
-            &[
-                ("client_id", PUBLIC_APP),
-                ("response_type", "code"),
-                ("redirect_uri", OOB_REDIRECT_URI),
-            ],
+            &[("client_id", PUBLIC_APP), ("response_type", "code"), ("redirect_uri", OOB_REDIRECT_URI)],
         );
         assert!(denied.body.contains("access_denied") && !denied.body.contains("SUCCESS"));
         assert_eq!(admin_get("nope").status, 404);
@@ -2414,11 +1869,7 @@ mod tests {
         ];
         for path in raw {
             let response = finish(agent().get(&format!("{}{path}", sim.base_url())).call());
-            assert!(
-                response.status == 200 || response.status == 400,
-                "{path}: {}",
-                response.status
-            );
+            assert!(response.status == 200 || response.status == 400, "{path}: {}", response.status);
             assert!(response.location.is_none());
         }
         let garbage = finish(
@@ -2435,34 +1886,21 @@ mod tests {
                 .call(),
         );
         assert_eq!(error_code(&bearer.json()), 499);
-        assert_eq!(
-            get(&sim, "/sharing/rest/info", &[("f", "json")]).status,
-            200,
-            "still serving"
-        );
+        assert_eq!(get(&sim, "/sharing/rest/info", &[("f", "json")]).status, 200, "still serving");
     }
 
     #[test]
     fn shutdown_frees_the_port() {
         let sim = start();
         let port = sim.port();
-        assert_eq!(
-            get(&sim, "/sharing/rest/info", &[("f", "json")]).status,
-            200
-        );
+        assert_eq!(get(&sim, "/sharing/rest/info", &[("f", "json")]).status, 200);
         sim.shutdown();
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
-        let again = PortalSim::start(&format!("127.0.0.1:{port}"), PortalConfig::default())
-            .expect("port is free again");
+        let again =
+            PortalSim::start(&format!("127.0.0.1:{port}"), PortalConfig::default()).expect("port is free again");
         assert_eq!(again.port(), port);
         let any = PortalSim::start("0.0.0.0:0", PortalConfig::default()).expect("wildcard bind");
-        assert_eq!(
-            any.base_url(),
-            format!("http://127.0.0.1:{}/portal", any.port())
-        );
-        assert_eq!(
-            get(&any, "/sharing/rest/info", &[("f", "json")]).json()["owningSystemUrl"],
-            any.base_url()
-        );
+        assert_eq!(any.base_url(), format!("http://127.0.0.1:{}/portal", any.port()));
+        assert_eq!(get(&any, "/sharing/rest/info", &[("f", "json")]).json()["owningSystemUrl"], any.base_url());
     }
 }

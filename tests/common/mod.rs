@@ -90,10 +90,7 @@ pub fn text(bytes: &[u8]) -> String {
 }
 
 pub fn contains(haystack: &[u8], needle: &str) -> bool {
-    !needle.is_empty()
-        && haystack
-            .windows(needle.len())
-            .any(|w| w == needle.as_bytes())
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 pub fn code(output: &Output) -> i32 {
@@ -107,37 +104,18 @@ pub fn start_sim() -> PortalSim {
 /// Plays the person: fetches the sign-in URL (the simulator approves at once) and
 /// returns the code from the approval page's `<title>SUCCESS code=…</title>`.
 pub fn approve(url: &str) -> String {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .max_redirects(0)
-        .build()
-        .into();
-    let page = agent
-        .get(url)
-        .call()
-        .expect("authorize page")
-        .body_mut()
-        .read_to_string()
-        .unwrap();
-    let start = page
-        .find("SUCCESS code=")
-        .expect("approval page has the code")
-        + "SUCCESS code=".len();
-    page[start..]
-        .split(|c: char| c == '<' || c.is_whitespace())
-        .next()
-        .unwrap()
-        .to_string()
+    let agent: ureq::Agent = ureq::Agent::config_builder().max_redirects(0).build().into();
+    let page = agent.get(url).call().expect("authorize page").body_mut().read_to_string().unwrap();
+    let start = page.find("SUCCESS code=").expect("approval page has the code") + "SUCCESS code=".len();
+    page[start..].split(|c: char| c == '<' || c.is_whitespace()).next().unwrap().to_string()
 }
 
 /// `login --no-browser`, answering with the approved code on stdin. Returns the output
 /// (stderr includes everything the binary printed).
 pub fn login(home: &Home, profile: &str, extra: &[&str]) -> Output {
     let mut cmd = home.cmd();
-    cmd.args(["login", "--profile", profile, "--no-browser"])
-        .args(extra);
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args(["login", "--profile", profile, "--no-browser"]).args(extra);
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn login");
     let mut stdin = child.stdin.take().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::http::{HttpRequest, HttpResponse};
-use crate::registry::{FlowContext, Identity};
+use crate::registry::{AuthVerdict, FlowContext, Identity};
 use crate::secret::Secret;
 use crate::token::TokenSet;
 use serde_json::{Map, Value};
@@ -146,6 +146,31 @@ pub fn token_set(object: &Map<String, Value>, now: u64, previous: Option<&TokenS
         tokens.username = previous.and_then(|p| p.username.clone());
     }
     Ok(tokens)
+}
+
+/// Sends a request with an ArcGIS token in `X-Esri-Authorization` (works behind web-tier
+/// auth too, where the web server owns `Authorization`; never in the URL).
+pub fn send_with_token(cx: &mut FlowContext<'_>, token: &Secret, request: &HttpRequest) -> Result<HttpResponse> {
+    let request = request.clone().header("X-Esri-Authorization", format!("Bearer {}", token.expose()));
+    cx.send(&request)
+}
+
+/// ArcGIS answers a bad token with HTTP 200 and `{"error":{"code":498|499}}`, and a
+/// missing privilege with code 403; plain HTTP 401/403 come from the web tier.
+pub fn judge(response: &HttpResponse) -> AuthVerdict {
+    match response.status {
+        401 => return AuthVerdict::Rejected,
+        403 => return AuthVerdict::Forbidden,
+        _ => {}
+    }
+    let code = serde_json::from_slice::<Value>(&response.body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.get("code")).and_then(Value::as_i64));
+    match code {
+        Some(498) | Some(499) => AuthVerdict::Rejected,
+        Some(403) => AuthVerdict::Forbidden,
+        _ => AuthVerdict::Accepted,
+    }
 }
 
 /// One portal and the endpoints under its sharing REST root.

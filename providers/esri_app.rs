@@ -4,7 +4,8 @@
 use super::arcgis::{token_set, Answer, Portal};
 use super::esri_oob::CLIENT_SECRET;
 use crate::error::{Error, Result};
-use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::registry::{AuthVerdict, FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::settings::service_url;
 use crate::token::TokenSet;
 use schemars::JsonSchema;
@@ -115,7 +116,24 @@ impl Provider for EsriApp {
         Ok("app tokens cannot be revoked; the cached one is deleted".into())
     }
 
+    fn needs_person(&self) -> bool {
+        false
+    }
+
     fn service_url(&self) -> Option<String> {
         Some(self.portal.url.clone())
+    }
+
+    fn send_authenticated(
+        &self,
+        cx: &mut FlowContext<'_>,
+        tokens: &TokenSet,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse> {
+        super::arcgis::send_with_token(cx, &tokens.access_token, request)
+    }
+
+    fn judge(&self, response: &HttpResponse) -> AuthVerdict {
+        super::arcgis::judge(response)
     }
 }

@@ -3,8 +3,9 @@
 
 use super::arcgis::{token_set, Answer, Portal, OOB_REDIRECT};
 use crate::error::{Error, Result};
+use crate::http::{HttpRequest, HttpResponse};
 use crate::pkce::{random_urlsafe, Pkce};
-use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::registry::{AuthVerdict, FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::settings::service_url;
 use crate::token::TokenSet;
 use schemars::JsonSchema;
@@ -187,6 +188,19 @@ impl Provider for EsriOob {
 
     fn service_url(&self) -> Option<String> {
         Some(self.portal.url.clone())
+    }
+
+    fn send_authenticated(
+        &self,
+        cx: &mut FlowContext<'_>,
+        tokens: &TokenSet,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse> {
+        super::arcgis::send_with_token(cx, &tokens.access_token, request)
+    }
+
+    fn judge(&self, response: &HttpResponse) -> AuthVerdict {
+        super::arcgis::judge(response)
     }
 }
 

@@ -5,9 +5,10 @@ use crate::clock::{hms, rfc3339};
 use crate::config::{self, loose_value, Config, FlagValue};
 use crate::engine::{Engine, LoginOutcome, Session};
 use crate::error::{Error, Result};
+use crate::http::{HttpRequest, Method};
 use crate::interact::{Interaction, Terminal};
 use crate::paths::Paths;
-use crate::registry::{self, SecretOrigin};
+use crate::registry::{self, AuthVerdict, SecretOrigin};
 use crate::secret::Secret;
 use crate::token::TokenSet;
 use clap::{Args, Parser, Subcommand};
@@ -83,6 +84,27 @@ pub enum Command {
     },
     /// Revoke the refresh token where possible and delete the cached tokens.
     Logout,
+    /// Send an authenticated request and print the answer, like `curl --fail`.
+    #[command(
+        after_help = "Examples:\n  age-oauth request --profile prod 'https://gis.example.com/portal/sharing/rest/portals/self?f=json'\n  \
+age-oauth request --profile prod -X POST -d 'f=json&q=roads' https://gis.example.com/portal/sharing/rest/search\n\n\
+Exit codes: 4 when the server refuses the credentials (HTTP 401/403, ArcGIS 498/499/403), 1 for other HTTP errors."
+    )]
+    Request {
+        /// HTTP method (default GET, or POST when -d is given).
+        #[arg(short = 'X', long = "request", value_name = "METHOD")]
+        method: Option<String>,
+        /// Request body, sent as application/x-www-form-urlencoded unless a -H Content-Type says otherwise.
+        #[arg(short = 'd', long = "data", value_name = "DATA")]
+        data: Option<String>,
+        /// Extra header "Name: value" (repeatable).
+        #[arg(short = 'H', long = "header", value_name = "HEADER")]
+        headers: Vec<String>,
+        /// Allow sending the credentials to a host other than the profile's own service.
+        #[arg(long)]
+        allow_other_host: bool,
+        url: String,
+    },
     /// Show where state lives, which key protects it, and every profile's login state.
     Status {
         #[arg(long)]
@@ -230,6 +252,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Request { method, data, headers, allow_other_host, url } => {
+            let mut session = engine.open(&cwd, profile)?;
+            let request = build_request(&session, method, data, &headers, allow_other_host, &url)?;
+            cmd_request(&engine, &mut session, &mut ui, &request)
+        }
         Command::Status { json } => cmd_status(&engine, &cwd, json),
         Command::Sandbox { port } => crate::demo::run_sandbox(port),
         Command::Demo => crate::demo::run_demo(&mut ui),
@@ -266,6 +293,82 @@ fn token_json(session: &Session, tokens: &TokenSet) -> Value {
         "profile": session.name(),
         "provider": session.provider_name(),
     })
+}
+
+/// Host and port of a URL, for comparing where credentials may go.
+fn authority(url: &str) -> Option<String> {
+    let uri: ureq::http::Uri = url.parse().ok()?;
+    let host = uri.host()?.to_ascii_lowercase();
+    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
+    Some(format!("{host}:{port}"))
+}
+
+fn build_request(
+    session: &Session,
+    method: Option<String>,
+    data: Option<String>,
+    headers: &[String],
+    allow_other_host: bool,
+    url: &str,
+) -> Result<HttpRequest> {
+    crate::settings::service_url(session.name(), "URL", url)?;
+    if let Some(service) = session.provider.service_url() {
+        if !allow_other_host && authority(&service) != authority(url) {
+            return Err(Error::Config(format!(
+                "refusing to send the credentials of profile '{}' to {} (its service is {service}); \
+                 pass --allow-other-host if that is intended",
+                session.name(),
+                authority(url).unwrap_or_default()
+            )));
+        }
+    }
+    let method = match (method, &data) {
+        (Some(m), _) => m.to_ascii_uppercase(),
+        (None, Some(_)) => "POST".into(),
+        (None, None) => "GET".into(),
+    };
+    let mut request = HttpRequest {
+        method: match method.as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            other => Method::Other(other.to_string()),
+        },
+        url: url.to_string(),
+        headers: Vec::new(),
+        body: data.map(String::into_bytes),
+    };
+    for h in headers {
+        let (name, value) =
+            h.split_once(':').ok_or_else(|| Error::Config(format!("-H expects \"Name: value\", got `{h}`")))?;
+        request = request.header(name.trim(), value.trim());
+    }
+    if request.body.is_some() && !request.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        request = request.header("Content-Type", "application/x-www-form-urlencoded");
+    }
+    Ok(request)
+}
+
+fn cmd_request(engine: &Engine, session: &mut Session, ui: &mut dyn Interaction, request: &HttpRequest) -> Result<i32> {
+    let (response, verdict) = engine.request(session, ui, request)?;
+    ui.debug(1, &format!("HTTP {} ({} bytes)", response.status, response.body.len()));
+    let mut out = std::io::stdout().lock();
+    match out.write_all(&response.body).and_then(|_| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => return Err(Error::io("cannot write to stdout", e)),
+    }
+    match verdict {
+        AuthVerdict::Rejected | AuthVerdict::Forbidden => Err(Error::Server(format!(
+            "the server refused the credentials of profile '{}' (HTTP {}{})",
+            session.name(),
+            response.status,
+            if verdict == AuthVerdict::Forbidden { ", not permitted" } else { "" }
+        ))),
+        AuthVerdict::Accepted if response.status >= 400 => {
+            Err(Error::Other(format!("HTTP {} from {}", response.status, request.describe())))
+        }
+        AuthVerdict::Accepted => Ok(0),
+    }
 }
 
 fn cmd_providers(as_json: bool) -> Result<i32> {

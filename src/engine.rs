@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::http::{HttpClient, UreqClient, VerifySsl};
 use crate::interact::Interaction;
 use crate::paths::Paths;
-use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, SecretOrigin, Secrets};
+use crate::registry::{AuthVerdict, FlowContext, Identity, ProfileSettings, Provider, SecretOrigin, Secrets};
 use crate::store::{CacheEntry, CacheStore};
 use crate::token::TokenSet;
 use std::sync::Arc;
@@ -216,17 +216,20 @@ impl Engine {
         rejected: Option<&TokenSet>,
     ) -> Result<TokenSet> {
         let _lock = self.store.lock(session.name())?;
-        let Some(mut entry) = self.load(session)? else {
-            return Err(Error::login_required(
-                session.name(),
-                format!("profile '{}' is not logged in", session.name()),
-            ));
-        };
+        let mut entry = self.load(session)?.unwrap_or_else(|| CacheEntry::new(session.name(), session.provider_name()));
         let Some(current) = entry.tokens.clone() else {
-            return Err(Error::login_required(
-                session.name(),
-                format!("profile '{}' is not logged in", session.name()),
-            ));
+            if session.provider.needs_person() {
+                return Err(Error::login_required(
+                    session.name(),
+                    format!("profile '{}' is not logged in", session.name()),
+                ));
+            }
+            // Application credentials: no person needed, so log in right here.
+            let secrets = Self::secrets(session, Some(&entry));
+            let tokens = self.run(session, ui, &secrets, true, |p, cx| p.login(cx))?;
+            entry.tokens = Some(tokens.clone());
+            self.store.save(&entry)?;
+            return Ok(tokens);
         };
         let still_stale = match rejected {
             Some(bad) => current.access_token == bad.access_token,
@@ -277,6 +280,34 @@ impl Engine {
             let secrets = Self::secrets(session, entry.as_ref());
             engine.run(session, ui, &secrets, true, |p, cx| p.whoami(cx, tokens))
         })
+    }
+
+    /// Sends `request` with the profile's credentials; when the server rejects a token
+    /// the cache thought valid, refreshes once and sends once more. Returns the last
+    /// answer and the provider's verdict on it.
+    pub fn request(
+        &self,
+        session: &mut Session,
+        ui: &mut dyn Interaction,
+        request: &crate::http::HttpRequest,
+    ) -> Result<(crate::http::HttpResponse, AuthVerdict)> {
+        let send = |engine: &Engine, session: &mut Session, ui: &mut dyn Interaction, tokens: &TokenSet| {
+            let entry = engine.load(session)?;
+            let secrets = Self::secrets(session, entry.as_ref());
+            let response =
+                engine.run(session, ui, &secrets, true, |p, cx| p.send_authenticated(cx, tokens, request))?;
+            let verdict = session.provider.judge(&response);
+            Ok::<_, Error>((response, verdict))
+        };
+        let tokens = self.token(session, ui, 0)?;
+        let (response, verdict) = send(self, session, ui, &tokens)?;
+        if verdict != AuthVerdict::Rejected {
+            return Ok((response, verdict));
+        }
+        ui.debug(1, &format!("the server rejected the token (HTTP {}); refreshing once", response.status));
+        let need = session.profile.engine.refresh_margin;
+        let fresh = self.refresh_locked(session, ui, need, Some(&tokens))?;
+        send(self, session, ui, &fresh)
     }
 
     /// `logout`: revokes server-side where the provider can (best effort), then forgets

@@ -27,6 +27,7 @@ impl Method {
 
 /// One request. Form values and headers can carry secrets, so requests are logged
 /// by method, URL (without query) and field *names* only.
+#[derive(Clone)]
 pub struct HttpRequest {
     pub method: Method,
     pub url: String,

@@ -234,8 +234,46 @@ pub trait Provider: Send + Sync {
     /// Revokes what can be revoked server-side; returns a line for the user.
     fn logout(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<String>;
 
+    /// False for flows that never need a person (application credentials): the engine
+    /// then logs in by itself when there is no cached token.
+    fn needs_person(&self) -> bool {
+        true
+    }
+
     /// The service URL scripts may want next to the token (`AGE_OAUTH_PORTAL`).
     fn service_url(&self) -> Option<String> {
         None
     }
+
+    /// Sends `request` with this provider's credentials. The default puts the access
+    /// token in `Authorization: Bearer`; ArcGIS uses `X-Esri-Authorization`, the web tier
+    /// runs its Negotiate/NTLM handshake.
+    fn send_authenticated(
+        &self,
+        cx: &mut FlowContext<'_>,
+        tokens: &TokenSet,
+        request: &crate::http::HttpRequest,
+    ) -> Result<crate::http::HttpResponse> {
+        let request = request.clone().header("Authorization", format!("Bearer {}", tokens.access_token.expose()));
+        cx.send(&request)
+    }
+
+    /// What an answer to an authenticated request says about the credentials.
+    fn judge(&self, response: &crate::http::HttpResponse) -> AuthVerdict {
+        match response.status {
+            401 => AuthVerdict::Rejected,
+            403 => AuthVerdict::Forbidden,
+            _ => AuthVerdict::Accepted,
+        }
+    }
+}
+
+/// How a server took the credentials of an authenticated request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthVerdict {
+    Accepted,
+    /// Invalid or expired (HTTP 401, ArcGIS 498/499): refresh once and retry.
+    Rejected,
+    /// Valid but not allowed (HTTP 403, ArcGIS 403): never refresh.
+    Forbidden,
 }

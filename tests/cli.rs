@@ -335,3 +335,54 @@ fn providers_and_profiles_listing() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v.as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn request_sends_credentials_and_fails_like_curl() {
+    let sim = start_sim();
+    let home = Home::new();
+    add_profile(&home, &sim, "prod");
+    assert_eq!(code(&login(&home, "prod", &[])), 0);
+    let base = sim.base_url();
+    let out = home.run(&["request", "--profile", "prod", &format!("{base}/sharing/rest/portals/self?f=json")]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["user"]["username"], "demo", "{v}");
+    // POST with -d
+    let out =
+        home.run(&["request", "--profile", "prod", "-d", "f=json", &format!("{base}/sharing/rest/community/self")]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    // a token the server no longer accepts: refreshed once, then sent again
+    sim.advance_clock(1801);
+    let out = home.run(&["request", "--profile", "prod", &format!("{base}/sharing/rest/community/self?f=json")]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(sim.count("token:refresh_token"), 1);
+    // another host: refused before anything is sent
+    let out = home.run(&["request", "--profile", "prod", "https://elsewhere.example/x"]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out.stderr).contains("--allow-other-host"), "{}", text(&out.stderr));
+    // an HTTP error that is not about credentials: exit 1, body still printed
+    let out = home.run(&["request", "--profile", "prod", &format!("{base}/no/such/page")]);
+    assert_eq!(code(&out), 1, "{}", text(&out.stderr));
+    assert!(!out.stdout.is_empty());
+
+    // an app token asking for a user resource: ArcGIS 403 in an HTTP 200 body → exit 4, no refresh
+    let out = home.run(&[
+        "profile",
+        "add",
+        "app",
+        "--provider",
+        "esri-app",
+        "--portal",
+        &base,
+        "--client-id",
+        APP,
+        "--client-secret",
+        APP_SECRET,
+    ]);
+    assert_eq!(code(&out), 0);
+    let grants = sim.count("token:client_credentials");
+    let out = home.run(&["request", "--profile", "app", &format!("{base}/sharing/rest/community/self?f=json")]);
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("not permitted"), "{}", text(&out.stderr));
+    assert_eq!(sim.count("token:client_credentials"), grants + 1, "one token, and no refresh on 403");
+}

@@ -4,9 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Rust toolchain: the machine's own (rustup). Nothing else is needed by the tests of the
-# engine and the ArcGIS providers: their servers are simulators inside the test binaries.
+# Rust toolchain: the machine's own (rustup). The ArcGIS, Okta and Anaconda servers are our
+# simulators inside the test binaries; the real independent servers (OpenID Connect, Kerberos,
+# NTLM) are installed by tests/setup/*.sh and started by the tests through tests/peers/*.
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)" >&2; exit 1; }
+export AGE_OAUTH_SETUP_STAMP
+AGE_OAUTH_SETUP_STAMP=$(mktemp -u /tmp/age-oauth-apt-XXXXXX)
+for setup in tests/setup/*.sh; do
+  [ "$(basename "$setup")" = lib.sh ] && continue
+  [ -e "$setup" ] || continue
+  echo "set-up: $setup" >&2
+  bash "$setup"
+done
 
 export CARGO_TERM_COLOR=never
 cargo build --locked --all-targets

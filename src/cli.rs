@@ -702,8 +702,9 @@ fn cmd_login(
 }
 
 fn cmd_status(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Result<i32> {
-    let key_source = engine.store.key_source();
+    // Loading the key first makes `key_source` report the one actually in use.
     let public_key = engine.store.public_key(false).ok().flatten();
+    let key_source = engine.store.key_source();
     let config = Config::load(&engine.paths, cwd);
     let mut profiles = Vec::new();
     let config_error = match &config {

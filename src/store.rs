@@ -2,7 +2,7 @@
 //! Keys come from `AGE_OAUTH_PASSPHRASE`, `AGE_OAUTH_IDENTITY`, or an identity file made on first use.
 
 use crate::error::{Error, Result};
-use crate::paths::{create_new_atomic, write_atomic, Paths};
+use crate::paths::{create_new_atomic, ensure_private_dir, write_atomic, Paths};
 use crate::secret::Secret;
 use crate::token::TokenSet;
 use age::secrecy::{ExposeSecret, SecretString};
@@ -12,7 +12,8 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// Version of the JSON document inside the age file.
 pub const CACHE_FORMAT: u32 = 1;
@@ -50,6 +51,8 @@ pub enum KeySource {
     IdentityFromEnv(PathBuf),
     /// The identity file age-oauth created in its data directory.
     IdentityFile(PathBuf),
+    /// An identity kept in the OS keyring (when built with the `keyring` feature).
+    Keyring(String),
 }
 
 impl KeySource {
@@ -60,6 +63,7 @@ impl KeySource {
                 format!("age identity from AGE_OAUTH_IDENTITY ({})", p.display())
             }
             KeySource::IdentityFile(p) => format!("age identity file {}", p.display()),
+            KeySource::Keyring(entry) => format!("age identity in the OS keyring ({entry})"),
         }
     }
 }
@@ -107,32 +111,162 @@ fn identity_file_text(identity: &age::x25519::Identity) -> String {
     )
 }
 
+/// An OS credential store able to hold the cache identity. Optional: every call may
+/// fail or hang (locked or absent collections), so the store probes it with a timeout.
+pub trait Keyring: Send + Sync {
+    /// The stored identity text, `Ok(None)` when there is none yet.
+    fn get(&self) -> std::result::Result<Option<String>, String>;
+    fn set(&self, value: &str) -> std::result::Result<(), String>;
+    /// Where the entry lives, for `status`.
+    fn describe(&self) -> String;
+}
+
+/// How long a keyring call may take before it is treated as unavailable.
+pub const KEYRING_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Runs a keyring call on its own thread; a call that does not return in time is abandoned.
+fn with_timeout<T: Send + 'static>(
+    timeout: Duration,
+    call: impl FnOnce() -> std::result::Result<T, String> + Send + 'static,
+) -> std::result::Result<T, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(call());
+    });
+    rx.recv_timeout(timeout).unwrap_or_else(|_| Err(format!("no answer within {} ms", timeout.as_millis())))
+}
+
+/// The OS keyring, when built with the `keyring` feature and not disabled by
+/// `AGE_OAUTH_KEYRING=off`.
+pub fn os_keyring(paths: &Paths) -> Option<Arc<dyn Keyring>> {
+    if std::env::var("AGE_OAUTH_KEYRING").is_ok_and(|v| v.eq_ignore_ascii_case("off")) {
+        return None;
+    }
+    #[cfg(feature = "keyring")]
+    {
+        Some(Arc::new(os_keyring::OsKeyring::new(paths)))
+    }
+    #[cfg(not(feature = "keyring"))]
+    {
+        let _ = paths;
+        None
+    }
+}
+
+#[cfg(feature = "keyring")]
+mod os_keyring {
+    use super::*;
+
+    /// One entry per data directory: service `age-oauth`, user `cache-identity:<dir>`.
+    pub struct OsKeyring {
+        user: String,
+    }
+
+    impl OsKeyring {
+        pub fn new(paths: &Paths) -> Self {
+            OsKeyring { user: format!("cache-identity:{}", paths.data_dir.display()) }
+        }
+        fn entry(&self) -> std::result::Result<keyring::Entry, String> {
+            keyring::Entry::new("age-oauth", &self.user).map_err(|e| e.to_string())
+        }
+    }
+
+    impl Keyring for OsKeyring {
+        fn get(&self) -> std::result::Result<Option<String>, String> {
+            match self.entry()?.get_password() {
+                Ok(v) => Ok(Some(v)),
+                Err(keyring::Error::NoEntry) => Ok(None),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        fn set(&self, value: &str) -> std::result::Result<(), String> {
+            self.entry()?.set_password(value).map_err(|e| e.to_string())
+        }
+        fn describe(&self) -> String {
+            format!("service age-oauth, user {}", self.user)
+        }
+    }
+}
+
 /// The encrypted cache of all profiles.
 pub struct CacheStore {
     paths: Paths,
     keys: OnceLock<Keys>,
     /// Set when the key source must not come from the environment (`demo`).
     fixed_source: Option<KeySource>,
+    keyring: Option<Arc<dyn Keyring>>,
+    keyring_timeout: Duration,
 }
 
 impl CacheStore {
-    /// A store whose key source follows the environment (`AGE_OAUTH_PASSPHRASE`, `AGE_OAUTH_IDENTITY`).
+    /// A store whose key source follows the environment (`AGE_OAUTH_PASSPHRASE`,
+    /// `AGE_OAUTH_IDENTITY`), then the OS keyring if built in, then the identity file.
     pub fn new(paths: Paths) -> Self {
-        CacheStore { paths, keys: OnceLock::new(), fixed_source: None }
+        let keyring = os_keyring(&paths);
+        CacheStore::with_keyring(paths, keyring, KEYRING_TIMEOUT)
+    }
+
+    /// Like `new`, with an injected keyring (tests, other credential stores).
+    pub fn with_keyring(paths: Paths, keyring: Option<Arc<dyn Keyring>>, keyring_timeout: Duration) -> Self {
+        CacheStore { paths, keys: OnceLock::new(), fixed_source: None, keyring, keyring_timeout }
     }
 
     /// A store that always uses the identity file under its data dir, whatever the environment says.
     pub fn with_own_identity(paths: Paths) -> Self {
         let source = KeySource::IdentityFile(paths.identity_file());
-        CacheStore { paths, keys: OnceLock::new(), fixed_source: Some(source) }
+        CacheStore {
+            paths,
+            keys: OnceLock::new(),
+            fixed_source: Some(source),
+            keyring: None,
+            keyring_timeout: KEYRING_TIMEOUT,
+        }
     }
 
     pub fn paths(&self) -> &Paths {
         &self.paths
     }
 
+    /// The key source in use once a key was loaded, else the one the environment names.
     pub fn key_source(&self) -> KeySource {
+        if let Some(k) = self.keys.get() {
+            return k.source.clone();
+        }
         self.fixed_source.clone().unwrap_or_else(|| key_source(&self.paths))
+    }
+
+    /// The default identity: the keyring's, else the identity file; when neither exists
+    /// and `create` is set, a new one goes to the keyring if it answers, else to the file.
+    fn default_identity(&self, path: &Path, create: bool) -> Result<(age::x25519::Identity, KeySource)> {
+        let file = || KeySource::IdentityFile(path.to_path_buf());
+        let Some(keyring) = self.keyring.clone() else {
+            return Ok((load_or_create_identity(path, create)?, file()));
+        };
+        let ask = |k: Arc<dyn Keyring>| with_timeout(self.keyring_timeout, move || k.get());
+        let found = ask(keyring.clone());
+        if let Ok(Some(text)) = &found {
+            let identity = parse_identity_file(Path::new("the OS keyring entry"), text)?;
+            return Ok((identity, KeySource::Keyring(keyring.describe())));
+        }
+        if path.exists() || !create || found.is_err() {
+            return Ok((load_or_create_identity(path, create)?, file()));
+        }
+        // First use with a working keyring: create the key there, under a lock so two
+        // first runs agree on one key.
+        ensure_private_dir(&self.paths.data_dir)?;
+        let lock = lock_file(&self.paths.data_dir.join("identity.lock"))?;
+        if let Ok(Some(text)) = ask(keyring.clone()) {
+            drop(lock);
+            let identity = parse_identity_file(Path::new("the OS keyring entry"), &text)?;
+            return Ok((identity, KeySource::Keyring(keyring.describe())));
+        }
+        let identity = age::x25519::Identity::generate();
+        let text = identity_file_text(&identity);
+        let k = keyring.clone();
+        match with_timeout(self.keyring_timeout, move || k.set(&text)) {
+            Ok(()) => Ok((identity, KeySource::Keyring(keyring.describe()))),
+            Err(_) => Ok((load_or_create_identity(path, create)?, file())),
+        }
     }
 
     /// The key, loaded once; `create` makes the identity file when it is missing.
@@ -154,7 +288,13 @@ impl CacheStore {
                     .map_err(|e| Error::io(format!("cannot read AGE_OAUTH_IDENTITY file {}", path.display()), e))?;
                 KeyMaterial::Identity(Box::new(parse_identity_file(path, &text)?))
             }
-            KeySource::IdentityFile(path) => KeyMaterial::Identity(Box::new(load_or_create_identity(path, create)?)),
+            KeySource::IdentityFile(path) => {
+                let (identity, actual) = self.default_identity(path, create)?;
+                return Ok(self
+                    .keys
+                    .get_or_init(|| Keys { material: KeyMaterial::Identity(Box::new(identity)), source: actual }));
+            }
+            KeySource::Keyring(_) => unreachable!("the environment never names the keyring"),
         };
         Ok(self.keys.get_or_init(|| Keys { material, source }))
     }
@@ -279,16 +419,20 @@ impl CacheStore {
     /// Takes the profile's sidecar lock (blocking). Held until the guard drops;
     /// the OS releases it if the process dies.
     pub fn lock(&self, profile: &str) -> Result<ProfileLock> {
-        let path = self.paths.lock_file(profile);
-        crate::paths::ensure_private_dir(&self.paths.cache_dir())?;
-        let mut options = fs::OpenOptions::new();
-        options.create(true).truncate(false).read(true).write(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(&path).map_err(|e| Error::io(format!("cannot open lock {}", path.display()), e))?;
-        file.lock().map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
-        Ok(ProfileLock { _file: file })
+        ensure_private_dir(&self.paths.cache_dir())?;
+        lock_file(&self.paths.lock_file(profile))
     }
+}
+
+/// Opens (creating 0600) and exclusively locks a sidecar lock file, blocking until free.
+fn lock_file(path: &Path) -> Result<ProfileLock> {
+    let mut options = fs::OpenOptions::new();
+    options.create(true).truncate(false).read(true).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path).map_err(|e| Error::io(format!("cannot open lock {}", path.display()), e))?;
+    file.lock().map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
+    Ok(ProfileLock { _file: file })
 }
 
 /// Holds a profile's sidecar lock while alive.
@@ -325,5 +469,90 @@ fn load_or_create_identity(path: &Path, create: bool) -> Result<age::x25519::Ide
             path.display()
         ))),
         Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// An in-memory keyring; `hang` makes every call block forever, `broken` fail.
+    #[derive(Default)]
+    struct FakeKeyring {
+        value: Mutex<Option<String>>,
+        hang: bool,
+        broken: bool,
+    }
+
+    impl Keyring for FakeKeyring {
+        fn get(&self) -> std::result::Result<Option<String>, String> {
+            if self.hang {
+                std::thread::park();
+            }
+            if self.broken {
+                return Err("no keyring daemon".into());
+            }
+            Ok(self.value.lock().unwrap().clone())
+        }
+        fn set(&self, value: &str) -> std::result::Result<(), String> {
+            if self.broken {
+                return Err("no keyring daemon".into());
+            }
+            *self.value.lock().unwrap() = Some(value.to_string());
+            Ok(())
+        }
+        fn describe(&self) -> String {
+            "fake".into()
+        }
+    }
+
+    fn entry() -> CacheEntry {
+        let mut e = CacheEntry::new("p", "esri-oob");
+        e.secrets.insert("client_secret".into(), Secret::new("s3cret"));
+        e
+    }
+
+    fn store(dir: &Path, keyring: &Arc<FakeKeyring>) -> CacheStore {
+        let k: Arc<dyn Keyring> = keyring.clone();
+        CacheStore::with_keyring(Paths::under(dir.to_path_buf()), Some(k), Duration::from_millis(300))
+    }
+
+    #[test]
+    fn a_working_keyring_holds_the_identity_and_no_key_file_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let keyring = Arc::new(FakeKeyring::default());
+        store(dir.path(), &keyring).save(&entry()).unwrap();
+        assert!(!dir.path().join("identity.txt").exists());
+        assert!(keyring.value.lock().unwrap().as_deref().unwrap().contains("AGE-SECRET-KEY-1"));
+        let again = store(dir.path(), &keyring);
+        assert_eq!(again.load("p").unwrap().unwrap(), entry());
+        assert_eq!(again.key_source(), KeySource::Keyring("fake".into()));
+    }
+
+    #[test]
+    fn a_hanging_or_broken_keyring_falls_back_to_the_identity_file() {
+        for keyring in
+            [FakeKeyring { hang: true, ..Default::default() }, FakeKeyring { broken: true, ..Default::default() }]
+        {
+            let dir = tempfile::tempdir().unwrap();
+            let keyring = Arc::new(keyring);
+            let s = store(dir.path(), &keyring);
+            s.save(&entry()).unwrap();
+            assert!(dir.path().join("identity.txt").exists());
+            assert_eq!(s.key_source(), KeySource::IdentityFile(dir.path().join("identity.txt")));
+            assert_eq!(store(dir.path(), &keyring).load("p").unwrap().unwrap(), entry());
+        }
+    }
+
+    #[test]
+    fn an_existing_identity_file_wins_over_an_empty_keyring() {
+        let dir = tempfile::tempdir().unwrap();
+        CacheStore::with_keyring(Paths::under(dir.path().to_path_buf()), None, KEYRING_TIMEOUT).save(&entry()).unwrap();
+        let keyring = Arc::new(FakeKeyring::default());
+        let s = store(dir.path(), &keyring);
+        assert_eq!(s.load("p").unwrap().unwrap(), entry(), "the file's key still opens old caches");
+        s.save(&entry()).unwrap();
+        assert!(keyring.value.lock().unwrap().is_none(), "no second key is created in the keyring");
     }
 }

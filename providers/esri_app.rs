@@ -124,6 +124,10 @@ impl Provider for EsriApp {
         Some(self.portal.url.clone())
     }
 
+    fn token_header(&self) -> &'static str {
+        "X-Esri-Authorization"
+    }
+
     fn send_authenticated(
         &self,
         cx: &mut FlowContext<'_>,

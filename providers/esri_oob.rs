@@ -190,6 +190,18 @@ impl Provider for EsriOob {
         Some(self.portal.url.clone())
     }
 
+    fn token_header(&self) -> &'static str {
+        "X-Esri-Authorization"
+    }
+
+    fn rotation_note(&self) -> Option<&'static str> {
+        Some(
+            "esri-oob exchanges the refresh token for a new one when it has less than `rotate_refresh_within` left \
+             (24 h by default); from then on only the copy that exchanged it keeps working, and the other copy \
+             needs `age-oauth login` again",
+        )
+    }
+
     fn send_authenticated(
         &self,
         cx: &mut FlowContext<'_>,

@@ -67,12 +67,17 @@ pub enum Command {
     },
     /// Print a valid access token (refreshing first if needed); never prompts.
     #[command(
-        after_help = "Examples:\n  TOKEN=$(age-oauth token --profile prod)\n  age-oauth token --json --min-ttl 600"
+        after_help = "Examples:\n  TOKEN=$(age-oauth token --profile prod)\n  age-oauth token --json --min-ttl 600\n  \
+curl -H \"$(age-oauth token --profile prod --format header)\" https://gis.example.com/portal/sharing/rest/portals/self?f=json\n  \
+eval \"$(age-oauth token --profile prod --format env)\""
     )]
     Token {
-        /// One JSON object: access_token, expires_at, username, profile, provider.
+        /// One JSON object: access_token, expires_at, username, profile, provider (same as --format json).
         #[arg(long)]
         json: bool,
+        /// token (default): the token alone; env: `export AGE_OAUTH_TOKEN=…` lines; json; header: the full header line.
+        #[arg(long, value_enum, default_value_t = TokenFormat::Token)]
+        format: TokenFormat,
         /// Refresh first unless the token stays valid for at least this many seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 0)]
         min_ttl: u64,
@@ -105,6 +110,36 @@ Exit codes: 4 when the server refuses the credentials (HTTP 401/403, ArcGIS 498/
         allow_other_host: bool,
         url: String,
     },
+    /// Run a command with a valid token in its environment: AGE_OAUTH_TOKEN (and AGE_OAUTH_PORTAL, AGE_OAUTH_USERNAME).
+    #[command(
+        after_help = "Example:\n  age-oauth exec --profile prod -- python publish.py   # reads os.environ['AGE_OAUTH_TOKEN']\n\n\
+The exit code is the command's."
+    )]
+    Exec {
+        /// The command and its arguments (after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Export a profile to another machine's key, or import one (headless servers).
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// This machine's age key: show it (to export to it) or rotate it.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Bring profiles over from another tool.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  age-oauth completions bash > ~/.local/share/bash-completion/completions/age-oauth"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from this command line.
+    #[command(after_help = "Example:\n  age-oauth man > ~/.local/share/man/man1/age-oauth.1")]
+    Man,
     /// Show where state lives, which key protects it, and every profile's login state.
     Status {
         #[arg(long)]
@@ -143,6 +178,73 @@ pub enum ProfileCommand {
     },
     /// Remove a profile from the user file and delete its cache.
     Remove { name: String },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenFormat {
+    Token,
+    Env,
+    Json,
+    Header,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// Re-encrypt a profile (settings and cache) to another machine's age key or a passphrase.
+    #[command(
+        after_help = "Examples:\n  age-oauth cache export --profile prod --recipient age1… -o prod.age   # key from `age-oauth key show` on the server\n  \
+AGE_OAUTH_EXPORT_PASSPHRASE=… age-oauth cache export --profile prod --passphrase -o prod.age"
+    )]
+    Export {
+        /// An age public key (age1…) to encrypt to (repeatable).
+        #[arg(long, value_name = "AGE_PUBLIC_KEY")]
+        recipient: Vec<String>,
+        /// A file of age public keys, one per line.
+        #[arg(long, value_name = "FILE")]
+        recipients_file: Option<std::path::PathBuf>,
+        /// Encrypt to a passphrase instead (AGE_OAUTH_EXPORT_PASSPHRASE, or asked twice on a terminal).
+        #[arg(long, conflicts_with_all = ["recipient", "recipients_file"])]
+        passphrase: bool,
+        /// Where to write the export (0600).
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: std::path::PathBuf,
+    },
+    /// Import an export on this machine; it is then kept under this machine's own key.
+    #[command(
+        after_help = "Examples:\n  age-oauth cache import prod.age            # made for `age-oauth key show` of this machine\n  \
+AGE_OAUTH_IDENTITY=~/server-key.txt age-oauth cache import prod.age --as prod\n  AGE_OAUTH_PASSPHRASE=… age-oauth cache import prod.age"
+    )]
+    Import {
+        file: std::path::PathBuf,
+        /// Profile name here (default: the exported one).
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        /// Replace an existing cache of that name.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Print this machine's age public key (creates the key on first use).
+    Show,
+    /// Re-encrypt every cache to a new identity and replace the identity file.
+    Rotate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MigrateCommand {
+    /// Import the Python age-oauth's connections (client secrets and tokens move into the encrypted cache).
+    #[command(name = "python-age-oauth")]
+    PythonAgeOauth {
+        /// The Python store (default: $XDG_CONFIG_HOME/age_oauth).
+        #[arg(long, value_name = "DIR")]
+        from: Option<std::path::PathBuf>,
+        /// Overwrite and delete the old plaintext .env files after a successful migration.
+        #[arg(long)]
+        shred: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -207,14 +309,59 @@ pub fn run(cli: Cli) -> Result<i32> {
             let mut session = engine.open(&cwd, profile)?;
             cmd_login(&engine, &mut session, &mut ui, force, no_browser)
         }
-        Command::Token { json, min_ttl } => {
+        Command::Token { json, format, min_ttl } => {
             let mut session = engine.open(&cwd, profile)?;
             let tokens = engine.token(&mut session, &mut ui, min_ttl)?;
-            if json {
-                print_json(&token_json(&session, &tokens))
-            } else {
-                print_line(tokens.access_token.expose())
+            match if json { TokenFormat::Json } else { format } {
+                TokenFormat::Json => print_json(&token_json(&session, &tokens)),
+                TokenFormat::Token => print_line(tokens.access_token.expose()),
+                TokenFormat::Header => {
+                    print_line(&format!("{}: Bearer {}", session.provider.token_header(), tokens.access_token.expose()))
+                }
+                TokenFormat::Env => {
+                    let mut out = format!("export AGE_OAUTH_TOKEN={}\n", shell_quote(tokens.access_token.expose()));
+                    if let Some(at) = tokens.expires_at {
+                        out.push_str(&format!("export AGE_OAUTH_TOKEN_EXPIRES_AT={}\n", shell_quote(&rfc3339(at))));
+                    }
+                    print_line(out.trim_end())
+                }
             }
+        }
+        Command::Exec { command } => {
+            let mut session = engine.open(&cwd, profile)?;
+            let tokens = engine.token(&mut session, &mut ui, 0)?;
+            cmd_exec(&session, &tokens, &command)
+        }
+        Command::Cache(CacheCommand::Export { recipient, recipients_file, passphrase, output }) => {
+            let session = engine.open(&cwd, profile)?;
+            cmd_export(&engine, &session, &mut ui, &recipient, recipients_file.as_deref(), passphrase, &output)
+        }
+        Command::Cache(CacheCommand::Import { file, as_name, force }) => {
+            cmd_import(&paths, &mut ui, &file, as_name.as_deref(), force)
+        }
+        Command::Key(KeyCommand::Show) => match engine.store.public_key(true)? {
+            Some(key) => print_line(&key),
+            None => Err(Error::Config(
+                "the caches are protected by a passphrase (AGE_OAUTH_PASSPHRASE): this machine has no age key to show"
+                    .into(),
+            )),
+        },
+        Command::Key(KeyCommand::Rotate) => {
+            let (public, count) = crate::headless::rotate_identity(&engine.store)?;
+            ui.info(&format!("Re-encrypted {count} cache(s) to the new key {public}; the old key is gone."));
+            print_line(&public)
+        }
+        Command::Migrate(MigrateCommand::PythonAgeOauth { from, shred }) => cmd_migrate(&engine, &mut ui, from, shred),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "age-oauth", &mut out);
+            print_bytes(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            render_man(&mut out)?;
+            print_bytes(&out)
         }
         Command::Whoami { json } => {
             let mut session = engine.open(&cwd, profile)?;
@@ -263,6 +410,173 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// The man page, generated from the clap definition.
+pub fn render_man(out: &mut Vec<u8>) -> Result<()> {
+    use clap::CommandFactory;
+    clap_mangen::Man::new(Cli::command()).render(out).map_err(|e| Error::io("cannot render the man page", e))
+}
+
+/// Single-quotes a value for POSIX shells.
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+/// Runs `command` with the token in its environment and returns its exit code.
+fn cmd_exec(session: &Session, tokens: &TokenSet, command: &[String]) -> Result<i32> {
+    let (program, args) = command.split_first().ok_or_else(|| Error::Config("exec needs a command after --".into()))?;
+    let mut child = std::process::Command::new(program);
+    child.args(args).env("AGE_OAUTH_TOKEN", tokens.access_token.expose()).env(config::EXEC_MARKER, session.name());
+    if let Some(url) = session.provider.service_url() {
+        child.env("AGE_OAUTH_PORTAL", url);
+    }
+    if let Some(user) = &tokens.username {
+        child.env("AGE_OAUTH_USERNAME", user);
+    }
+    let status = child.status().map_err(|e| Error::Config(format!("cannot run `{program}`: {e}")))?;
+    #[cfg(unix)]
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        return Ok(128 + signal);
+    }
+    Ok(status.code().unwrap_or(1))
+}
+
+fn cmd_export(
+    engine: &Engine,
+    session: &Session,
+    ui: &mut dyn Interaction,
+    recipients: &[String],
+    recipients_file: Option<&std::path::Path>,
+    passphrase: bool,
+    output: &std::path::Path,
+) -> Result<i32> {
+    use crate::headless::{export_bytes, parse_recipients, ExportTo};
+    let to = if passphrase {
+        let pass = match std::env::var("AGE_OAUTH_EXPORT_PASSPHRASE").ok().filter(|p| !p.is_empty()) {
+            Some(p) => Secret::new(p),
+            None => {
+                let first = ui.read_secret("Passphrase for the export: ")?.ok_or_else(|| {
+                    Error::Config("--passphrase needs AGE_OAUTH_EXPORT_PASSPHRASE or a terminal to ask on".into())
+                })?;
+                let again = ui.read_secret("Same passphrase again: ")?.unwrap_or_else(|| Secret::new(""));
+                if first != again || first.is_empty() {
+                    return Err(Error::Config("the passphrases differ (or are empty); nothing was written".into()));
+                }
+                first
+            }
+        };
+        ExportTo::Passphrase(pass)
+    } else {
+        let mut text = recipients.join("\n");
+        let mut source = "--recipient".to_string();
+        if let Some(f) = recipients_file {
+            let file_text =
+                std::fs::read_to_string(f).map_err(|e| Error::io(format!("cannot read {}", f.display()), e))?;
+            text = format!("{text}\n{file_text}");
+            source = f.display().to_string();
+        }
+        if text.trim().is_empty() {
+            return Err(Error::Config(
+                "say who may open the export: --recipient AGE_PUBLIC_KEY, --recipients-file FILE or --passphrase"
+                    .into(),
+            ));
+        }
+        ExportTo::Recipients(parse_recipients(&text, &source)?)
+    };
+    let entry = engine.store.load(session.name())?.filter(|e| e.tokens.is_some()).ok_or_else(|| {
+        Error::login_required(session.name(), format!("profile '{}' has nothing to export yet", session.name()))
+    })?;
+    let bytes = export_bytes(&session.profile, entry, &to)?;
+    crate::paths::write_private_file(output, &bytes)?;
+    ui.info(&format!("Exported profile '{}' to {} (age, 0600).", session.name(), output.display()));
+    ui.info("On the server: age-oauth cache import FILE   (with AGE_OAUTH_IDENTITY or AGE_OAUTH_PASSPHRASE)");
+    if let Some(note) = session.provider.rotation_note() {
+        ui.warn(&format!("the two copies will diverge: {note}"));
+    }
+    Ok(0)
+}
+
+fn cmd_import(
+    paths: &Paths,
+    ui: &mut dyn Interaction,
+    file: &std::path::Path,
+    as_name: Option<&str>,
+    force: bool,
+) -> Result<i32> {
+    use crate::headless::{identity_from_env, import, open_export};
+    let bytes = std::fs::read(file).map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
+    let store = crate::store::CacheStore::ignoring_passphrase(paths.clone());
+    let identity = match identity_from_env()? {
+        Some(id) => Some(id),
+        None => store.identity(false).ok().flatten(),
+    };
+    let passphrase = match std::env::var("AGE_OAUTH_PASSPHRASE").ok().filter(|p| !p.is_empty()) {
+        Some(p) => Some(Secret::new(p)),
+        None if age::Decryptor::new(&bytes[..]).is_ok_and(|d| d.is_scrypt()) => {
+            ui.read_secret("Passphrase of the export: ")?
+        }
+        None => None,
+    };
+    let export = open_export(&bytes, identity.as_ref(), passphrase.as_ref())?;
+    let name = as_name.unwrap_or(&export.profile).to_string();
+    let provider = export.provider.clone();
+    import(&store, export, &name, force)?;
+    ui.info(&format!(
+        "Imported profile '{name}' ({provider}); its cache is kept under {}. Try: age-oauth token --profile {name}",
+        store.key_source().describe()
+    ));
+    if std::env::var_os("AGE_OAUTH_PASSPHRASE").is_some() {
+        ui.warn("unset AGE_OAUTH_PASSPHRASE for later commands: the imported cache is under this machine's key now");
+    }
+    let config = Config::load(paths, &std::env::current_dir().unwrap_or_default());
+    if let Ok(session) = config.and_then(|c| c.resolve(&name, &[])).and_then(|r| Engine::new(paths.clone()).session(r))
+    {
+        if let Some(note) = session.provider.rotation_note() {
+            ui.warn(&format!("this copy and the exported one will diverge: {note}"));
+        }
+    }
+    Ok(0)
+}
+
+fn cmd_migrate(
+    engine: &Engine,
+    ui: &mut dyn Interaction,
+    from: Option<std::path::PathBuf>,
+    shred: bool,
+) -> Result<i32> {
+    let from = from
+        .or_else(crate::migrate::default_python_store)
+        .ok_or_else(|| Error::Config("cannot find the Python age-oauth store: pass --from DIR".into()))?;
+    let done = crate::migrate::migrate(&engine.store, &from, shred, engine.clock.now())?;
+    if done.is_empty() {
+        ui.info(&format!("no connections found in {}", from.display()));
+        return Ok(0);
+    }
+    for m in &done {
+        ui.info(&format!(
+            "connection {} → profile '{}' ({}): {}{}",
+            m.connection_id,
+            m.profile,
+            m.provider,
+            if m.moved_secrets.is_empty() {
+                "no secret".to_string()
+            } else {
+                format!("{} encrypted", m.moved_secrets.join(", "))
+            },
+            if m.moved_tokens { ", tokens encrypted" } else { "" }
+        ));
+    }
+    let left: Vec<String> = done.iter().filter(|m| !m.shredded).map(|m| m.env_file.display().to_string()).collect();
+    if left.is_empty() {
+        ui.info("The old plaintext .env files were overwritten and deleted.");
+    } else {
+        ui.warn(&format!(
+            "these plaintext files still hold client secrets and tokens: {}; delete them, or run again with --shred",
+            left.join(", ")
+        ));
+    }
+    print_json(&serde_json::to_value(&done).unwrap_or_default())
+}
+
 /// Prints an error the one way errors are reported.
 pub fn report(error: &Error) {
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
@@ -273,8 +587,13 @@ pub fn report(error: &Error) {
 
 /// Writes a line to stdout; a closed pipe (`| head`) is not an error.
 fn print_line(text: &str) -> Result<i32> {
+    print_bytes(format!("{text}\n").as_bytes())
+}
+
+/// Writes bytes to stdout; a closed pipe (`| head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> Result<i32> {
     let mut out = std::io::stdout().lock();
-    match writeln!(out, "{text}").and_then(|_| out.flush()) {
+    match out.write_all(bytes).and_then(|_| out.flush()) {
         Ok(()) => Ok(0),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
         Err(e) => Err(Error::io("cannot write to stdout", e)),
@@ -351,12 +670,7 @@ fn build_request(
 fn cmd_request(engine: &Engine, session: &mut Session, ui: &mut dyn Interaction, request: &HttpRequest) -> Result<i32> {
     let (response, verdict) = engine.request(session, ui, request)?;
     ui.debug(1, &format!("HTTP {} ({} bytes)", response.status, response.body.len()));
-    let mut out = std::io::stdout().lock();
-    match out.write_all(&response.body).and_then(|_| out.flush()) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(e) => return Err(Error::io("cannot write to stdout", e)),
-    }
+    print_bytes(&response.body)?;
     match verdict {
         AuthVerdict::Rejected | AuthVerdict::Forbidden => Err(Error::Server(format!(
             "the server refused the credentials of profile '{}' (HTTP {}{})",

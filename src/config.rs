@@ -16,6 +16,10 @@ use std::path::{Path, PathBuf};
 pub const PROJECT_FILE: &str = "age-oauth.toml";
 pub const DOTENV_FILE: &str = ".env";
 pub const ENV_PREFIX: &str = "AGE_OAUTH_";
+/// Set by `age-oauth exec` for its child: the profile whose `AGE_OAUTH_PORTAL` and
+/// `AGE_OAUTH_USERNAME` it exported. Other profiles then ignore those two variables.
+pub const EXEC_MARKER: &str = "AGE_OAUTH_EXEC";
+const EXEC_EXPORTED: &[&str] = &["AGE_OAUTH_PORTAL", "AGE_OAUTH_USERNAME"];
 
 /// Field names refused in TOML whatever the provider: they can only be secrets.
 const ALWAYS_SECRET: &[&str] =
@@ -273,7 +277,11 @@ impl Config {
         };
         for (layer, vars) in [("dotenv", &self.dotenv), ("env", &self.env)] {
             let mut dict = Dict::new();
+            let exec_profile = vars.get(EXEC_MARKER).filter(|p| p.as_str() != name);
             for (var, raw) in vars.iter().filter(|(_, raw)| !raw.is_empty()) {
+                if exec_profile.is_some() && EXEC_EXPORTED.contains(&var.as_str()) {
+                    continue; // exported by `exec` for another profile
+                }
                 let field = var[ENV_PREFIX.len()..].to_ascii_lowercase();
                 if is_setting(&field) {
                     let value = if string_field(&field) { Value::String(raw.clone()) } else { loose_value(raw) };

@@ -95,6 +95,24 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// Writes a private (0600) file atomically in a directory that is not ours (an export
+/// in the user's working directory): unlike `write_atomic`, the directory is left as it is.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let ctx = |what: &str| format!("cannot {what} {}", path.display());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io(ctx("create a temporary file for"), e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(ctx("write"), e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(ctx("sync"), e))?;
+    tmp.persist(path).map_err(|e| Error::io(ctx("replace"), e.error))?;
+    Ok(())
+}
+
 /// Writes a file that must not already exist (0600), atomically; returns false when
 /// another process created it first. Used for the identity file, so two first runs
 /// racing each other agree on one key.

@@ -240,6 +240,17 @@ pub trait Provider: Send + Sync {
         true
     }
 
+    /// The header a token travels in (`token --format header`).
+    fn token_header(&self) -> &'static str {
+        "Authorization"
+    }
+
+    /// When this provider rotates refresh tokens, what that means for two copies of one
+    /// cache (shown by `cache export` / `cache import`).
+    fn rotation_note(&self) -> Option<&'static str> {
+        None
+    }
+
     /// The service URL scripts may want next to the token (`AGE_OAUTH_PORTAL`).
     fn service_url(&self) -> Option<String> {
         None

@@ -12,7 +12,7 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 /// Version of the JSON document inside the age file.
@@ -191,7 +191,8 @@ mod os_keyring {
 /// The encrypted cache of all profiles.
 pub struct CacheStore {
     paths: Paths,
-    keys: OnceLock<Keys>,
+    /// Loaded on first use; replaced when `key rotate` changed the identity file meanwhile.
+    keys: RwLock<Option<Arc<Keys>>>,
     /// Set when the key source must not come from the environment (`demo`).
     fixed_source: Option<KeySource>,
     keyring: Option<Arc<dyn Keyring>>,
@@ -208,7 +209,24 @@ impl CacheStore {
 
     /// Like `new`, with an injected keyring (tests, other credential stores).
     pub fn with_keyring(paths: Paths, keyring: Option<Arc<dyn Keyring>>, keyring_timeout: Duration) -> Self {
-        CacheStore { paths, keys: OnceLock::new(), fixed_source: None, keyring, keyring_timeout }
+        CacheStore { paths, keys: RwLock::new(None), fixed_source: None, keyring, keyring_timeout }
+    }
+
+    /// A store whose key is this machine's identity (`AGE_OAUTH_IDENTITY`, else the keyring
+    /// or identity file), never a passphrase: what `cache import` keeps caches under.
+    pub fn ignoring_passphrase(paths: Paths) -> Self {
+        let source = match key_source(&paths) {
+            KeySource::Passphrase => KeySource::IdentityFile(paths.identity_file()),
+            other => other,
+        };
+        let keyring = os_keyring(&paths);
+        CacheStore {
+            paths,
+            keys: RwLock::new(None),
+            fixed_source: Some(source),
+            keyring,
+            keyring_timeout: KEYRING_TIMEOUT,
+        }
     }
 
     /// A store that always uses the identity file under its data dir, whatever the environment says.
@@ -216,7 +234,7 @@ impl CacheStore {
         let source = KeySource::IdentityFile(paths.identity_file());
         CacheStore {
             paths,
-            keys: OnceLock::new(),
+            keys: RwLock::new(None),
             fixed_source: Some(source),
             keyring: None,
             keyring_timeout: KEYRING_TIMEOUT,
@@ -229,7 +247,7 @@ impl CacheStore {
 
     /// The key source in use once a key was loaded, else the one the environment names.
     pub fn key_source(&self) -> KeySource {
-        if let Some(k) = self.keys.get() {
+        if let Some(k) = self.cached_keys() {
             return k.source.clone();
         }
         self.fixed_source.clone().unwrap_or_else(|| key_source(&self.paths))
@@ -269,9 +287,35 @@ impl CacheStore {
         }
     }
 
+    fn cached_keys(&self) -> Option<Arc<Keys>> {
+        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn remember(&self, keys: Keys) -> Arc<Keys> {
+        let keys = Arc::new(keys);
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(keys.clone());
+        keys
+    }
+
+    /// True when the identity file now holds another key than the one loaded
+    /// (a `key rotate` ran since): the caller then drops the loaded key.
+    fn identity_file_changed(&self, keys: &Keys) -> bool {
+        let (KeySource::IdentityFile(path), KeyMaterial::Identity(loaded)) = (&keys.source, &keys.material) else {
+            return false;
+        };
+        match fs::read_to_string(path).ok().and_then(|t| parse_identity_file(path, &t).ok()) {
+            Some(current) => current.to_public().to_string() != loaded.to_public().to_string(),
+            None => false,
+        }
+    }
+
+    fn forget_keys(&self) {
+        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// The key, loaded once; `create` makes the identity file when it is missing.
-    fn keys(&self, create: bool) -> Result<&Keys> {
-        if let Some(k) = self.keys.get() {
+    fn keys(&self, create: bool) -> Result<Arc<Keys>> {
+        if let Some(k) = self.cached_keys() {
             return Ok(k);
         }
         let source = self.key_source();
@@ -290,13 +334,11 @@ impl CacheStore {
             }
             KeySource::IdentityFile(path) => {
                 let (identity, actual) = self.default_identity(path, create)?;
-                return Ok(self
-                    .keys
-                    .get_or_init(|| Keys { material: KeyMaterial::Identity(Box::new(identity)), source: actual }));
+                return Ok(self.remember(Keys { material: KeyMaterial::Identity(Box::new(identity)), source: actual }));
             }
             KeySource::Keyring(_) => unreachable!("the environment never names the keyring"),
         };
-        Ok(self.keys.get_or_init(|| Keys { material, source }))
+        Ok(self.remember(Keys { material, source }))
     }
 
     /// The public key caches are encrypted to (`None` for passphrase mode).
@@ -314,6 +356,22 @@ impl CacheStore {
     /// Reads and decrypts a profile's cache; `Ok(None)` when there is none.
     /// Any file that is there but unusable is an error, and is left as it is.
     pub fn load(&self, profile: &str) -> Result<Option<CacheEntry>> {
+        match self.load_once(profile) {
+            Err(Error::Cache(m)) if m.contains("encrypted to another key") => {
+                // A `key rotate` may have replaced the identity since we loaded it.
+                match self.cached_keys() {
+                    Some(k) if self.identity_file_changed(&k) => {
+                        self.forget_keys();
+                        self.load_once(profile)
+                    }
+                    _ => Err(Error::Cache(m)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    fn load_once(&self, profile: &str) -> Result<Option<CacheEntry>> {
         let path = self.paths.cache_file(profile);
         let bytes = match fs::read(&path) {
             Ok(b) => b,
@@ -388,22 +446,51 @@ impl CacheStore {
 
     /// Encrypts and atomically replaces a profile's cache.
     pub fn save(&self, entry: &CacheEntry) -> Result<()> {
-        let keys = self.keys(true)?;
+        let mut keys = self.keys(true)?;
+        if self.identity_file_changed(&keys) {
+            self.forget_keys();
+            keys = self.keys(true)?;
+        }
         let plain = serde_json::to_vec(entry).map_err(|e| Error::Other(format!("cannot encode the cache: {e}")))?;
-        let encryptor = match &keys.material {
-            KeyMaterial::Identity(id) => {
-                let recipient = id.to_public();
-                age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-                    .map_err(|e| Error::Other(format!("cannot encrypt the cache: {e}")))?
-            }
-            KeyMaterial::Passphrase(p) => age::Encryptor::with_user_passphrase(p.clone()),
+        let cipher = match &keys.material {
+            KeyMaterial::Identity(id) => encrypt_to(&plain, &[id.to_public()])?,
+            KeyMaterial::Passphrase(p) => encrypt_with(&plain, age::Encryptor::with_user_passphrase(p.clone()))?,
         };
-        let mut cipher = Vec::with_capacity(plain.len() + 256);
-        let enc_err = |e: std::io::Error| Error::Other(format!("cannot encrypt the cache: {e}"));
-        let mut writer = encryptor.wrap_output(&mut cipher).map_err(enc_err)?;
-        writer.write_all(&plain).map_err(enc_err)?;
-        writer.finish().map_err(enc_err)?;
         write_atomic(&self.paths.cache_file(&entry.profile), &cipher)
+    }
+
+    /// Writes a cache encrypted to exactly these recipients (`key rotate` uses the old
+    /// and new key together, so a crash mid-rotation leaves every cache readable).
+    pub fn save_to(&self, entry: &CacheEntry, recipients: &[age::x25519::Recipient]) -> Result<()> {
+        let plain = serde_json::to_vec(entry).map_err(|e| Error::Other(format!("cannot encode the cache: {e}")))?;
+        write_atomic(&self.paths.cache_file(&entry.profile), &encrypt_to(&plain, recipients)?)
+    }
+
+    /// Profiles that have a cache file.
+    pub fn cached_profiles(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        let dir = self.paths.cache_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+            Err(e) => return Err(Error::io(format!("cannot list {}", dir.display()), e)),
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(profile) = name.strip_suffix(".age") {
+                names.push(profile.to_string());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// The X25519 identity in use, when the caches are protected by one.
+    pub fn identity(&self, create: bool) -> Result<Option<age::x25519::Identity>> {
+        Ok(match &self.keys(create)?.material {
+            KeyMaterial::Identity(id) => Some(id.as_ref().clone()),
+            KeyMaterial::Passphrase(_) => None,
+        })
     }
 
     /// Deletes a profile's cache; true when there was one.
@@ -438,6 +525,23 @@ fn lock_file(path: &Path) -> Result<ProfileLock> {
 /// Holds a profile's sidecar lock while alive.
 pub struct ProfileLock {
     _file: fs::File,
+}
+
+/// Encrypts `plain` to X25519 recipients.
+pub fn encrypt_to(plain: &[u8], recipients: &[age::x25519::Recipient]) -> Result<Vec<u8>> {
+    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+        .map_err(|e| Error::Other(format!("cannot encrypt: {e}")))?;
+    encrypt_with(plain, encryptor)
+}
+
+/// Runs an age encryptor over `plain`.
+pub fn encrypt_with(plain: &[u8], encryptor: age::Encryptor) -> Result<Vec<u8>> {
+    let mut cipher = Vec::with_capacity(plain.len() + 256);
+    let enc_err = |e: std::io::Error| Error::Other(format!("cannot encrypt: {e}"));
+    let mut writer = encryptor.wrap_output(&mut cipher).map_err(enc_err)?;
+    writer.write_all(plain).map_err(enc_err)?;
+    writer.finish().map_err(enc_err)?;
+    Ok(cipher)
 }
 
 fn describe_decrypt_error(e: &age::DecryptError) -> String {

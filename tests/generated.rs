@@ -55,3 +55,10 @@ fn ci_runs_the_test_command_written_in_the_readme() {
     let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
     assert!(ci.lines().any(|l| l.trim() == commands[1]), ".ci/run must run `{}`", commands[1]);
 }
+
+#[test]
+fn man_page_is_fresh() {
+    let mut out = Vec::new();
+    age_oauth::cli::render_man(&mut out).unwrap();
+    check("docs/age-oauth.1", &String::from_utf8(out).unwrap());
+}

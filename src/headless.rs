@@ -1,0 +1,202 @@
+//! Moving a login to a headless server: `cache export` re-encrypts a profile (settings and
+//! cache) to the server's age key or a passphrase; `cache import` keeps it under the server's own key.
+
+use crate::config::{self, Origin, ResolvedProfile};
+use crate::error::{Error, Result};
+use crate::paths::write_atomic;
+use crate::secret::Secret;
+use crate::store::{encrypt_to, encrypt_with, parse_identity_file, CacheEntry, CacheStore, KeySource};
+use age::secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::io::Read;
+use std::path::Path;
+use std::str::FromStr;
+
+/// Tag of the JSON document inside an export.
+pub const EXPORT_FORMAT: &str = "age-oauth-export/1";
+
+/// What an export file holds (inside age ciphertext).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Export {
+    pub format: String,
+    pub profile: String,
+    pub provider: String,
+    /// The non-secret settings that are not defaults.
+    pub settings: Map<String, Value>,
+    pub cache: CacheEntry,
+}
+
+/// Who can open an export.
+pub enum ExportTo {
+    Recipients(Vec<age::x25519::Recipient>),
+    Passphrase(Secret),
+}
+
+/// Parses age recipients (`age1…`), one per line; `#` comments and blank lines allowed.
+pub fn parse_recipients(text: &str, source: &str) -> Result<Vec<age::x25519::Recipient>> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with("ssh-") {
+            return Err(Error::Config(format!(
+                "{source}:{}: SSH recipients are not supported by this build; give the server's age public key \
+                 (`age-oauth key show` on the server)",
+                i + 1
+            )));
+        }
+        out.push(
+            age::x25519::Recipient::from_str(line)
+                .map_err(|e| Error::Config(format!("{source}:{}: not an age public key (age1…): {e}", i + 1)))?,
+        );
+    }
+    if out.is_empty() {
+        return Err(Error::Config(format!("{source} holds no recipient")));
+    }
+    Ok(out)
+}
+
+/// Builds and encrypts the export of a profile whose cache is `entry`.
+pub fn export_bytes(profile: &ResolvedProfile, entry: CacheEntry, to: &ExportTo) -> Result<Vec<u8>> {
+    let settings: Map<String, Value> = profile
+        .values
+        .iter()
+        .filter(|(k, _)| !matches!(profile.origins.get(*k), Some(Origin::Default) | None))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let export = Export {
+        format: EXPORT_FORMAT.into(),
+        profile: profile.name.clone(),
+        provider: profile.provider.name.into(),
+        settings,
+        cache: entry,
+    };
+    let plain = serde_json::to_vec(&export).map_err(|e| Error::Other(format!("cannot encode the export: {e}")))?;
+    match to {
+        ExportTo::Recipients(r) => encrypt_to(&plain, r),
+        ExportTo::Passphrase(p) => {
+            encrypt_with(&plain, age::Encryptor::with_user_passphrase(SecretString::from(p.expose().to_string())))
+        }
+    }
+}
+
+/// Decrypts an export with the identity from `AGE_OAUTH_IDENTITY` or with a passphrase.
+pub fn open_export(
+    bytes: &[u8],
+    identity: Option<&age::x25519::Identity>,
+    passphrase: Option<&Secret>,
+) -> Result<Export> {
+    let decryptor = age::Decryptor::new(bytes)
+        .map_err(|_| Error::Config("the file is not an age-oauth export (not an age file)".into()))?;
+    let mut reader = if decryptor.is_scrypt() {
+        let pass = passphrase.ok_or_else(|| {
+            Error::Config(
+                "the export is protected by a passphrase: set AGE_OAUTH_PASSPHRASE or run on a terminal".into(),
+            )
+        })?;
+        let id = age::scrypt::Identity::new(SecretString::from(pass.expose().to_string()));
+        decryptor
+            .decrypt(std::iter::once(&id as &dyn age::Identity))
+            .map_err(|_| Error::Config("wrong passphrase for the export; nothing was imported".into()))?
+    } else {
+        let id = identity.ok_or_else(|| {
+            Error::Config(
+                "the export is encrypted to an age key and this machine has none yet: run `age-oauth key show` here \
+                 and export to that key, or set AGE_OAUTH_IDENTITY to the identity the export was made for"
+                    .into(),
+            )
+        })?;
+        decryptor.decrypt(std::iter::once(id as &dyn age::Identity)).map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => Error::Config(
+                "the export was made for another key: re-export it with this machine's public key (`age-oauth key show`)"
+                    .into(),
+            ),
+            _ => Error::Config("the export is truncated or altered; nothing was imported".into()),
+        })?
+    };
+    let mut plain = Vec::new();
+    reader
+        .read_to_end(&mut plain)
+        .map_err(|_| Error::Config("the export is truncated or altered; nothing was imported".into()))?;
+    let export: Export = serde_json::from_slice(&plain)
+        .map_err(|_| Error::Config("the file decrypts but is not an age-oauth export".into()))?;
+    if export.format != EXPORT_FORMAT {
+        return Err(Error::Config(format!("unsupported export format `{}`", export.format)));
+    }
+    Ok(export)
+}
+
+/// Reads the identity named by `AGE_OAUTH_IDENTITY`, if set.
+pub fn identity_from_env() -> Result<Option<age::x25519::Identity>> {
+    match std::env::var_os("AGE_OAUTH_IDENTITY").filter(|p| !p.is_empty()) {
+        None => Ok(None),
+        Some(p) => {
+            let path = Path::new(&p);
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| Error::io(format!("cannot read AGE_OAUTH_IDENTITY file {}", path.display()), e))?;
+            Ok(Some(parse_identity_file(path, &text)?))
+        }
+    }
+}
+
+/// Stores an opened export as profile `name`: settings into the user file, the cache
+/// re-encrypted under `store`'s own key.
+pub fn import(store: &CacheStore, export: Export, name: &str, force: bool) -> Result<()> {
+    config::validate_profile_name(name)?;
+    crate::registry::find(&export.provider)?;
+    if store.exists(name) && !force {
+        return Err(Error::Config(format!(
+            "profile '{name}' already has a cache here; import with --as OTHER, or --force to replace it"
+        )));
+    }
+    let mut entry = export.cache;
+    entry.profile = name.to_string();
+    entry.provider = export.provider.clone();
+    config::write_profile(store.paths(), name, &export.provider, &export.settings)?;
+    let _lock = store.lock(name)?;
+    store.save(&entry)
+}
+
+/// `key rotate`: re-encrypts every cache to a new identity. Each step leaves every cache
+/// readable: caches first go to old+new, then the identity file is swapped, then new only.
+pub fn rotate_identity(store: &CacheStore) -> Result<(String, usize)> {
+    let old = store.identity(false)?.ok_or_else(|| {
+        Error::Config(
+            "the caches are protected by a passphrase (AGE_OAUTH_PASSPHRASE): there is no key to rotate".into(),
+        )
+    })?;
+    let path = match store.key_source() {
+        KeySource::IdentityFile(p) => p,
+        other => {
+            return Err(Error::Config(format!(
+                "the caches use {}: `key rotate` only replaces the identity file age-oauth manages",
+                other.describe()
+            )))
+        }
+    };
+    let profiles = store.cached_profiles()?;
+    // Hold every profile's lock for the whole rotation: no refresh writes with the old key meanwhile.
+    let _locks: Vec<_> = profiles.iter().map(|p| store.lock(p)).collect::<Result<_>>()?;
+    let entries: Vec<CacheEntry> = profiles
+        .iter()
+        .map(|p| store.load(p)?.ok_or_else(|| Error::Other(format!("the cache of '{p}' vanished"))))
+        .collect::<Result<_>>()?;
+    let new = age::x25519::Identity::generate();
+    let both = [old.to_public(), new.to_public()];
+    for entry in &entries {
+        store.save_to(entry, &both)?;
+    }
+    let text = format!(
+        "# age-oauth cache key: keep this file private (0600); losing it means logging in again\n# public key: {}\n{}\n",
+        new.to_public(),
+        age::secrecy::ExposeSecret::expose_secret(&new.to_string())
+    );
+    write_atomic(&path, text.as_bytes())?;
+    for entry in &entries {
+        store.save_to(entry, &[new.to_public()])?;
+    }
+    Ok((new.to_public().to_string(), entries.len()))
+}

@@ -1,0 +1,155 @@
+//! `migrate python-age-oauth`: turns the Python age-oauth's plaintext connection store
+//! (`connections.json`, `connections/<id>/meta.json` and `.env`) into profiles and encrypted caches.
+
+use crate::config::{self, validate_profile_name};
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use crate::store::{CacheEntry, CacheStore};
+use crate::token::TokenSet;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where the Python age-oauth keeps its store: `$XDG_CONFIG_HOME/age_oauth` (platformdirs).
+pub fn default_python_store() -> Option<PathBuf> {
+    directories::BaseDirs::new().map(|d| d.config_dir().join("age_oauth"))
+}
+
+/// What happened to one connection.
+#[derive(Debug, serde::Serialize)]
+pub struct Migrated {
+    pub connection_id: String,
+    pub profile: String,
+    pub provider: String,
+    pub moved_secrets: Vec<String>,
+    pub moved_tokens: bool,
+    pub env_file: PathBuf,
+    pub shredded: bool,
+}
+
+/// A connection's label made into a valid profile name.
+fn profile_name(label: &str, id: &str) -> String {
+    let mut name: String =
+        label.trim().chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '-' }).collect();
+    name = name.trim_matches(|c: char| !c.is_ascii_alphanumeric()).to_string();
+    name.truncate(64);
+    if validate_profile_name(&name).is_err() {
+        name = id.chars().filter(|c| c.is_ascii_alphanumeric() || "_.-".contains(*c)).take(64).collect();
+    }
+    name
+}
+
+fn read_env(path: &Path) -> Result<BTreeMap<String, String>> {
+    let iter = dotenvy::from_path_iter(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    let mut out = BTreeMap::new();
+    for item in iter {
+        let (k, v) = item.map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+/// Epoch seconds from the Python store's float (`1730000000.123`).
+fn epoch(value: Option<&String>) -> Option<u64> {
+    value.and_then(|v| v.trim().parse::<f64>().ok()).filter(|f| *f > 0.0).map(|f| f as u64)
+}
+
+/// Reads every connection under `from` and writes profiles and caches; nothing is
+/// written for a connection that fails, and the old files stay unless `shred`.
+pub fn migrate(store: &CacheStore, from: &Path, shred: bool, now: u64) -> Result<Vec<Migrated>> {
+    let index_path = from.join("connections.json");
+    let text = std::fs::read_to_string(&index_path).map_err(|e| {
+        Error::Config(format!("no Python age-oauth store at {} ({e}); pass --from DIR", from.display()))
+    })?;
+    let index: Value = serde_json::from_str(&text)
+        .map_err(|e| Error::Config(format!("{}: not valid JSON: {e}", index_path.display())))?;
+    let connections = index
+        .get("connections")
+        .and_then(Value::as_array)
+        .ok_or_else(|| Error::Config(format!("{}: no `connections` list", index_path.display())))?;
+    let mut done = Vec::new();
+    for connection in connections {
+        let Some(id) = connection.get("id").and_then(Value::as_str) else { continue };
+        let dir = from.join("connections").join(id);
+        let meta: Value = std::fs::read_to_string(dir.join("meta.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_else(|| connection.clone());
+        let label = meta.get("label").and_then(Value::as_str).unwrap_or(id);
+        let env_file = dir.join(".env");
+        let env = read_env(&env_file)?;
+        let get = |k: &str| env.get(k).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+
+        let provider = if get("OAUTH_AUTH_TYPE").as_deref() == Some("app") { "esri-app" } else { "esri-oob" };
+        let portal = get("PORTAL_URL")
+            .or_else(|| meta.get("portal_url").and_then(Value::as_str).map(String::from))
+            .ok_or_else(|| Error::Config(format!("{}: no PORTAL_URL", env_file.display())))?;
+        let client_id = get("OAUTH_CLIENT_ID")
+            .ok_or_else(|| Error::Config(format!("{}: no OAUTH_CLIENT_ID", env_file.display())))?;
+        let mut settings = Map::new();
+        settings.insert("portal".into(), json!(portal.trim_end_matches('/')));
+        settings.insert("client_id".into(), json!(client_id));
+        match get("OAUTH_VERIFY_SSL").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("false" | "0" | "no" | "off") => {
+                settings.insert("verify_ssl".into(), json!(false));
+            }
+            Some("true" | "1" | "yes" | "on") | None => {}
+            Some(_) => {
+                settings.insert("verify_ssl".into(), json!(get("OAUTH_VERIFY_SSL")));
+            }
+        }
+        if let Some(r) = get("OAUTH_REFERER") {
+            settings.insert("referer".into(), json!(r));
+        }
+
+        let name = profile_name(label, id);
+        let mut entry = CacheEntry::new(&name, provider);
+        let mut moved_secrets = Vec::new();
+        if let Some(secret) = get("OAUTH_CLIENT_SECRET") {
+            entry.secrets.insert("client_secret".into(), Secret::new(secret));
+            moved_secrets.push("client_secret".to_string());
+        }
+        if let Some(access) = get("OAUTH_ACCESS_TOKEN") {
+            let mut tokens = TokenSet::new(Secret::new(access), now);
+            tokens.expires_at = epoch(env.get("OAUTH_TOKEN_EXPIRES_AT"));
+            if provider == "esri-oob" {
+                tokens.refresh_token = get("OAUTH_REFRESH_TOKEN").map(Secret::new);
+                tokens.refresh_issued_at = epoch(env.get("OAUTH_REFRESH_TOKEN_ROTATED_AT"));
+                tokens.username = get("OAUTH_USERNAME");
+            }
+            entry.tokens = Some(tokens);
+        }
+        // Validate before writing anything for this connection.
+        let info = crate::registry::find(provider)?;
+        let settings_check = crate::registry::ProfileSettings { profile: name.clone(), values: settings.clone() };
+        (info.build)(&settings_check)?;
+        config::write_profile(store.paths(), &name, provider, &settings)?;
+        {
+            let _lock = store.lock(&name)?;
+            store.save(&entry)?;
+        }
+        let shredded = shred && shred_file(&env_file).is_ok();
+        done.push(Migrated {
+            connection_id: id.to_string(),
+            profile: name,
+            provider: provider.to_string(),
+            moved_secrets,
+            moved_tokens: entry.tokens.is_some(),
+            env_file,
+            shredded,
+        });
+    }
+    Ok(done)
+}
+
+/// Overwrites a file with zeros, syncs, then deletes it (best effort on copy-on-write
+/// and flash storage, where old blocks may survive).
+fn shred_file(path: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let len = std::fs::metadata(path)?.len();
+    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    f.write_all(&vec![0u8; len as usize])?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::remove_file(path)
+}

@@ -292,7 +292,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     let paths = Paths::from_env()?;
     let mut ui = Terminal::new(cli.verbose);
     let cwd = std::env::current_dir().map_err(|e| Error::io("cannot read the working directory", e))?;
-    let engine = Engine::new(paths.clone());
+    let engine = Engine::with_clock(paths.clone(), crate::clock::from_env()?);
     let profile = cli.profile.as_deref();
     match cli.command {
         Command::Providers { json } => cmd_providers(json),

@@ -54,11 +54,12 @@ pub struct LogoutReport {
 
 impl Engine {
     pub fn new(paths: Paths) -> Self {
-        Engine::with_parts(
-            paths,
-            Arc::new(SystemClock),
-            Box::new(|v| Ok(Arc::new(UreqClient::new(v)?) as Arc<dyn HttpClient>)),
-        )
+        Engine::with_clock(paths, Arc::new(SystemClock))
+    }
+
+    /// The real HTTP client, with the given clock.
+    pub fn with_clock(paths: Paths, clock: Arc<dyn Clock>) -> Self {
+        Engine::with_parts(paths, clock, Box::new(|v| Ok(Arc::new(UreqClient::new(v)?) as Arc<dyn HttpClient>)))
     }
 
     pub fn with_parts(paths: Paths, clock: Arc<dyn Clock>, http_factory: HttpFactory) -> Self {

@@ -60,6 +60,9 @@ pub struct PortalConfig {
     pub approve_as: String,
     /// `false` mimics a pre-10.9.1 Enterprise portal that omits `refresh_token_expires_in`.
     pub include_refresh_expiry: bool,
+    /// Rotate on every `refresh_token` grant too (the old one retires), and treat a retired
+    /// refresh token presented again as theft: revoke its whole grant (RFC 9700 §4.14.2).
+    pub rotate_on_refresh: bool,
     pub users: Vec<SimUser>,
     pub apps: Vec<SimApp>,
 }
@@ -80,6 +83,7 @@ impl Default for PortalConfig {
             auto_approve: true,
             approve_as: "demo".to_string(),
             include_refresh_expiry: true,
+            rotate_on_refresh: false,
             users: vec![user("demo", "Demo User"), user("alice", "Alice Example")],
             apps: vec![
                 SimApp {
@@ -163,6 +167,8 @@ struct IssuedCode {
 
 #[derive(Clone, Debug)]
 struct RefreshGrant {
+    /// Every refresh token rotated out of one sign-in shares the family of the first.
+    family: String,
     client_id: String,
     username: String,
     expiration_minutes: Option<i64>,
@@ -188,6 +194,8 @@ struct SimState {
     pending: HashMap<String, PendingAuthorization>,
     codes: HashMap<String, IssuedCode>,
     refresh_tokens: HashMap<String, RefreshGrant>,
+    /// Rotated-out refresh tokens and their family, to detect reuse.
+    retired_refresh: HashMap<String, String>,
     access_tokens: HashMap<String, AccessGrant>,
 }
 
@@ -228,9 +236,21 @@ impl SimState {
     }
 
     fn mint_refresh(&mut self, client_id: &str, username: &str, expiration_minutes: Option<i64>) -> (String, u64) {
+        self.mint_refresh_in(None, client_id, username, expiration_minutes)
+    }
+
+    /// Mints a refresh token, in `family` when it replaces one (rotation).
+    fn mint_refresh_in(
+        &mut self,
+        family: Option<String>,
+        client_id: &str,
+        username: &str,
+        expiration_minutes: Option<i64>,
+    ) -> (String, u64) {
         let lifetime = self.refresh_lifetime(expiration_minutes);
         let token = random_token("rt_");
         let grant = RefreshGrant {
+            family: family.unwrap_or_else(|| token.clone()),
             client_id: client_id.to_string(),
             username: username.to_string(),
             expiration_minutes,
@@ -238,6 +258,24 @@ impl SimState {
         };
         self.refresh_tokens.insert(token.clone(), grant);
         (token, lifetime)
+    }
+
+    /// Retires a rotated-out refresh token (it stops working; presenting it again is reuse).
+    fn retire_refresh(&mut self, refresh_token: &str, family: &str) {
+        self.refresh_tokens.remove(refresh_token);
+        self.retired_refresh.insert(refresh_token.to_string(), family.to_string());
+    }
+
+    /// Reuse of a retired refresh token: the whole grant (every token of its family) dies.
+    fn revoke_grant_on_reuse(&mut self, refresh_token: &str) -> bool {
+        let Some(family) = self.retired_refresh.get(refresh_token).cloned() else { return false };
+        self.bump("refresh_reuse");
+        let doomed: Vec<String> =
+            self.refresh_tokens.iter().filter(|(_, g)| g.family == family).map(|(t, _)| t.clone()).collect();
+        for token in doomed {
+            self.revoke_refresh_family(&token);
+        }
+        true
     }
 
     fn revoke_refresh_family(&mut self, refresh_token: &str) {
@@ -713,6 +751,9 @@ fn redeem_code(st: &mut SimState, req: &Incoming, app: &SimApp, pretty: bool) ->
 
 /// The live refresh grant for this app, or `None` (expired, revoked, unknown, other app's).
 fn live_refresh_grant(st: &mut SimState, refresh_token: &str, app: &SimApp) -> Option<RefreshGrant> {
+    if st.config.rotate_on_refresh && st.revoke_grant_on_reuse(refresh_token) {
+        return None;
+    }
     let now = st.now();
     let grant = st.refresh_tokens.get(refresh_token)?.clone();
     if grant.expires_at <= now {
@@ -733,6 +774,12 @@ fn refresh(st: &mut SimState, req: &Incoming, app: &SimApp, pretty: bool) -> Rep
     let Some(grant) = live_refresh_grant(st, refresh_token, app) else {
         return refresh_expired(pretty);
     };
+    if st.config.rotate_on_refresh {
+        st.retire_refresh(refresh_token, &grant.family);
+        let (new_refresh, lifetime) =
+            st.mint_refresh_in(Some(grant.family.clone()), &app.client_id, &grant.username, grant.expiration_minutes);
+        return user_token_response(st, app, &grant.username, Some((&new_refresh, lifetime)), &new_refresh, pretty);
+    }
     // New access token only; the refresh token stays as it is.
     user_token_response(st, app, &grant.username, None, refresh_token, pretty)
 }
@@ -751,8 +798,9 @@ fn exchange_refresh(st: &mut SimState, req: &Incoming, app: &SimApp, pretty: boo
         return refresh_expired(pretty);
     };
     // Rotation: the old refresh token dies; access tokens already minted from it live out their time.
-    st.refresh_tokens.remove(refresh_token);
-    let (new_refresh, lifetime) = st.mint_refresh(&app.client_id, &grant.username, grant.expiration_minutes);
+    st.retire_refresh(refresh_token, &grant.family);
+    let (new_refresh, lifetime) =
+        st.mint_refresh_in(Some(grant.family.clone()), &app.client_id, &grant.username, grant.expiration_minutes);
     user_token_response(st, app, &grant.username, Some((&new_refresh, lifetime)), &new_refresh, pretty)
 }
 
@@ -952,6 +1000,7 @@ fn config_json(st: &SimState) -> Value {
         "auto_approve": c.auto_approve,
         "approve_as": c.approve_as,
         "include_refresh_expiry": c.include_refresh_expiry,
+        "rotate_on_refresh": c.rotate_on_refresh,
         "deny_next_authorize": st.deny_next_authorize,
     })
 }
@@ -968,6 +1017,7 @@ fn apply_config(st: &mut SimState, changes: &serde_json::Map<String, Value>) -> 
             "code_lifetime" => config.code_lifetime = as_secs()?,
             "auto_approve" => config.auto_approve = as_bool()?,
             "include_refresh_expiry" => config.include_refresh_expiry = as_bool()?,
+            "rotate_on_refresh" => config.rotate_on_refresh = as_bool()?,
             "deny_next_authorize" => deny_next_authorize = as_bool()?,
             "approve_as" => config.approve_as = value.as_str().ok_or("approve_as must be a string")?.to_string(),
             other => return Err(format!("unknown setting {other}")),
@@ -1155,6 +1205,7 @@ impl PortalSim {
             pending: HashMap::new(),
             codes: HashMap::new(),
             refresh_tokens: HashMap::new(),
+            retired_refresh: HashMap::new(),
             access_tokens: HashMap::new(),
         }));
         let server = Arc::new(server);

@@ -389,6 +389,9 @@ impl CacheStore {
         if bytes.is_empty() {
             return Err(damaged("the file is empty"));
         }
+        if !bytes.starts_with(b"age-encryption.org/") {
+            return Err(damaged("it is not an age file"));
+        }
         let decryptor = age::Decryptor::new(&bytes[..]).map_err(|e| damaged(&describe_decrypt_error(&e)))?;
         let keys = match self.keys(false) {
             Ok(k) => k,

@@ -1,0 +1,275 @@
+//! A table of bad inputs — profile files, server answers, caches, environment — each of which
+//! must end in a one-line error, the expected non-zero exit, no panic and no secret in the output.
+
+mod common;
+use common::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const SECRET: &str = "s3cr3t-value-for-the-table";
+
+/// What one case expects.
+struct Expect {
+    exit: i32,
+    needle: &'static str,
+}
+
+fn check(case: &str, out: &std::process::Output, expect: &Expect, secrets: &[&str]) {
+    let err = text(&out.stderr);
+    assert_eq!(code(out), expect.exit, "{case}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{case}: one line: {err}");
+    assert!(err.starts_with("error: "), "{case}: {err}");
+    assert!(
+        err.to_lowercase().contains(&expect.needle.to_lowercase()),
+        "{case}: expected `{}` in {err}",
+        expect.needle
+    );
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE"), "{case}: {err}");
+    assert!(out.stdout.is_empty(), "{case}: nothing on stdout");
+    for s in secrets {
+        assert!(!err.contains(s), "{case}: a secret leaked");
+    }
+}
+
+#[test]
+fn bad_profile_files() {
+    let cases: &[(&str, &str, Expect)] = &[
+        ("unclosed table", "[profiles.p\nprovider = \"esri-oob\"\n", Expect { exit: 2, needle: "config.toml:1:" }),
+        ("unterminated string", "[profiles.p]\nprovider = \"esri-oob\n", Expect { exit: 2, needle: "config.toml:2:" }),
+        ("duplicate key", "[profiles.p]\nprovider = \"esri-oob\"\nprovider = \"esri-app\"\n", Expect { exit: 2, needle: "config.toml:3:" }),
+        ("profiles not a table", "profiles = 3\n", Expect { exit: 2, needle: "must be a table" }),
+        ("profile not a table", "[profiles]\np = \"x\"\n", Expect { exit: 2, needle: "must be a table" }),
+        ("unknown top-level key", "colour = \"blue\"\n", Expect { exit: 2, needle: "unknown top-level key" }),
+        ("unknown field", "[profiles.p]\nprovider = \"esri-oob\"\nportal = \"https://x.example\"\nclient_id = \"c\"\nportl = 1\n", Expect { exit: 2, needle: "unknown field `portl`" }),
+        ("unknown provider", "[profiles.p]\nprovider = \"esri-nope\"\n", Expect { exit: 2, needle: "known providers" }),
+        ("no provider", "[profiles.p]\nportal = \"https://x.example\"\n", Expect { exit: 2, needle: "no `provider`" }),
+        ("missing required", "[profiles.p]\nprovider = \"esri-oob\"\n", Expect { exit: 2, needle: "missing required field(s): client_id, portal" }),
+        ("client secret in toml", "[profiles.p]\nprovider = \"esri-oob\"\nclient_secret = \"s3cr3t-value-for-the-table\"\n", Expect { exit: 2, needle: "never read from TOML" }),
+        ("password in toml", "[profiles.p]\nprovider = \"esri-oob\"\npassword = \"s3cr3t-value-for-the-table\"\n", Expect { exit: 2, needle: "is a secret" }),
+        ("wrong type", "[profiles.p]\nprovider = \"esri-oob\"\nportal = \"https://x.example\"\nclient_id = \"c\"\nexpiration = \"soon\"\n", Expect { exit: 2, needle: "field `expiration`" }),
+        ("negative margin", "[profiles.p]\nprovider = \"esri-oob\"\nportal = \"https://x.example\"\nclient_id = \"c\"\nrefresh_margin = -5\n", Expect { exit: 2, needle: "refresh_margin" }),
+        ("verify_ssl number", "[profiles.p]\nprovider = \"esri-oob\"\nportal = \"https://x.example\"\nclient_id = \"c\"\nverify_ssl = 3\n", Expect { exit: 2, needle: "verify_ssl" }),
+        ("bad profile name", "[profiles.\"bad name\"]\nprovider = \"esri-oob\"\n", Expect { exit: 2, needle: "invalid profile name" }),
+        ("http on a remote host", "[profiles.p]\nprovider = \"esri-oob\"\nportal = \"http://gis.example.com/portal\"\nclient_id = \"c\"\n", Expect { exit: 2, needle: "non-loopback" }),
+        ("ftp portal", "[profiles.p]\nprovider = \"esri-oob\"\nportal = \"ftp://gis.example.com\"\nclient_id = \"c\"\n", Expect { exit: 2, needle: "https://" }),
+        ("default_profile not a string", "default_profile = 5\n", Expect { exit: 2, needle: "default_profile" }),
+        ("CA bundle that is not there", "[profiles.p]\nprovider = \"esri-app\"\nportal = \"https://x.example\"\nclient_id = \"c\"\nverify_ssl = \"/nonexistent/ca.pem\"\n", Expect { exit: 1, needle: "CA bundle" }),
+    ];
+    for (name, toml, expect) in cases {
+        let home = Home::new();
+        std::fs::create_dir_all(home.state()).unwrap();
+        std::fs::write(home.state().join("config.toml"), toml).unwrap();
+        let out = home
+            .cmd()
+            .env("AGE_OAUTH_CLIENT_SECRET", SECRET)
+            .args(["token", "--profile", "p", "-vvv"])
+            .output()
+            .unwrap();
+        check(name, &out, expect, &[SECRET]);
+        assert_eq!(std::fs::read_to_string(home.state().join("config.toml")).unwrap(), *toml, "{name}: file untouched");
+    }
+}
+
+/// A server that answers `/<case>/...` with that case's canned answer.
+fn bad_server(answers: HashMap<String, (u16, &'static str, Vec<u8>)>) -> (u16, Arc<tiny_http::Server>) {
+    let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+    let port = server.server_addr().to_ip().unwrap().port();
+    let s = server.clone();
+    std::thread::spawn(move || {
+        for request in s.incoming_requests() {
+            let case = request.url().trim_start_matches('/').split('/').next().unwrap_or_default().to_string();
+            let (status, ct, body) = answers.get(&case).cloned().unwrap_or((404, "text/plain", b"no case".to_vec()));
+            let mut response = tiny_http::Response::from_data(body).with_status_code(status);
+            if !ct.is_empty() {
+                response = response.with_header(tiny_http::Header::from_bytes("Content-Type", ct).unwrap());
+            }
+            if status == 302 {
+                response = response
+                    .with_header(tiny_http::Header::from_bytes("Location", "https://elsewhere.example/").unwrap());
+            }
+            let _ = request.respond(response);
+        }
+    });
+    (port, server)
+}
+
+#[test]
+fn bad_server_answers() {
+    let json = "application/json";
+    let cases: Vec<(&str, u16, &str, Vec<u8>, &str)> = vec![
+        ("html-200", 200, "text/html", b"<html><head><title>Sign In</title></head></html>".to_vec(), "HTML page"),
+        ("html-no-content-type", 200, "", b"<!DOCTYPE html><html></html>".to_vec(), "HTML page"),
+        ("empty-200", 200, json, Vec::new(), "not JSON"),
+        ("truncated-json", 200, json, b"{\"access_token\": \"abc".to_vec(), "not JSON"),
+        ("json-array", 200, json, b"[1,2,3]".to_vec(), "not an object"),
+        ("json-string", 200, json, b"\"token\"".to_vec(), "not an object"),
+        ("token-a-number", 200, json, b"{\"access_token\": 5, \"expires_in\": 60}".to_vec(), "no access_token"),
+        ("empty-object", 200, json, b"{}".to_vec(), "no access_token"),
+        (
+            "expires-not-number",
+            200,
+            json,
+            b"{\"access_token\": \"a\", \"expires_in\": \"soon\"}".to_vec(),
+            "expires_in",
+        ),
+        ("expires-negative", 200, json, b"{\"access_token\": \"a\", \"expires_in\": -5}".to_vec(), "expires_in"),
+        (
+            "arcgis-error",
+            200,
+            json,
+            br#"{"error":{"code":400,"error":"invalid_request","message":"Invalid client_secret","details":[]}}"#
+                .to_vec(),
+            "Invalid client_secret",
+        ),
+        (
+            "rfc6749-error",
+            400,
+            json,
+            br#"{"error":"invalid_client","error_description":"bad"}"#.to_vec(),
+            "invalid_client",
+        ),
+        ("empty-error", 200, json, br#"{"error":{}}"#.to_vec(), "unspecified error"),
+        ("http-500-html", 500, "text/html", b"<html><title>Internal Server Error</title></html>".to_vec(), "HTTP 500"),
+        ("http-502-empty", 502, "", Vec::new(), "HTTP 502"),
+        ("redirect", 302, "text/plain", Vec::new(), "HTTP 302"),
+        ("binary", 200, "application/octet-stream", vec![0, 159, 146, 150, 255, 0, 1], "not JSON"),
+        ("huge", 200, json, vec![b' '; 9 * 1024 * 1024], "larger than"),
+    ];
+    let answers =
+        cases.iter().map(|(name, status, ct, body, _)| (name.to_string(), (*status, *ct, body.clone()))).collect();
+    let (port, _server) = bad_server(answers);
+    for (name, _, _, _, needle) in &cases {
+        let home = Home::new();
+        let portal = format!("http://127.0.0.1:{port}/{name}/portal");
+        let out = home.run(&[
+            "profile",
+            "add",
+            "p",
+            "--provider",
+            "esri-app",
+            "--portal",
+            &portal,
+            "--client-id",
+            "c",
+            "--client-secret",
+            SECRET,
+        ]);
+        assert_eq!(code(&out), 0, "{name}: {}", text(&out.stderr));
+        let out = home.run(&["token", "--profile", "p", "-vvv"]);
+        let expect = Expect { exit: 4, needle };
+        // -vvv adds debug lines: judge the last line, and that no line leaks.
+        let err = text(&out.stderr);
+        let last = err.trim_end().lines().last().unwrap_or_default().to_string();
+        let trimmed = std::process::Output {
+            status: out.status,
+            stdout: out.stdout.clone(),
+            stderr: format!("{last}\n").into_bytes(),
+        };
+        check(name, &trimmed, &expect, &[SECRET]);
+        assert!(!err.contains(SECRET), "{name}: secret in -vvv output");
+        assert!(home.load_cache("p").tokens.is_none(), "{name}: nothing stored from a bad answer");
+    }
+}
+
+#[test]
+fn bad_caches_and_environments() {
+    let sim = start_sim();
+    let home = Home::new();
+    add_profile(&home, &sim, "prod");
+    assert_eq!(code(&login(&home, "prod", &[])), 0);
+    let cache = home.cache_file("prod");
+    let good = std::fs::read(&cache).unwrap();
+    let other_identity = home.path().join("other.txt");
+    std::fs::write(
+        &other_identity,
+        format!("{}\n", age::secrecy::ExposeSecret::expose_secret(&age::x25519::Identity::generate().to_string())),
+    )
+    .unwrap();
+    let garbage_identity = home.path().join("garbage.txt");
+    std::fs::write(&garbage_identity, "not a key\n").unwrap();
+    // A valid age file (to our key) holding something that is not a cache.
+    let our_key = text(&home.run(&["key", "show"]).stdout).trim().to_string();
+    let recipient: age::x25519::Recipient = our_key.parse().unwrap();
+    let not_a_cache = age_oauth::store::encrypt_to(b"{\"hello\": 1}", &[recipient]).unwrap();
+
+    type Setup<'a> = (&'a str, Option<Vec<u8>>, Vec<(&'a str, String)>, Expect);
+    let cases: Vec<Setup> = vec![
+        (
+            "truncated cache",
+            Some(good[..good.len() / 2].to_vec()),
+            vec![],
+            Expect { exit: 1, needle: "cannot be read" },
+        ),
+        ("cut after the header", Some(good[..40].to_vec()), vec![], Expect { exit: 1, needle: "cannot be read" }),
+        ("zero-length cache", Some(Vec::new()), vec![], Expect { exit: 1, needle: "empty" }),
+        ("garbage cache", Some(b"\x00\x01garbage".to_vec()), vec![], Expect { exit: 1, needle: "not an age file" }),
+        (
+            "one flipped byte",
+            Some({
+                let mut b = good.clone();
+                let n = b.len() - 5;
+                b[n] ^= 0xff;
+                b
+            }),
+            vec![],
+            Expect { exit: 1, needle: "cannot be read" },
+        ),
+        ("not a cache inside", Some(not_a_cache), vec![], Expect { exit: 1, needle: "not a cache" }),
+        (
+            "foreign key",
+            None,
+            vec![("AGE_OAUTH_IDENTITY", other_identity.display().to_string())],
+            Expect { exit: 1, needle: "another key" },
+        ),
+        (
+            "identity file missing",
+            None,
+            vec![("AGE_OAUTH_IDENTITY", "/nonexistent/key.txt".into())],
+            Expect { exit: 1, needle: "AGE_OAUTH_IDENTITY" },
+        ),
+        (
+            "identity file garbage",
+            None,
+            vec![("AGE_OAUTH_IDENTITY", garbage_identity.display().to_string())],
+            Expect { exit: 2, needle: "no age X25519 identity" },
+        ),
+        (
+            "passphrase for an identity cache",
+            None,
+            vec![("AGE_OAUTH_PASSPHRASE", "x".into())],
+            Expect { exit: 1, needle: "unset AGE_OAUTH_PASSPHRASE" },
+        ),
+        (
+            "empty passphrase",
+            None,
+            vec![("AGE_OAUTH_PASSPHRASE", "".into())],
+            Expect { exit: 2, needle: "set but empty" },
+        ),
+        (
+            "clock offset not a number",
+            None,
+            vec![("AGE_OAUTH_CLOCK_OFFSET", "soon".into())],
+            Expect { exit: 2, needle: "AGE_OAUTH_CLOCK_OFFSET" },
+        ),
+        ("home is a file", None, vec![("AGE_OAUTH_HOME", "/etc/hostname".into())], Expect { exit: 1, needle: "" }),
+    ];
+    for (name, bytes, env, expect) in &cases {
+        std::fs::write(&cache, bytes.as_deref().unwrap_or(&good)).unwrap();
+        let before = std::fs::read(&cache).unwrap();
+        let mut cmd = home.cmd();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let args: &[&str] = if *name == "home is a file" {
+            &["profile", "add", "x", "--portal", "https://x.example", "--client-id", "c", "--client-secret", SECRET]
+        } else {
+            &["token", "--profile", "prod", "--min-ttl", "999999"]
+        };
+        let out = cmd.args(args).output().unwrap();
+        check(name, &out, expect, &[SECRET, APP_SECRET]);
+        assert_eq!(std::fs::read(&cache).unwrap(), before, "{name}: the cache is left as it was");
+    }
+    // An unwritable home (not root-proof: root may write anywhere, so use a path under a file).
+    let out = home.cmd().env("AGE_OAUTH_HOME", "/etc/hostname/sub").args(["key", "show"]).output().unwrap();
+    check("unwritable home", &out, &Expect { exit: 1, needle: "cannot" }, &[]);
+}

@@ -10,6 +10,8 @@ pub mod envvars;
 pub mod error;
 pub mod http;
 pub mod interact;
+pub mod jwt;
+pub mod loopback;
 pub mod paths;
 pub mod pkce;
 pub mod registry;

@@ -290,7 +290,8 @@ impl Portal {
             }
         }
         let secret = cx.secrets.get("client_secret").cloned();
-        let mut fields = vec![("grant_type", grant), ("client_id", client_id), ("refresh_token", refresh_token.expose())];
+        let mut fields =
+            vec![("grant_type", grant), ("client_id", client_id), ("refresh_token", refresh_token.expose())];
         if grant == "exchange_refresh_token" {
             fields.push(("redirect_uri", redirect_uri));
         }

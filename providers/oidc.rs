@@ -125,7 +125,8 @@ pub struct Oidc {
 
 fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
     let s: OidcSettings = settings.parse()?;
-    let check = |field: &str, v: &Option<String>| v.as_deref().map(|u| service_url(&settings.profile, field, u)).transpose();
+    let check =
+        |field: &str, v: &Option<String>| v.as_deref().map(|u| service_url(&settings.profile, field, u)).transpose();
     let explicit = Metadata {
         issuer: check("issuer", &s.issuer)?,
         authorization_endpoint: check("authorization_endpoint", &s.authorization_endpoint)?,
@@ -217,9 +218,9 @@ impl Oidc {
             return Ok((self.explicit.clone(), None));
         };
         let now = cx.now();
-        let fresh_cache = cached.and_then(|t| t.extra.get(DISCOVERY_KEY)).filter(|d| {
-            d.get("fetched_at").and_then(Value::as_u64).is_some_and(|at| at + DISCOVERY_MAX_AGE > now)
-        });
+        let fresh_cache = cached
+            .and_then(|t| t.extra.get(DISCOVERY_KEY))
+            .filter(|d| d.get("fetched_at").and_then(Value::as_u64).is_some_and(|at| at + DISCOVERY_MAX_AGE > now));
         let discovery = match fresh_cache {
             Some(d) => d.clone(),
             None => {
@@ -446,10 +447,8 @@ impl Oidc {
         cx.ui.info(&message);
         let mut interval = grant.get("interval").and_then(Value::as_u64).unwrap_or(DEFAULT_POLL_INTERVAL);
         let deadline = cx.now() + grant.get("expires_in").and_then(Value::as_u64).unwrap_or(600);
-        let poll = [
-            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-            ("device_code", device_code.expose()),
-        ];
+        let poll =
+            [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", device_code.expose())];
         let result = loop {
             cx.ui.progress(Some(&format!("waiting for the sign-in at {verification_uri} (code {user_code})")));
             cx.clock.sleep(interval);
@@ -484,9 +483,7 @@ impl Provider for Oidc {
 
     fn refresh(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet> {
         let Some(refresh_token) = current.refresh_token.clone() else {
-            return Err(cx.login_required(
-                "there is no refresh token (add offline_access to `scopes` to get one)",
-            ));
+            return Err(cx.login_required("there is no refresh token (add offline_access to `scopes` to get one)"));
         };
         let (meta, discovery) = self.metadata(cx, Some(current))?;
         let fields = [("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose())];
@@ -508,8 +505,7 @@ impl Provider for Oidc {
                     .header("Authorization", format!("Bearer {}", tokens.access_token.expose()))
                     .header("Accept", "application/json");
                 let response = cx.send(&request)?;
-                let info = read_json(&response, "userinfo")?
-                    .map_err(|e| Error::Server(format!("userinfo: {e}")))?;
+                let info = read_json(&response, "userinfo")?.map_err(|e| Error::Server(format!("userinfo: {e}")))?;
                 (info, "userinfo")
             }
             None => match tokens.extra.get(CLAIMS_KEY) {

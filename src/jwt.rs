@@ -16,7 +16,8 @@ fn b64url_decode(part: &str, what: &str) -> Result<Vec<u8>> {
 }
 
 fn json_object(part: &str, what: &str) -> Result<Map<String, Value>> {
-    serde_json::from_slice(&b64url_decode(part, what)?).map_err(|_| Error::Server(format!("{what} is not a JSON object")))
+    serde_json::from_slice(&b64url_decode(part, what)?)
+        .map_err(|_| Error::Server(format!("{what} is not a JSON object")))
 }
 
 /// Checks `token`'s signature with the matching key of `jwks` (`{"keys":[...]}`) and returns
@@ -39,7 +40,10 @@ pub fn verify_signature(token: &str, jwks: &Value) -> Result<Map<String, Value>>
         .filter(|k| k.get("use").and_then(Value::as_str).is_none_or(|u| u == "sig"))
         .find(|k| kid.is_none() || k.get("kid").and_then(Value::as_str) == kid)
         .ok_or_else(|| {
-            Error::Server(format!("the issuer's JWKS has no {kty} key with kid {:?} for the id_token", kid.unwrap_or("-")))
+            Error::Server(format!(
+                "the issuer's JWKS has no {kty} key with kid {:?} for the id_token",
+                kid.unwrap_or("-")
+            ))
         })?;
     let field = |name: &str| -> Result<Vec<u8>> {
         let text = key.get(name).and_then(Value::as_str).unwrap_or_default();
@@ -64,7 +68,11 @@ pub fn verify_signature(token: &str, jwks: &Value) -> Result<Map<String, Value>>
             point.extend(field("y")?);
             UnparsedPublicKey::new(params, &point).verify(message.as_bytes(), &sig)
         }
-        other => return Err(Error::Server(format!("the id_token is signed with `{other}`, which age-oauth does not accept"))),
+        other => {
+            return Err(Error::Server(format!(
+                "the id_token is signed with `{other}`, which age-oauth does not accept"
+            )))
+        }
     };
     verified.map_err(|_| Error::Server("the id_token's signature does not match the issuer's key (JWKS)".into()))?;
     Ok(claims)

@@ -49,7 +49,11 @@ impl Listener {
             Error::Config(format!(
                 "profile '{profile}': cannot listen on 127.0.0.1:{port} for the sign-in redirect ({e}); \
                  {}",
-                if port == 0 { "is loopback networking available?" } else { "free that port or change `redirect_port`" }
+                if port == 0 {
+                    "is loopback networking available?"
+                } else {
+                    "free that port or change `redirect_port`"
+                }
             ))
         })?;
         let bound = server.server_addr().to_ip().map(|a| a.port()).unwrap_or(port);
@@ -146,7 +150,9 @@ fn judge(query: &str, expected: &Expected<'_>) -> Verdict {
     let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     match get("state") {
         None => return Verdict::Stray("the answer has no `state`".into()),
-        Some(s) if s != expected.state => return Verdict::Stray("the answer's `state` belongs to another sign-in".into()),
+        Some(s) if s != expected.state => {
+            return Verdict::Stray("the answer's `state` belongs to another sign-in".into())
+        }
         Some(_) => {}
     }
     if let (Some(iss), Some(issuer)) = (get("iss"), expected.issuer) {
@@ -176,17 +182,22 @@ fn judge(query: &str, expected: &Expected<'_>) -> Verdict {
 pub fn parse_pasted(pasted: &str, expected: &Expected<'_>) -> Result<Callback> {
     let text = pasted.trim();
     if text.is_empty() {
-        return Err(Error::login_required(expected.profile, "nothing was pasted (expected the redirected URL or the code)"));
+        return Err(Error::login_required(
+            expected.profile,
+            "nothing was pasted (expected the redirected URL or the code)",
+        ));
     }
     match text.split_once('?') {
         Some((_, query)) => match judge(query.split('#').next().unwrap_or_default(), expected) {
             Verdict::Done(result) => result,
-            Verdict::Stray(why) => Err(Error::login_required(expected.profile, format!("the pasted URL is not the answer to this sign-in: {why}"))),
+            Verdict::Stray(why) => Err(Error::login_required(
+                expected.profile,
+                format!("the pasted URL is not the answer to this sign-in: {why}"),
+            )),
         },
-        None if text.contains(char::is_whitespace) || text.contains('/') => Err(Error::login_required(
-            expected.profile,
-            "the pasted text is neither the redirected URL nor a code",
-        )),
+        None if text.contains(char::is_whitespace) || text.contains('/') => {
+            Err(Error::login_required(expected.profile, "the pasted text is neither the redirected URL nor a code"))
+        }
         None => Ok(Callback { code: Secret::new(text) }),
     }
 }
@@ -230,7 +241,11 @@ pub fn obtain_code(
     if let Err(why) = cx.ui.open_browser(url) {
         cx.ui.warn(&format!("could not open a browser ({why}); open the URL above yourself, or use --no-browser"));
     }
-    cx.ui.info(&format!("Waiting up to {} s for the browser to come back to {}", timeout.as_secs(), listener.redirect_uri()));
+    cx.ui.info(&format!(
+        "Waiting up to {} s for the browser to come back to {}",
+        timeout.as_secs(),
+        listener.redirect_uri()
+    ));
     let ui = &mut *cx.ui;
     listener.wait(expected, timeout, |why| ui.warn(&format!("ignored a request to the sign-in listener: {why}")))
 }
@@ -245,7 +260,8 @@ mod tests {
 
     #[test]
     fn pasted_urls_and_codes() {
-        let ok = parse_pasted("http://127.0.0.1:5/callback?code=c1&state=s1&iss=http%3A%2F%2F127.0.0.1%3A9", &expected());
+        let ok =
+            parse_pasted("http://127.0.0.1:5/callback?code=c1&state=s1&iss=http%3A%2F%2F127.0.0.1%3A9", &expected());
         assert_eq!(ok.unwrap().code.expose(), "c1");
         assert_eq!(parse_pasted(" c2 \n", &expected()).unwrap().code.expose(), "c2");
         let wrong_state = parse_pasted("http://127.0.0.1:5/callback?code=c1&state=other", &expected()).unwrap_err();
@@ -284,7 +300,9 @@ mod tests {
     #[test]
     fn listener_times_out_naming_the_profile() {
         let listener = Listener::bind("slow", None, "/cb").unwrap();
-        let e = listener.wait(&Expected { profile: "slow", state: "s", issuer: None }, Duration::from_millis(50), |_| {}).unwrap_err();
+        let e = listener
+            .wait(&Expected { profile: "slow", state: "s", issuer: None }, Duration::from_millis(50), |_| {})
+            .unwrap_err();
         assert_eq!(e.exit_code(), 3);
         assert!(e.to_string().contains("profile 'slow'") && e.to_string().contains("login --profile slow"), "{e}");
     }

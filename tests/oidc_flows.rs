@@ -43,7 +43,8 @@ impl Lab {
     fn session(&self, engine: &Engine, name: &str) -> Session {
         let paths = self.paths();
         let text = std::fs::read_to_string(&paths.config_file).unwrap();
-        let config = Config::from_parts(vec![(paths.config_file.clone(), text)], BTreeMap::new(), BTreeMap::new()).unwrap();
+        let config =
+            Config::from_parts(vec![(paths.config_file.clone(), text)], BTreeMap::new(), BTreeMap::new()).unwrap();
         engine.session(config.resolve(name, &[]).unwrap()).unwrap()
     }
     fn cached(&self, engine: &Engine, profile: &str) -> TokenSet {
@@ -193,7 +194,11 @@ fn a_callback_with_the_wrong_state_is_refused_and_the_listener_keeps_waiting() {
     let tokens = login(&engine, &mut session, &mut person).unwrap();
     assert_eq!(tokens.username.as_deref(), Some("alice"));
     assert_eq!(person.stray_statuses(), [400], "the forged callback got an error page");
-    assert!(person.messages.iter().any(|m| m.contains("ignored") && m.contains("another sign-in")), "{:?}", person.messages);
+    assert!(
+        person.messages.iter().any(|m| m.contains("ignored") && m.contains("another sign-in")),
+        "{:?}",
+        person.messages
+    );
     assert_eq!(sim.count("token:authorization_code"), 1, "the forged code never reached the server");
 }
 
@@ -417,4 +422,109 @@ fn oidc_needs_an_issuer_or_endpoints() {
         Err(e) => panic!("expected a config error, got {e}"),
         Ok(_) => panic!("expected a config error"),
     }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Against the real oidc-provider (tests/peers/oidc)
+// ------------------------------------------------------------------------------------------------
+
+/// A browser (or a proxy) that drops the PKCE parameters on the way to the server.
+struct PkceStrippingPerson(Person);
+
+impl Interaction for PkceStrippingPerson {
+    fn can_prompt(&self) -> bool {
+        false
+    }
+    fn info(&mut self, message: &str) {
+        self.0.info(message)
+    }
+    fn warn(&mut self, message: &str) {
+        self.0.warn(message)
+    }
+    fn debug(&mut self, _level: u8, _message: &str) {}
+    fn open_browser(&mut self, url: &str) -> Result<(), String> {
+        let (base, query) = url.split_once('?').unwrap();
+        let kept: Vec<&str> = query.split('&').filter(|p| !p.starts_with("code_challenge")).collect();
+        self.0.open_browser(&format!("{base}?{}", kept.join("&")))
+    }
+    fn read_line(&mut self, prompt: &str) -> age_oauth::Result<Option<String>> {
+        self.0.read_line(prompt)
+    }
+    fn read_secret(&mut self, _prompt: &str) -> age_oauth::Result<Option<Secret>> {
+        Ok(None)
+    }
+}
+
+fn real_lab(flow: &str) -> Lab {
+    let lab = Lab::new(0);
+    lab.add_profile(
+        "real",
+        "oidc",
+        &[
+            ("issuer", json!(common::real_oidc_issuer())),
+            ("client_id", json!(common::REAL_CLIENT)),
+            ("flow", json!(flow)),
+        ],
+    );
+    lab
+}
+
+/// An engine on the wall clock: the real server's tokens and poll intervals are real time.
+fn wall_clock_engine(lab: &Lab) -> Engine {
+    let http: Arc<dyn HttpClient> = Arc::new(UreqClient::new(&VerifySsl::On).unwrap());
+    Engine::with_parts(lab.paths(), Arc::new(age_oauth::clock::SystemClock), Box::new(move |_| Ok(http.clone())))
+        .with_store(CacheStore::with_own_identity(lab.paths()))
+}
+
+#[test]
+fn real_server_refusing_a_request_without_pkce_is_a_clear_error() {
+    let lab = real_lab("browser");
+    let engine = wall_clock_engine(&lab);
+    let mut session = lab.session(&engine, "real");
+    let mut person = PkceStrippingPerson(Person::new(Browser::Follow));
+    let result = engine.login(&mut session, &mut person, true, false).map(|_| ());
+    let m = assert_exit(result, 4, "the authorization server refused the sign-in (invalid_request");
+    assert!(m.contains("PKCE"), "{m}");
+}
+
+#[test]
+fn real_server_device_flow_approved_in_the_browser() {
+    let lab = real_lab("device");
+    let engine = wall_clock_engine(&lab);
+    let mut session = lab.session(&engine, "real");
+    /// Approves at once, on the verification_uri_complete it is shown.
+    struct Approver(Vec<String>);
+    impl Interaction for Approver {
+        fn can_prompt(&self) -> bool {
+            false
+        }
+        fn info(&mut self, message: &str) {
+            if let Some(url) = message.split_whitespace().find(|w| w.contains("user_code=")) {
+                let landed = common::browse(url, None);
+                self.0.push(format!("browser ended at {landed}"));
+            }
+            self.0.push(message.to_string());
+        }
+        fn warn(&mut self, message: &str) {
+            self.0.push(message.to_string());
+        }
+        fn debug(&mut self, _level: u8, _message: &str) {}
+        fn open_browser(&mut self, _url: &str) -> Result<(), String> {
+            Err("no browser".into())
+        }
+        fn read_line(&mut self, _prompt: &str) -> age_oauth::Result<Option<String>> {
+            Ok(None)
+        }
+        fn read_secret(&mut self, _prompt: &str) -> age_oauth::Result<Option<Secret>> {
+            Ok(None)
+        }
+    }
+    let mut person = Approver(Vec::new());
+    let tokens = match engine.login(&mut session, &mut person, true, false) {
+        Ok(LoginOutcome::LoggedIn(t)) => t,
+        Ok(_) => panic!("expected a login"),
+        Err(e) => panic!("{e}\n{:#?}", person.0),
+    };
+    assert_eq!(tokens.username.as_deref(), Some("alice"), "{:#?}", person.0);
+    assert_eq!(tokens.extra["id_token_claims"]["iss"], common::real_oidc_issuer());
 }

@@ -107,7 +107,11 @@ impl Keys {
     }
 
     fn sign(&self, claims: &Value, rogue: bool) -> String {
-        let input = format!("{}.{}", b64url(br#"{"alg":"ES256","typ":"JWT","kid":"sim-1"}"#), b64url(claims.to_string().as_bytes()));
+        let input = format!(
+            "{}.{}",
+            b64url(br#"{"alg":"ES256","typ":"JWT","kid":"sim-1"}"#),
+            b64url(claims.to_string().as_bytes())
+        );
         let key = if rogue { &self.rogue } else { &self.good };
         let sig = key.sign(&self.rng, input.as_bytes()).expect("sign");
         format!("{input}.{}", b64url(sig.as_ref()))
@@ -244,17 +248,20 @@ fn route(st: &mut State, keys: &Keys, issuer: &str, req: &Req) -> Reply {
             if st.faults.discovery_down {
                 return Reply::Text(500, "discovery is down".into());
             }
-            Reply::Json(200, json!({
-                "issuer": issuer,
-                "authorization_endpoint": format!("{issuer}/authorize"),
-                "token_endpoint": format!("{issuer}/token"),
-                "device_authorization_endpoint": format!("{issuer}/device_authorization"),
-                "revocation_endpoint": format!("{issuer}/revoke"),
-                "userinfo_endpoint": format!("{issuer}/userinfo"),
-                "jwks_uri": format!("{issuer}/jwks"),
-                "code_challenge_methods_supported": ["S256"],
-                "authorization_response_iss_parameter_supported": true,
-            }))
+            Reply::Json(
+                200,
+                json!({
+                    "issuer": issuer,
+                    "authorization_endpoint": format!("{issuer}/authorize"),
+                    "token_endpoint": format!("{issuer}/token"),
+                    "device_authorization_endpoint": format!("{issuer}/device_authorization"),
+                    "revocation_endpoint": format!("{issuer}/revoke"),
+                    "userinfo_endpoint": format!("{issuer}/userinfo"),
+                    "jwks_uri": format!("{issuer}/jwks"),
+                    "code_challenge_methods_supported": ["S256"],
+                    "authorization_response_iss_parameter_supported": true,
+                }),
+            )
         }
         (false, "/jwks") => {
             st.bump("jwks");
@@ -294,7 +301,10 @@ fn route(st: &mut State, keys: &Keys, issuer: &str, req: &Req) -> Reply {
             match &req.bearer {
                 Some(t) if st.access.contains(t) => {
                     let user = st.config.user.clone();
-                    Reply::Json(200, json!({"sub": user, "preferred_username": user, "email": format!("{user}@example.test")}))
+                    Reply::Json(
+                        200,
+                        json!({"sub": user, "preferred_username": user, "email": format!("{user}@example.test")}),
+                    )
                 }
                 _ => Reply::Json(401, json!({"error": "invalid_token"})),
             }

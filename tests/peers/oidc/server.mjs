@@ -67,4 +67,11 @@ server.listen(Number(process.env.OIDC_PORT || 0), '127.0.0.1', () => {
 });
 
 // Tests cannot run code after their last test: the server leaves with the process that started it.
-if (parent) setInterval(() => { try { process.kill(parent, 0); } catch { process.exit(0); } }, 500).unref();
+if (parent) {
+  setInterval(() => {
+    try { process.kill(parent, 0); } catch {
+      if (process.env.OIDC_STATE_DIR) fs.rmSync(stateDir, { recursive: true, force: true });
+      process.exit(0);
+    }
+  }, 500).unref();
+}

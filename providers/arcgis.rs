@@ -328,6 +328,15 @@ impl Portal {
         Ok(Identity { username, details })
     }
 
+    /// `logout` of a user sign-in: revokes the refresh token (which takes its access tokens
+    /// along), or the access token when there is none.
+    pub fn revoke_user_tokens(&self, cx: &mut FlowContext<'_>, client_id: &str, tokens: &TokenSet) -> Result<String> {
+        match &tokens.refresh_token {
+            Some(rt) => self.revoke(cx, client_id, rt, "refresh_token"),
+            None => self.revoke(cx, client_id, &tokens.access_token, "access_token"),
+        }
+    }
+
     /// `oauth2/revokeToken`, best effort: returns the line to show.
     pub fn revoke(&self, cx: &mut FlowContext<'_>, client_id: &str, token: &Secret, hint: &str) -> Result<String> {
         let request = self.decorate(HttpRequest::post_form(

@@ -109,10 +109,7 @@ impl Provider for EsriOob {
     }
 
     fn logout(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<String> {
-        match &tokens.refresh_token {
-            Some(rt) => self.portal.revoke(cx, &self.client_id, rt, "refresh_token"),
-            None => self.portal.revoke(cx, &self.client_id, &tokens.access_token, "access_token"),
-        }
+        self.portal.revoke_user_tokens(cx, &self.client_id, tokens)
     }
 
     fn service_url(&self) -> Option<String> {

@@ -136,6 +136,15 @@ fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
         userinfo_endpoint: check("userinfo_endpoint", &s.userinfo_endpoint)?,
         jwks_uri: check("jwks_uri", &s.jwks_uri)?,
     };
+    // These carry the login's own protections; a profile must not be able to replace them.
+    const RESERVED: &[&str] =
+        &["response_type", "client_id", "redirect_uri", "state", "nonce", "code_challenge", "code_challenge_method"];
+    if let Some(k) = s.extra_authorize_params.keys().find(|k| RESERVED.contains(&k.as_str())) {
+        return Err(Error::Config(format!(
+            "profile '{}': `extra_authorize_params` may not set `{k}`: age-oauth sets it for every login",
+            settings.profile
+        )));
+    }
     let needed = match s.flow {
         Flow::Browser => explicit.authorization_endpoint.is_some() && explicit.token_endpoint.is_some(),
         Flow::Device => explicit.device_authorization_endpoint.is_some() && explicit.token_endpoint.is_some(),

@@ -1,9 +1,5 @@
 //! The RFC 8252 loopback redirect: a one-shot listener on 127.0.0.1 that receives the authorization
 //! response, checks `state` (and `iss`, RFC 9207), and the `--no-browser` paste of the redirected URL.
-//!
-//! Which answer counts: with a browser, only the listener (stdin is left alone, so a script's
-//! stdin is never swallowed); with `--no-browser`, only what is pasted on stdin — the listener then
-//! just tells a browser on this machine to copy its address bar into the terminal.
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
@@ -220,6 +216,11 @@ fn respond(request: tiny_http::Request, status: u16, title: &str, message: &str)
 
 /// Runs the user-facing part of a browser sign-in: opens (or prints) `url`, then returns the
 /// callback from the listener, or from stdin with `--no-browser`.
+///
+/// Only one source counts, never a race: with a browser, the listener (stdin is left alone, so a
+/// script's stdin is never swallowed and the timeout holds); with `--no-browser`, what is pasted —
+/// the browser may be on another machine, and the listener only tells a local one to copy its
+/// address bar into the terminal.
 pub fn obtain_code(
     cx: &mut crate::registry::FlowContext<'_>,
     listener: &Listener,

@@ -410,6 +410,23 @@ fn two_profiles_log_in_at_the_same_time() {
 }
 
 #[test]
+fn a_fixed_redirect_port_is_used_and_a_busy_one_is_a_clear_error() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (sim, lab) = oidc_lab(&[("redirect_port", json!(port)), ("redirect_path", json!("/cb"))]);
+    let engine = lab.engine();
+    let mut session = lab.session(&engine, "sso");
+    let mut person = Person::new(Browser::Follow);
+    login(&engine, &mut session, &mut person).unwrap();
+    let waited = format!("come back to http://127.0.0.1:{port}/cb");
+    assert!(person.messages.iter().any(|m| m.contains(&waited)), "{:?}", person.messages);
+
+    let _busy = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let m = assert_exit(login(&engine, &mut session, &mut Person::new(Browser::Follow)), 2, "redirect_port");
+    assert!(m.contains(&format!("127.0.0.1:{port}")), "{m}");
+    assert_eq!(sim.count("token:authorization_code"), 1);
+}
+
+#[test]
 fn oidc_needs_an_issuer_or_endpoints() {
     let lab = Lab::new(0);
     lab.add_profile("bare", "oidc", &[("client_id", json!("x"))]);
@@ -422,6 +439,19 @@ fn oidc_needs_an_issuer_or_endpoints() {
         Err(e) => panic!("expected a config error, got {e}"),
         Ok(_) => panic!("expected a config error"),
     }
+    lab.add_profile(
+        "sneaky",
+        "oidc",
+        &[
+            ("issuer", json!("https://id.example.test")),
+            ("client_id", json!("x")),
+            ("extra_authorize_params", json!({"state": "fixed"})),
+        ],
+    );
+    let text = std::fs::read_to_string(&paths.config_file).unwrap();
+    let config = Config::from_parts(vec![(paths.config_file.clone(), text)], BTreeMap::new(), BTreeMap::new()).unwrap();
+    let e = engine.session(config.resolve("sneaky", &[]).unwrap()).err().expect("refused");
+    assert!(e.to_string().contains("may not set `state`"), "{e}");
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -42,8 +42,10 @@ fn real_oidc_browser_login_refresh_rotation_whoami_logout() {
             "scopes=openid profile email offline_access",
         ],
     );
-    let out = login_with_browser(&home, &browser, "real");
+    let out =
+        home.cmd().env("AGE_OAUTH_BROWSER", &browser).args(["login", "--profile", "real", "-vvv"]).output().unwrap();
     let err = text(&out.stderr);
+    let mut all_stderr = err.clone();
     assert_eq!(code(&out), 0, "{err}");
     assert!(err.contains(&format!("{issuer}/auth?")), "the URL is printed: {err}");
     assert!(err.contains("prompt=consent"), "offline_access asks for consent: {err}");
@@ -61,8 +63,9 @@ fn real_oidc_browser_login_refresh_rotation_whoami_logout() {
     // whole grant if an old one is ever sent again — so the grant still working at the end shows
     // that age-oauth never reused one.
     for round in 1..=2 {
-        let out = home.run(&["token", "--profile", "real", "--min-ttl", "999999"]);
+        let out = home.run(&["token", "--profile", "real", "--min-ttl", "999999", "-vvv"]);
         assert_eq!(code(&out), 0, "round {round}: {}", text(&out.stderr));
+        all_stderr.push_str(&text(&out.stderr));
         let rt = home.load_cache("real").tokens.unwrap().refresh_token.unwrap();
         assert!(!refresh_tokens.contains(&rt), "round {round}: the refresh token rotated");
         refresh_tokens.push(rt);
@@ -70,11 +73,44 @@ fn real_oidc_browser_login_refresh_rotation_whoami_logout() {
     let out = home.run(&["whoami", "--profile", "real"]);
     assert_eq!(text(&out.stdout), "alice\n", "{}", text(&out.stderr));
 
-    let out = home.run(&["logout", "--profile", "real"]);
+    let last = home.load_cache("real").tokens.unwrap();
+    let out = home.run(&["logout", "--profile", "real", "-vvv"]);
     let err = text(&out.stderr);
     assert_eq!(code(&out), 0, "{err}");
     assert!(err.contains("revoked the refresh token at"), "{err}");
+    all_stderr.push_str(&err);
     assert_eq!(code(&home.run(&["token", "--profile", "real"])), 3);
+
+    // Nothing secret on stderr, even at -vvv.
+    for secret in refresh_tokens.iter().chain([&first.access_token, &last.access_token]) {
+        assert!(!all_stderr.contains(secret.expose()), "a token leaked to stderr");
+    }
+}
+
+#[test]
+fn real_oidc_confidential_client_sends_its_secret_by_http_basic() {
+    let issuer = real_oidc_issuer();
+    let (home, browser) = home_with_browser();
+    add(&home, "conf", "oidc", &["--set", &format!("issuer={issuer}"), "--client-id", REAL_CONFIDENTIAL_CLIENT]);
+    let out = home
+        .cmd()
+        .env("AGE_OAUTH_BROWSER", &browser)
+        .env("AGE_OAUTH_CLIENT_SECRET", "not-the-secret")
+        .args(["login", "--profile", "conf"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("invalid_client"), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("not-the-secret"));
+    let out = home
+        .cmd()
+        .env("AGE_OAUTH_BROWSER", &browser)
+        .env("AGE_OAUTH_CLIENT_SECRET", REAL_CONFIDENTIAL_SECRET)
+        .args(["login", "--profile", "conf"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Token is for user: alice"), "{}", text(&out.stderr));
 }
 
 #[test]

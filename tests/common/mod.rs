@@ -288,3 +288,6 @@ pub fn real_oidc_issuer() -> &'static str {
 
 /// The public native client registered in tests/peers/oidc/server.mjs.
 pub const REAL_CLIENT: &str = "age-oauth-cli";
+/// Its confidential twin, authenticated with HTTP Basic.
+pub const REAL_CONFIDENTIAL_CLIENT: &str = "age-oauth-confidential";
+pub const REAL_CONFIDENTIAL_SECRET: &str = "age-oauth-test-secret";

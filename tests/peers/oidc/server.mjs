@@ -20,6 +20,14 @@ const clients = [{
   redirect_uris: ['http://127.0.0.1/callback'],
   grant_types: ['authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:device_code'],
   response_types: ['code'],
+}, {
+  client_id: 'age-oauth-confidential', // the same, with a secret sent by HTTP Basic
+  client_secret: 'age-oauth-test-secret',
+  application_type: 'native',
+  token_endpoint_auth_method: 'client_secret_basic',
+  redirect_uris: ['http://127.0.0.1/callback'],
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
 }];
 
 const server = http.createServer();

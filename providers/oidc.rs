@@ -227,9 +227,13 @@ impl Oidc {
             return Ok((self.explicit.clone(), None));
         };
         let now = cx.now();
-        let fresh_cache = cached
-            .and_then(|t| t.extra.get(DISCOVERY_KEY))
-            .filter(|d| d.get("fetched_at").and_then(Value::as_u64).is_some_and(|at| at + DISCOVERY_MAX_AGE > now));
+        // A cached document is used while young and about this issuer (the profile may have changed).
+        let same_issuer = |d: &Value| {
+            d["metadata"]["issuer"].as_str().map(|i| i.trim_end_matches('/')) == Some(issuer.trim_end_matches('/'))
+        };
+        let fresh_cache = cached.and_then(|t| t.extra.get(DISCOVERY_KEY)).filter(|d| {
+            d.get("fetched_at").and_then(Value::as_u64).is_some_and(|at| at + DISCOVERY_MAX_AGE > now) && same_issuer(d)
+        });
         let discovery = match fresh_cache {
             Some(d) => d.clone(),
             None => {

@@ -220,7 +220,8 @@ fn respond(request: tiny_http::Request, status: u16, title: &str, message: &str)
 /// Only one source counts, never a race: with a browser, the listener (stdin is left alone, so a
 /// script's stdin is never swallowed and the timeout holds); with `--no-browser`, what is pasted —
 /// the browser may be on another machine, and the listener only tells a local one to copy its
-/// address bar into the terminal.
+/// address bar into the terminal. A browser that fails to start switches to pasting when a person
+/// is at the terminal; otherwise it is only a warning and the listener waits.
 pub fn obtain_code(
     cx: &mut crate::registry::FlowContext<'_>,
     listener: &Listener,
@@ -228,7 +229,18 @@ pub fn obtain_code(
     expected: &Expected<'_>,
     timeout: Duration,
 ) -> Result<Callback> {
-    if cx.no_browser {
+    let mut paste = cx.no_browser;
+    if !paste {
+        cx.ui.info(&format!("Opening a browser to sign in. If none opens, open this URL yourself:\n  {url}"));
+        if let Err(why) = cx.ui.open_browser(url) {
+            // Someone at a terminal can still finish with a browser elsewhere.
+            paste = cx.ui.can_prompt();
+            let next =
+                if paste { "open the URL above yourself" } else { "open the URL above yourself, or use --no-browser" };
+            cx.ui.warn(&format!("could not open a browser ({why}); {next}"));
+        }
+    }
+    if paste {
         let _hint = listener.serve_paste_hint();
         cx.ui.info(&format!(
             "Open this URL in a browser and sign in:\n  {url}\nThe browser then goes to {}...; \
@@ -237,10 +249,6 @@ pub fn obtain_code(
         ));
         let pasted = cx.ui.read_line("Redirected URL or code: ")?;
         return parse_pasted(pasted.as_deref().unwrap_or_default(), expected);
-    }
-    cx.ui.info(&format!("Opening a browser to sign in. If none opens, open this URL yourself:\n  {url}"));
-    if let Err(why) = cx.ui.open_browser(url) {
-        cx.ui.warn(&format!("could not open a browser ({why}); open the URL above yourself, or use --no-browser"));
     }
     cx.ui.info(&format!(
         "Waiting up to {} s for the browser to come back to {}",

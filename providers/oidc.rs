@@ -20,7 +20,8 @@ use std::time::Duration;
 /// `TokenSet.extra` keys (the whole TokenSet lives only inside the age-encrypted cache).
 const DISCOVERY_KEY: &str = "oidc_discovery";
 const CLAIMS_KEY: &str = "id_token_claims";
-/// Discovery older than this is fetched again at the next refresh.
+const JWKS_KEY: &str = "oidc_jwks";
+/// Discovery and JWKS older than this are fetched again when next needed.
 const DISCOVERY_MAX_AGE: u64 = 24 * 3600;
 /// RFC 8628 §3.2: the poll interval when the server gives none.
 const DEFAULT_POLL_INTERVAL: u64 = 5;
@@ -321,21 +322,33 @@ impl Oidc {
         read_json(&response, "token endpoint")
     }
 
-    /// Checks the id_token's signature and claims; returns the claims worth keeping.
+    /// Checks the id_token's signature and claims; returns the claims worth keeping and the JWKS
+    /// entry to cache. A young cached JWKS is tried first; the issuer's is fetched when it is
+    /// missing, old, or lacks the token's key (key rotation).
     fn verify_id_token(
         &self,
         cx: &mut FlowContext<'_>,
         meta: &Metadata,
         id_token: &str,
-        nonce: Option<&str>,
-        subject: Option<&str>,
-    ) -> Result<Map<String, Value>> {
-        let jwks_uri = self.require(meta, "jwks_uri")?.to_string();
-        let response = cx.send(&HttpRequest::get(&jwks_uri))?;
-        let jwks = read_json(&response, "JWKS")?.map_err(|e| Error::Server(format!("JWKS at {jwks_uri}: {e}")))?;
-        let claims = jwt::verify_signature(id_token, &Value::Object(jwks))?;
+        expect: (Option<&str>, Option<&str>),
+        cached: Option<&Value>,
+    ) -> Result<(Map<String, Value>, Value)> {
+        let now = cx.now();
+        let young = cached.filter(|c| c["fetched_at"].as_u64().is_some_and(|at| at + DISCOVERY_MAX_AGE > now));
+        let (claims, entry) = match young.map(|c| (jwt::verify_signature(id_token, &c["jwks"]), c)) {
+            Some((Ok(claims), entry)) => (claims, entry.clone()),
+            _ => {
+                let jwks_uri = self.require(meta, "jwks_uri")?.to_string();
+                let response = cx.send(&HttpRequest::get(&jwks_uri))?;
+                let jwks =
+                    read_json(&response, "JWKS")?.map_err(|e| Error::Server(format!("JWKS at {jwks_uri}: {e}")))?;
+                let jwks = Value::Object(jwks);
+                (jwt::verify_signature(id_token, &jwks)?, json!({ "fetched_at": now, "jwks": jwks }))
+            }
+        };
+        let (nonce, subject) = expect;
         let issuer = meta.issuer.as_deref().unwrap_or_default();
-        let want = jwt::Expectations { issuer, client_id: &self.settings.client_id, nonce, subject, now: cx.now() };
+        let want = jwt::Expectations { issuer, client_id: &self.settings.client_id, nonce, subject, now };
         if meta.issuer.is_some() {
             jwt::check_claims(&claims, &want)?;
         } else {
@@ -343,11 +356,10 @@ impl Oidc {
             let issuer = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
             jwt::check_claims(&claims, &jwt::Expectations { issuer, ..want })?;
         }
-        Ok(claims.into_iter().filter(|(k, _)| KEPT_CLAIMS.contains(&k.as_str())).collect())
+        Ok((claims.into_iter().filter(|(k, _)| KEPT_CLAIMS.contains(&k.as_str())).collect(), entry))
     }
 
     /// Turns a token answer into the TokenSet to cache, checking its id_token.
-    #[allow(clippy::too_many_arguments)]
     fn finish(
         &self,
         cx: &mut FlowContext<'_>,
@@ -372,7 +384,10 @@ impl Oidc {
                     .and_then(|c| c.get("sub"))
                     .and_then(Value::as_str)
                     .map(String::from);
-                let claims = self.verify_id_token(cx, meta, id_token, nonce, subject.as_deref())?;
+                let cached = tokens.extra.get(JWKS_KEY).cloned();
+                let (claims, jwks) =
+                    self.verify_id_token(cx, meta, id_token, (nonce, subject.as_deref()), cached.as_ref())?;
+                tokens.extra.insert(JWKS_KEY.into(), jwks);
                 let name = ["preferred_username", "email", "sub"]
                     .iter()
                     .find_map(|k| claims.get(*k).and_then(Value::as_str).map(String::from));
@@ -518,6 +533,10 @@ impl Provider for Oidc {
                     .header("Authorization", format!("Bearer {}", tokens.access_token.expose()))
                     .header("Accept", "application/json");
                 let response = cx.send(&request)?;
+                // RFC 6750: 401 means this access token is no good; the engine refreshes and retries.
+                if response.status == 401 {
+                    return Err(Error::TokenRejected("userinfo: HTTP 401 (invalid or expired access token)".into()));
+                }
                 let info = read_json(&response, "userinfo")?.map_err(|e| Error::Server(format!("userinfo: {e}")))?;
                 (info, "userinfo")
             }

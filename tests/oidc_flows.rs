@@ -262,6 +262,7 @@ fn refresh_rotates_twice_and_never_sends_an_old_refresh_token() {
     }
     assert_eq!(sim.count("refresh_reuse"), 0, "no rotated-out refresh token was ever sent");
     assert_eq!(sim.count("discovery"), 1, "discovery came from the encrypted cache");
+    assert_eq!(sim.count("jwks"), 1, "so did the JWKS that checked the refreshed id_tokens");
 
     // The server treats reuse as theft: it answers invalid_grant and kills the family, and
     // age-oauth then asks for a login (exit 3) instead of retrying.
@@ -275,6 +276,21 @@ fn refresh_rotates_twice_and_never_sends_an_old_refresh_token() {
     sim.advance_clock(3600);
     let m = assert_exit(engine.token(&mut session, &mut Person::new(Browser::Follow), 0), 3, "invalid_grant");
     assert!(m.contains("age-oauth login --profile sso"), "{m}");
+}
+
+#[test]
+fn whoami_refreshes_once_when_userinfo_rejects_the_access_token() {
+    let (sim, lab) = oidc_lab(&[]);
+    let engine = lab.engine();
+    let mut session = lab.session(&engine, "sso");
+    let tokens = login(&engine, &mut session, &mut Person::new(Browser::Follow)).unwrap();
+    let revoke = HttpRequest::post_form(format!("{}/revoke", sim.issuer()), &[("token", tokens.access_token.expose())]);
+    assert_eq!(UreqClient::new(&VerifySsl::On).unwrap().send(&revoke).unwrap().status, 200);
+    let who = engine.whoami(&mut session, &mut Person::new(Browser::Follow)).unwrap();
+    assert_eq!(who.username, "alice");
+    assert_eq!(sim.count("userinfo"), 2, "401, then the retry with the refreshed token");
+    assert_eq!(sim.count("token:refresh_token"), 1);
+    assert_ne!(lab.cached(&engine, "sso").access_token, tokens.access_token);
 }
 
 #[test]

@@ -186,6 +186,33 @@ fn oidc_browser_login_verifies_the_id_token_and_caches_discovery() {
 }
 
 #[test]
+fn explicit_endpoints_without_discovery_and_whoami_from_the_id_token() {
+    let sim = OidcSim::start(OidcSimConfig::default()).unwrap();
+    let lab = Lab::new(sim.now());
+    let at = |path: &str| json!(format!("{}{path}", sim.issuer()));
+    lab.add_profile(
+        "manual",
+        "oidc",
+        &[
+            ("client_id", json!(sim.client_id())),
+            ("authorization_endpoint", at("/authorize")),
+            ("token_endpoint", at("/token")),
+            ("jwks_uri", at("/jwks")),
+        ],
+    );
+    let engine = lab.engine();
+    let mut session = lab.session(&engine, "manual");
+    let tokens = login(&engine, &mut session, &mut Person::new(Browser::Follow)).unwrap();
+    assert_eq!(tokens.username.as_deref(), Some("alice"));
+    assert!(tokens.extra.get("oidc_discovery").is_none());
+    let who = engine.whoami(&mut session, &mut Person::new(Browser::Follow)).unwrap();
+    assert_eq!((who.username.as_str(), &who.details["source"]), ("alice", &json!("id_token")));
+    assert_eq!((sim.count("discovery"), sim.count("userinfo")), (0, 0));
+    let report = engine.logout(&mut session, &mut Person::new(Browser::Follow)).unwrap();
+    assert!(report.revocation.unwrap().contains("no revocation endpoint"));
+}
+
+#[test]
 fn a_callback_with_the_wrong_state_is_refused_and_the_listener_keeps_waiting() {
     let (sim, lab) = oidc_lab(&[]);
     let engine = lab.engine();

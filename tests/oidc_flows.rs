@@ -204,7 +204,7 @@ fn explicit_endpoints_without_discovery_and_whoami_from_the_id_token() {
     let mut session = lab.session(&engine, "manual");
     let tokens = login(&engine, &mut session, &mut Person::new(Browser::Follow)).unwrap();
     assert_eq!(tokens.username.as_deref(), Some("alice"));
-    assert!(tokens.extra.get("oidc_discovery").is_none());
+    assert!(!tokens.extra.contains_key("oidc_discovery"));
     let who = engine.whoami(&mut session, &mut Person::new(Browser::Follow)).unwrap();
     assert_eq!((who.username.as_str(), &who.details["source"]), ("alice", &json!("id_token")));
     assert_eq!((sim.count("discovery"), sim.count("userinfo")), (0, 0));

@@ -210,6 +210,106 @@ impl Portal {
         resource_answer(&response, path)
     }
 
+    /// The `oauth2/authorize` URL of a code + PKCE S256 sign-in.
+    pub fn authorize_url(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+        state: &str,
+        pkce: &crate::pkce::Pkce,
+        expiration: Option<i64>,
+    ) -> String {
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("client_id", client_id)
+            .append_pair("response_type", "code")
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("state", state)
+            .append_pair("code_challenge", &pkce.challenge)
+            .append_pair("code_challenge_method", "S256");
+        if let Some(minutes) = expiration {
+            q.append_pair("expiration", &minutes.to_string());
+        }
+        format!("{}?{}", self.rest("oauth2/authorize"), q.finish())
+    }
+
+    /// Redeems an authorization code (with the PKCE verifier and, for confidential apps, the
+    /// client secret) and makes sure the tokens name their user.
+    pub fn redeem_code(
+        &self,
+        cx: &mut FlowContext<'_>,
+        client_id: &str,
+        code: &str,
+        redirect_uri: &str,
+        pkce: &crate::pkce::Pkce,
+    ) -> Result<TokenSet> {
+        let secret = cx.secrets.get("client_secret").cloned();
+        let mut fields = vec![
+            ("grant_type", "authorization_code"),
+            ("client_id", client_id),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", pkce.verifier.expose()),
+        ];
+        if let Some(s) = &secret {
+            fields.push(("client_secret", s.expose()));
+        }
+        let now = cx.now();
+        let mut tokens = match self.token_request(cx, &fields)? {
+            Answer::Ok(object) => token_set(&object, now, None, "oauth2/token")?,
+            Answer::Error(e) => return Err(Error::Server(format!("the portal refused the code: {e}"))),
+        };
+        if tokens.username.is_none() {
+            tokens.username = Some(self.community_self(cx, &tokens.access_token)?.username);
+        }
+        Ok(tokens)
+    }
+
+    /// Refreshes a user's tokens: `exchange_refresh_token` (a new refresh token, the old one
+    /// dies) when the refresh token has less than `rotate_within` seconds left, else a plain
+    /// `refresh_token` grant. `redirect_uri` is the one the login used (ArcGIS checks it on exchange).
+    pub fn refresh_user_tokens(
+        &self,
+        cx: &mut FlowContext<'_>,
+        client_id: &str,
+        redirect_uri: &str,
+        rotate_within: u64,
+        current: &TokenSet,
+    ) -> Result<TokenSet> {
+        let now = cx.now();
+        let Some(refresh_token) = current.refresh_token.as_ref() else {
+            return Err(cx.login_required("there is no refresh token"));
+        };
+        let mut grant = "refresh_token";
+        if let Some(at) = current.refresh_expires_at {
+            if at <= now {
+                return Err(cx.login_required(format!("the refresh token expired at {}", crate::clock::rfc3339(at))));
+            }
+            if at - now < rotate_within {
+                cx.ui.debug(1, "the refresh token is near its end: exchanging it for a new one");
+                grant = "exchange_refresh_token";
+            }
+        }
+        let secret = cx.secrets.get("client_secret").cloned();
+        let mut fields =
+            vec![("grant_type", grant), ("client_id", client_id), ("refresh_token", refresh_token.expose())];
+        if grant == "exchange_refresh_token" {
+            fields.push(("redirect_uri", redirect_uri));
+        }
+        if let Some(s) = &secret {
+            fields.push(("client_secret", s.expose()));
+        }
+        match self.token_request(cx, &fields)? {
+            Answer::Ok(object) => {
+                let mut fresh = token_set(&object, now, Some(current), "oauth2/token")?;
+                fresh.extra = current.extra.clone();
+                Ok(fresh)
+            }
+            // Any refusal of a refresh token (498 "refresh_token expired", invalid_grant,
+            // invalid_request) means a person must sign in again.
+            Answer::Error(e) => Err(cx.login_required(format!("the portal refused the refresh token: {e}"))),
+        }
+    }
+
     /// `community/self`: the signed-in user.
     pub fn community_self(&self, cx: &mut FlowContext<'_>, token: &Secret) -> Result<Identity> {
         let object = self.get_with_token(cx, "community/self", token)?;
@@ -226,6 +326,15 @@ impl Portal {
         }
         details.insert("portal".into(), Value::String(self.url.clone()));
         Ok(Identity { username, details })
+    }
+
+    /// `logout` of a user sign-in: revokes the refresh token (which takes its access tokens
+    /// along), or the access token when there is none.
+    pub fn revoke_user_tokens(&self, cx: &mut FlowContext<'_>, client_id: &str, tokens: &TokenSet) -> Result<String> {
+        match &tokens.refresh_token {
+            Some(rt) => self.revoke(cx, client_id, rt, "refresh_token"),
+            None => self.revoke(cx, client_id, &tokens.access_token, "access_token"),
+        }
     }
 
     /// `oauth2/revokeToken`, best effort: returns the line to show.

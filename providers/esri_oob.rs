@@ -1,8 +1,8 @@
 //! `esri-oob`: ArcGIS Portal / ArcGIS Online OAuth 2.0 authorization code with the out-of-band
 //! redirect — the portal shows a code, the user pastes it — plus refresh and refresh-token rotation.
 
-use super::arcgis::{token_set, Answer, Portal, OOB_REDIRECT};
-use crate::error::{Error, Result};
+use super::arcgis::{Portal, OOB_REDIRECT};
+use crate::error::Result;
 use crate::http::{HttpRequest, HttpResponse};
 use crate::pkce::{random_urlsafe, Pkce};
 use crate::registry::{AuthVerdict, FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
@@ -80,50 +80,11 @@ pub fn extract_code(pasted: &str) -> Option<String> {
     (!code.is_empty() && !code.contains(char::is_whitespace)).then(|| code.to_string())
 }
 
-impl EsriOob {
-    fn authorize_url(&self, state: &str, pkce: &Pkce) -> String {
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        q.append_pair("client_id", &self.client_id)
-            .append_pair("response_type", "code")
-            .append_pair("redirect_uri", OOB_REDIRECT)
-            .append_pair("state", state)
-            .append_pair("code_challenge", &pkce.challenge)
-            .append_pair("code_challenge_method", "S256");
-        if let Some(minutes) = self.expiration {
-            q.append_pair("expiration", &minutes.to_string());
-        }
-        format!("{}?{}", self.portal.rest("oauth2/authorize"), q.finish())
-    }
-
-    fn refresh_with(&self, cx: &mut FlowContext<'_>, current: &TokenSet, grant: &str) -> Result<TokenSet> {
-        let refresh_token = current.refresh_token.as_ref().expect("checked by caller");
-        let secret = cx.secrets.get("client_secret").cloned();
-        let mut fields = vec![
-            ("grant_type", grant),
-            ("client_id", self.client_id.as_str()),
-            ("refresh_token", refresh_token.expose()),
-        ];
-        if grant == "exchange_refresh_token" {
-            fields.push(("redirect_uri", OOB_REDIRECT));
-        }
-        if let Some(s) = &secret {
-            fields.push(("client_secret", s.expose()));
-        }
-        let now = cx.now();
-        match self.portal.token_request(cx, &fields)? {
-            Answer::Ok(object) => token_set(&object, now, Some(current), "oauth2/token"),
-            // Any refusal of a refresh token (498 "refresh_token expired", invalid_grant,
-            // invalid_request) means a person must sign in again.
-            Answer::Error(e) => Err(cx.login_required(format!("the portal refused the refresh token: {e}"))),
-        }
-    }
-}
-
 impl Provider for EsriOob {
     fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
         let state = random_urlsafe(16);
         let pkce = Pkce::new();
-        let url = self.authorize_url(&state, &pkce);
+        let url = self.portal.authorize_url(&self.client_id, OOB_REDIRECT, &state, &pkce, self.expiration);
         if !cx.no_browser {
             cx.ui.info("Opening browser for ArcGIS Enterprise OAuth sign-in...");
             if let Err(why) = cx.ui.open_browser(&url) {
@@ -136,43 +97,11 @@ impl Provider for EsriOob {
             .as_deref()
             .and_then(extract_code)
             .ok_or_else(|| cx.login_required("no authorization code was given (expected one line on stdin)"))?;
-        let secret = cx.secrets.get("client_secret").cloned();
-        let mut fields = vec![
-            ("grant_type", "authorization_code"),
-            ("client_id", self.client_id.as_str()),
-            ("code", code.as_str()),
-            ("redirect_uri", OOB_REDIRECT),
-            ("code_verifier", pkce.verifier.expose()),
-        ];
-        if let Some(s) = &secret {
-            fields.push(("client_secret", s.expose()));
-        }
-        let now = cx.now();
-        let mut tokens = match self.portal.token_request(cx, &fields)? {
-            Answer::Ok(object) => token_set(&object, now, None, "oauth2/token")?,
-            Answer::Error(e) => return Err(Error::Server(format!("the portal refused the code: {e}"))),
-        };
-        if tokens.username.is_none() {
-            tokens.username = Some(self.portal.community_self(cx, &tokens.access_token)?.username);
-        }
-        Ok(tokens)
+        self.portal.redeem_code(cx, &self.client_id, &code, OOB_REDIRECT, &pkce)
     }
 
     fn refresh(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet> {
-        let now = cx.now();
-        if current.refresh_token.is_none() {
-            return Err(cx.login_required("there is no refresh token"));
-        }
-        if let Some(at) = current.refresh_expires_at {
-            if at <= now {
-                return Err(cx.login_required(format!("the refresh token expired at {}", crate::clock::rfc3339(at))));
-            }
-            if at - now < self.rotate_within {
-                cx.ui.debug(1, "the refresh token is near its end: exchanging it for a new one");
-                return self.refresh_with(cx, current, "exchange_refresh_token");
-            }
-        }
-        self.refresh_with(cx, current, "refresh_token")
+        self.portal.refresh_user_tokens(cx, &self.client_id, OOB_REDIRECT, self.rotate_within, current)
     }
 
     fn whoami(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<Identity> {
@@ -180,10 +109,7 @@ impl Provider for EsriOob {
     }
 
     fn logout(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<String> {
-        match &tokens.refresh_token {
-            Some(rt) => self.portal.revoke(cx, &self.client_id, rt, "refresh_token"),
-            None => self.portal.revoke(cx, &self.client_id, &tokens.access_token, "access_token"),
-        }
+        self.portal.revoke_user_tokens(cx, &self.client_id, tokens)
     }
 
     fn service_url(&self) -> Option<String> {

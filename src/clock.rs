@@ -7,6 +7,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync {
     /// Seconds since the Unix epoch.
     fn now(&self) -> u64;
+
+    /// Waits `seconds` (device-flow polling). A manual clock only moves forward, so tests never wait.
+    fn sleep(&self, seconds: u64) {
+        std::thread::sleep(std::time::Duration::from_secs(seconds));
+    }
 }
 
 /// The real wall clock.
@@ -61,6 +66,9 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> u64 {
         self.0.load(Ordering::SeqCst)
+    }
+    fn sleep(&self, seconds: u64) {
+        self.advance(seconds);
     }
 }
 

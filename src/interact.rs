@@ -19,18 +19,21 @@ pub trait Interaction {
     fn read_line(&mut self, prompt: &str) -> Result<Option<String>>;
     /// Reads a hidden value from the terminal; `None` when no person can answer.
     fn read_secret(&mut self, prompt: &str) -> Result<Option<Secret>>;
+    /// A waiting step (device-flow polling): `Some` shows or advances a spinner, `None` clears it.
+    fn progress(&mut self, _message: Option<&str>) {}
 }
 
 /// The real terminal: stderr for messages, stdin for input.
 pub struct Terminal {
     pub verbosity: u8,
     color: bool,
+    spinner_frame: usize,
 }
 
 impl Terminal {
     pub fn new(verbosity: u8) -> Self {
         let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal();
-        Terminal { verbosity, color }
+        Terminal { verbosity, color, spinner_frame: 0 }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -79,6 +82,22 @@ impl Interaction for Terminal {
         }
         let value = rpassword::prompt_password(prompt).map_err(|e| Error::io("cannot read from the terminal", e))?;
         Ok(Some(Secret::new(value)))
+    }
+
+    fn progress(&mut self, message: Option<&str>) {
+        // A spinner only on a terminal: in logs it would be noise.
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
+        match message {
+            Some(m) => {
+                const FRAMES: [char; 4] = ['|', '/', '-', '\\'];
+                self.spinner_frame = (self.spinner_frame + 1) % FRAMES.len();
+                eprint!("\r\x1b[K{} {m}", FRAMES[self.spinner_frame]);
+            }
+            None => eprint!("\r\x1b[K"),
+        }
+        let _ = std::io::stderr().flush();
     }
 }
 

@@ -11,6 +11,8 @@ pub mod error;
 pub mod headless;
 pub mod http;
 pub mod interact;
+pub mod jwt;
+pub mod loopback;
 pub mod migrate;
 pub mod paths;
 pub mod pkce;

@@ -1,5 +1,7 @@
 //! Simulators of the services age-oauth talks to, written to their published protocols.
 //! They back `age-oauth sandbox`, `age-oauth demo` and the test suite.
 
+pub mod oidc;
 pub mod portal;
+pub use oidc::{OidcFaults, OidcSim, OidcSimConfig};
 pub use portal::*;

@@ -158,3 +158,136 @@ pub fn add_profile(home: &Home, sim: &PortalSim, profile: &str) {
     ]);
     assert_eq!(code(&out), 0, "profile add failed: {}", text(&out.stderr));
 }
+
+// ------------------------------------------------------------------------------------------------
+// A scripted browser, and the real OpenID Connect server (tests/peers/oidc)
+// ------------------------------------------------------------------------------------------------
+
+/// Plays the browser: GETs `url`, follows redirects with a cookie jar, submits the
+/// device-flow confirmation forms of oidc-provider, and returns the URL where it stopped:
+/// the first one starting with `stop_at` (not requested), else the last page's URL.
+pub fn browse(url: &str, stop_at: Option<&str>) -> String {
+    use age_oauth::http::{HttpClient, HttpRequest, UreqClient, VerifySsl};
+    let client = UreqClient::new(&VerifySsl::On).unwrap();
+    let mut jar: std::collections::BTreeMap<String, String> = Default::default();
+    let mut url = url.to_string();
+    let mut form: Option<Vec<(String, String)>> = None;
+    for _ in 0..30 {
+        if stop_at.is_some_and(|s| url.starts_with(s)) {
+            return url;
+        }
+        let mut request = match form.take() {
+            Some(fields) => {
+                let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                HttpRequest::post_form(&url, &fields)
+            }
+            None => HttpRequest::get(&url),
+        };
+        if !jar.is_empty() {
+            let cookies: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            request = request.header("Cookie", cookies.join("; "));
+        }
+        let response = client.send(&request).unwrap_or_else(|e| panic!("browser: {e}"));
+        for set in response.header_values("set-cookie") {
+            let pair = set.split(';').next().unwrap_or_default();
+            if let Some((k, v)) = pair.split_once('=') {
+                if v.is_empty() || set.to_ascii_lowercase().contains("expires=thu, 01 jan 1970") {
+                    jar.remove(k.trim());
+                } else {
+                    jar.insert(k.trim().to_string(), v.to_string());
+                }
+            }
+        }
+        if let Some(location) = response.header("location") {
+            url = absolute(&url, location);
+            continue;
+        }
+        let page = String::from_utf8_lossy(&response.body).into_owned();
+        // oidc-provider's device pages: a form with xsrf (and a confirm button) to post back.
+        if response.status == 200 && page.contains("name=\"xsrf\"") {
+            let action = attr_after(&page, "<form", "action").unwrap_or_default();
+            let mut fields = Vec::new();
+            for name in ["xsrf", "user_code", "confirm"] {
+                if let Some(value) = input_value(&page, name) {
+                    fields.push((name.to_string(), value));
+                }
+            }
+            url = absolute(&url, &action);
+            form = Some(fields);
+            continue;
+        }
+        return url;
+    }
+    panic!("browser: too many redirects from {url}");
+}
+
+fn absolute(base: &str, location: &str) -> String {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.to_string();
+    }
+    let origin_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let origin = &base[..base[origin_end..].find('/').map(|i| i + origin_end).unwrap_or(base.len())];
+    format!("{origin}{location}")
+}
+
+fn attr_after(page: &str, tag: &str, attr: &str) -> Option<String> {
+    let start = page.find(tag)?;
+    let rest = &page[start..];
+    let end = rest.find('>')?;
+    let needle = format!("{attr}=\"");
+    let i = rest[..end].find(&needle)? + needle.len();
+    Some(rest[i..].split('"').next()?.replace("&amp;", "&"))
+}
+
+fn input_value(page: &str, name: &str) -> Option<String> {
+    let needle = format!("name=\"{name}\"");
+    let at = page.find(&needle)?;
+    let tag_start = page[..at].rfind('<')?;
+    let tag_end = at + page[at..].find('>')?;
+    let tag = &page[tag_start..tag_end];
+    let i = tag.find("value=\"")? + 7;
+    Some(tag[i..].split('"').next()?.to_string())
+}
+
+/// Writes a `browser` for `AGE_OAUTH_BROWSER`: curl follows the redirect chain (with a cookie
+/// jar) all the way to age-oauth's loopback listener, as a browser would.
+pub fn browser_script(dir: &Path) -> PathBuf {
+    let path = dir.join("browser.sh");
+    std::fs::write(
+        &path,
+        "#!/bin/sh\njar=$(mktemp)\ncurl -sSL --max-redirs 30 -c \"$jar\" -b \"$jar\" -o /dev/null \"$1\"\nrm -f \"$jar\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// The real oidc-provider, started once per test binary by tests/peers/oidc/start.sh; it
+/// stops by itself when this test process ends (it watches our pid).
+pub fn real_oidc_issuer() -> &'static str {
+    static ISSUER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ISSUER.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let work = std::env::temp_dir().join(format!("age-oauth-oidc-peer-{}", std::process::id()));
+        let out = Command::new("bash")
+            .arg(root.join("tests/peers/oidc/start.sh"))
+            .arg(&work)
+            .env("OIDC_PARENT_PID", std::process::id().to_string())
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "the real OpenID Connect server (oidc-provider) could not start: {}\n\
+             run `bash tests/setup/oidc.sh` to install Node.js and oidc-provider",
+            text(&out.stderr)
+        );
+        text(&out.stdout).trim().to_string()
+    })
+}
+
+/// The public native client registered in tests/peers/oidc/server.mjs.
+pub const REAL_CLIENT: &str = "age-oauth-cli";
+/// Its confidential twin, authenticated with HTTP Basic.
+pub const REAL_CONFIDENTIAL_CLIENT: &str = "age-oauth-confidential";
+pub const REAL_CONFIDENTIAL_SECRET: &str = "age-oauth-test-secret";

@@ -1,0 +1,129 @@
+//! `esri-pkce`: ArcGIS Portal / ArcGIS Online authorization code + PKCE for a public app, the browser
+//! coming back to a loopback listener by itself (RFC 8252); then the refresh and rotation of `esri-oob`.
+
+use super::arcgis::Portal;
+use super::esri_oob::default_rotate_within;
+use crate::error::Result;
+use crate::http::{HttpRequest, HttpResponse};
+use crate::loopback::{obtain_code, Expected, Listener, DEFAULT_TIMEOUT_SECS};
+use crate::pkce::{random_urlsafe, Pkce};
+use crate::registry::{AuthVerdict, FlowContext, Identity, ProfileSettings, Provider, ProviderInfo};
+use crate::settings::service_url;
+use crate::token::TokenSet;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Where the login's redirect URI is kept: `exchange_refresh_token` must repeat it.
+const REDIRECT_URI_KEY: &str = "redirect_uri";
+
+/// Settings of an `esri-pkce` profile.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EsriPkceSettings {
+    /// Portal URL, e.g. https://gis.example.com/portal or https://www.arcgis.com (http:// only for loopback).
+    pub portal: String,
+    /// App ID (client_id) of a public OAuth application whose redirect URIs include http://127.0.0.1 (or the fixed port).
+    pub client_id: String,
+    /// Fixed port for the loopback redirect (default: a free port chosen at each login).
+    #[serde(default)]
+    pub redirect_port: Option<u16>,
+    /// Path of the loopback redirect URI.
+    #[serde(default = "default_redirect_path")]
+    pub redirect_path: String,
+    /// Seconds to wait for the browser to come back before giving up.
+    #[serde(default = "default_login_timeout")]
+    pub login_timeout: u64,
+    /// Refresh-token lifetime to ask for, in minutes (the portal may cap it; -1 = the portal's maximum).
+    #[serde(default)]
+    pub expiration: Option<i64>,
+    /// Referer header sent with every request (for portals that bind tokens to a referer).
+    #[serde(default)]
+    pub referer: Option<String>,
+    /// Rotate the refresh token (exchange_refresh_token) when it has less than this many seconds left.
+    #[serde(default = "default_rotate_within")]
+    pub rotate_refresh_within: u64,
+}
+
+pub(crate) fn default_redirect_path() -> String {
+    "/callback".into()
+}
+
+pub(crate) fn default_login_timeout() -> u64 {
+    DEFAULT_TIMEOUT_SECS
+}
+
+pub struct EsriPkce {
+    portal: Portal,
+    settings: EsriPkceSettings,
+}
+
+fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
+    let s: EsriPkceSettings = settings.parse()?;
+    let portal = Portal { url: service_url(&settings.profile, "portal", &s.portal)?, referer: s.referer.clone() };
+    Ok(Box::new(EsriPkce { portal, settings: s }))
+}
+
+inventory::submit! {
+    ProviderInfo {
+        name: "esri-pkce",
+        description: "ArcGIS Portal / ArcGIS Online sign-in in the browser, which returns to age-oauth by itself (PKCE, loopback redirect, public app)",
+        settings_schema: || schemars::schema_for!(EsriPkceSettings),
+        secrets: &[],
+        template: include_str!("esri-pkce.toml"),
+        build,
+    }
+}
+
+impl Provider for EsriPkce {
+    fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
+        let s = &self.settings;
+        let listener = Listener::bind(cx.profile, s.redirect_port, &s.redirect_path)?;
+        let redirect_uri = listener.redirect_uri().to_string();
+        let state = random_urlsafe(16);
+        let pkce = Pkce::new();
+        let url = self.portal.authorize_url(&s.client_id, &redirect_uri, &state, &pkce, s.expiration);
+        let profile = cx.profile.to_string();
+        let expected = Expected { profile: &profile, state: &state, issuer: None };
+        let callback = obtain_code(cx, &listener, &url, &expected, Duration::from_secs(s.login_timeout))?;
+        let mut tokens = self.portal.redeem_code(cx, &s.client_id, callback.code.expose(), &redirect_uri, &pkce)?;
+        tokens.extra.insert(REDIRECT_URI_KEY.into(), redirect_uri.into());
+        Ok(tokens)
+    }
+
+    fn refresh(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet> {
+        let redirect_uri = current
+            .extra
+            .get(REDIRECT_URI_KEY)
+            .and_then(|v| v.as_str())
+            .map(String::from)
+            .unwrap_or_else(|| format!("http://127.0.0.1{}", self.settings.redirect_path));
+        let s = &self.settings;
+        self.portal.refresh_user_tokens(cx, &s.client_id, &redirect_uri, s.rotate_refresh_within, current)
+    }
+
+    fn whoami(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<Identity> {
+        self.portal.community_self(cx, &tokens.access_token)
+    }
+
+    fn logout(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<String> {
+        self.portal.revoke_user_tokens(cx, &self.settings.client_id, tokens)
+    }
+
+    fn service_url(&self) -> Option<String> {
+        Some(self.portal.url.clone())
+    }
+
+    fn send_authenticated(
+        &self,
+        cx: &mut FlowContext<'_>,
+        tokens: &TokenSet,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse> {
+        super::arcgis::send_with_token(cx, &tokens.access_token, request)
+    }
+
+    fn judge(&self, response: &HttpResponse) -> AuthVerdict {
+        super::arcgis::judge(response)
+    }
+}

@@ -1,0 +1,581 @@
+//! `oidc`: any OpenID Connect / OAuth 2.0 server — browser sign-in (code + PKCE, loopback redirect)
+//! or device code (RFC 8628), id_token checked against the JWKS, refresh with rotation, RFC 7009 revocation.
+
+use crate::error::{Error, Result};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::jwt;
+use crate::loopback::{obtain_code, Expected, Listener};
+use crate::pkce::{random_urlsafe, Pkce};
+use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::secret::Secret;
+use crate::settings::service_url;
+use crate::token::TokenSet;
+use base64::Engine as _;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// `TokenSet.extra` keys (the whole TokenSet lives only inside the age-encrypted cache).
+const DISCOVERY_KEY: &str = "oidc_discovery";
+const CLAIMS_KEY: &str = "id_token_claims";
+const JWKS_KEY: &str = "oidc_jwks";
+/// Discovery and JWKS older than this are fetched again when next needed.
+const DISCOVERY_MAX_AGE: u64 = 24 * 3600;
+/// RFC 8628 §3.2: the poll interval when the server gives none.
+const DEFAULT_POLL_INTERVAL: u64 = 5;
+/// The claims kept for `whoami` (nothing that is a credential).
+const KEPT_CLAIMS: &[&str] = &["iss", "sub", "preferred_username", "name", "email", "email_verified"];
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Flow {
+    /// Authorization code + PKCE; the browser returns to a loopback listener.
+    #[default]
+    Browser,
+    /// Device authorization grant: sign in on any device with a short code.
+    Device,
+}
+
+/// Settings of an `oidc` profile.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// Issuer URL; endpoints come from its /.well-known/openid-configuration unless given below.
+    #[serde(default)]
+    pub issuer: Option<String>,
+    /// Authorization endpoint (overrides discovery).
+    #[serde(default)]
+    pub authorization_endpoint: Option<String>,
+    /// Token endpoint (overrides discovery).
+    #[serde(default)]
+    pub token_endpoint: Option<String>,
+    /// Device authorization endpoint, for flow = "device" (overrides discovery).
+    #[serde(default)]
+    pub device_authorization_endpoint: Option<String>,
+    /// RFC 7009 revocation endpoint, used by `logout` (overrides discovery).
+    #[serde(default)]
+    pub revocation_endpoint: Option<String>,
+    /// Userinfo endpoint, used by `whoami` (overrides discovery).
+    #[serde(default)]
+    pub userinfo_endpoint: Option<String>,
+    /// JWKS URL that id_token signatures are checked against (overrides discovery).
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// OAuth client_id.
+    pub client_id: String,
+    /// Space-separated scopes; include offline_access for a refresh token (prompt=consent is then added).
+    #[serde(default = "default_scopes")]
+    pub scopes: String,
+    /// "browser" (code + PKCE with a loopback redirect) or "device" (RFC 8628 device code).
+    #[serde(default)]
+    pub flow: Flow,
+    /// Fixed port for the loopback redirect (default: a free port chosen at each login).
+    #[serde(default)]
+    pub redirect_port: Option<u16>,
+    /// Path of the loopback redirect URI.
+    #[serde(default = "super::esri_pkce::default_redirect_path")]
+    pub redirect_path: String,
+    /// Seconds to wait for the browser to come back before giving up.
+    #[serde(default = "super::esri_pkce::default_login_timeout")]
+    pub login_timeout: u64,
+    /// `audience` parameter sent with the authorization and device requests (Auth0 and similar).
+    #[serde(default)]
+    pub audience: Option<String>,
+    /// More parameters for the authorization request, e.g. { login_hint = "me@example.com" }.
+    #[serde(default)]
+    pub extra_authorize_params: BTreeMap<String, String>,
+}
+
+fn default_scopes() -> String {
+    "openid".into()
+}
+
+pub const CLIENT_SECRET: SecretSpec = SecretSpec {
+    name: "client_secret",
+    description: "Client secret, for confidential clients only (sent with HTTP Basic authentication)",
+    required: false,
+};
+
+/// The server's endpoints, from discovery and/or the profile.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    authorization_endpoint: Option<String>,
+    #[serde(default)]
+    token_endpoint: Option<String>,
+    #[serde(default)]
+    device_authorization_endpoint: Option<String>,
+    #[serde(default)]
+    revocation_endpoint: Option<String>,
+    #[serde(default)]
+    userinfo_endpoint: Option<String>,
+    #[serde(default)]
+    jwks_uri: Option<String>,
+}
+
+pub struct Oidc {
+    profile: String,
+    settings: OidcSettings,
+    /// Endpoints the profile names explicitly (already checked URLs).
+    explicit: Metadata,
+}
+
+fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
+    let s: OidcSettings = settings.parse()?;
+    let check =
+        |field: &str, v: &Option<String>| v.as_deref().map(|u| service_url(&settings.profile, field, u)).transpose();
+    let explicit = Metadata {
+        issuer: check("issuer", &s.issuer)?,
+        authorization_endpoint: check("authorization_endpoint", &s.authorization_endpoint)?,
+        token_endpoint: check("token_endpoint", &s.token_endpoint)?,
+        device_authorization_endpoint: check("device_authorization_endpoint", &s.device_authorization_endpoint)?,
+        revocation_endpoint: check("revocation_endpoint", &s.revocation_endpoint)?,
+        userinfo_endpoint: check("userinfo_endpoint", &s.userinfo_endpoint)?,
+        jwks_uri: check("jwks_uri", &s.jwks_uri)?,
+    };
+    // These carry the login's own protections; a profile must not be able to replace them.
+    const RESERVED: &[&str] =
+        &["response_type", "client_id", "redirect_uri", "state", "nonce", "code_challenge", "code_challenge_method"];
+    if let Some(k) = s.extra_authorize_params.keys().find(|k| RESERVED.contains(&k.as_str())) {
+        return Err(Error::Config(format!(
+            "profile '{}': `extra_authorize_params` may not set `{k}`: age-oauth sets it for every login",
+            settings.profile
+        )));
+    }
+    let needed = match s.flow {
+        Flow::Browser => explicit.authorization_endpoint.is_some() && explicit.token_endpoint.is_some(),
+        Flow::Device => explicit.device_authorization_endpoint.is_some() && explicit.token_endpoint.is_some(),
+    };
+    if explicit.issuer.is_none() && !needed {
+        return Err(Error::Config(format!(
+            "profile '{}': set `issuer` (for discovery), or the endpoints the {} flow needs \
+             (`{}` and `token_endpoint`)",
+            settings.profile,
+            if s.flow == Flow::Browser { "browser" } else { "device" },
+            if s.flow == Flow::Browser { "authorization_endpoint" } else { "device_authorization_endpoint" }
+        )));
+    }
+    Ok(Box::new(Oidc { profile: settings.profile.clone(), settings: s, explicit }))
+}
+
+inventory::submit! {
+    ProviderInfo {
+        name: "oidc",
+        description: "Any OpenID Connect / OAuth 2.0 server: browser sign-in (PKCE, loopback redirect) or device code",
+        settings_schema: || schemars::schema_for!(OidcSettings),
+        secrets: &[CLIENT_SECRET],
+        template: include_str!("oidc.toml"),
+        build,
+    }
+}
+
+/// An RFC 6749 §5.2 error answer.
+struct OAuthError {
+    error: String,
+    description: Option<String>,
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.description {
+            Some(d) => write!(f, "{}: {d}", self.error),
+            None => f.write_str(&self.error),
+        }
+    }
+}
+
+/// Reads a JSON answer: an object, or the RFC 6749 error it carries.
+fn read_json(response: &HttpResponse, what: &str) -> Result<std::result::Result<Map<String, Value>, OAuthError>> {
+    let object = serde_json::from_slice::<Value>(&response.body).ok().and_then(|v| match v {
+        Value::Object(o) => Some(o),
+        _ => None,
+    });
+    match object {
+        Some(o) if o.get("error").is_some_and(Value::is_string) => Ok(Err(OAuthError {
+            error: o["error"].as_str().unwrap_or_default().to_string(),
+            description: o.get("error_description").and_then(Value::as_str).map(String::from),
+        })),
+        Some(o) if (200..300).contains(&response.status) => Ok(Ok(o)),
+        _ if response.status == 401 => Err(Error::TokenRejected(format!("{what}: HTTP 401 Unauthorized"))),
+        _ => Err(Error::Server(format!(
+            "{what}: the server answered HTTP {} without a JSON object{}",
+            response.status,
+            response.html_title().map(|t| format!(" (an HTML page titled \"{t}\")")).unwrap_or_default()
+        ))),
+    }
+}
+
+fn meta_field<'a>(m: &'a Metadata, name: &str) -> Option<&'a str> {
+    match name {
+        "authorization_endpoint" => m.authorization_endpoint.as_deref(),
+        "token_endpoint" => m.token_endpoint.as_deref(),
+        "device_authorization_endpoint" => m.device_authorization_endpoint.as_deref(),
+        "revocation_endpoint" => m.revocation_endpoint.as_deref(),
+        "userinfo_endpoint" => m.userinfo_endpoint.as_deref(),
+        "jwks_uri" => m.jwks_uri.as_deref(),
+        _ => None,
+    }
+}
+
+impl Oidc {
+    /// The endpoints: the profile's explicit ones over discovery (cached in `cached` when fresh).
+    fn metadata(&self, cx: &mut FlowContext<'_>, cached: Option<&TokenSet>) -> Result<(Metadata, Option<Value>)> {
+        let Some(issuer) = self.explicit.issuer.clone() else {
+            return Ok((self.explicit.clone(), None));
+        };
+        let now = cx.now();
+        // A cached document is used while young and about this issuer (the profile may have changed).
+        let same_issuer = |d: &Value| {
+            d["metadata"]["issuer"].as_str().map(|i| i.trim_end_matches('/')) == Some(issuer.trim_end_matches('/'))
+        };
+        let fresh_cache = cached.and_then(|t| t.extra.get(DISCOVERY_KEY)).filter(|d| {
+            d.get("fetched_at").and_then(Value::as_u64).is_some_and(|at| at + DISCOVERY_MAX_AGE > now) && same_issuer(d)
+        });
+        let discovery = match fresh_cache {
+            Some(d) => d.clone(),
+            None => {
+                let url = format!("{issuer}/.well-known/openid-configuration");
+                let response = cx.send(&HttpRequest::get(&url))?;
+                let doc = read_json(&response, "OpenID Connect discovery")?
+                    .map_err(|e| Error::Server(format!("OpenID Connect discovery at {url}: {e}")))?;
+                json!({ "fetched_at": now, "metadata": doc })
+            }
+        };
+        let found: Metadata = serde_json::from_value(discovery["metadata"].clone()).unwrap_or_default();
+        // RFC 8414 §3.3: the document must be about the issuer we asked.
+        let claimed = found.issuer.clone().unwrap_or_default();
+        if claimed.trim_end_matches('/') != issuer.trim_end_matches('/') {
+            return Err(Error::Server(format!(
+                "the discovery document of {issuer} names issuer `{claimed}`; refusing it (check `issuer` of profile '{}')",
+                self.profile
+            )));
+        }
+        let pick = |name: &str| -> Result<Option<String>> {
+            match meta_field(&self.explicit, name) {
+                Some(v) => Ok(Some(v.to_string())),
+                None => meta_field(&found, name).map(|u| service_url(&self.profile, name, u)).transpose(),
+            }
+        };
+        let merged = Metadata {
+            issuer: Some(issuer.clone()),
+            authorization_endpoint: pick("authorization_endpoint")?,
+            token_endpoint: pick("token_endpoint")?,
+            device_authorization_endpoint: pick("device_authorization_endpoint")?,
+            revocation_endpoint: pick("revocation_endpoint")?,
+            userinfo_endpoint: pick("userinfo_endpoint")?,
+            jwks_uri: pick("jwks_uri")?,
+        };
+        Ok((merged, Some(discovery)))
+    }
+
+    fn require<'a>(&self, m: &'a Metadata, name: &str) -> Result<&'a str> {
+        meta_field(m, name).ok_or_else(|| {
+            Error::Config(format!(
+                "profile '{}': the server publishes no `{name}` and the profile sets none; add `{name} = \"https://…\"`",
+                self.profile
+            ))
+        })
+    }
+
+    fn scope_list(&self) -> Vec<&str> {
+        self.settings.scopes.split_whitespace().collect()
+    }
+
+    /// A POST to a token-type endpoint with client authentication: HTTP Basic when the profile
+    /// has a client secret (RFC 6749 §2.3.1), else `client_id` in the body (public client).
+    fn post(&self, cx: &mut FlowContext<'_>, url: &str, fields: &[(&str, &str)], what: &str) -> Result<HttpResponse> {
+        let mut all = fields.to_vec();
+        let secret = cx.secrets.get("client_secret").cloned();
+        let request = match &secret {
+            Some(s) => {
+                let enc = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+                let basic = format!("{}:{}", enc(&self.settings.client_id), enc(s.expose()));
+                HttpRequest::post_form(url, &all).header(
+                    "Authorization",
+                    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(basic)),
+                )
+            }
+            None => {
+                all.push(("client_id", &self.settings.client_id));
+                HttpRequest::post_form(url, &all)
+            }
+        }
+        .header("Accept", "application/json");
+        cx.send(&request).map_err(|e| match e {
+            Error::Server(m) => Error::Server(format!("{what}: {m}")),
+            other => other,
+        })
+    }
+
+    fn token_call(
+        &self,
+        cx: &mut FlowContext<'_>,
+        meta: &Metadata,
+        fields: &[(&str, &str)],
+    ) -> Result<std::result::Result<Map<String, Value>, OAuthError>> {
+        let url = self.require(meta, "token_endpoint")?.to_string();
+        let response = self.post(cx, &url, fields, "token endpoint")?;
+        read_json(&response, "token endpoint")
+    }
+
+    /// Checks the id_token's signature and claims; returns the claims worth keeping and the JWKS
+    /// entry to cache. A young cached JWKS is tried first; the issuer's is fetched when it is
+    /// missing, old, or lacks the token's key (key rotation).
+    fn verify_id_token(
+        &self,
+        cx: &mut FlowContext<'_>,
+        meta: &Metadata,
+        id_token: &str,
+        expect: (Option<&str>, Option<&str>),
+        cached: Option<&Value>,
+    ) -> Result<(Map<String, Value>, Value)> {
+        let now = cx.now();
+        let young = cached.filter(|c| c["fetched_at"].as_u64().is_some_and(|at| at + DISCOVERY_MAX_AGE > now));
+        let (claims, entry) = match young.map(|c| (jwt::verify_signature(id_token, &c["jwks"]), c)) {
+            Some((Ok(claims), entry)) => (claims, entry.clone()),
+            _ => {
+                let jwks_uri = self.require(meta, "jwks_uri")?.to_string();
+                let response = cx.send(&HttpRequest::get(&jwks_uri))?;
+                let jwks =
+                    read_json(&response, "JWKS")?.map_err(|e| Error::Server(format!("JWKS at {jwks_uri}: {e}")))?;
+                let jwks = Value::Object(jwks);
+                (jwt::verify_signature(id_token, &jwks)?, json!({ "fetched_at": now, "jwks": jwks }))
+            }
+        };
+        let (nonce, subject) = expect;
+        let issuer = meta.issuer.as_deref().unwrap_or_default();
+        let want = jwt::Expectations { issuer, client_id: &self.settings.client_id, nonce, subject, now };
+        if meta.issuer.is_some() {
+            jwt::check_claims(&claims, &want)?;
+        } else {
+            // Without an issuer only the issuer itself cannot be compared.
+            let issuer = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
+            jwt::check_claims(&claims, &jwt::Expectations { issuer, ..want })?;
+        }
+        Ok((claims.into_iter().filter(|(k, _)| KEPT_CLAIMS.contains(&k.as_str())).collect(), entry))
+    }
+
+    /// Turns a token answer into the TokenSet to cache, checking its id_token.
+    fn finish(
+        &self,
+        cx: &mut FlowContext<'_>,
+        meta: &Metadata,
+        discovery: Option<Value>,
+        answer: &Map<String, Value>,
+        nonce: Option<&str>,
+        previous: Option<&TokenSet>,
+    ) -> Result<TokenSet> {
+        let now = cx.now();
+        let mut tokens = super::arcgis::token_set(answer, now, previous, "token endpoint")?;
+        if let Some(previous) = previous {
+            tokens.extra = previous.extra.clone();
+        }
+        if let Some(d) = discovery {
+            tokens.extra.insert(DISCOVERY_KEY.into(), d);
+        }
+        match answer.get("id_token").and_then(Value::as_str) {
+            Some(id_token) => {
+                let subject = previous
+                    .and_then(|p| p.extra.get(CLAIMS_KEY))
+                    .and_then(|c| c.get("sub"))
+                    .and_then(Value::as_str)
+                    .map(String::from);
+                let cached = tokens.extra.get(JWKS_KEY).cloned();
+                let (claims, jwks) =
+                    self.verify_id_token(cx, meta, id_token, (nonce, subject.as_deref()), cached.as_ref())?;
+                tokens.extra.insert(JWKS_KEY.into(), jwks);
+                let name = ["preferred_username", "email", "sub"]
+                    .iter()
+                    .find_map(|k| claims.get(*k).and_then(Value::as_str).map(String::from));
+                tokens.username = name.or(tokens.username);
+                tokens.extra.insert(CLAIMS_KEY.into(), Value::Object(claims));
+            }
+            None if previous.is_none() && self.scope_list().contains(&"openid") => {
+                return Err(Error::Server(
+                    "the token answer has no id_token although the scopes include openid".into(),
+                ));
+            }
+            None => {}
+        }
+        if self.scope_list().contains(&"offline_access") && tokens.refresh_token.is_none() {
+            cx.ui.warn("the server issued no refresh token although offline_access was asked for");
+        }
+        Ok(tokens)
+    }
+
+    fn login_browser(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
+        let (meta, discovery) = self.metadata(cx, None)?;
+        let authorize = self.require(&meta, "authorization_endpoint")?.to_string();
+        let s = &self.settings;
+        let listener = Listener::bind(cx.profile, s.redirect_port, &s.redirect_path)?;
+        let redirect_uri = listener.redirect_uri().to_string();
+        let (state, nonce, pkce) = (random_urlsafe(16), random_urlsafe(16), Pkce::new());
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("response_type", "code")
+            .append_pair("client_id", &s.client_id)
+            .append_pair("redirect_uri", &redirect_uri)
+            .append_pair("scope", &self.scope_list().join(" "))
+            .append_pair("state", &state)
+            .append_pair("nonce", &nonce)
+            .append_pair("code_challenge", &pkce.challenge)
+            .append_pair("code_challenge_method", "S256");
+        // OpenID Connect Core §11: offline_access is ignored unless consent is prompted for.
+        if self.scope_list().contains(&"offline_access") && !s.extra_authorize_params.contains_key("prompt") {
+            q.append_pair("prompt", "consent");
+        }
+        if let Some(a) = &s.audience {
+            q.append_pair("audience", a);
+        }
+        for (k, v) in &s.extra_authorize_params {
+            q.append_pair(k, v);
+        }
+        let separator = if authorize.contains('?') { '&' } else { '?' };
+        let url = format!("{authorize}{separator}{}", q.finish());
+        let profile = cx.profile.to_string();
+        let expected = Expected { profile: &profile, state: &state, issuer: meta.issuer.as_deref() };
+        let callback = obtain_code(cx, &listener, &url, &expected, Duration::from_secs(s.login_timeout))?;
+        drop(listener);
+        let fields = [
+            ("grant_type", "authorization_code"),
+            ("code", callback.code.expose()),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("code_verifier", pkce.verifier.expose()),
+        ];
+        let answer = self
+            .token_call(cx, &meta, &fields)?
+            .map_err(|e| Error::Server(format!("the server refused the authorization code ({e})")))?;
+        self.finish(cx, &meta, discovery, &answer, Some(&nonce), None)
+    }
+
+    fn login_device(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
+        let (meta, discovery) = self.metadata(cx, None)?;
+        let endpoint = self.require(&meta, "device_authorization_endpoint")?.to_string();
+        let scope = self.scope_list().join(" ");
+        let mut fields = vec![("scope", scope.as_str())];
+        if let Some(a) = &self.settings.audience {
+            fields.push(("audience", a));
+        }
+        let response = self.post(cx, &endpoint, &fields, "device authorization")?;
+        let grant = read_json(&response, "device authorization")?
+            .map_err(|e| Error::Server(format!("the server refused to start a device sign-in ({e})")))?;
+        let text = |k: &str| grant.get(k).and_then(Value::as_str).map(String::from);
+        let (Some(device_code), Some(user_code)) = (text("device_code"), text("user_code")) else {
+            return Err(Error::Server("the device authorization answer lacks device_code or user_code".into()));
+        };
+        let device_code = Secret::new(device_code);
+        let verification_uri = text("verification_uri").or_else(|| text("verification_url")).unwrap_or_default();
+        let mut message = format!("To sign in, open {verification_uri} and enter the code {user_code}");
+        if let Some(complete) = text("verification_uri_complete") {
+            message.push_str(&format!("\n  or open {complete}"));
+        }
+        cx.ui.info(&message);
+        let mut interval = grant.get("interval").and_then(Value::as_u64).unwrap_or(DEFAULT_POLL_INTERVAL);
+        let deadline = cx.now() + grant.get("expires_in").and_then(Value::as_u64).unwrap_or(600);
+        let poll =
+            [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", device_code.expose())];
+        let result = loop {
+            cx.ui.progress(Some(&format!("waiting for the sign-in at {verification_uri} (code {user_code})")));
+            cx.clock.sleep(interval);
+            if cx.now() >= deadline {
+                break Err(cx.login_required("the device code expired before the sign-in was approved"));
+            }
+            match self.token_call(cx, &meta, &poll)? {
+                Ok(answer) => break Ok(answer),
+                Err(e) => match e.error.as_str() {
+                    "authorization_pending" => {}
+                    "slow_down" => interval += 5,
+                    "expired_token" => {
+                        break Err(cx.login_required("the device code expired before the sign-in was approved"))
+                    }
+                    "access_denied" => break Err(cx.login_required(format!("the sign-in was denied ({e})"))),
+                    _ => break Err(Error::Server(format!("the server refused the device sign-in ({e})"))),
+                },
+            }
+        };
+        cx.ui.progress(None);
+        self.finish(cx, &meta, discovery, &result?, None, None)
+    }
+}
+
+impl Provider for Oidc {
+    fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
+        match self.settings.flow {
+            Flow::Browser => self.login_browser(cx),
+            Flow::Device => self.login_device(cx),
+        }
+    }
+
+    fn refresh(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet> {
+        let Some(refresh_token) = current.refresh_token.clone() else {
+            return Err(cx.login_required("there is no refresh token (add offline_access to `scopes` to get one)"));
+        };
+        let (meta, discovery) = self.metadata(cx, Some(current))?;
+        let fields = [("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose())];
+        match self.token_call(cx, &meta, &fields)? {
+            // A rotated refresh token replaces the old one, which is never sent again.
+            Ok(answer) => self.finish(cx, &meta, discovery, &answer, None, Some(current)),
+            Err(e) if e.error == "invalid_grant" => {
+                Err(cx.login_required(format!("the server refused the refresh token ({e})")))
+            }
+            Err(e) => Err(Error::Server(format!("the server refused to refresh the token ({e})"))),
+        }
+    }
+
+    fn whoami(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<Identity> {
+        let (meta, _) = self.metadata(cx, Some(tokens))?;
+        let (claims, source) = match &meta.userinfo_endpoint {
+            Some(url) => {
+                let request = HttpRequest::get(url)
+                    .header("Authorization", format!("Bearer {}", tokens.access_token.expose()))
+                    .header("Accept", "application/json");
+                let response = cx.send(&request)?;
+                // RFC 6750: 401 means this access token is no good; the engine refreshes and retries.
+                if response.status == 401 {
+                    return Err(Error::TokenRejected("userinfo: HTTP 401 (invalid or expired access token)".into()));
+                }
+                let info = read_json(&response, "userinfo")?.map_err(|e| Error::Server(format!("userinfo: {e}")))?;
+                (info, "userinfo")
+            }
+            None => match tokens.extra.get(CLAIMS_KEY) {
+                Some(Value::Object(c)) => (c.clone(), "id_token"),
+                _ => {
+                    return Err(Error::Server(format!(
+                        "profile '{}': the server has no userinfo endpoint and the login gave no id_token, \
+                         so there is no way to tell who the token belongs to",
+                        self.profile
+                    )))
+                }
+            },
+        };
+        let username = ["preferred_username", "email", "sub"]
+            .iter()
+            .find_map(|k| claims.get(*k).and_then(Value::as_str).map(String::from))
+            .ok_or_else(|| Error::Server(format!("{source}: no preferred_username, email or sub")))?;
+        let mut details: Map<String, Value> =
+            claims.into_iter().filter(|(k, _)| KEPT_CLAIMS.contains(&k.as_str())).collect();
+        details.insert("source".into(), Value::String(source.into()));
+        Ok(Identity { username, details })
+    }
+
+    fn logout(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<String> {
+        let (meta, _) = self.metadata(cx, Some(tokens))?;
+        let Some(url) = meta.revocation_endpoint.clone() else {
+            return Ok("the server has no revocation endpoint: the tokens stay valid there until they expire".into());
+        };
+        let (token, hint) = match &tokens.refresh_token {
+            Some(rt) => (rt, "refresh_token"),
+            None => (&tokens.access_token, "access_token"),
+        };
+        let response =
+            self.post(cx, &url, &[("token", token.expose()), ("token_type_hint", hint)], "revocation endpoint")?;
+        let what = hint.replace('_', " ");
+        Ok(match response.status {
+            200 => format!("revoked the {what} at {url}"),
+            status => format!("the server refused to revoke the {what} (HTTP {status})"),
+        })
+    }
+}

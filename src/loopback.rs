@@ -1,0 +1,318 @@
+//! The RFC 8252 loopback redirect: a one-shot listener on 127.0.0.1 that receives the authorization
+//! response, checks `state` (and `iss`, RFC 9207), and the `--no-browser` paste of the redirected URL.
+
+use crate::error::{Error, Result};
+use crate::secret::Secret;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a sign-in may take when the profile does not say (`login_timeout`).
+pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
+
+/// What the authorization response must carry to be ours.
+pub struct Expected<'a> {
+    pub profile: &'a str,
+    pub state: &'a str,
+    /// The issuer the response's `iss` must equal when it has one (RFC 9207).
+    pub issuer: Option<&'a str>,
+}
+
+/// A valid authorization response.
+#[derive(Debug)]
+pub struct Callback {
+    pub code: Secret,
+}
+
+/// What one request to the redirect URI turned out to be.
+enum Verdict {
+    /// Not a response to this sign-in (wrong path, wrong or missing `state`): keep waiting.
+    Stray(String),
+    Done(Result<Callback>),
+}
+
+/// A bound listener: its redirect URI is fixed from the moment it exists.
+pub struct Listener {
+    server: Arc<tiny_http::Server>,
+    redirect_uri: String,
+    path: String,
+}
+
+impl Listener {
+    /// Binds 127.0.0.1 on `port` (0 or `None`: a free one the kernel picks) for redirects to `path`.
+    pub fn bind(profile: &str, port: Option<u16>, path: &str) -> Result<Listener> {
+        let port = port.unwrap_or(0);
+        let server = tiny_http::Server::http(("127.0.0.1", port)).map_err(|e| {
+            Error::Config(format!(
+                "profile '{profile}': cannot listen on 127.0.0.1:{port} for the sign-in redirect ({e}); \
+                 {}",
+                if port == 0 {
+                    "is loopback networking available?"
+                } else {
+                    "free that port or change `redirect_port`"
+                }
+            ))
+        })?;
+        let bound = server.server_addr().to_ip().map(|a| a.port()).unwrap_or(port);
+        let path = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
+        Ok(Listener { server: Arc::new(server), redirect_uri: format!("http://127.0.0.1:{bound}{path}"), path })
+    }
+
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// Waits for the one valid callback. Strays get an error page and are otherwise ignored;
+    /// a valid `state` with an `error` (or a wrong `iss`) ends the wait with that error.
+    pub fn wait(&self, expected: &Expected<'_>, timeout: Duration, mut on_stray: impl FnMut(&str)) -> Result<Callback> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::login_required(
+                    expected.profile,
+                    format!(
+                        "profile '{}': no answer from the browser within {} s (the sign-in was not completed; \
+                         `login_timeout` sets the limit, `--no-browser` lets you paste the redirected URL instead)",
+                        expected.profile,
+                        timeout.as_secs()
+                    ),
+                ));
+            }
+            let request = match self.server.recv_timeout(left) {
+                Ok(Some(r)) => r,
+                Ok(None) => continue,
+                Err(e) => return Err(Error::io("the sign-in listener failed", e)),
+            };
+            let url = request.url().to_string();
+            let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
+            let verdict = if path != self.path {
+                Verdict::Stray(format!("a request for {path}, not the redirect path"))
+            } else {
+                judge(query, expected)
+            };
+            match verdict {
+                Verdict::Stray(why) => {
+                    on_stray(&why);
+                    respond(request, 400, "Not this sign-in", &format!("This is not the answer age-oauth is waiting for ({why}). Finish the sign-in in the tab age-oauth opened."));
+                }
+                Verdict::Done(Ok(callback)) => {
+                    respond(request, 200, "Signed in", "Signed in. You can close this tab and return to the terminal.");
+                    return Ok(callback);
+                }
+                Verdict::Done(Err(e)) => {
+                    respond(request, 400, "Sign-in failed", &format!("Sign-in failed: {e}. See the terminal."));
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// For `--no-browser`: answers every request with a page asking to paste the address bar
+    /// into the terminal, until the returned guard is dropped.
+    pub fn serve_paste_hint(&self) -> PasteHint {
+        let server = self.server.clone();
+        let thread = std::thread::spawn(move || {
+            while let Ok(request) = server.recv() {
+                respond(
+                    request,
+                    200,
+                    "Copy this address",
+                    "Copy the full address of this page from the address bar and paste it into the terminal where age-oauth waits.",
+                );
+            }
+        });
+        PasteHint { server: self.server.clone(), thread: Some(thread) }
+    }
+}
+
+/// Stops the `--no-browser` hint page when dropped.
+pub struct PasteHint {
+    server: Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for PasteHint {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads an authorization response's query string.
+fn judge(query: &str, expected: &Expected<'_>) -> Verdict {
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
+    let get = |name: &str| params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    match get("state") {
+        None => return Verdict::Stray("the answer has no `state`".into()),
+        Some(s) if s != expected.state => {
+            return Verdict::Stray("the answer's `state` belongs to another sign-in".into())
+        }
+        Some(_) => {}
+    }
+    if let (Some(iss), Some(issuer)) = (get("iss"), expected.issuer) {
+        if iss.trim_end_matches('/') != issuer.trim_end_matches('/') {
+            return Verdict::Done(Err(Error::Server(format!(
+                "the authorization response comes from issuer {iss}, not {issuer} (RFC 9207 mix-up defence); sign-in aborted"
+            ))));
+        }
+    }
+    if let Some(error) = get("error") {
+        let description = get("error_description").map(|d| format!(": {d}")).unwrap_or_default();
+        let e = format!("the authorization server refused the sign-in ({error}{description})");
+        return Verdict::Done(Err(if error == "access_denied" {
+            Error::login_required(expected.profile, e)
+        } else {
+            Error::Server(e)
+        }));
+    }
+    match get("code").filter(|c| !c.is_empty()) {
+        Some(code) => Verdict::Done(Ok(Callback { code: Secret::new(code) })),
+        None => Verdict::Done(Err(Error::Server("the authorization response has neither `code` nor `error`".into()))),
+    }
+}
+
+/// Reads what a person pasted for `--no-browser`: the full redirected URL (checked like a
+/// callback) or the bare code (nothing to check it against).
+pub fn parse_pasted(pasted: &str, expected: &Expected<'_>) -> Result<Callback> {
+    let text = pasted.trim();
+    if text.is_empty() {
+        return Err(Error::login_required(
+            expected.profile,
+            "nothing was pasted (expected the redirected URL or the code)",
+        ));
+    }
+    match text.split_once('?') {
+        Some((_, query)) => match judge(query.split('#').next().unwrap_or_default(), expected) {
+            Verdict::Done(result) => result,
+            Verdict::Stray(why) => Err(Error::login_required(
+                expected.profile,
+                format!("the pasted URL is not the answer to this sign-in: {why}"),
+            )),
+        },
+        None if text.contains(char::is_whitespace) || text.contains('/') => {
+            Err(Error::login_required(expected.profile, "the pasted text is neither the redirected URL nor a code"))
+        }
+        None => Ok(Callback { code: Secret::new(text) }),
+    }
+}
+
+fn respond(request: tiny_http::Request, status: u16, title: &str, message: &str) {
+    let html = format!(
+        "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>age-oauth: {title}</title></head>\
+         <body><h1>{title}</h1><p>{}</p></body></html>",
+        message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    );
+    let mut response = tiny_http::Response::from_string(html).with_status_code(status);
+    for (k, v) in [("Content-Type", "text/html; charset=utf-8"), ("Cache-Control", "no-store")] {
+        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
+            response.add_header(h);
+        }
+    }
+    // The browser may have gone away; nothing useful to do about it.
+    let _ = request.respond(response);
+}
+
+/// Runs the user-facing part of a browser sign-in: opens (or prints) `url`, then returns the
+/// callback from the listener, or from stdin with `--no-browser`.
+///
+/// Only one source counts, never a race: with a browser, the listener (stdin is left alone, so a
+/// script's stdin is never swallowed and the timeout holds); with `--no-browser`, what is pasted —
+/// the browser may be on another machine, and the listener only tells a local one to copy its
+/// address bar into the terminal. A browser that fails to start switches to pasting when a person
+/// is at the terminal; otherwise it is only a warning and the listener waits.
+pub fn obtain_code(
+    cx: &mut crate::registry::FlowContext<'_>,
+    listener: &Listener,
+    url: &str,
+    expected: &Expected<'_>,
+    timeout: Duration,
+) -> Result<Callback> {
+    let mut paste = cx.no_browser;
+    if !paste {
+        cx.ui.info(&format!("Opening a browser to sign in. If none opens, open this URL yourself:\n  {url}"));
+        if let Err(why) = cx.ui.open_browser(url) {
+            // Someone at a terminal can still finish with a browser elsewhere.
+            paste = cx.ui.can_prompt();
+            let next =
+                if paste { "open the URL above yourself" } else { "open the URL above yourself, or use --no-browser" };
+            cx.ui.warn(&format!("could not open a browser ({why}); {next}"));
+        }
+    }
+    if paste {
+        let _hint = listener.serve_paste_hint();
+        cx.ui.info(&format!(
+            "Open this URL in a browser and sign in:\n  {url}\nThe browser then goes to {}...; \
+             copy that whole address (it may show an error page) and paste it here.",
+            listener.redirect_uri()
+        ));
+        let pasted = cx.ui.read_line("Redirected URL or code: ")?;
+        return parse_pasted(pasted.as_deref().unwrap_or_default(), expected);
+    }
+    cx.ui.info(&format!(
+        "Waiting up to {} s for the browser to come back to {}",
+        timeout.as_secs(),
+        listener.redirect_uri()
+    ));
+    let ui = &mut *cx.ui;
+    listener.wait(expected, timeout, |why| ui.warn(&format!("ignored a request to the sign-in listener: {why}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expected() -> Expected<'static> {
+        Expected { profile: "p", state: "s1", issuer: Some("http://127.0.0.1:9/") }
+    }
+
+    #[test]
+    fn pasted_urls_and_codes() {
+        let ok =
+            parse_pasted("http://127.0.0.1:5/callback?code=c1&state=s1&iss=http%3A%2F%2F127.0.0.1%3A9", &expected());
+        assert_eq!(ok.unwrap().code.expose(), "c1");
+        assert_eq!(parse_pasted(" c2 \n", &expected()).unwrap().code.expose(), "c2");
+        let wrong_state = parse_pasted("http://127.0.0.1:5/callback?code=c1&state=other", &expected()).unwrap_err();
+        assert!(wrong_state.to_string().contains("another sign-in"), "{wrong_state}");
+        let mixup = parse_pasted("http://x/cb?code=c&state=s1&iss=https://evil.test", &expected()).unwrap_err();
+        assert!(mixup.to_string().contains("mix-up"), "{mixup}");
+        let denied = parse_pasted("http://x/cb?error=access_denied&state=s1", &expected()).unwrap_err();
+        assert_eq!(denied.exit_code(), 3);
+        assert!(parse_pasted("", &expected()).is_err());
+        assert!(parse_pasted("two words", &expected()).is_err());
+    }
+
+    #[test]
+    fn listener_ignores_strays_then_takes_the_valid_callback() {
+        let listener = Listener::bind("p", None, "/callback").unwrap();
+        let uri = listener.redirect_uri().to_string();
+        assert!(uri.starts_with("http://127.0.0.1:") && uri.ends_with("/callback"), "{uri}");
+        let browser = std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+            let status = |url: String| agent.get(&url).call().unwrap().status().as_u16();
+            let base = uri.trim_end_matches("/callback").to_string();
+            vec![
+                status(format!("{base}/favicon.ico")),
+                status(format!("{uri}?code=evil&state=wrong")),
+                status(format!("{uri}?code=evil")),
+                status(format!("{uri}?code=good&state=s1")),
+            ]
+        });
+        let mut strays = Vec::new();
+        let got = listener.wait(&expected(), Duration::from_secs(30), |why| strays.push(why.to_string())).unwrap();
+        assert_eq!(got.code.expose(), "good");
+        assert_eq!(browser.join().unwrap(), [400, 400, 400, 200]);
+        assert_eq!(strays.len(), 3, "{strays:?}");
+    }
+
+    #[test]
+    fn listener_times_out_naming_the_profile() {
+        let listener = Listener::bind("slow", None, "/cb").unwrap();
+        let e = listener
+            .wait(&Expected { profile: "slow", state: "s", issuer: None }, Duration::from_millis(50), |_| {})
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert!(e.to_string().contains("profile 'slow'") && e.to_string().contains("login --profile slow"), "{e}");
+    }
+}

@@ -4,3 +4,5 @@
 pub mod arcgis;
 pub mod esri_app;
 pub mod esri_oob;
+pub mod esri_token;
+pub mod federation;

@@ -67,7 +67,7 @@ pub enum Command {
     },
     /// Print a valid access token (refreshing first if needed); never prompts.
     #[command(
-        after_help = "Examples:\n  TOKEN=$(age-oauth token --profile prod)\n  age-oauth token --json --min-ttl 600"
+        after_help = "Examples:\n  TOKEN=$(age-oauth token --profile prod)\n  age-oauth token --json --min-ttl 600\n  age-oauth token --profile prod --server https://gis.example.com/arcgis   # federated server"
     )]
     Token {
         /// One JSON object: access_token, expires_at, username, profile, provider.
@@ -76,6 +76,9 @@ pub enum Command {
         /// Refresh first unless the token stays valid for at least this many seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 0)]
         min_ttl: u64,
+        /// Print a token for this ArcGIS Server federated with the profile's portal instead.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
     },
     /// Print who the token belongs to, as the server sees it.
     Whoami {
@@ -207,7 +210,22 @@ pub fn run(cli: Cli) -> Result<i32> {
             let mut session = engine.open(&cwd, profile)?;
             cmd_login(&engine, &mut session, &mut ui, force, no_browser)
         }
-        Command::Token { json, min_ttl } => {
+        Command::Token { json, min_ttl, server: Some(server) } => {
+            let mut session = engine.open(&cwd, profile)?;
+            let found = crate::providers::federation::server_token(&engine, &mut session, &mut ui, &server, min_ttl)?;
+            if json {
+                print_json(&json!({
+                    "access_token": found.token.expose(),
+                    "expires_at": found.expires_at.map(rfc3339),
+                    "server": found.server,
+                    "profile": session.name(),
+                    "provider": session.provider_name(),
+                }))
+            } else {
+                print_line(found.token.expose())
+            }
+        }
+        Command::Token { json, min_ttl, server: None } => {
             let mut session = engine.open(&cwd, profile)?;
             let tokens = engine.token(&mut session, &mut ui, min_ttl)?;
             if json {

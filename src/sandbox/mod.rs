@@ -2,4 +2,6 @@
 //! They back `age-oauth sandbox`, `age-oauth demo` and the test suite.
 
 pub mod portal;
+pub mod server;
 pub use portal::*;
+pub use server::*;

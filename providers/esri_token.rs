@@ -2,6 +2,7 @@
 //! at a Portal or at a standalone ArcGIS Server (token URL read from its `rest/info`); no refresh token, so re-acquired.
 
 use super::arcgis::{read_answer, Answer, Portal};
+use super::password;
 use crate::error::{Error, Result};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::registry::{AuthVerdict, FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
@@ -164,28 +165,12 @@ impl EsriToken {
         service_url(cx.profile, "authInfo.tokenServicesUrl", url)
     }
 
-    fn password(&self, cx: &mut FlowContext<'_>, interactive: bool) -> Result<(Secret, bool)> {
-        if let Some(p) = cx.secrets.get(PASSWORD.name) {
-            return Ok((p.clone(), false));
-        }
-        if interactive && cx.ui.can_prompt() {
-            let prompt = format!("ArcGIS password for {}: ", self.username);
-            if let Some(p) = cx.ui.read_secret(&prompt)?.filter(|p| !p.is_empty()) {
-                return Ok((p, true));
-            }
-        }
-        Err(cx.login_required(format!(
-            "no password for ArcGIS user {}: set AGE_OAUTH_PASSWORD for unattended runs, or sign in in a terminal",
-            self.username
-        )))
-    }
-
-    fn acquire(&self, cx: &mut FlowContext<'_>, password: &Secret) -> Result<TokenSet> {
+    fn acquire(&self, cx: &mut FlowContext<'_>, secret: &Secret) -> Result<TokenSet> {
         let url = self.token_url(cx)?;
         let expiration = self.expiration.to_string();
         let mut fields = vec![
             ("username", self.username.as_str()),
-            ("password", password.expose()),
+            ("password", secret.expose()),
             ("client", self.client_name()),
             ("expiration", expiration.as_str()),
             ("f", "json"),
@@ -198,12 +183,7 @@ impl EsriToken {
         let object = match read_answer(&response, "generateToken") {
             Ok(Answer::Ok(object)) => object,
             Ok(Answer::Error(e)) => {
-                let source = match cx.secrets.origin(PASSWORD.name) {
-                    Some(crate::registry::SecretOrigin::Env(var)) => format!(" (password from {var})"),
-                    Some(crate::registry::SecretOrigin::DotEnv(var)) => format!(" (password from .env {var})"),
-                    Some(crate::registry::SecretOrigin::Store) => " (password from the encrypted store)".into(),
-                    _ => String::new(),
-                };
+                let source = password::origin_note(cx, &PASSWORD);
                 return Err(Error::Server(format!(
                     "{url} refused user {}{source}: {e}; nothing was stored. Fix the password, then \
                      `age-oauth login --profile {}`",
@@ -224,24 +204,16 @@ impl EsriToken {
 impl Provider for EsriToken {
     fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
         // The engine logs in by itself (no browser) when no token is cached: never prompt then.
-        let (password, prompted) = self.password(cx, !cx.no_browser)?;
-        let mut tokens = self.acquire(cx, &password)?;
-        if prompted {
-            let answer =
-                cx.ui.read_line("Keep the password in the encrypted cache, so tokens renew by themselves? [y/N] ")?;
-            if answer.is_some_and(|a| a.trim().eq_ignore_ascii_case("y") || a.trim().eq_ignore_ascii_case("yes")) {
-                tokens.secrets_to_store.push((PASSWORD.name.to_string(), password));
-            } else {
-                cx.ui.info("The password was not kept: when this token expires, sign in again.");
-            }
-        }
+        let typed = password::password(cx, &PASSWORD, &self.username, !cx.no_browser)?;
+        let mut tokens = self.acquire(cx, &typed.value)?;
+        password::offer_to_keep(cx, &PASSWORD, typed, &mut tokens)?;
         Ok(tokens)
     }
 
     fn refresh(&self, cx: &mut FlowContext<'_>, _current: &TokenSet) -> Result<TokenSet> {
         // No refresh token: a new token is generated with the stored (or AGE_OAUTH_PASSWORD) password.
-        let (password, _) = self.password(cx, false)?;
-        self.acquire(cx, &password)
+        let stored = password::password(cx, &PASSWORD, &self.username, false)?;
+        self.acquire(cx, &stored.value)
     }
 
     fn whoami(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<Identity> {

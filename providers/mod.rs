@@ -6,3 +6,7 @@ pub mod esri_app;
 pub mod esri_oob;
 pub mod esri_token;
 pub mod federation;
+pub mod gssapi;
+pub mod ntlm;
+pub mod password;
+pub mod web_tier;

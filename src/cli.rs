@@ -228,6 +228,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Token { json, min_ttl, server: None } => {
             let mut session = engine.open(&cwd, profile)?;
             let tokens = engine.token(&mut session, &mut ui, min_ttl)?;
+            if tokens.access_token.is_empty() {
+                return Err(Error::Config(format!(
+                    "profile '{0}' ({1}) signs each request in itself and holds no bearer token: use `age-oauth request --profile {0} URL`, or (web-tier) set `generate_token_url` to get an ArcGIS token",
+                    session.name(),
+                    session.provider_name()
+                )));
+            }
             if json {
                 print_json(&token_json(&session, &tokens))
             } else {

@@ -228,3 +228,80 @@ fn a_server_of_another_portal_or_a_standalone_one_is_refused() {
     assert_eq!(code(&out), 2, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("--server"), "{}", text(&out.stderr));
 }
+
+/// A person at a terminal: types `password` when asked for one and answers `keep` to "keep it?".
+struct Typist {
+    password: &'static str,
+    keep: &'static str,
+    asked: Vec<String>,
+}
+
+impl age_oauth::interact::Interaction for Typist {
+    fn can_prompt(&self) -> bool {
+        true
+    }
+    fn info(&mut self, _message: &str) {}
+    fn warn(&mut self, _message: &str) {}
+    fn debug(&mut self, _level: u8, _message: &str) {}
+    fn open_browser(&mut self, _url: &str) -> Result<(), String> {
+        Err("no browser".into())
+    }
+    fn read_line(&mut self, prompt: &str) -> age_oauth::Result<Option<String>> {
+        self.asked.push(prompt.to_string());
+        Ok(Some(self.keep.to_string()))
+    }
+    fn read_secret(&mut self, prompt: &str) -> age_oauth::Result<Option<age_oauth::secret::Secret>> {
+        self.asked.push(prompt.to_string());
+        Ok(Some(age_oauth::secret::Secret::new(self.password)))
+    }
+}
+
+#[test]
+fn a_typed_password_is_kept_encrypted_only_when_the_person_agrees() {
+    use age_oauth::engine::{Engine, LoginOutcome};
+    use age_oauth::paths::Paths;
+    use age_oauth::store::CacheStore;
+    let server = ServerSim::start("127.0.0.1:0", ServerConfig::default()).unwrap();
+    let home = Home::new();
+    add_token_profile(&home, "kept", ("server", &server.base_url()), &[]);
+    add_token_profile(&home, "not-kept", ("server", &server.base_url()), &[]);
+    let paths = Paths::under(home.state());
+    let engine = Engine::new(paths.clone()).with_store(CacheStore::with_own_identity(paths));
+    let config = std::fs::read_to_string(home.state().join("config.toml")).unwrap();
+    let config = age_oauth::config::Config::from_parts(
+        vec![(home.state().join("config.toml"), config)],
+        Default::default(),
+        Default::default(),
+    )
+    .unwrap();
+
+    for (profile, keep, stored) in [("kept", "y", true), ("not-kept", "n", false)] {
+        let mut session = engine.session(config.resolve(profile, &[]).unwrap()).unwrap();
+        let mut person = Typist { password: PASSWORD, keep, asked: Vec::new() };
+        let outcome = engine.login(&mut session, &mut person, false, false).unwrap();
+        assert!(matches!(outcome, LoginOutcome::LoggedIn(_)));
+        assert!(person.asked[0].contains("Password for alice"), "{:?}", person.asked);
+        assert!(person.asked[1].contains("Keep the password"), "{:?}", person.asked);
+        let entry = home.load_cache(profile);
+        assert_eq!(entry.secrets.contains_key("password"), stored, "{profile}");
+        assert!(entry.tokens.is_some());
+    }
+    for (path, bytes) in home.all_files() {
+        assert!(!contains(&bytes, PASSWORD), "password in clear in {}", path.display());
+    }
+
+    // A wrong typed password: nothing asked about keeping, nothing stored.
+    add_token_profile(&home, "typo", ("server", &server.base_url()), &[]);
+    let config = age_oauth::config::Config::from_parts(
+        vec![(home.state().join("config.toml"), std::fs::read_to_string(home.state().join("config.toml")).unwrap())],
+        Default::default(),
+        Default::default(),
+    )
+    .unwrap();
+    let mut session = engine.session(config.resolve("typo", &[]).unwrap()).unwrap();
+    let mut person = Typist { password: "typo", keep: "y", asked: Vec::new() };
+    let err = engine.login(&mut session, &mut person, false, false).err().unwrap();
+    assert_eq!(err.exit_code(), 4, "{err}");
+    assert_eq!(person.asked.len(), 1, "not asked to keep a refused password");
+    assert!(!home.cache_file("typo").exists());
+}

@@ -2,7 +2,7 @@
 # Starts a throw-away Kerberos realm for the tests: MIT krb5kdc + Apache httpd with mod_auth_gssapi,
 # both on 127.0.0.1, everything (config, database, keytabs, logs, PIDs) under $PEER_DIR; nothing under /etc.
 #   PEER_DIR   work dir (required; created)      KDC_PORT / HTTP_PORT   default: free ports
-#   WATCH_PID  optional: stop everything when this process ends (the test binary)
+#   WATCH_PID  optional: when this process ends (the test binary), stop everything and delete $PEER_DIR
 # Writes $PEER_DIR/env (sourceable): KRB5_CONFIG, KRB_REALM, KRB_URL, KRB_USER_KEYTAB, ...
 # Packages: tests/setup/kerberos.sh.
 set -euo pipefail
@@ -144,7 +144,7 @@ ENV
 
 if [[ -n "${WATCH_PID:-}" ]]; then
   # Stop the servers when the test process ends, however it ends.
-  nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null; do sleep 1; done; PEER_DIR='$DIR' '$HERE/stop.sh'" \
+  nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null; do sleep 1; done; PEER_DIR='$DIR' '$HERE/stop.sh' --purge" \
     >/dev/null 2>&1 </dev/null &
 fi
 echo "Kerberos realm $REALM: KDC 127.0.0.1:$KDC_PORT, Apache http://localhost:$HTTP_PORT/protected/ (env: $DIR/env)"

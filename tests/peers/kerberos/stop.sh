@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops what tests/peers/kerberos/start.sh started in $PEER_DIR (by its recorded PIDs only).
+# Stops what tests/peers/kerberos/start.sh started in $PEER_DIR (by its recorded PIDs only);
+# --purge also deletes $PEER_DIR.
 set -uo pipefail
 : "${PEER_DIR:?set PEER_DIR to the directory given to start.sh}"
 stop() {
@@ -15,4 +16,5 @@ stop() {
 }
 stop httpd
 stop kdc
+[[ "${1:-}" == --purge ]] && rm -rf "$PEER_DIR"
 exit 0

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Starts the NTLM-protected test site (server.py, pyspnego acceptor) on 127.0.0.1, state under $PEER_DIR.
 #   PEER_DIR   work dir (required; created)      NTLM_PORT  default: a free port
-#   WATCH_PID  optional: stop the site when this process ends (the test binary)
+#   WATCH_PID  optional: when this process ends (the test binary), stop the site and delete $PEER_DIR
 # Writes $PEER_DIR/env (sourceable): NTLM_URL, NTLM_BASE_URL. Users alice/alice-password and
 # bob/bob-password, with the domain EXAMPLE or none. The venv comes from tests/setup/ntlm.sh.
 set -euo pipefail
@@ -25,7 +25,7 @@ export NTLM_BASE_URL='$BASE'
 export NTLM_URL='$BASE/protected'
 ENV
 if [[ -n "${WATCH_PID:-}" ]]; then
-  nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null; do sleep 1; done; PEER_DIR='$DIR' '$HERE/stop.sh'" \
+  nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null; do sleep 1; done; PEER_DIR='$DIR' '$HERE/stop.sh' --purge" \
     >/dev/null 2>&1 </dev/null &
 fi
 echo "NTLM site: $BASE/protected (env: $DIR/env)"

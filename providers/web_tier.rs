@@ -83,7 +83,11 @@ fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
     let generate_token_url =
         s.generate_token_url.as_deref().map(|u| service_url(profile, "generate_token_url", u)).transpose()?;
     Ok(Box::new(WebTier {
-        url: service_url(profile, "url", &s.url)?,
+        // Checked, but kept as written: `/protected/` and `/protected` may differ (a redirect before the sign-in).
+        url: {
+            service_url(profile, "url", &s.url)?;
+            s.url.trim().to_string()
+        },
         mechanism: s.mechanism,
         username: s.username.filter(|u| !u.is_empty()),
         domain: s.domain,
@@ -200,9 +204,25 @@ impl WebTier {
             return Ok(Signed { response: first, who: None });
         }
         match self.plan(&first)? {
+            Plan::Kerberos if self.may_fall_back_to_ntlm(&first) => {
+                // Like Windows' Negotiate: when Kerberos cannot be used here, NTLM still can.
+                match self.kerberos(cx, client, password, request) {
+                    Ok(signed) if signed.response.status != 401 => Ok(signed),
+                    Ok(_) => self.ntlm(cx, client, password, request, "NTLM"),
+                    Err(Error::Server(why) | Error::Config(why)) => {
+                        cx.ui.debug(1, &format!("Kerberos is not usable here ({why}); trying NTLM"));
+                        self.ntlm(cx, client, password, request, "NTLM")
+                    }
+                    Err(other) => Err(other),
+                }
+            }
             Plan::Kerberos => self.kerberos(cx, client, password, request),
             Plan::Ntlm(scheme) => self.ntlm(cx, client, password, request, scheme),
         }
+    }
+
+    fn may_fall_back_to_ntlm(&self, challenge: &HttpResponse) -> bool {
+        self.mechanism == Mechanism::Negotiate && self.username.is_some() && offers(challenge, "NTLM")
     }
 
     fn kerberos(

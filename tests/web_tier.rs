@@ -208,6 +208,18 @@ fn ntlm_right_and_wrong_password() {
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "hello bob\n");
 
+    // NTLM inside Negotiate (a site offering only Negotiate), and "negotiate" falling back to NTLM when
+    // Kerberos cannot be used (here: no realm configured at all).
+    let negotiate_only = format!("{url}-negotiate");
+    add_web_tier(&home, "in-negotiate", &[&format!("url={negotiate_only}"), "mechanism=ntlm", "username=alice"]);
+    add_web_tier(&home, "fallback", &[&format!("url={url}"), "mechanism=negotiate", "username=alice"]);
+    for (profile, target) in [("in-negotiate", negotiate_only.as_str()), ("fallback", url)] {
+        let env = [("AGE_OAUTH_PASSWORD", "alice-password"), ("KRB5_CONFIG", "/dev/null")];
+        let out = run(bare_cmd(&home, &env), &["request", "--profile", profile, target]);
+        assert_eq!(code(&out), 0, "{profile}: {}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "hello alice\n", "{profile}");
+    }
+
     // A wrong password: exit 4, the password never shown, nothing stored.
     add_web_tier(&home, "wrong", &[&format!("url={url}"), "mechanism=ntlm", "username=alice"]);
     for args in [vec!["request", "--profile", "wrong", url], vec!["login", "--profile", "wrong"]] {

@@ -18,11 +18,18 @@ REALM=EXAMPLE.TEST
 mkdir -p "$PEER_DIR"/{www/protected,www/public,rcache,run}
 DIR="$(cd "$PEER_DIR" && pwd)"
 busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() { local p; while :; do p=$((20000 + RANDOM % 40000)); busy "$p" || { echo "$p"; return; }; done; }
+# Below the kernel's ephemeral range, so no outgoing connection can be holding the port.
+read -r EPHEMERAL_LOW _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LOW=32768
+free_port() {
+  local p span=$((EPHEMERAL_LOW > 12000 ? EPHEMERAL_LOW - 11000 : 20000))
+  while :; do p=$((10000 + (RANDOM * 32768 + RANDOM) % span)); busy "$p" || { echo "$p"; return; }; done
+}
+FIXED_KDC_PORT="${KDC_PORT:-}" FIXED_HTTP_PORT="${HTTP_PORT:-}"
 KDC_PORT="${KDC_PORT:-$(free_port)}"
 HTTP_PORT="${HTTP_PORT:-$(free_port)}"
 
 export KRB5_CONFIG="$DIR/krb5.conf" KRB5_KDC_PROFILE="$DIR/kdc.conf" KRB5RCACHEDIR="$DIR/rcache"
+write_krb5_conf() {
 cat >"$KRB5_CONFIG" <<CONF
 [libdefaults]
   default_realm = $REALM
@@ -39,6 +46,8 @@ cat >"$KRB5_CONFIG" <<CONF
   localhost = $REALM
   127.0.0.1 = $REALM
 CONF
+}
+write_kdc_conf() {
 cat >"$KRB5_KDC_PROFILE" <<CONF
 [kdcdefaults]
   kdc_listen = 127.0.0.1:$KDC_PORT
@@ -54,6 +63,9 @@ cat >"$KRB5_KDC_PROFILE" <<CONF
 [logging]
   kdc = FILE:$DIR/kdc.log
 CONF
+}
+write_krb5_conf
+write_kdc_conf
 : >"$DIR/kadm5.acl"
 if [[ ! -f "$DIR/principal" ]]; then
   kdb5_util create -s -r "$REALM" -P "stash-$RANDOM-$RANDOM" >/dev/null 2>&1
@@ -65,11 +77,25 @@ if [[ ! -f "$DIR/principal" ]]; then
   kadmin.local -q "ktadd -k $DIR/alice.keytab -norandkey alice" >/dev/null 2>&1
 fi
 
-if ! { [[ -f "$DIR/run/kdc.pid" ]] && kill -0 "$(cat "$DIR/run/kdc.pid")" 2>/dev/null; }; then
+start_kdc() {
+  : >"$DIR/kdc.log"
   krb5kdc -n -r "$REALM" >"$DIR/kdc.out" 2>&1 </dev/null &
   echo $! >"$DIR/run/kdc.pid"
-  for _ in $(seq 50); do busy "$KDC_PORT" && break; sleep 0.1; done
-  busy "$KDC_PORT" || { echo "krb5kdc did not start:" >&2; cat "$DIR/kdc.out" "$DIR/kdc.log" >&2 2>/dev/null; exit 1; }
+  for _ in $(seq 50); do
+    busy "$KDC_PORT" && return 0
+    kill -0 "$(cat "$DIR/run/kdc.pid")" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+if ! { [[ -f "$DIR/run/kdc.pid" ]] && kill -0 "$(cat "$DIR/run/kdc.pid")" 2>/dev/null; }; then
+  for attempt in 1 2 3 4 5; do
+    start_kdc && break
+    # A port taken meanwhile (UDP or TCP): another free port, unless the caller fixed it.
+    kill "$(cat "$DIR/run/kdc.pid")" 2>/dev/null || true
+    [[ -z "$FIXED_KDC_PORT" && $attempt -lt 5 ]] || { echo "krb5kdc did not start:" >&2; cat "$DIR/kdc.out" "$DIR/kdc.log" >&2 2>/dev/null; exit 1; }
+    KDC_PORT="$(free_port)"; write_krb5_conf; write_kdc_conf
+  done
 fi
 
 # Apache's children run as an unprivileged user: it must reach the keytab and the pages.
@@ -126,11 +152,19 @@ DirectoryIndex index.html
   Header always set X-Remote-User "expr=%{REMOTE_USER}"
 </Location>
 CONF
-if ! { [[ -f "$DIR/run/httpd.pid" ]] && kill -0 "$(cat "$DIR/run/httpd.pid")" 2>/dev/null; }; then
+start_apache() {
+  sed -i "s/^Listen 127.0.0.1:.*/Listen 127.0.0.1:$HTTP_PORT/" "$DIR/httpd.conf"
   # The children inherit KRB5_CONFIG and friends: nothing is read from /etc/krb5*.
-  KRB5_KTNAME="FILE:$DIR/http.keytab" apache2 -f "$DIR/httpd.conf" -k start || { tail -5 "$DIR/httpd-error.log" >&2; exit 1; }
-  for _ in $(seq 50); do [[ -s "$DIR/run/httpd.pid" ]] && busy "$HTTP_PORT" && break; sleep 0.1; done
-  busy "$HTTP_PORT" || { echo "apache2 did not start:" >&2; tail -20 "$DIR/httpd-error.log" >&2; exit 1; }
+  KRB5_KTNAME="FILE:$DIR/http.keytab" apache2 -f "$DIR/httpd.conf" -k start 2>>"$DIR/httpd-error.log" || return 1
+  for _ in $(seq 50); do [[ -s "$DIR/run/httpd.pid" ]] && busy "$HTTP_PORT" && return 0; sleep 0.1; done
+  return 1
+}
+if ! { [[ -f "$DIR/run/httpd.pid" ]] && kill -0 "$(cat "$DIR/run/httpd.pid")" 2>/dev/null; }; then
+  for attempt in 1 2 3 4 5; do
+    start_apache && break
+    [[ -z "$FIXED_HTTP_PORT" && $attempt -lt 5 ]] || { echo "apache2 did not start:" >&2; tail -20 "$DIR/httpd-error.log" >&2; exit 1; }
+    HTTP_PORT="$(free_port)"
+  done
 fi
 
 cat >"$DIR/env" <<ENV

@@ -4,6 +4,7 @@ implementation used by pywinrm and smbprotocol); this file does only the HTTP si
 
   /protected        401 offering "Negotiate" and "NTLM" until the connection has authenticated
   /protected-ntlm   offers NTLM only
+  /protected-negotiate  offers Negotiate only (pyspnego's acceptor takes NTLM inside it)
   /basic            401 offering only "Basic realm=..." (a site the web-tier provider cannot use)
   /portal/sharing/rest/generateToken   (POST, NTLM) an ArcGIS token for the signed-in user, as a
                     portal behind IWA gives one: no password in the form, the web tier says who it is
@@ -26,7 +27,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import spnego
 import spnego.exceptions
 
-OFFERS = {"/protected": ("Negotiate", "NTLM"), "/protected-ntlm": ("NTLM",), "/portal": ("Negotiate", "NTLM")}
+OFFERS = {
+    "/protected": ("Negotiate", "NTLM"),
+    "/protected-ntlm": ("NTLM",),
+    "/protected-negotiate": ("Negotiate",),
+    "/portal": ("Negotiate", "NTLM"),
+}
 TOKENS = {}  # ArcGIS token -> (user, expires epoch seconds)
 TOKENS_LOCK = threading.Lock()
 

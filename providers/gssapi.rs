@@ -60,16 +60,6 @@ type InitSecContext = unsafe extern "C" fn(
     *mut OmUint32,
     *mut OmUint32,
 ) -> OmUint32;
-type AcquireCred = unsafe extern "C" fn(
-    *mut OmUint32,
-    GssName,
-    OmUint32,
-    *const OidSet,
-    i32,
-    *mut GssCred,
-    *mut *mut OidSet,
-    *mut OmUint32,
-) -> OmUint32;
 type AcquireCredWithPassword = unsafe extern "C" fn(
     *mut OmUint32,
     GssName,
@@ -104,7 +94,6 @@ type DeleteSecContext = unsafe extern "C" fn(*mut OmUint32, *mut GssCtx, *mut Bu
 struct Gssapi {
     import_name: ImportName,
     init_sec_context: InitSecContext,
-    acquire_cred: AcquireCred,
     acquire_cred_with_password: AcquireCredWithPassword,
     inquire_context: InquireContext,
     display_name: DisplayName,
@@ -126,8 +115,12 @@ fn library() -> Result<&'static Gssapi> {
 }
 
 fn load() -> std::result::Result<Gssapi, String> {
+    load_from(LIBRARY_NAMES)
+}
+
+fn load_from(names: &[&str]) -> std::result::Result<Gssapi, String> {
     let mut last = String::new();
-    for name in LIBRARY_NAMES {
+    for name in names {
         // SAFETY: loading the system GSSAPI library runs its (well-behaved) initialisers only.
         match unsafe { libloading::Library::new(name) } {
             Ok(library) => return resolve(library).map_err(|e| format!("{name}: {e}")),
@@ -147,7 +140,6 @@ fn resolve(library: libloading::Library) -> std::result::Result<Gssapi, libloadi
         Ok(Gssapi {
             import_name: *library.get(b"gss_import_name\0")?,
             init_sec_context: *library.get(b"gss_init_sec_context\0")?,
-            acquire_cred: *library.get(b"gss_acquire_cred\0")?,
             acquire_cred_with_password: *library.get(b"gss_acquire_cred_with_password\0")?,
             inquire_context: *library.get(b"gss_inquire_context\0")?,
             display_name: *library.get(b"gss_display_name\0")?,
@@ -293,33 +285,6 @@ impl Initiator {
         Ok(cred)
     }
 
-    /// Checks that the ticket cache holds usable credentials (for a clear error before any request).
-    pub fn check_ticket_cache() -> std::result::Result<(), CredentialProblem> {
-        let gss = library().map_err(|e| CredentialProblem::Other(e.to_string()))?;
-        let spnego = oid(OID_SPNEGO);
-        let mechs = OidSet { count: 1, elements: &spnego };
-        let (mut minor, mut cred) = (0, std::ptr::null_mut());
-        // SAFETY: out-parameters are valid; the credential is released below.
-        let major = unsafe {
-            (gss.acquire_cred)(
-                &mut minor,
-                std::ptr::null_mut(),
-                0,
-                &mechs,
-                GSS_C_INITIATE,
-                &mut cred,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-            )
-        };
-        if is_error(major) {
-            return Err(CredentialProblem::NoTicket(gss.describe(major, minor)));
-        }
-        // SAFETY: acquired above, released once.
-        unsafe { (gss.release_cred)(&mut minor, &mut cred) };
-        Ok(())
-    }
-
     pub fn is_complete(&self) -> bool {
         self.complete
     }
@@ -417,6 +382,25 @@ impl Drop for Initiator {
             if !self.target.is_null() {
                 (gss.release_name)(&mut minor, &mut self.target);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_library_is_a_clear_error_naming_the_package() {
+        let why = load_from(&["libgssapi_krb5-not-here.so.9"]).err().expect("no such library");
+        assert!(why.contains("libgssapi-krb5-2") && why.contains("krb5-libs") && why.contains("ntlm"), "{why}");
+    }
+
+    #[test]
+    fn the_system_library_resolves_every_function_we_call() {
+        // The test machines have krb5 installed (tests/setup/kerberos.sh); this also checks the symbol names.
+        if let Err(why) = load() {
+            panic!("{why}\nrun `bash tests/setup/kerberos.sh` first");
         }
     }
 }

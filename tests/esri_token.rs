@@ -45,8 +45,9 @@ fn portal_generate_token_bound_to_a_referer() {
     let home = Home::new();
     add_token_profile(&home, "gis", ("portal", &sim.base_url()), &[&format!("referer={REFERER}")]);
 
-    let out = with_password(&home, PASSWORD, &["token", "--profile", "gis", "--json"]);
+    let out = with_password(&home, PASSWORD, &["token", "--profile", "gis", "--json", "-vvv"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(!contains(&out.stderr, PASSWORD), "-vvv never shows the password");
     let v = json_of(&out);
     assert_eq!(v["username"], "alice");
     assert_eq!(v["provider"], "esri-token");
@@ -58,9 +59,10 @@ fn portal_generate_token_bound_to_a_referer() {
     let community = format!("{}/sharing/rest/community/self?f=json", sim.base_url());
     let bearer = format!("Bearer {token}");
     assert_eq!(call(&community, &[("X-Esri-Authorization", &bearer)])["error"]["code"], 498);
-    let out = home.run(&["request", "--profile", "gis", &community]);
+    let out = home.run(&["request", "--profile", "gis", "-vvv", &community]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(json_of(&out)["username"], "alice");
+    assert!(!contains(&out.stderr, &token), "-vvv never shows the token");
     let out = home.run(&["whoami", "--profile", "gis"]);
     assert_eq!(text(&out.stdout), "alice\n", "{}", text(&out.stderr));
     assert_eq!(sim.count("generateToken"), 1, "the cached token served every call");

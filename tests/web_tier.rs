@@ -197,9 +197,15 @@ fn ntlm_right_and_wrong_password() {
     add_web_tier(&home, "dom", &[&format!("url={url}"), "mechanism=ntlm", "username=EXAMPLE\\alice"]);
     add_web_tier(&home, "plain", &[&format!("url={url}-ntlm"), "mechanism=ntlm", "username=bob"]);
 
-    let out = run(bare_cmd(&home, &[("AGE_OAUTH_PASSWORD", "alice-password")]), &["request", "--profile", "dom", url]);
+    let out = run(
+        bare_cmd(&home, &[("AGE_OAUTH_PASSWORD", "alice-password")]),
+        &["request", "--profile", "dom", "-vvv", url],
+    );
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "hello EXAMPLE\\alice\n");
+    let err = text(&out.stderr);
+    assert!(err.contains("NTLM as EXAMPLE\\alice") && !err.contains("alice-password"), "{err}");
+    assert!(!err.contains("TlRMTVNTUA"), "-vvv never shows an NTLM message: {err}");
     let out = run(bare_cmd(&home, &[("AGE_OAUTH_PASSWORD", "alice-password")]), &["whoami", "--profile", "dom"]);
     assert_eq!(text(&out.stdout), "EXAMPLE\\alice\n", "{}", text(&out.stderr));
     let ntlm_only = format!("{url}-ntlm");

@@ -230,7 +230,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             let tokens = engine.token(&mut session, &mut ui, min_ttl)?;
             if tokens.access_token.is_empty() {
                 return Err(Error::Config(format!(
-                    "profile '{0}' ({1}) signs each request in itself and holds no bearer token: use `age-oauth request --profile {0} URL`, or (web-tier) set `generate_token_url` to get an ArcGIS token",
+                    "profile '{0}' ({1}) signs each request in itself and holds no bearer token: use \
+                     `age-oauth request --profile {0} URL`, or (web-tier) set `generate_token_url` to get an ArcGIS token",
                     session.name(),
                     session.provider_name()
                 )));
@@ -474,6 +475,11 @@ fn cmd_profile_add(
     let provider_name =
         fields.provider.clone().or_else(|| config.provider_of(name)).unwrap_or_else(|| "esri-oob".into());
     let provider = registry::find(&provider_name)?;
+    // `--url` is an alias of `--portal`: for providers whose site field is `url` (web-tier), it is that.
+    let field_names: Vec<String> = provider.fields().into_iter().map(|f| f.name).collect();
+    if !field_names.iter().any(|f| f == "portal") && field_names.iter().any(|f| f == "url") {
+        flags.iter_mut().filter(|f| f.field == "portal").for_each(|f| f.field = "url".into());
+    }
     if fields.provider.is_none() {
         flags.push(FlagValue { field: "provider".into(), value: json!(provider_name), flag: "--provider".into() });
     }

@@ -84,7 +84,10 @@ fn run(mut cmd: Command, args: &[&str]) -> Output {
 fn add_web_tier(home: &Home, name: &str, sets: &[&str]) {
     let mut args = vec!["profile", "add", name, "--provider", "web-tier"];
     for s in sets {
-        args.extend(["--set", s]);
+        match s.strip_prefix("url=") {
+            Some(url) => args.extend(["--url", url]),
+            None => args.extend(["--set", s]),
+        }
     }
     let out = home.run(&args);
     assert_eq!(code(&out), 0, "profile add: {}", text(&out.stderr));

@@ -8,15 +8,19 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${PEER_DIR:?set PEER_DIR to a work directory}"
+mkdir -p "$PEER_DIR"/{www/protected,www/public,rcache,run}
+DIR="$(cd "$PEER_DIR" && pwd)"
+# Armed first, so even a failed start is cleaned up when the test process ends, however it ends.
+if [[ -n "${WATCH_PID:-}" ]]; then
+  nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null; do sleep 1; done; PEER_DIR='$DIR' '$HERE/stop.sh' --purge" \
+    >/dev/null 2>&1 </dev/null &
+fi
 export PATH="$PATH:/usr/sbin:/sbin"
 for tool in krb5kdc kdb5_util kadmin.local kinit apache2; do
   command -v "$tool" >/dev/null || { echo "missing $tool: run tests/setup/kerberos.sh (as root) first" >&2; exit 3; }
 done
 [[ -f /usr/lib/apache2/modules/mod_auth_gssapi.so ]] || { echo "missing mod_auth_gssapi: run tests/setup/kerberos.sh" >&2; exit 3; }
-
 REALM=EXAMPLE.TEST
-mkdir -p "$PEER_DIR"/{www/protected,www/public,rcache,run}
-DIR="$(cd "$PEER_DIR" && pwd)"
 busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # Below the kernel's ephemeral range, so no outgoing connection can be holding the port.
 read -r EPHEMERAL_LOW _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || EPHEMERAL_LOW=32768
@@ -176,9 +180,4 @@ export KRB_USER_KEYTAB='$DIR/alice.keytab'
 export KRB_KDC_PORT='$KDC_PORT' KRB_HTTP_PORT='$HTTP_PORT'
 ENV
 
-if [[ -n "${WATCH_PID:-}" ]]; then
-  # Stop the servers when the test process ends, however it ends.
-  nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null; do sleep 1; done; PEER_DIR='$DIR' '$HERE/stop.sh' --purge" \
-    >/dev/null 2>&1 </dev/null &
-fi
 echo "Kerberos realm $REALM: KDC 127.0.0.1:$KDC_PORT, Apache http://localhost:$HTTP_PORT/protected/ (env: $DIR/env)"

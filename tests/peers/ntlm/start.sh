@@ -7,10 +7,15 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 : "${PEER_DIR:?set PEER_DIR to a work directory}"
-PYTHON="$HERE/.venv/bin/python"
-"$PYTHON" -c 'import spnego' 2>/dev/null || { echo "no pyspnego venv in $HERE/.venv: run tests/setup/ntlm.sh first" >&2; exit 3; }
 mkdir -p "$PEER_DIR"
 DIR="$(cd "$PEER_DIR" && pwd)"
+# Armed first, so even a failed start is cleaned up when the test process ends, however it ends.
+if [[ -n "${WATCH_PID:-}" ]]; then
+  nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null; do sleep 1; done; PEER_DIR='$DIR' '$HERE/stop.sh' --purge" \
+    >/dev/null 2>&1 </dev/null &
+fi
+PYTHON="$HERE/.venv/bin/python"
+"$PYTHON" -c 'import spnego' 2>/dev/null || { echo "no pyspnego venv in $HERE/.venv: run tests/setup/ntlm.sh first" >&2; exit 3; }
 printf '%s\n' ':alice:alice-password' 'EXAMPLE:alice:alice-password' ':bob:bob-password' 'EXAMPLE:bob:bob-password' >"$DIR/users"
 if ! { [[ -f "$DIR/server.pid" ]] && kill -0 "$(cat "$DIR/server.pid")" 2>/dev/null; }; then
   rm -f "$DIR/port"
@@ -24,8 +29,4 @@ cat >"$DIR/env" <<ENV
 export NTLM_BASE_URL='$BASE'
 export NTLM_URL='$BASE/protected'
 ENV
-if [[ -n "${WATCH_PID:-}" ]]; then
-  nohup bash -c "while kill -0 $WATCH_PID 2>/dev/null; do sleep 1; done; PEER_DIR='$DIR' '$HERE/stop.sh' --purge" \
-    >/dev/null 2>&1 </dev/null &
-fi
 echo "NTLM site: $BASE/protected (env: $DIR/env)"

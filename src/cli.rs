@@ -69,7 +69,8 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  TOKEN=$(age-oauth token --profile prod)\n  age-oauth token --json --min-ttl 600\n  \
 curl -H \"$(age-oauth token --profile prod --format header)\" https://gis.example.com/portal/sharing/rest/portals/self?f=json\n  \
-eval \"$(age-oauth token --profile prod --format env)\""
+eval \"$(age-oauth token --profile prod --format env)\"\n  \
+age-oauth token --profile prod --server https://gis.example.com/arcgis   # federated server"
     )]
     Token {
         /// One JSON object: access_token, expires_at, username, profile, provider (same as --format json).
@@ -81,6 +82,9 @@ eval \"$(age-oauth token --profile prod --format env)\""
         /// Refresh first unless the token stays valid for at least this many seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 0)]
         min_ttl: u64,
+        /// Print a token for this ArcGIS Server federated with the profile's portal instead.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
     },
     /// Print who the token belongs to, as the server sees it.
     Whoami {
@@ -309,9 +313,32 @@ pub fn run(cli: Cli) -> Result<i32> {
             let mut session = engine.open(&cwd, profile)?;
             cmd_login(&engine, &mut session, &mut ui, force, no_browser)
         }
-        Command::Token { json, format, min_ttl } => {
+        Command::Token { json, min_ttl, server: Some(server), .. } => {
+            let mut session = engine.open(&cwd, profile)?;
+            let found = crate::providers::federation::server_token(&engine, &mut session, &mut ui, &server, min_ttl)?;
+            if json {
+                print_json(&json!({
+                    "access_token": found.token.expose(),
+                    "expires_at": found.expires_at.map(rfc3339),
+                    "server": found.server,
+                    "profile": session.name(),
+                    "provider": session.provider_name(),
+                }))
+            } else {
+                print_line(found.token.expose())
+            }
+        }
+        Command::Token { json, format, min_ttl, server: None } => {
             let mut session = engine.open(&cwd, profile)?;
             let tokens = engine.token(&mut session, &mut ui, min_ttl)?;
+            if tokens.access_token.is_empty() {
+                return Err(Error::Config(format!(
+                    "profile '{0}' ({1}) signs each request in itself and holds no bearer token: use \
+                     `age-oauth request --profile {0} URL`, or (web-tier) set `generate_token_url` to get an ArcGIS token",
+                    session.name(),
+                    session.provider_name()
+                )));
+            }
             match if json { TokenFormat::Json } else { format } {
                 TokenFormat::Json => print_json(&token_json(&session, &tokens)),
                 TokenFormat::Token => print_line(tokens.access_token.expose()),
@@ -763,6 +790,11 @@ fn cmd_profile_add(
     let provider_name =
         fields.provider.clone().or_else(|| config.provider_of(name)).unwrap_or_else(|| "esri-oob".into());
     let provider = registry::find(&provider_name)?;
+    // `--url` is an alias of `--portal`: for providers whose site field is `url` (web-tier), it is that.
+    let field_names: Vec<String> = provider.fields().into_iter().map(|f| f.name).collect();
+    if !field_names.iter().any(|f| f == "portal") && field_names.iter().any(|f| f == "url") {
+        flags.iter_mut().filter(|f| f.field == "portal").for_each(|f| f.field = "url".into());
+    }
     if fields.provider.is_none() {
         flags.push(FlagValue { field: "provider".into(), value: json!(provider_name), flag: "--provider".into() });
     }

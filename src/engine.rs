@@ -112,7 +112,8 @@ impl Engine {
         secrets
     }
 
-    fn load(&self, session: &Session) -> Result<Option<CacheEntry>> {
+    /// The profile's cache entry (tokens of another provider dropped).
+    pub fn load(&self, session: &Session) -> Result<Option<CacheEntry>> {
         let entry = self.store.load(session.name())?;
         if let Some(e) = &entry {
             if e.provider != session.provider_name() && e.tokens.is_some() {
@@ -144,6 +145,19 @@ impl Engine {
             no_browser,
         };
         f(session.provider.as_ref(), &mut cx)
+    }
+
+    /// Runs `f` with the profile's provider and a non-interactive flow context (secrets from
+    /// flags, environment and the store), for work beside the engine's own (federated server tokens).
+    pub fn with_flow<T>(
+        &self,
+        session: &mut Session,
+        ui: &mut dyn Interaction,
+        f: impl FnOnce(&dyn Provider, &mut FlowContext<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let entry = self.load(session)?;
+        let secrets = Self::secrets(session, entry.as_ref());
+        self.run(session, ui, &secrets, true, f)
     }
 
     /// `login`: does nothing on a valid cache (unless `force`), refreshes when it
@@ -179,7 +193,7 @@ impl Engine {
             }
         }
         let secrets = Self::secrets(session, existing.as_ref());
-        let tokens = self.run(session, ui, &secrets, no_browser, |p, cx| p.login(cx))?;
+        let mut tokens = self.run(session, ui, &secrets, no_browser, |p, cx| p.login(cx))?;
         let _lock = self.store.lock(session.name())?;
         // Re-read under the lock so secrets stored meanwhile are kept.
         let mut entry = match self.load(session) {
@@ -189,6 +203,7 @@ impl Engine {
             Err(e) => return Err(e),
         };
         entry.provider = session.provider_name().to_string();
+        entry.secrets.extend(std::mem::take(&mut tokens.secrets_to_store));
         entry.tokens = Some(tokens.clone());
         self.store.save(&entry)?;
         Ok(LoginOutcome::LoggedIn(tokens))
@@ -227,7 +242,8 @@ impl Engine {
             }
             // Application credentials: no person needed, so log in right here.
             let secrets = Self::secrets(session, Some(&entry));
-            let tokens = self.run(session, ui, &secrets, true, |p, cx| p.login(cx))?;
+            let mut tokens = self.run(session, ui, &secrets, true, |p, cx| p.login(cx))?;
+            entry.secrets.extend(std::mem::take(&mut tokens.secrets_to_store));
             entry.tokens = Some(tokens.clone());
             self.store.save(&entry)?;
             return Ok(tokens);

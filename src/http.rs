@@ -104,6 +104,12 @@ impl HttpResponse {
 
 pub trait HttpClient: Send + Sync {
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse>;
+
+    /// A client whose requests all go over one kept-alive connection, for connection-bound
+    /// authentication (NTLM). `None`: this client has no connections to pin (test doubles).
+    fn single_connection(&self) -> Result<Option<Box<dyn HttpClient>>> {
+        Ok(None)
+    }
 }
 
 /// How a profile wants server certificates checked.
@@ -117,10 +123,16 @@ pub enum VerifySsl {
 /// ureq-backed client.
 pub struct UreqClient {
     agent: ureq::Agent,
+    verify: VerifySsl,
 }
 
 impl UreqClient {
     pub fn new(verify: &VerifySsl) -> Result<Self> {
+        Self::with_pool(verify, 3)
+    }
+
+    /// `idle_per_host` kept-alive connections per host; 1 pins sequential requests to one connection.
+    fn with_pool(verify: &VerifySsl, idle_per_host: usize) -> Result<Self> {
         use ureq::tls::{PemItem, RootCerts, TlsConfig};
         let tls = match verify {
             VerifySsl::On => TlsConfig::builder().build(),
@@ -147,13 +159,19 @@ impl UreqClient {
             .timeout_connect(Some(Duration::from_secs(15)))
             .timeout_global(Some(Duration::from_secs(60)))
             .user_agent(concat!("age-oauth/", env!("CARGO_PKG_VERSION")))
+            .max_idle_connections(idle_per_host.max(10))
+            .max_idle_connections_per_host(idle_per_host)
             .build()
             .into();
-        Ok(UreqClient { agent })
+        Ok(UreqClient { agent, verify: verify.clone() })
     }
 }
 
 impl HttpClient for UreqClient {
+    fn single_connection(&self) -> Result<Option<Box<dyn HttpClient>>> {
+        Ok(Some(Box::new(UreqClient::with_pool(&self.verify, 1)?)))
+    }
+
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse> {
         let mut builder = ureq::http::Request::builder().method(request.method.as_str()).uri(&request.url);
         for (k, v) in &request.headers {

@@ -25,6 +25,10 @@ pub struct TokenSet {
     /// elsewhere: this whole structure only ever lives inside age ciphertext).
     #[serde(default)]
     pub extra: BTreeMap<String, serde_json::Value>,
+    /// Secrets a flow obtained from the person and was allowed to keep (a prompted password):
+    /// the engine moves them into the profile's encrypted store when it saves these tokens.
+    #[serde(skip)]
+    pub secrets_to_store: Vec<(String, Secret)>,
 }
 
 impl TokenSet {
@@ -38,6 +42,7 @@ impl TokenSet {
             username: None,
             obtained_at,
             extra: BTreeMap::new(),
+            secrets_to_store: Vec::new(),
         }
     }
 

@@ -3,5 +3,7 @@
 
 pub mod oidc;
 pub mod portal;
+pub mod server;
 pub use oidc::{OidcFaults, OidcSim, OidcSimConfig};
 pub use portal::*;
+pub use server::*;

@@ -175,7 +175,7 @@ struct RefreshGrant {
     expires_at: u64,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 struct AccessGrant {
     /// `None` for generateToken tokens, which belong to no app.
     client_id: Option<String>,
@@ -184,6 +184,12 @@ struct AccessGrant {
     /// The refresh token this was minted from; revoking that one revokes this one too.
     parent_refresh: Option<String>,
     expires_at: u64,
+    /// generateToken `client=referer`: only requests carrying this `Referer` may use the token.
+    referer: Option<String>,
+    /// generateToken `client=requestip` / `ip`: only requests from this address may use the token.
+    ip: Option<String>,
+    /// A federated server token: valid at this server root only, never at the portal.
+    server: Option<String>,
 }
 
 struct SimState {
@@ -197,6 +203,8 @@ struct SimState {
     /// Rotated-out refresh tokens and their family, to detect reuse.
     retired_refresh: HashMap<String, String>,
     access_tokens: HashMap<String, AccessGrant>,
+    /// Server roots federated with this portal (`FederationLink::federate`).
+    federated_servers: Vec<String>,
 }
 
 impl SimState {
@@ -301,7 +309,7 @@ impl SimState {
 }
 
 /// `expiration` minutes as ArcGIS reads them: -1 = maximum, positive = capped, anything else = default.
-fn resolve_minutes(raw: Option<i64>, max: u64) -> Option<u64> {
+pub(super) fn resolve_minutes(raw: Option<i64>, max: u64) -> Option<u64> {
     match raw {
         Some(-1) => Some(max),
         Some(m) if m > 0 => Some((m as u64).min(max)),
@@ -309,7 +317,7 @@ fn resolve_minutes(raw: Option<i64>, max: u64) -> Option<u64> {
     }
 }
 
-fn random_token(prefix: &str) -> String {
+pub(super) fn random_token(prefix: &str) -> String {
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
@@ -355,22 +363,26 @@ fn redirect_allowed(app: &SimApp, redirect_uri: &str) -> bool {
 // Requests and replies
 // ---------------------------------------------------------------------------------------------
 
-struct Incoming {
-    is_post: bool,
-    path: String,
+pub(super) struct Incoming {
+    pub(super) is_post: bool,
+    pub(super) path: String,
     /// Query parameters, overridden by form-body fields of the same name.
-    params: HashMap<String, String>,
-    body: String,
-    bearer: Option<String>,
+    pub(super) params: HashMap<String, String>,
+    pub(super) body: String,
+    /// From `X-Esri-Authorization: Bearer`, else `Authorization: Bearer`.
+    pub(super) bearer: Option<String>,
+    pub(super) referer: Option<String>,
+    /// The caller's IP address, for `client=requestip` tokens.
+    pub(super) remote_ip: Option<String>,
 }
 
 impl Incoming {
-    fn param(&self, name: &str) -> Option<&str> {
+    pub(super) fn param(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 }
 
-enum Reply {
+pub(super) enum Reply {
     /// ArcGIS JSON: always HTTP 200, errors included. `pretty` for f=pjson.
     Json {
         body: Value,
@@ -388,7 +400,7 @@ enum Reply {
     },
 }
 
-fn arcgis_json(body: Value, pretty: bool) -> Reply {
+pub(super) fn arcgis_json(body: Value, pretty: bool) -> Reply {
     Reply::Json { body, pretty }
 }
 
@@ -398,25 +410,25 @@ fn oauth_error(code: u16, error: &str, message: &str, pretty: bool) -> Reply {
     arcgis_json(body, pretty)
 }
 
-fn token_required(pretty: bool) -> Reply {
+pub(super) fn token_required(pretty: bool) -> Reply {
     let body = json!({"error": {"code": 499, "message": "Token Required", "messageCode": "GWM_0003", "details": ["Token Required"]}});
     arcgis_json(body, pretty)
 }
 
-fn invalid_token(pretty: bool) -> Reply {
+pub(super) fn invalid_token(pretty: bool) -> Reply {
     arcgis_json(json!({"error": {"code": 498, "message": "Invalid token.", "details": []}}), pretty)
 }
 
-fn forbidden(pretty: bool) -> Reply {
+pub(super) fn forbidden(pretty: bool) -> Reply {
     let message = "You do not have permissions to access this resource or perform this operation.";
     arcgis_json(json!({"error": {"code": 403, "message": message, "details": []}}), pretty)
 }
 
-fn html_escape(text: &str) -> String {
+pub(super) fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }
 
-fn html_page(status: u16, title: &str, body: &str) -> Reply {
+pub(super) fn html_page(status: u16, title: &str, body: &str) -> Reply {
     let body = format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title></head>\n<body>\n{body}\n</body></html>\n",
         html_escape(title)
@@ -433,7 +445,7 @@ fn html_error(status: u16, message: &str) -> Reply {
 }
 
 /// What ArcGIS answers when a client forgets f=json: the HTML "Portal Directory" rendering.
-fn html_directory(path: &str) -> Reply {
+pub(super) fn html_directory(path: &str) -> Reply {
     let body = format!(
         "<h1>ArcGIS Portal Directory</h1>\n<p>Resource: {}</p>\n<p>Formats: <a href=\"?f=json\">JSON</a></p>",
         html_escape(path)
@@ -514,7 +526,7 @@ fn authorize_error(
 // ---------------------------------------------------------------------------------------------
 
 /// `f=json` → compact, `f=pjson` → pretty, anything else → the client gets HTML (ArcGIS default f=html).
-fn json_format(req: &Incoming) -> Option<bool> {
+pub(super) fn json_format(req: &Incoming) -> Option<bool> {
     match req.param("f") {
         Some("json") => Some(false),
         Some("pjson") => Some(true),
@@ -619,6 +631,7 @@ fn approve(st: &mut SimState, pending: PendingAuthorization, username: &str) -> 
                 username: Some(username.to_string()),
                 parent_refresh: None,
                 expires_at: st.now() + lifetime,
+                ..AccessGrant::default()
             };
             let token = st.mint_access("at_", grant);
             let expires_in = lifetime.to_string();
@@ -711,6 +724,7 @@ fn user_token_response(
         username: Some(username.to_string()),
         parent_refresh: Some(parent.to_string()),
         expires_at: st.now() + lifetime,
+        ..AccessGrant::default()
     };
     let access_token = st.mint_access("at_", grant);
     // No token_type: ArcGIS does not send one.
@@ -819,6 +833,7 @@ fn client_credentials(st: &mut SimState, req: &Incoming, app: &SimApp, pretty: b
         username: None,
         parent_refresh: None,
         expires_at: st.now() + lifetime,
+        ..AccessGrant::default()
     };
     let access_token = st.mint_access("app_", grant);
     arcgis_json(json!({"access_token": access_token, "expires_in": lifetime}), pretty)
@@ -860,13 +875,55 @@ fn identify(st: &mut SimState, req: &Incoming) -> Caller {
     };
     let now = st.now();
     match st.access_tokens.get(token) {
-        Some(grant) if grant.expires_at > now => Caller::Valid(grant.clone()),
+        Some(grant) if grant.expires_at > now => {
+            // A server token is for its server only; a bound token only with its referer / from its IP.
+            if grant.server.is_none() && grant.binding_allows(req) {
+                Caller::Valid(grant.clone())
+            } else {
+                Caller::Invalid
+            }
+        }
         Some(_) => {
             st.access_tokens.remove(token);
             Caller::Invalid
         }
         None => Caller::Invalid,
     }
+}
+
+impl AccessGrant {
+    /// `client=referer` tokens need the same `Referer`; `requestip` / `ip` ones the same caller address.
+    fn binding_allows(&self, req: &Incoming) -> bool {
+        let referer_ok = self.referer.as_deref().is_none_or(|r| req.referer.as_deref() == Some(r));
+        let ip_ok = self.ip.as_deref().is_none_or(|ip| req.remote_ip.as_deref() == Some(ip));
+        referer_ok && ip_ok
+    }
+}
+
+/// How a token minted by `generateToken` is bound (`client`, `referer`, `ip`), or the error detail.
+pub(super) fn token_binding(req: &Incoming) -> Result<(Option<String>, Option<String>), &'static str> {
+    match req.param("client").unwrap_or("requestip") {
+        "referer" => match req.param("referer") {
+            Some(r) => Ok((Some(r.to_string()), None)),
+            None => Err("Referer is required for client=referer."),
+        },
+        "requestip" => Ok((None, req.remote_ip.clone())),
+        "ip" => match req.param("ip") {
+            Some(ip) => Ok((None, Some(ip.to_string()))),
+            None => Err("IP is required for client=ip."),
+        },
+        _ => Err("Invalid client type."),
+    }
+}
+
+/// The `generateToken` failure shape (HTTP 200, code 400).
+pub(super) fn unable_to_generate(detail: &str, pretty: bool) -> Reply {
+    arcgis_json(json!({"error": {"code": 400, "message": "Unable to generate token.", "details": [detail]}}), pretty)
+}
+
+/// Server roots compare without case in scheme/host and without a trailing slash.
+pub(super) fn same_root(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/').eq_ignore_ascii_case(b.trim_end_matches('/'))
 }
 
 fn user_json(user: &SimUser) -> Value {
@@ -947,26 +1004,57 @@ fn generate_token(st: &mut SimState, req: &Incoming) -> Reply {
     let Some(pretty) = json_format(req) else {
         return html_directory(&req.path);
     };
-    let failure = |detail: &str| {
-        arcgis_json(
-            json!({"error": {"code": 400, "message": "Unable to generate token.", "details": [detail]}}),
-            pretty,
-        )
-    };
     if !req.is_post {
-        return failure("Token generation requires a POST request.");
-    }
-    let (username, password) = (req.param("username").unwrap_or(""), req.param("password").unwrap_or(""));
-    if !st.config.users.iter().any(|u| u.username == username && u.password == password) {
-        return failure("Invalid username or password.");
+        return unable_to_generate("Token generation requires a POST request.", pretty);
     }
     let expiration = req.param("expiration").and_then(|e| e.trim().parse().ok());
     let lifetime = resolve_minutes(expiration, MAX_ACCESS_MINUTES).unwrap_or(DEFAULT_GENERATE_TOKEN_MINUTES) * 60;
     let expires_at = st.now() + lifetime;
-    let grant = AccessGrant { client_id: None, username: Some(username.to_string()), parent_refresh: None, expires_at };
+    if let Some(server_url) = req.param("serverUrl") {
+        return federated_server_token(st, req, server_url, expires_at, pretty);
+    }
+    let (username, password) = (req.param("username").unwrap_or(""), req.param("password").unwrap_or(""));
+    if !st.config.users.iter().any(|u| u.username == username && u.password == password) {
+        return unable_to_generate("Invalid username or password.", pretty);
+    }
+    let (referer, ip) = match token_binding(req) {
+        Ok(binding) => binding,
+        Err(detail) => return unable_to_generate(detail, pretty),
+    };
+    let grant = AccessGrant { username: Some(username.to_string()), expires_at, referer, ip, ..AccessGrant::default() };
     let token = st.mint_access("gt_", grant);
     // `expires` is epoch milliseconds, unlike the OAuth `expires_in` seconds.
     arcgis_json(json!({"token": token, "expires": expires_at * 1000, "ssl": false}), pretty)
+}
+
+/// Federation: a valid portal token (`token`, sent with the portal token's own referer) buys a
+/// token for one federated server root; it never outlives the portal token.
+fn federated_server_token(st: &mut SimState, req: &Incoming, server_url: &str, expires_at: u64, pretty: bool) -> Reply {
+    st.bump("generateToken:serverUrl");
+    let portal_token = req.param("token").or(req.bearer.as_deref());
+    let Some(grant) = portal_token.and_then(|t| st.access_tokens.get(t)).cloned() else {
+        return if portal_token.is_some() { invalid_token(pretty) } else { token_required(pretty) };
+    };
+    let now = st.now();
+    if grant.expires_at <= now || grant.server.is_some() || !grant.binding_allows(req) {
+        return invalid_token(pretty);
+    }
+    let Some(server) = st.federated_servers.iter().find(|s| same_root(s, server_url)).cloned() else {
+        return unable_to_generate("The server is not federated with this portal.", pretty);
+    };
+    let Some(username) = grant.username.clone() else {
+        return forbidden(pretty);
+    };
+    let server_grant = AccessGrant {
+        username: Some(username),
+        expires_at: expires_at.min(grant.expires_at),
+        referer: req.param("referer").map(String::from).or(grant.referer.clone()),
+        server: Some(server),
+        ..AccessGrant::default()
+    };
+    let expires = server_grant.expires_at;
+    let token = st.mint_access("st_", server_grant);
+    arcgis_json(json!({"token": token, "expires": expires * 1000, "ssl": false}), pretty)
 }
 
 fn sign_out(st: &mut SimState, req: &Incoming) -> Reply {
@@ -1106,7 +1194,7 @@ fn route(state: &Mutex<SimState>, req: &Incoming, base_url: &str) -> Reply {
     }
 }
 
-fn read_incoming(request: &mut tiny_http::Request) -> Incoming {
+pub(super) fn read_incoming(request: &mut tiny_http::Request) -> Incoming {
     let is_post = *request.method() == tiny_http::Method::Post;
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
@@ -1132,14 +1220,24 @@ fn read_incoming(request: &mut tiny_http::Request) -> Incoming {
         })
     };
     let bearer = bearer_from("X-Esri-Authorization").or_else(|| bearer_from("Authorization"));
-    Incoming { is_post, path: path.to_string(), params, body: String::from_utf8_lossy(&raw).into_owned(), bearer }
+    let referer = request.headers().iter().find(|h| h.field.equiv("Referer")).map(|h| h.value.as_str().to_string());
+    let remote_ip = request.remote_addr().map(|a| a.ip().to_string());
+    Incoming {
+        is_post,
+        path: path.to_string(),
+        params,
+        body: String::from_utf8_lossy(&raw).into_owned(),
+        bearer,
+        referer,
+        remote_ip,
+    }
 }
 
 fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
     tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
 }
 
-fn respond(request: tiny_http::Request, reply: Reply) {
+pub(super) fn respond(request: tiny_http::Request, reply: Reply) {
     let (status, content_type, body, location) = match reply {
         Reply::Json { body, pretty } => {
             let text = if pretty { serde_json::to_string_pretty(&body) } else { serde_json::to_string(&body) };
@@ -1162,33 +1260,26 @@ fn respond(request: tiny_http::Request, reply: Reply) {
     let _ = request.respond(response);
 }
 
-fn serve(server: &tiny_http::Server, state: &Mutex<SimState>, base_url: &str, stopping: &AtomicBool) {
-    while !stopping.load(Ordering::SeqCst) {
-        let Ok(mut request) = server.recv() else {
-            continue;
-        };
-        let incoming = read_incoming(&mut request);
-        // Belt and braces: a handler bug answers 500 instead of killing this worker.
-        let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| route(state, &incoming, base_url)))
-            .unwrap_or_else(|_| html_page(500, "Server Error", "<h1>Internal simulator error</h1>"));
-        respond(request, reply);
-    }
-}
+/// What answers one request of a simulator.
+pub(super) type Handler = Arc<dyn Fn(&Incoming) -> Reply + Send + Sync>;
 
-/// A running portal simulator. Dropping it (or `shutdown`) stops its threads and frees the port.
-pub struct PortalSim {
+/// A tiny_http listener served by a small thread pool; shared by the simulators.
+pub(super) struct Listener {
     /// `None` once stopped.
     server: Option<Arc<tiny_http::Server>>,
     /// Where to reach the listener from this host (loopback when bound to an unspecified address).
-    reach: std::net::SocketAddr,
-    state: Arc<Mutex<SimState>>,
+    pub(super) reach: std::net::SocketAddr,
     stopping: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
 }
 
-impl PortalSim {
-    /// Binds (e.g. `"127.0.0.1:0"` for a free port) and starts serving on a small thread pool.
-    pub fn start(bind: &str, config: PortalConfig) -> std::io::Result<PortalSim> {
+impl Listener {
+    /// Binds (e.g. `"127.0.0.1:0"`), then serves with the handler `make` builds for the bound address.
+    pub(super) fn start(
+        bind: &str,
+        name: &str,
+        make: impl FnOnce(std::net::SocketAddr) -> Handler,
+    ) -> std::io::Result<Listener> {
         let server = tiny_http::Server::http(bind).map_err(std::io::Error::other)?;
         let addr = server.server_addr().to_ip().ok_or_else(|| std::io::Error::other("not an IP listener"))?;
         let reach_ip = match addr.ip() {
@@ -1197,6 +1288,110 @@ impl PortalSim {
             ip => ip,
         };
         let reach = std::net::SocketAddr::new(reach_ip, addr.port());
+        let handler = make(reach);
+        let server = Arc::new(server);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let workers = (0..WORKER_THREADS)
+            .map(|i| {
+                let (server, handler, stopping) = (server.clone(), handler.clone(), stopping.clone());
+                std::thread::Builder::new()
+                    .name(format!("{name}-{i}"))
+                    .spawn(move || serve(&server, &handler, &stopping))
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(Listener { server: Some(server), reach, stopping, workers })
+    }
+
+    /// Blocks the calling thread while the listener serves.
+    pub(super) fn join(&mut self) {
+        for worker in std::mem::take(&mut self.workers) {
+            let _ = worker.join();
+        }
+    }
+
+    pub(super) fn stop(&mut self) {
+        let Some(server) = self.server.take() else {
+            return;
+        };
+        self.stopping.store(true, Ordering::SeqCst);
+        // Each unblock wakes exactly one worker blocked in recv().
+        for _ in 0..self.workers.len() {
+            server.unblock();
+        }
+        self.join();
+        // Dropping the last handle tells tiny_http's accept thread to quit, but it closes the
+        // listener on its own schedule; wait (bounded) so "stopped" really means the port is free.
+        drop(server);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while std::time::Instant::now() < deadline
+            && std::net::TcpStream::connect_timeout(&self.reach, std::time::Duration::from_millis(100)).is_ok()
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn serve(server: &tiny_http::Server, handler: &Handler, stopping: &AtomicBool) {
+    while !stopping.load(Ordering::SeqCst) {
+        let Ok(mut request) = server.recv() else {
+            continue;
+        };
+        let incoming = read_incoming(&mut request);
+        // Belt and braces: a handler bug answers 500 instead of killing this worker.
+        let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&incoming)))
+            .unwrap_or_else(|_| html_page(500, "Server Error", "<h1>Internal simulator error</h1>"));
+        respond(request, reply);
+    }
+}
+
+/// A running portal simulator. Dropping it (or `shutdown`) stops its threads and frees the port.
+pub struct PortalSim {
+    listener: Listener,
+    state: Arc<Mutex<SimState>>,
+}
+
+/// What a federated server simulator asks its portal: the portal clock and its server tokens.
+#[derive(Clone)]
+pub struct FederationLink {
+    state: Arc<Mutex<SimState>>,
+    portal_url: String,
+}
+
+impl FederationLink {
+    /// The portal's `{portal}` URL (the server's `owningSystemUrl`).
+    pub fn portal_url(&self) -> &str {
+        &self.portal_url
+    }
+
+    /// Lets the portal mint tokens for this server root (`generateToken` with `serverUrl`).
+    pub(super) fn federate(&self, server_root: &str) {
+        lock(&self.state).federated_servers.push(server_root.to_string());
+    }
+
+    pub(super) fn now(&self) -> u64 {
+        lock(&self.state).now()
+    }
+
+    /// A token is good at `server_root` only when the portal minted it for that very root.
+    pub(super) fn check(&self, token: &str, server_root: &str, req: &Incoming) -> bool {
+        let st = lock(&self.state);
+        st.access_tokens.get(token).is_some_and(|g| {
+            g.expires_at > st.now()
+                && g.server.as_deref().is_some_and(|s| same_root(s, server_root))
+                && g.binding_allows(req)
+        })
+    }
+}
+
+impl PortalSim {
+    /// Binds (e.g. `"127.0.0.1:0"` for a free port) and starts serving on a small thread pool.
+    pub fn start(bind: &str, config: PortalConfig) -> std::io::Result<PortalSim> {
         let state = Arc::new(Mutex::new(SimState {
             config,
             clock_offset_secs: 0,
@@ -1207,34 +1402,33 @@ impl PortalSim {
             refresh_tokens: HashMap::new(),
             retired_refresh: HashMap::new(),
             access_tokens: HashMap::new(),
+            federated_servers: Vec::new(),
         }));
-        let server = Arc::new(server);
-        let stopping = Arc::new(AtomicBool::new(false));
-        let base_url = format!("http://{reach}/portal");
-        let workers = (0..WORKER_THREADS)
-            .map(|i| {
-                let (server, state, stopping, base_url) =
-                    (server.clone(), state.clone(), stopping.clone(), base_url.clone());
-                std::thread::Builder::new()
-                    .name(format!("portal-sim-{i}"))
-                    .spawn(move || serve(&server, &state, &base_url, &stopping))
-            })
-            .collect::<std::io::Result<Vec<_>>>()?;
-        Ok(PortalSim { server: Some(server), reach, state, stopping, workers })
+        let shared = state.clone();
+        let listener = Listener::start(bind, "portal-sim", move |reach| {
+            let base_url = format!("http://{reach}/portal");
+            Arc::new(move |req: &Incoming| route(&shared, req, &base_url))
+        })?;
+        Ok(PortalSim { listener, state })
     }
 
     /// The `{portal}` URL, e.g. `http://127.0.0.1:PORT/portal`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/portal", self.reach)
+        format!("http://{}/portal", self.listener.reach)
     }
 
     /// Root of the admin hooks, e.g. `http://127.0.0.1:PORT/__admin`.
     pub fn admin_url(&self) -> String {
-        format!("http://{}/__admin", self.reach)
+        format!("http://{}/__admin", self.listener.reach)
     }
 
     pub fn port(&self) -> u16 {
-        self.reach.port()
+        self.listener.reach.port()
+    }
+
+    /// The handle a federated `ServerSim` needs.
+    pub fn federation(&self) -> FederationLink {
+        FederationLink { state: self.state.clone(), portal_url: self.base_url() }
     }
 
     /// Requests seen per endpoint key ("token", "token:refresh_token", "community/self", ...); 0 if never hit.
@@ -1302,38 +1496,7 @@ impl PortalSim {
 
     /// Blocks the calling thread while the simulator serves (for the `sandbox` command).
     pub fn serve_forever(mut self) {
-        for worker in std::mem::take(&mut self.workers) {
-            let _ = worker.join();
-        }
-    }
-
-    fn stop(&mut self) {
-        let Some(server) = self.server.take() else {
-            return;
-        };
-        self.stopping.store(true, Ordering::SeqCst);
-        // Each unblock wakes exactly one worker blocked in recv().
-        for _ in 0..self.workers.len() {
-            server.unblock();
-        }
-        for worker in std::mem::take(&mut self.workers) {
-            let _ = worker.join();
-        }
-        // Dropping the last handle tells tiny_http's accept thread to quit, but it closes the
-        // listener on its own schedule; wait (bounded) so "stopped" really means the port is free.
-        drop(server);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-        while std::time::Instant::now() < deadline
-            && std::net::TcpStream::connect_timeout(&self.reach, std::time::Duration::from_millis(100)).is_ok()
-        {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-    }
-}
-
-impl Drop for PortalSim {
-    fn drop(&mut self) {
-        self.stop();
+        self.listener.join();
     }
 }
 

@@ -1,0 +1,275 @@
+//! `esri-token`: ArcGIS tokens from `generateToken` with a built-in account's username and password,
+//! at a Portal or at a standalone ArcGIS Server (token URL read from its `rest/info`); no refresh token, so re-acquired.
+
+use super::arcgis::{read_answer, Answer, Portal};
+use super::password;
+use crate::error::{Error, Result};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::registry::{AuthVerdict, FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::secret::Secret;
+use crate::settings::service_url;
+use crate::token::TokenSet;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// Settings of an `esri-token` profile.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EsriTokenSettings {
+    /// Portal URL, e.g. https://gis.example.com/portal (give `portal` or `server`; http:// only for loopback).
+    #[serde(default)]
+    pub portal: Option<String>,
+    /// ArcGIS Server root, e.g. https://gis.example.com/arcgis; its token URL is read from `rest/info`.
+    #[serde(default)]
+    pub server: Option<String>,
+    /// Built-in ArcGIS account (case-sensitive). Its password is prompted at login or read from AGE_OAUTH_PASSWORD.
+    pub username: String,
+    /// What the token is bound to: "referer" (sent as `Referer` on every request) or "requestip" (this machine's address). Default: referer when `referer` is set, else requestip.
+    #[serde(default)]
+    pub client: Option<TokenClient>,
+    /// The referer a `client = "referer"` token is bound to, e.g. https://scripts.example.com.
+    #[serde(default)]
+    pub referer: Option<String>,
+    /// Token lifetime to ask for, in minutes (the site may cap it).
+    #[serde(default = "default_expiration")]
+    pub expiration: u64,
+}
+
+fn default_expiration() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenClient {
+    Referer,
+    Requestip,
+}
+
+pub const PASSWORD: SecretSpec = SecretSpec {
+    name: "password",
+    description: "Password of the account: prompted at login (kept encrypted if you agree), or AGE_OAUTH_PASSWORD",
+    required: false,
+};
+
+/// Where tokens come from.
+enum Site {
+    Portal(Portal),
+    /// A standalone ArcGIS Server root.
+    Server(String),
+}
+
+pub struct EsriToken {
+    site: Site,
+    username: String,
+    client: TokenClient,
+    referer: Option<String>,
+    expiration: u64,
+}
+
+fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
+    let s: EsriTokenSettings = settings.parse()?;
+    let profile = &settings.profile;
+    let site = match (&s.portal, &s.server) {
+        (Some(portal), None) => {
+            Site::Portal(Portal { url: service_url(profile, "portal", portal)?, referer: s.referer.clone() })
+        }
+        (None, Some(server)) => Site::Server(service_url(profile, "server", server)?),
+        _ => {
+            return Err(Error::Config(format!(
+                "profile '{profile}' (esri-token) needs exactly one of `portal` and `server`; \
+                 e.g. `age-oauth profile add {profile} --provider esri-token --portal URL --set username=NAME`"
+            )))
+        }
+    };
+    let client = s.client.unwrap_or(if s.referer.is_some() { TokenClient::Referer } else { TokenClient::Requestip });
+    if client == TokenClient::Referer && s.referer.is_none() {
+        return Err(Error::Config(format!(
+            "profile '{profile}': client = \"referer\" needs `referer` (the URL the token is bound to)"
+        )));
+    }
+    Ok(Box::new(EsriToken { site, username: s.username, client, referer: s.referer, expiration: s.expiration }))
+}
+
+inventory::submit! {
+    ProviderInfo {
+        name: "esri-token",
+        description: "ArcGIS tokens from generateToken (Portal or ArcGIS Server built-in account, username + password)",
+        settings_schema: || schemars::schema_for!(EsriTokenSettings),
+        secrets: &[PASSWORD],
+        template: include_str!("esri-token.toml"),
+        build,
+    }
+}
+
+/// Reads a `generateToken` answer: the token and when it expires (`expires` is epoch
+/// milliseconds, a number or a string).
+pub fn generated_token(object: &Map<String, Value>, what: &str) -> Result<(Secret, Option<u64>)> {
+    let token = object
+        .get("token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::Server(format!("{what}: the answer has no token")))?;
+    let expires_ms = match object.get("expires") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(|| Error::Server(format!("{what}: `expires` is not epoch milliseconds")))?,
+        ),
+    };
+    Ok((Secret::new(token), expires_ms.map(|ms| ms / 1000)))
+}
+
+impl EsriToken {
+    fn client_name(&self) -> &'static str {
+        match self.client {
+            TokenClient::Referer => "referer",
+            TokenClient::Requestip => "requestip",
+        }
+    }
+
+    fn with_referer(&self, mut request: HttpRequest) -> HttpRequest {
+        if let (TokenClient::Referer, Some(r)) = (self.client, &self.referer) {
+            request = request.header("Referer", r.clone());
+        }
+        request
+    }
+
+    /// The generateToken URL: the portal's own, or the one a standalone server's `rest/info` names.
+    fn token_url(&self, cx: &mut FlowContext<'_>) -> Result<String> {
+        let server = match &self.site {
+            Site::Portal(portal) => return Ok(portal.rest("generateToken")),
+            Site::Server(server) => server,
+        };
+        let response = cx.send(&HttpRequest::get(format!("{server}/rest/info?f=json")))?;
+        let info = match read_answer(&response, "rest/info")? {
+            Answer::Ok(info) => info,
+            Answer::Error(e) => return Err(Error::Server(format!("{server}/rest/info: {e}"))),
+        };
+        if let Some(owner) = info.get("owningSystemUrl").and_then(Value::as_str) {
+            return Err(Error::Config(format!(
+                "{server} is federated with the portal {owner}: its tokens come from that portal. Use a portal profile \
+                 (e.g. provider esri-token with portal = \"{owner}\") and `age-oauth token --profile NAME --server {server}`"
+            )));
+        }
+        let auth = info.get("authInfo");
+        if auth.and_then(|a| a.get("isTokenBasedSecurity")).and_then(Value::as_bool) == Some(false) {
+            return Err(Error::Config(format!("{server} does not use token security: its services need no token")));
+        }
+        let url = auth
+            .and_then(|a| a.get("tokenServicesUrl"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::Server(format!("{server}/rest/info names no authInfo.tokenServicesUrl")))?;
+        service_url(cx.profile, "authInfo.tokenServicesUrl", url)
+    }
+
+    fn acquire(&self, cx: &mut FlowContext<'_>, secret: &Secret) -> Result<TokenSet> {
+        let url = self.token_url(cx)?;
+        let expiration = self.expiration.to_string();
+        let mut fields = vec![
+            ("username", self.username.as_str()),
+            ("password", secret.expose()),
+            ("client", self.client_name()),
+            ("expiration", expiration.as_str()),
+            ("f", "json"),
+        ];
+        if let (TokenClient::Referer, Some(r)) = (self.client, &self.referer) {
+            fields.push(("referer", r.as_str()));
+        }
+        let now = cx.now();
+        let response = cx.send(&self.with_referer(HttpRequest::post_form(&url, &fields)))?;
+        let object = match read_answer(&response, "generateToken") {
+            Ok(Answer::Ok(object)) => object,
+            Ok(Answer::Error(e)) => {
+                let source = password::origin_note(cx, &PASSWORD);
+                return Err(Error::Server(format!(
+                    "{url} refused user {}{source}: {e}; nothing was stored. Fix the password, then \
+                     `age-oauth login --profile {}`",
+                    self.username, cx.profile
+                )));
+            }
+            Err(Error::TokenRejected(why)) => return Err(Error::Server(why)),
+            Err(e) => return Err(e),
+        };
+        let (token, expires_at) = generated_token(&object, "generateToken")?;
+        let mut tokens = TokenSet::new(token, now);
+        tokens.expires_at = expires_at;
+        tokens.username = Some(self.username.clone());
+        Ok(tokens)
+    }
+}
+
+impl Provider for EsriToken {
+    fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
+        // The engine logs in by itself (no browser) when no token is cached: never prompt then.
+        let typed = password::password(cx, &PASSWORD, &self.username, !cx.no_browser)?;
+        let mut tokens = self.acquire(cx, &typed.value)?;
+        password::offer_to_keep(cx, &PASSWORD, typed, &mut tokens)?;
+        Ok(tokens)
+    }
+
+    fn refresh(&self, cx: &mut FlowContext<'_>, _current: &TokenSet) -> Result<TokenSet> {
+        // No refresh token: a new token is generated with the stored (or AGE_OAUTH_PASSWORD) password.
+        let stored = password::password(cx, &PASSWORD, &self.username, false)?;
+        self.acquire(cx, &stored.value)
+    }
+
+    fn whoami(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<Identity> {
+        match &self.site {
+            Site::Portal(portal) => portal.community_self(cx, &tokens.access_token),
+            // A standalone server has no "self" resource: the account the token was made for.
+            Site::Server(server) => {
+                let mut details = Map::new();
+                details.insert("server".into(), Value::String(server.clone()));
+                Ok(Identity { username: self.username.clone(), details })
+            }
+        }
+    }
+
+    fn logout(&self, _cx: &mut FlowContext<'_>, _tokens: &TokenSet) -> Result<String> {
+        Ok("generateToken tokens cannot be revoked; the cached one is deleted".into())
+    }
+
+    fn needs_person(&self) -> bool {
+        // With AGE_OAUTH_PASSWORD or a stored password, no person is needed.
+        false
+    }
+
+    fn service_url(&self) -> Option<String> {
+        Some(match &self.site {
+            Site::Portal(p) => p.url.clone(),
+            Site::Server(s) => s.clone(),
+        })
+    }
+
+    fn send_authenticated(
+        &self,
+        cx: &mut FlowContext<'_>,
+        tokens: &TokenSet,
+        request: &HttpRequest,
+    ) -> Result<HttpResponse> {
+        super::arcgis::send_with_token(cx, &tokens.access_token, &self.with_referer(request.clone()))
+    }
+
+    fn judge(&self, response: &HttpResponse) -> AuthVerdict {
+        super::arcgis::judge(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_is_epoch_milliseconds_number_or_string() {
+        let object: Map<String, Value> =
+            serde_json::from_str(r#"{"token":"t","expires":1735689600000,"ssl":true}"#).unwrap();
+        assert_eq!(generated_token(&object, "t").unwrap().1, Some(1_735_689_600));
+        let object: Map<String, Value> = serde_json::from_str(r#"{"token":"t","expires":"1735689600000"}"#).unwrap();
+        assert_eq!(generated_token(&object, "t").unwrap().1, Some(1_735_689_600));
+        let object: Map<String, Value> = serde_json::from_str(r#"{"expires":1}"#).unwrap();
+        assert!(generated_token(&object, "t").is_err());
+    }
+}

@@ -150,10 +150,44 @@ pub fn token_set(object: &Map<String, Value>, now: u64, previous: Option<&TokenS
 
 /// Sends a request with an ArcGIS token in `X-Esri-Authorization` (works behind web-tier
 /// auth too, where the web server owns `Authorization`; never in the URL).
-pub fn send_with_token(cx: &mut FlowContext<'_>, token: &Secret, request: &HttpRequest) -> Result<HttpResponse> {
-    let request = request.clone().header("X-Esri-Authorization", format!("Bearer {}", token.expose()));
+/// `referer` is the profile's, for tokens bound to one.
+pub fn send_with_token(
+    cx: &mut FlowContext<'_>,
+    token: &Secret,
+    referer: Option<&str>,
+    request: &HttpRequest,
+) -> Result<HttpResponse> {
+    let mut request = request.clone().header("X-Esri-Authorization", format!("Bearer {}", token.expose()));
+    if let Some(r) = referer {
+        request = request.header("Referer", r);
+    }
     cx.send(&request)
 }
+
+/// The `Provider` methods of every provider whose tokens are ArcGIS tokens: they travel in
+/// `X-Esri-Authorization` with the profile's referer (from the provider's own `referer()`),
+/// and ArcGIS error bodies (498/499/403 with HTTP 200) are judged as such.
+macro_rules! arcgis_token_transport {
+    () => {
+        fn token_header(&self) -> &'static str {
+            "X-Esri-Authorization"
+        }
+
+        fn send_authenticated(
+            &self,
+            cx: &mut crate::registry::FlowContext<'_>,
+            tokens: &crate::token::TokenSet,
+            request: &crate::http::HttpRequest,
+        ) -> crate::error::Result<crate::http::HttpResponse> {
+            super::arcgis::send_with_token(cx, &tokens.access_token, self.referer(), request)
+        }
+
+        fn judge(&self, response: &crate::http::HttpResponse) -> crate::registry::AuthVerdict {
+            super::arcgis::judge(response)
+        }
+    };
+}
+pub(crate) use arcgis_token_transport;
 
 /// ArcGIS answers a bad token with HTTP 200 and `{"error":{"code":498|499}}`, and a
 /// missing privilege with code 403; plain HTTP 401/403 come from the web tier.
@@ -357,6 +391,40 @@ impl Portal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records every request and answers 200 `{}`.
+    #[derive(Default)]
+    struct Recorder(std::sync::Mutex<Vec<Vec<(String, String)>>>);
+
+    impl crate::http::HttpClient for Recorder {
+        fn send(&self, request: &HttpRequest) -> Result<HttpResponse> {
+            self.0.lock().unwrap().push(request.headers.clone());
+            Ok(HttpResponse { status: 200, headers: vec![], body: b"{}".to_vec() })
+        }
+    }
+
+    #[test]
+    fn tokens_travel_in_x_esri_authorization_with_the_referer() {
+        let recorder = Recorder::default();
+        let mut ui = crate::interact::Terminal::new(0);
+        let secrets = crate::registry::Secrets::default();
+        let mut cx = FlowContext {
+            profile: "p",
+            http: &recorder,
+            clock: &crate::clock::SystemClock,
+            ui: &mut ui,
+            secrets: &secrets,
+            no_browser: true,
+        };
+        let request = HttpRequest::get("https://gis.example.com/portal/sharing/rest/portals/self?f=json");
+        send_with_token(&mut cx, &Secret::new("tok"), Some("https://apps.example.com"), &request).unwrap();
+        send_with_token(&mut cx, &Secret::new("tok"), None, &request).unwrap();
+        let sent = recorder.0.lock().unwrap();
+        let has = |i: usize, k: &str, v: &str| sent[i].iter().any(|(a, b)| a == k && b == v);
+        assert!(has(0, "X-Esri-Authorization", "Bearer tok") && has(0, "Referer", "https://apps.example.com"));
+        assert!(has(1, "X-Esri-Authorization", "Bearer tok"));
+        assert!(!sent[1].iter().any(|(k, _)| k == "Referer" || k == "Authorization"), "{:?}", sent[1]);
+    }
 
     fn resp(status: u16, ct: &str, body: &str) -> HttpResponse {
         HttpResponse { status, headers: vec![("Content-Type".into(), ct.into())], body: body.as_bytes().to_vec() }

@@ -4,8 +4,7 @@
 use super::arcgis::{token_set, Answer, Portal};
 use super::esri_oob::CLIENT_SECRET;
 use crate::error::{Error, Result};
-use crate::http::{HttpRequest, HttpResponse};
-use crate::registry::{AuthVerdict, FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::settings::service_url;
 use crate::token::TokenSet;
 use schemars::JsonSchema;
@@ -85,6 +84,13 @@ impl EsriApp {
     }
 }
 
+impl EsriApp {
+    /// The referer requests carry (for tokens bound to one).
+    fn referer(&self) -> Option<&str> {
+        self.portal.referer.as_deref()
+    }
+}
+
 impl Provider for EsriApp {
     fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
         self.acquire(cx)
@@ -124,20 +130,5 @@ impl Provider for EsriApp {
         Some(self.portal.url.clone())
     }
 
-    fn token_header(&self) -> &'static str {
-        "X-Esri-Authorization"
-    }
-
-    fn send_authenticated(
-        &self,
-        cx: &mut FlowContext<'_>,
-        tokens: &TokenSet,
-        request: &HttpRequest,
-    ) -> Result<HttpResponse> {
-        super::arcgis::send_with_token(cx, &tokens.access_token, request)
-    }
-
-    fn judge(&self, response: &HttpResponse) -> AuthVerdict {
-        super::arcgis::judge(response)
-    }
+    super::arcgis::arcgis_token_transport!();
 }

@@ -3,9 +3,8 @@
 
 use super::arcgis::{Portal, OOB_REDIRECT};
 use crate::error::Result;
-use crate::http::{HttpRequest, HttpResponse};
 use crate::pkce::{random_urlsafe, Pkce};
-use crate::registry::{AuthVerdict, FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::settings::service_url;
 use crate::token::TokenSet;
 use schemars::JsonSchema;
@@ -80,6 +79,13 @@ pub fn extract_code(pasted: &str) -> Option<String> {
     (!code.is_empty() && !code.contains(char::is_whitespace)).then(|| code.to_string())
 }
 
+impl EsriOob {
+    /// The referer requests carry (for tokens bound to one).
+    fn referer(&self) -> Option<&str> {
+        self.portal.referer.as_deref()
+    }
+}
+
 impl Provider for EsriOob {
     fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
         let state = random_urlsafe(16);
@@ -116,10 +122,6 @@ impl Provider for EsriOob {
         Some(self.portal.url.clone())
     }
 
-    fn token_header(&self) -> &'static str {
-        "X-Esri-Authorization"
-    }
-
     fn rotation_note(&self) -> Option<&'static str> {
         Some(
             "esri-oob exchanges the refresh token for a new one when it has less than `rotate_refresh_within` left \
@@ -128,18 +130,7 @@ impl Provider for EsriOob {
         )
     }
 
-    fn send_authenticated(
-        &self,
-        cx: &mut FlowContext<'_>,
-        tokens: &TokenSet,
-        request: &HttpRequest,
-    ) -> Result<HttpResponse> {
-        super::arcgis::send_with_token(cx, &tokens.access_token, request)
-    }
-
-    fn judge(&self, response: &HttpResponse) -> AuthVerdict {
-        super::arcgis::judge(response)
-    }
+    super::arcgis::arcgis_token_transport!();
 }
 
 #[cfg(test)]

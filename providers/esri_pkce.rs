@@ -4,10 +4,9 @@
 use super::arcgis::Portal;
 use super::esri_oob::default_rotate_within;
 use crate::error::Result;
-use crate::http::{HttpRequest, HttpResponse};
 use crate::loopback::{obtain_code, Expected, Listener, DEFAULT_TIMEOUT_SECS};
 use crate::pkce::{random_urlsafe, Pkce};
-use crate::registry::{AuthVerdict, FlowContext, Identity, ProfileSettings, Provider, ProviderInfo};
+use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo};
 use crate::settings::service_url;
 use crate::token::TokenSet;
 use schemars::JsonSchema;
@@ -75,6 +74,13 @@ inventory::submit! {
     }
 }
 
+impl EsriPkce {
+    /// The referer requests carry (for tokens bound to one).
+    fn referer(&self) -> Option<&str> {
+        self.portal.referer.as_deref()
+    }
+}
+
 impl Provider for EsriPkce {
     fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
         let s = &self.settings;
@@ -114,16 +120,5 @@ impl Provider for EsriPkce {
         Some(self.portal.url.clone())
     }
 
-    fn send_authenticated(
-        &self,
-        cx: &mut FlowContext<'_>,
-        tokens: &TokenSet,
-        request: &HttpRequest,
-    ) -> Result<HttpResponse> {
-        super::arcgis::send_with_token(cx, &tokens.access_token, request)
-    }
-
-    fn judge(&self, response: &HttpResponse) -> AuthVerdict {
-        super::arcgis::judge(response)
-    }
+    super::arcgis::arcgis_token_transport!();
 }

@@ -4,8 +4,8 @@
 use super::arcgis::{read_answer, Answer, Portal};
 use super::password;
 use crate::error::{Error, Result};
-use crate::http::{HttpRequest, HttpResponse};
-use crate::registry::{AuthVerdict, FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::http::HttpRequest;
+use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::secret::Secret;
 use crate::settings::service_url;
 use crate::token::TokenSet;
@@ -130,9 +130,17 @@ impl EsriToken {
         }
     }
 
+    /// The referer requests carry: only a `client = "referer"` token is bound to one.
+    fn referer(&self) -> Option<&str> {
+        match self.client {
+            TokenClient::Referer => self.referer.as_deref(),
+            TokenClient::Requestip => None,
+        }
+    }
+
     fn with_referer(&self, mut request: HttpRequest) -> HttpRequest {
-        if let (TokenClient::Referer, Some(r)) = (self.client, &self.referer) {
-            request = request.header("Referer", r.clone());
+        if let Some(r) = self.referer() {
+            request = request.header("Referer", r);
         }
         request
     }
@@ -244,18 +252,7 @@ impl Provider for EsriToken {
         })
     }
 
-    fn send_authenticated(
-        &self,
-        cx: &mut FlowContext<'_>,
-        tokens: &TokenSet,
-        request: &HttpRequest,
-    ) -> Result<HttpResponse> {
-        super::arcgis::send_with_token(cx, &tokens.access_token, &self.with_referer(request.clone()))
-    }
-
-    fn judge(&self, response: &HttpResponse) -> AuthVerdict {
-        super::arcgis::judge(response)
-    }
+    super::arcgis::arcgis_token_transport!();
 }
 
 #[cfg(test)]

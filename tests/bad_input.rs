@@ -173,20 +173,7 @@ fn a_server_answering_html_or_garbage() {
     });
     let home = Home::new();
     let portal = format!("http://127.0.0.1:{port}/portal");
-    let out = home.run(&[
-        "profile",
-        "add",
-        "app",
-        "--provider",
-        "esri-app",
-        "--portal",
-        &portal,
-        "--client-id",
-        "c",
-        "--client-secret",
-        "s",
-    ]);
-    assert_eq!(code(&out), 0);
+    add_app_profile(&home, "app", &portal, "c", "s");
     let out = home.run(&["login", "--profile", "app"]);
     assert_eq!(code(&out), 4, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("HTML page titled \"Corporate Login\""), "{}", text(&out.stderr));

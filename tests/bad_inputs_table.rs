@@ -141,20 +141,7 @@ fn bad_server_answers() {
     for (name, _, _, _, needle) in &cases {
         let home = Home::new();
         let portal = format!("http://127.0.0.1:{port}/{name}/portal");
-        let out = home.run(&[
-            "profile",
-            "add",
-            "p",
-            "--provider",
-            "esri-app",
-            "--portal",
-            &portal,
-            "--client-id",
-            "c",
-            "--client-secret",
-            SECRET,
-        ]);
-        assert_eq!(code(&out), 0, "{name}: {}", text(&out.stderr));
+        add_app_profile(&home, "p", &portal, "c", SECRET);
         let out = home.run(&["token", "--profile", "p", "-vvv"]);
         let expect = Expect { exit: 4, needle };
         // -vvv adds debug lines: judge the last line, and that no line leaks.

@@ -211,20 +211,7 @@ fn esri_app_client_credentials() {
         home.run(&["profile", "add", "app", "--provider", "esri-app", "--portal", &sim.base_url(), "--client-id", APP]);
     assert_eq!(code(&out), 2);
     assert!(text(&out.stderr).contains("--client-secret"), "{}", text(&out.stderr));
-    let out = home.run(&[
-        "profile",
-        "add",
-        "app",
-        "--provider",
-        "esri-app",
-        "--portal",
-        &sim.base_url(),
-        "--client-id",
-        APP,
-        "--client-secret",
-        APP_SECRET,
-    ]);
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    add_app_profile(&home, "app", &sim.base_url(), APP, APP_SECRET);
     let out = home.run(&["login", "--profile", "app"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(sim.count("token:client_credentials"), 1);
@@ -366,20 +353,7 @@ fn request_sends_credentials_and_fails_like_curl() {
     assert!(!out.stdout.is_empty());
 
     // an app token asking for a user resource: ArcGIS 403 in an HTTP 200 body → exit 4, no refresh
-    let out = home.run(&[
-        "profile",
-        "add",
-        "app",
-        "--provider",
-        "esri-app",
-        "--portal",
-        &base,
-        "--client-id",
-        APP,
-        "--client-secret",
-        APP_SECRET,
-    ]);
-    assert_eq!(code(&out), 0);
+    add_app_profile(&home, "app", &base, APP, APP_SECRET);
     let grants = sim.count("token:client_credentials");
     let out = home.run(&["request", "--profile", "app", &format!("{base}/sharing/rest/community/self?f=json")]);
     assert_eq!(code(&out), 4, "{}", text(&out.stderr));

@@ -141,6 +141,24 @@ pub fn login(home: &Home, profile: &str, extra: &[&str]) -> Output {
     out
 }
 
+/// Adds an `esri-app` profile (application credentials) for `portal`.
+pub fn add_app_profile(home: &Home, profile: &str, portal: &str, client_id: &str, secret: &str) {
+    let out = home.run(&[
+        "profile",
+        "add",
+        profile,
+        "--provider",
+        "esri-app",
+        "--portal",
+        portal,
+        "--client-id",
+        client_id,
+        "--client-secret",
+        secret,
+    ]);
+    assert_eq!(code(&out), 0, "profile add failed: {}", text(&out.stderr));
+}
+
 /// Adds an `esri-oob` profile for the sandbox's confidential app.
 pub fn add_profile(home: &Home, sim: &PortalSim, profile: &str) {
     let out = home.run(&[

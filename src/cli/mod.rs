@@ -1,0 +1,478 @@
+//! The command-line contract: argument definitions (clap) and what each command does.
+//! `main.rs` only parses, calls `run`, and turns an error into one line and an exit code.
+
+use crate::clock::{hms, rfc3339};
+use crate::config::{self, loose_value, Config, FlagValue};
+use crate::engine::{Engine, LoginOutcome, Session};
+use crate::error::{Error, Result};
+use crate::http::{HttpRequest, Method};
+use crate::interact::{Interaction, Terminal};
+use crate::paths::Paths;
+use crate::registry::{self, AuthVerdict, SecretOrigin};
+use crate::secret::Secret;
+use crate::token::TokenSet;
+use clap::{Args, Parser, Subcommand};
+use serde_json::{json, Map, Value};
+use std::io::Write;
+
+mod headless;
+mod profiles;
+mod session;
+use headless::*;
+use profiles::*;
+use session::*;
+
+const EXAMPLES: &str = "\
+Examples:
+  age-oauth demo                                   # try everything against a built-in sandbox portal
+  age-oauth profile add prod --provider esri-oob --portal https://gis.example.com/portal --client-id MYAPP
+  age-oauth login --profile prod                   # once, in a terminal
+  curl -H \"X-Esri-Authorization: Bearer $(age-oauth token --profile prod)\" ...
+  AGE_OAUTH_PROFILE=prod age-oauth whoami
+
+Exit codes: 0 ok, 2 usage or configuration error, 3 login required,
+            4 the server refused or could not be reached, 1 anything else.";
+
+#[derive(Parser, Debug)]
+#[command(name = "age-oauth", version, about = "Tokens for scripts, from an age-encrypted cache that refreshes itself", after_help = EXAMPLES)]
+pub struct Cli {
+    /// Profile to use (default: AGE_OAUTH_PROFILE, then default_profile, then the only one).
+    #[arg(long, global = true, visible_alias = "connection", value_name = "NAME")]
+    pub profile: Option<String>,
+    /// More detail on stderr (repeat for more); never prints a secret.
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List the providers this build knows, with their fields.
+    #[command(after_help = "Example:\n  age-oauth providers --json | jq '.[].name'")]
+    Providers {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add, list, show or remove profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Alias of `profile add` with the flags of the Python age-oauth (`--label`).
+    #[command(subcommand)]
+    Connections(ConnectionsCommand),
+    /// Sign in (opens a browser or asks for a code) and cache the tokens.
+    #[command(
+        after_help = "Examples:\n  age-oauth login --profile prod\n  age-oauth login --profile prod --no-browser   # print the URL, read the code from stdin"
+    )]
+    Login {
+        /// Do not open a browser: print the URL and read the answer from stdin.
+        #[arg(long)]
+        no_browser: bool,
+        /// Sign in again even if the cached token is still valid.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a valid access token (refreshing first if needed); never prompts.
+    #[command(
+        after_help = "Examples:\n  TOKEN=$(age-oauth token --profile prod)\n  age-oauth token --json --min-ttl 600\n  \
+curl -H \"$(age-oauth token --profile prod --format header)\" https://gis.example.com/portal/sharing/rest/portals/self?f=json\n  \
+eval \"$(age-oauth token --profile prod --format env)\"\n  \
+age-oauth token --profile prod --server https://gis.example.com/arcgis   # federated server"
+    )]
+    Token {
+        /// One JSON object: access_token, expires_at, username, profile, provider (same as --format json).
+        #[arg(long)]
+        json: bool,
+        /// token (default): the token alone; env: `export AGE_OAUTH_TOKEN=…` lines; json; header: the full header line.
+        #[arg(long, value_enum, default_value_t = TokenFormat::Token)]
+        format: TokenFormat,
+        /// Refresh first unless the token stays valid for at least this many seconds.
+        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+        min_ttl: u64,
+        /// Print a token for this ArcGIS Server federated with the profile's portal instead.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+    },
+    /// Print who the token belongs to, as the server sees it.
+    Whoami {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke the refresh token where possible and delete the cached tokens.
+    Logout,
+    /// Send an authenticated request and print the answer, like `curl --fail`.
+    #[command(
+        after_help = "Examples:\n  age-oauth request --profile prod 'https://gis.example.com/portal/sharing/rest/portals/self?f=json'\n  \
+age-oauth request --profile prod -X POST -d 'f=json&q=roads' https://gis.example.com/portal/sharing/rest/search\n\n\
+Exit codes: 4 when the server refuses the credentials (HTTP 401/403, ArcGIS 498/499/403), 1 for other HTTP errors."
+    )]
+    Request {
+        /// HTTP method (default GET, or POST when -d is given).
+        #[arg(short = 'X', long = "request", value_name = "METHOD")]
+        method: Option<String>,
+        /// Request body, sent as application/x-www-form-urlencoded unless a -H Content-Type says otherwise.
+        #[arg(short = 'd', long = "data", value_name = "DATA")]
+        data: Option<String>,
+        /// Extra header "Name: value" (repeatable).
+        #[arg(short = 'H', long = "header", value_name = "HEADER")]
+        headers: Vec<String>,
+        /// Allow sending the credentials to a host other than the profile's own service.
+        #[arg(long)]
+        allow_other_host: bool,
+        url: String,
+    },
+    /// Run a command with a valid token in its environment: AGE_OAUTH_TOKEN (and AGE_OAUTH_PORTAL, AGE_OAUTH_USERNAME).
+    #[command(
+        after_help = "Example:\n  age-oauth exec --profile prod -- python publish.py   # reads os.environ['AGE_OAUTH_TOKEN']\n\n\
+The exit code is the command's."
+    )]
+    Exec {
+        /// The command and its arguments (after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
+    },
+    /// Export a profile to another machine's key, or import one (headless servers).
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// This machine's age key: show it (to export to it) or rotate it.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Bring profiles over from another tool.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  age-oauth completions bash > ~/.local/share/bash-completion/completions/age-oauth"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from this command line.
+    #[command(after_help = "Example:\n  age-oauth man > ~/.local/share/man/man1/age-oauth.1")]
+    Man,
+    /// Show where state lives, which key protects it, and every profile's login state.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a local ArcGIS Portal simulator to try profiles and scripts offline.
+    #[command(
+        after_help = "Example:\n  age-oauth sandbox --port 8787   # then use portal = \"http://127.0.0.1:8787/portal\""
+    )]
+    Sandbox {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+    /// Show the whole flow end to end against a throw-away sandbox: no network, no prompt.
+    Demo,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProfileCommand {
+    /// Add or update a profile: settings go to the user file, secrets to the encrypted cache.
+    #[command(
+        after_help = "Examples:\n  age-oauth profile add prod --provider esri-oob --portal https://gis.example.com/portal --client-id MYAPP\n  age-oauth profile add app --provider esri-app --portal https://www.arcgis.com --client-id ID --client-secret S\n  age-oauth profile add prod --provider esri-oob --set expiration=20160 --set referer=https://apps.example.com"
+    )]
+    Add(AddArgs),
+    /// List profiles.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a profile's effective settings and where each came from (secrets redacted).
+    Show {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a profile from the user file and delete its cache.
+    Remove { name: String },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenFormat {
+    Token,
+    Env,
+    Json,
+    Header,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// Re-encrypt a profile (settings and cache) to another machine's age key or a passphrase.
+    #[command(
+        after_help = "Examples:\n  age-oauth cache export --profile prod --recipient age1… -o prod.age   # key from `age-oauth key show` on the server\n  \
+AGE_OAUTH_EXPORT_PASSPHRASE=… age-oauth cache export --profile prod --passphrase -o prod.age"
+    )]
+    Export {
+        /// An age public key (age1…) to encrypt to (repeatable).
+        #[arg(long, value_name = "AGE_PUBLIC_KEY")]
+        recipient: Vec<String>,
+        /// A file of age public keys, one per line.
+        #[arg(long, value_name = "FILE")]
+        recipients_file: Option<std::path::PathBuf>,
+        /// Encrypt to a passphrase instead (AGE_OAUTH_EXPORT_PASSPHRASE, or asked twice on a terminal).
+        #[arg(long, conflicts_with_all = ["recipient", "recipients_file"])]
+        passphrase: bool,
+        /// Where to write the export (0600).
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: std::path::PathBuf,
+    },
+    /// Import an export on this machine; it is then kept under this machine's own key.
+    #[command(
+        after_help = "Examples:\n  age-oauth cache import prod.age            # made for `age-oauth key show` of this machine\n  \
+AGE_OAUTH_IDENTITY=~/server-key.txt age-oauth cache import prod.age --as prod\n  AGE_OAUTH_PASSPHRASE=… age-oauth cache import prod.age"
+    )]
+    Import {
+        file: std::path::PathBuf,
+        /// Profile name here (default: the exported one).
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: Option<String>,
+        /// Replace an existing cache of that name.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Print this machine's age public key (creates the key on first use).
+    Show,
+    /// Re-encrypt every cache to a new identity and replace the identity file.
+    Rotate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MigrateCommand {
+    /// Import the Python age-oauth's connections (client secrets and tokens move into the encrypted cache).
+    #[command(name = "python-age-oauth")]
+    PythonAgeOauth {
+        /// The Python store (default: $XDG_CONFIG_HOME/age_oauth).
+        #[arg(long, value_name = "DIR")]
+        from: Option<std::path::PathBuf>,
+        /// Overwrite and delete the old plaintext .env files after a successful migration.
+        #[arg(long)]
+        shred: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConnectionsCommand {
+    /// Same as `profile add`, naming the profile with --label.
+    Add {
+        #[arg(long)]
+        label: String,
+        #[command(flatten)]
+        fields: FieldArgs,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    pub name: String,
+    #[command(flatten)]
+    pub fields: FieldArgs,
+}
+
+#[derive(Args, Debug, Default)]
+pub struct FieldArgs {
+    /// Provider name (see `age-oauth providers`); default esri-oob, or the profile's current one.
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Portal URL.
+    #[arg(long, visible_alias = "url")]
+    pub portal: Option<String>,
+    /// OAuth client_id (App ID).
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// Client secret: stored encrypted, never in a file. Prefer AGE_OAUTH_CLIENT_SECRET or the prompt (a flag is visible to `ps`).
+    #[arg(long)]
+    pub client_secret: Option<String>,
+    /// true, false, or the path of a PEM CA bundle.
+    #[arg(long, value_name = "true|false|PATH")]
+    pub verify_ssl: Option<String>,
+    /// Any field of the provider; VALUE is read as TOML when it parses, else as a string.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// Runs a parsed command; `Ok` carries the exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let paths = Paths::from_env()?;
+    let mut ui = Terminal::new(cli.verbose);
+    let cwd = std::env::current_dir().map_err(|e| Error::io("cannot read the working directory", e))?;
+    let engine = Engine::with_clock(paths.clone(), crate::clock::from_env()?);
+    let profile = cli.profile.as_deref();
+    match cli.command {
+        Command::Providers { json } => cmd_providers(json),
+        Command::Profile(ProfileCommand::Add(args)) => {
+            cmd_profile_add(&engine, &cwd, &mut ui, &args.name, &args.fields)
+        }
+        Command::Connections(ConnectionsCommand::Add { label, fields }) => {
+            cmd_profile_add(&engine, &cwd, &mut ui, &label, &fields)
+        }
+        Command::Profile(ProfileCommand::List { json }) => cmd_profile_list(&engine, &cwd, json),
+        Command::Profile(ProfileCommand::Show { name, json }) => cmd_profile_show(&engine, &cwd, &name, json),
+        Command::Profile(ProfileCommand::Remove { name }) => cmd_profile_remove(&engine, &cwd, &mut ui, &name),
+        Command::Login { no_browser, force } => {
+            let mut session = engine.open(&cwd, profile)?;
+            cmd_login(&engine, &mut session, &mut ui, force, no_browser)
+        }
+        Command::Token { json, min_ttl, server: Some(server), .. } => {
+            let mut session = engine.open(&cwd, profile)?;
+            let found = crate::providers::federation::server_token(&engine, &mut session, &mut ui, &server, min_ttl)?;
+            if json {
+                print_json(&json!({
+                    "access_token": found.token.expose(),
+                    "expires_at": found.expires_at.map(rfc3339),
+                    "server": found.server,
+                    "profile": session.name(),
+                    "provider": session.provider_name(),
+                }))
+            } else {
+                print_line(found.token.expose())
+            }
+        }
+        Command::Token { json, format, min_ttl, server: None } => {
+            let mut session = engine.open(&cwd, profile)?;
+            let tokens = engine.token(&mut session, &mut ui, min_ttl)?;
+            if tokens.access_token.is_empty() {
+                return Err(Error::Config(format!(
+                    "profile '{0}' ({1}) signs each request in itself and holds no bearer token: use \
+                     `age-oauth request --profile {0} URL`, or (web-tier) set `generate_token_url` to get an ArcGIS token",
+                    session.name(),
+                    session.provider_name()
+                )));
+            }
+            match if json { TokenFormat::Json } else { format } {
+                TokenFormat::Json => print_json(&token_json(&session, &tokens)),
+                TokenFormat::Token => print_line(tokens.access_token.expose()),
+                TokenFormat::Header => {
+                    print_line(&format!("{}: Bearer {}", session.provider.token_header(), tokens.access_token.expose()))
+                }
+                TokenFormat::Env => {
+                    let mut out = format!("export AGE_OAUTH_TOKEN={}\n", shell_quote(tokens.access_token.expose()));
+                    if let Some(at) = tokens.expires_at {
+                        out.push_str(&format!("export AGE_OAUTH_TOKEN_EXPIRES_AT={}\n", shell_quote(&rfc3339(at))));
+                    }
+                    print_line(out.trim_end())
+                }
+            }
+        }
+        Command::Exec { command } => {
+            let mut session = engine.open(&cwd, profile)?;
+            let tokens = engine.token(&mut session, &mut ui, 0)?;
+            cmd_exec(&session, &tokens, &command)
+        }
+        Command::Cache(CacheCommand::Export { recipient, recipients_file, passphrase, output }) => {
+            let session = engine.open(&cwd, profile)?;
+            cmd_export(&engine, &session, &mut ui, &recipient, recipients_file.as_deref(), passphrase, &output)
+        }
+        Command::Cache(CacheCommand::Import { file, as_name, force }) => {
+            cmd_import(&paths, &mut ui, &file, as_name.as_deref(), force)
+        }
+        Command::Key(KeyCommand::Show) => match engine.store.public_key(true)? {
+            Some(key) => print_line(&key),
+            None => Err(Error::Config(
+                "the caches are protected by a passphrase (AGE_OAUTH_PASSPHRASE): this machine has no age key to show"
+                    .into(),
+            )),
+        },
+        Command::Key(KeyCommand::Rotate) => {
+            let (public, count) = crate::headless::rotate_identity(&engine.store)?;
+            ui.info(&format!("Re-encrypted {count} cache(s) to the new key {public}; the old key is gone."));
+            print_line(&public)
+        }
+        Command::Migrate(MigrateCommand::PythonAgeOauth { from, shred }) => cmd_migrate(&engine, &mut ui, from, shred),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "age-oauth", &mut out);
+            print_bytes(&out)
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            render_man(&mut out)?;
+            print_bytes(&out)
+        }
+        Command::Whoami { json } => {
+            let mut session = engine.open(&cwd, profile)?;
+            let who = engine.whoami(&mut session, &mut ui)?;
+            if json {
+                let mut v = serde_json::to_value(&who).unwrap_or_default();
+                v["profile"] = json!(session.name());
+                v["provider"] = json!(session.provider_name());
+                print_json(&v)
+            } else {
+                for (k, v) in &who.details {
+                    ui.debug(1, &format!("{k}: {}", v.as_str().map(String::from).unwrap_or_else(|| v.to_string())));
+                }
+                print_line(&who.username)
+            }
+        }
+        Command::Logout => {
+            let mut session = engine.open(&cwd, profile)?;
+            let report = engine.logout(&mut session, &mut ui)?;
+            if !report.removed_tokens {
+                ui.info(&format!("profile '{}' was not logged in; nothing to do", session.name()));
+            } else {
+                if let Some(line) = &report.revocation {
+                    ui.info(line);
+                }
+                ui.info(&format!(
+                    "Logged out of profile '{}': cached tokens deleted{}",
+                    session.name(),
+                    if report.kept_secrets {
+                        " (stored secrets kept; `age-oauth profile remove` deletes them)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            Ok(0)
+        }
+        Command::Request { method, data, headers, allow_other_host, url } => {
+            let mut session = engine.open(&cwd, profile)?;
+            let request = build_request(&session, method, data, &headers, allow_other_host, &url)?;
+            cmd_request(&engine, &mut session, &mut ui, &request)
+        }
+        Command::Status { json } => cmd_status(&engine, &cwd, json),
+        Command::Sandbox { port } => crate::demo::run_sandbox(port),
+        Command::Demo => crate::demo::run_demo(&mut ui),
+    }
+}
+
+/// The man page, generated from the clap definition.
+pub fn render_man(out: &mut Vec<u8>) -> Result<()> {
+    use clap::CommandFactory;
+    clap_mangen::Man::new(Cli::command()).render(out).map_err(|e| Error::io("cannot render the man page", e))
+}
+
+/// Prints an error the one way errors are reported.
+pub fn report(error: &Error) {
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let label = if color { "\x1b[31merror:\x1b[0m" } else { "error:" };
+    eprintln!("{label} {error}");
+}
+
+/// Writes a line to stdout; a closed pipe (`| head`) is not an error.
+fn print_line(text: &str) -> Result<i32> {
+    print_bytes(format!("{text}\n").as_bytes())
+}
+
+/// Writes bytes to stdout; a closed pipe (`| head`) is not an error.
+fn print_bytes(bytes: &[u8]) -> Result<i32> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        Ok(()) => Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(Error::io("cannot write to stdout", e)),
+    }
+}
+
+fn print_json(value: &Value) -> Result<i32> {
+    print_line(&serde_json::to_string_pretty(value).unwrap_or_default())
+}

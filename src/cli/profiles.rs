@@ -1,0 +1,379 @@
+//! Commands about configuration and state: providers, profile add / list / show / remove, status.
+//! They read config and caches; only `profile add` and `remove` write.
+
+use super::*;
+
+pub(super) fn cmd_providers(as_json: bool) -> Result<i32> {
+    let providers = registry::providers();
+    if as_json {
+        let list: Vec<Value> = providers
+            .iter()
+            .map(|p| json!({ "name": p.name, "description": p.description, "fields": p.fields() }))
+            .collect();
+        return print_json(&Value::Array(list));
+    }
+    let mut out = String::new();
+    for p in providers {
+        out.push_str(&format!("{}\n    {}\n", p.name, p.description));
+        for f in p.fields() {
+            let mut tags = vec![f.kind.clone()];
+            if f.required {
+                tags.push("required".into());
+            }
+            if f.secret {
+                tags.push("secret: store/env only".into());
+            }
+            if let Some(d) = &f.default {
+                tags.push(format!("default {d}"));
+            }
+            out.push_str(&format!("    {:<22} {} [{}]\n", f.name, f.description, tags.join(", ")));
+        }
+        out.push('\n');
+    }
+    print_line(out.trim_end())
+}
+
+/// Secrets given on the command line, by field name.
+type SecretArgs = Vec<(String, Secret)>;
+
+pub(super) fn flag_values(fields: &FieldArgs) -> Result<(Vec<FlagValue>, SecretArgs)> {
+    let mut flags = Vec::new();
+    let mut push = |field: &str, value: Value, flag: &str| {
+        flags.push(FlagValue { field: field.into(), value, flag: flag.into() });
+    };
+    if let Some(p) = &fields.provider {
+        push("provider", json!(p), "--provider");
+    }
+    if let Some(v) = &fields.portal {
+        push("portal", json!(v), "--portal");
+    }
+    if let Some(v) = &fields.client_id {
+        push("client_id", json!(v), "--client-id");
+    }
+    if let Some(v) = &fields.verify_ssl {
+        push("verify_ssl", loose_value(v), "--verify-ssl");
+    }
+    let mut secrets = Vec::new();
+    if let Some(v) = &fields.client_secret {
+        secrets.push(("client_secret".to_string(), Secret::new(v.clone())));
+    }
+    for kv in &fields.set {
+        let (k, v) = kv.split_once('=').ok_or_else(|| Error::Config(format!("--set expects KEY=VALUE, got `{kv}`")))?;
+        let k = k.trim().replace('-', "_");
+        if k == "provider" {
+            return Err(Error::Config("use --provider to choose the provider".into()));
+        }
+        flags.push(FlagValue { field: k.clone(), value: loose_value(v.trim()), flag: format!("--set {k}") });
+    }
+    Ok((flags, secrets))
+}
+
+pub(super) fn cmd_profile_add(
+    engine: &Engine,
+    cwd: &std::path::Path,
+    ui: &mut dyn Interaction,
+    name: &str,
+    fields: &FieldArgs,
+) -> Result<i32> {
+    config::validate_profile_name(name)?;
+    let config = Config::load(&engine.paths, cwd)?;
+    let (mut flags, mut secrets) = flag_values(fields)?;
+    let provider_name =
+        fields.provider.clone().or_else(|| config.provider_of(name)).unwrap_or_else(|| "esri-oob".into());
+    let provider = registry::find(&provider_name)?;
+    // `--url` is an alias of `--portal`: for providers whose site field is `url` (web-tier), it is that.
+    let field_names: Vec<String> = provider.fields().into_iter().map(|f| f.name).collect();
+    if !field_names.iter().any(|f| f == "portal") && field_names.iter().any(|f| f == "url") {
+        flags.iter_mut().filter(|f| f.field == "portal").for_each(|f| f.field = "url".into());
+    }
+    if fields.provider.is_none() {
+        flags.push(FlagValue { field: "provider".into(), value: json!(provider_name), flag: "--provider".into() });
+    }
+    // Secrets given with --set go to the store, never to the file.
+    flags.retain(|f| match provider.secret(&f.field) {
+        Some(_) => {
+            let text = f.value.as_str().map(String::from).unwrap_or_else(|| f.value.to_string());
+            secrets.push((f.field.clone(), Secret::new(text)));
+            false
+        }
+        None => true,
+    });
+
+    // Required fields nobody gave: ask on a TTY, else list them.
+    let existing = config.resolve(name, &flags).ok();
+    let stored_secrets: Vec<String> = match engine.store.load(name) {
+        Ok(Some(entry)) => entry.secrets.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    let mut missing = Vec::new();
+    for f in provider.fields().into_iter().filter(|f| f.required) {
+        let given = if f.secret {
+            secrets.iter().any(|(k, _)| *k == f.name)
+                || stored_secrets.contains(&f.name)
+                || existing.as_ref().is_some_and(|p| p.secret_overrides.get(&f.name).is_some())
+        } else {
+            flags.iter().any(|fl| fl.field == f.name)
+                || existing.as_ref().is_some_and(|p| p.values.contains_key(&f.name))
+        };
+        if !given {
+            missing.push(f);
+        }
+    }
+    if !missing.is_empty() {
+        if !ui.can_prompt() {
+            let list: Vec<String> = missing.iter().map(|f| format!("--{} VALUE", f.name.replace('_', "-"))).collect();
+            return Err(Error::Config(format!(
+                "profile '{name}' ({provider_name}) needs: {} (or --set FIELD=VALUE); no terminal to ask on",
+                list.join(" ")
+            )));
+        }
+        for f in missing {
+            let prompt = format!("{} ({}): ", f.name, f.description);
+            if f.secret {
+                match ui.read_secret(&prompt)? {
+                    Some(s) if !s.is_empty() => secrets.push((f.name.clone(), s)),
+                    _ => return Err(Error::Config(format!("`{}` is required", f.name))),
+                }
+            } else {
+                match ui.read_line(&prompt)? {
+                    Some(v) if !v.is_empty() => {
+                        flags.push(FlagValue { field: f.name.clone(), value: loose_value(&v), flag: "prompt".into() })
+                    }
+                    _ => return Err(Error::Config(format!("`{}` is required", f.name))),
+                }
+            }
+        }
+    }
+
+    // Validate the whole profile before writing anything.
+    let resolved = config.resolve(name, &flags)?;
+    engine.session(resolved)?;
+
+    // Write the non-secret fields given now over what the user file already had.
+    let mut values = Map::new();
+    if let Ok(text) = std::fs::read_to_string(&engine.paths.config_file) {
+        if let Ok(user) =
+            Config::from_parts(vec![(engine.paths.config_file.clone(), text)], Default::default(), Default::default())
+        {
+            if user.provider_of(name).as_deref() == Some(provider_name.as_str()) {
+                if let Ok(r) = user.resolve(name, &[]) {
+                    for (k, origin) in &r.origins {
+                        if matches!(origin, config::Origin::File { .. }) {
+                            values.insert(k.clone(), r.values[k].clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for f in flags.iter().filter(|f| f.field != "provider") {
+        values.insert(f.field.clone(), f.value.clone());
+    }
+    let existed = config.profile_names().contains(&name.to_string());
+    config::write_profile(&engine.paths, name, &provider_name, &values)?;
+    ui.info(&format!(
+        "{} profile '{name}' ({provider_name}) in {}",
+        if existed { "Updated" } else { "Added" },
+        engine.paths.config_file.display()
+    ));
+    if !secrets.is_empty() {
+        engine.store_secrets(name, &provider_name, &secrets)?;
+        let names: Vec<&str> = secrets.iter().map(|(k, _)| k.as_str()).collect();
+        ui.info(&format!("Stored {} encrypted in {}", names.join(", "), engine.paths.cache_file(name).display()));
+    }
+    ui.info(&format!("Next: age-oauth login --profile {name}"));
+    Ok(0)
+}
+
+/// A profile's login state, read from its cache without any network call.
+pub(super) fn cache_state(engine: &Engine, name: &str) -> Value {
+    match engine.store.load(name) {
+        Ok(None) => json!({ "logged_in": false }),
+        Ok(Some(entry)) => {
+            let now = engine.clock.now();
+            let secrets: Vec<&String> = entry.secrets.keys().collect();
+            match &entry.tokens {
+                None => json!({ "logged_in": false, "stored_secrets": secrets }),
+                Some(t) => json!({
+                    "logged_in": true,
+                    "username": t.username,
+                    "expires_at": t.expires_at.map(rfc3339),
+                    "expired": !t.valid_for(now, 0),
+                    "refresh_expires_at": t.refresh_expires_at.map(rfc3339),
+                    "can_refresh": t.can_refresh(now),
+                    "stored_secrets": secrets,
+                }),
+            }
+        }
+        Err(e) => json!({ "logged_in": false, "error": e.to_string() }),
+    }
+}
+
+pub(super) fn cmd_profile_list(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Result<i32> {
+    let config = Config::load(&engine.paths, cwd)?;
+    let mut rows = Vec::new();
+    for name in config.profile_names() {
+        let files: Vec<String> = config.profile_files(&name).iter().map(|p| p.display().to_string()).collect();
+        let mut row = json!({ "name": name, "provider": config.provider_of(&name), "files": files });
+        if let (Value::Object(r), Value::Object(s)) = (&mut row, cache_state(engine, &name)) {
+            r.extend(s);
+        }
+        rows.push(row);
+    }
+    if as_json {
+        return print_json(&Value::Array(rows));
+    }
+    if rows.is_empty() {
+        eprintln!("no profiles yet: age-oauth profile add NAME --provider esri-oob --portal URL --client-id ID");
+        return Ok(0);
+    }
+    let mut out = String::new();
+    for r in rows {
+        let state = if r["error"].is_string() {
+            "cache unreadable".to_string()
+        } else if r["logged_in"] == json!(true) {
+            format!("logged in as {}", r["username"].as_str().unwrap_or("?"))
+        } else {
+            "not logged in".to_string()
+        };
+        out.push_str(&format!(
+            "{:<20} {:<12} {}\n",
+            r["name"].as_str().unwrap_or_default(),
+            r["provider"].as_str().unwrap_or("?"),
+            state
+        ));
+    }
+    print_line(out.trim_end())
+}
+
+pub(super) fn cmd_profile_show(engine: &Engine, cwd: &std::path::Path, name: &str, as_json: bool) -> Result<i32> {
+    let config = Config::load(&engine.paths, cwd)?;
+    let resolved = config.resolve(name, &[])?;
+    let stored = engine.store.load(name).ok().flatten();
+    let mut fields = Map::new();
+    for (k, v) in &resolved.values {
+        let origin = resolved.origins.get(k).map(|o| o.to_string()).unwrap_or_default();
+        fields.insert(k.clone(), json!({ "value": v, "source": origin }));
+    }
+    for spec in resolved.provider.secrets {
+        let source = match resolved.secret_overrides.origin(spec.name) {
+            Some(SecretOrigin::Env(v)) => Some(format!("env {v}")),
+            Some(SecretOrigin::DotEnv(v)) => Some(format!(".env {v}")),
+            Some(SecretOrigin::Flag(f)) => Some(format!("flag {f}")),
+            Some(SecretOrigin::Prompt) => Some("prompt".into()),
+            Some(SecretOrigin::Store) | None => {
+                stored.as_ref().filter(|e| e.secrets.contains_key(spec.name)).map(|_| "encrypted store".to_string())
+            }
+        };
+        let value = if source.is_some() { json!("[redacted]") } else { Value::Null };
+        fields.insert(
+            spec.name.to_string(),
+            json!({ "value": value, "source": source.unwrap_or_else(|| "not set".into()), "secret": true }),
+        );
+    }
+    if as_json {
+        return print_json(&json!({ "name": name, "provider": resolved.provider.name, "fields": fields }));
+    }
+    let mut out = format!("profile {name}\n  {:<22} {:<40} {}\n", "provider", resolved.provider.name, "");
+    for (k, f) in &fields {
+        let value = match &f["value"] {
+            Value::String(s) => s.clone(),
+            Value::Null => "-".into(),
+            other => other.to_string(),
+        };
+        out.push_str(&format!("  {:<22} {:<40} ({})\n", k, value, f["source"].as_str().unwrap_or_default()));
+    }
+    print_line(out.trim_end())
+}
+
+pub(super) fn cmd_profile_remove(
+    engine: &Engine,
+    cwd: &std::path::Path,
+    ui: &mut dyn Interaction,
+    name: &str,
+) -> Result<i32> {
+    config::validate_profile_name(name)?;
+    let removed_file = config::remove_profile(&engine.paths, name)?;
+    let removed_cache = engine.store.remove(name)?;
+    let _ = std::fs::remove_file(engine.paths.lock_file(name));
+    if !removed_file && !removed_cache {
+        let config = Config::load(&engine.paths, cwd)?;
+        if let Some(file) = config.profile_files(name).last() {
+            return Err(Error::Config(format!(
+                "profile '{name}' is defined in {}, not in the user file; edit that file to remove it",
+                file.display()
+            )));
+        }
+        return Err(Error::Config(format!("no profile named '{name}'")));
+    }
+    ui.info(&format!(
+        "Removed profile '{name}'{}{}",
+        if removed_file { " from the user file" } else { "" },
+        if removed_cache { " and deleted its encrypted cache" } else { "" }
+    ));
+    Ok(0)
+}
+pub(super) fn cmd_status(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Result<i32> {
+    // Loading the key first makes `key_source` report the one actually in use.
+    let public_key = engine.store.public_key(false).ok().flatten();
+    let key_source = engine.store.key_source();
+    let config = Config::load(&engine.paths, cwd);
+    let mut profiles = Vec::new();
+    let config_error = match &config {
+        Ok(c) => {
+            for name in c.profile_names() {
+                let mut row = json!({ "name": name, "provider": c.provider_of(&name) });
+                if let (Value::Object(r), Value::Object(s)) = (&mut row, cache_state(engine, &name)) {
+                    r.extend(s);
+                }
+                profiles.push(row);
+            }
+            None
+        }
+        Err(e) => Some(e.to_string()),
+    };
+    let status = json!({
+        "config_file": engine.paths.config_file.display().to_string(),
+        "project_file": cwd.join(config::PROJECT_FILE).exists().then(|| cwd.join(config::PROJECT_FILE).display().to_string()),
+        "data_dir": engine.paths.data_dir.display().to_string(),
+        "key_source": key_source.describe(),
+        "public_key": public_key,
+        "config_error": config_error,
+        "profiles": profiles,
+    });
+    if as_json {
+        return print_json(&status);
+    }
+    let mut out = format!(
+        "config file: {}\ndata dir:    {}\ncache key:   {}\n",
+        status["config_file"].as_str().unwrap_or_default(),
+        status["data_dir"].as_str().unwrap_or_default(),
+        status["key_source"].as_str().unwrap_or_default()
+    );
+    if let Some(pk) = &public_key {
+        out.push_str(&format!("public key:  {pk}\n"));
+    }
+    if let Some(e) = &config_error {
+        out.push_str(&format!("config error: {e}\n"));
+    }
+    for p in &profiles {
+        let state = if let Some(e) = p["error"].as_str() {
+            format!("cache unreadable: {e}")
+        } else if p["logged_in"] == json!(true) {
+            format!(
+                "logged in as {}, token {} {}",
+                p["username"].as_str().unwrap_or("?"),
+                if p["expired"] == json!(true) { "expired" } else { "expires" },
+                p["expires_at"].as_str().unwrap_or("?")
+            )
+        } else {
+            "not logged in".into()
+        };
+        out.push_str(&format!(
+            "profile {:<16} {:<10} {state}\n",
+            p["name"].as_str().unwrap_or_default(),
+            p["provider"].as_str().unwrap_or("?")
+        ));
+    }
+    print_line(out.trim_end())
+}

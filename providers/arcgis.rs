@@ -207,6 +207,12 @@ pub fn judge(response: &HttpResponse) -> AuthVerdict {
     }
 }
 
+/// True when an `oauth2/token` error means the refresh token itself is no good.
+fn refresh_token_refused(e: &ArcgisError) -> bool {
+    matches!(e.code, 400 | 401 | 498 | 499)
+        || matches!(e.oauth_error.as_deref(), Some("invalid_grant" | "invalid_request" | "invalid_token"))
+}
+
 /// One portal and the endpoints under its sharing REST root.
 pub struct Portal {
     pub url: String,
@@ -340,7 +346,13 @@ impl Portal {
             }
             // Any refusal of a refresh token (498 "refresh_token expired", invalid_grant,
             // invalid_request) means a person must sign in again.
-            Answer::Error(e) => Err(cx.login_required(format!("the portal refused the refresh token: {e}"))),
+            // A refused refresh token (498 "refresh_token expired", 400 invalid_request /
+            // invalid_grant) needs a person; anything else (a 5xx in an error body) is the
+            // server's trouble, and the cached tokens stay as they are.
+            Answer::Error(e) if refresh_token_refused(&e) => {
+                Err(cx.login_required(format!("the portal refused the refresh token: {e}")))
+            }
+            Answer::Error(e) => Err(Error::Server(format!("the portal could not refresh the token: {e}"))),
         }
     }
 

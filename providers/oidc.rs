@@ -385,14 +385,24 @@ impl Oidc {
                     .and_then(Value::as_str)
                     .map(String::from);
                 let cached = tokens.extra.get(JWKS_KEY).cloned();
-                let (claims, jwks) =
-                    self.verify_id_token(cx, meta, id_token, (nonce, subject.as_deref()), cached.as_ref())?;
-                tokens.extra.insert(JWKS_KEY.into(), jwks);
-                let name = ["preferred_username", "email", "sub"]
-                    .iter()
-                    .find_map(|k| claims.get(*k).and_then(Value::as_str).map(String::from));
-                tokens.username = name.or(tokens.username);
-                tokens.extra.insert(CLAIMS_KEY.into(), Value::Object(claims));
+                match self.verify_id_token(cx, meta, id_token, (nonce, subject.as_deref()), cached.as_ref()) {
+                    Ok((claims, jwks)) => {
+                        tokens.extra.insert(JWKS_KEY.into(), jwks);
+                        let name = ["preferred_username", "email", "sub"]
+                            .iter()
+                            .find_map(|k| claims.get(*k).and_then(Value::as_str).map(String::from));
+                        tokens.username = name.or(tokens.username);
+                        tokens.extra.insert(CLAIMS_KEY.into(), Value::Object(claims));
+                    }
+                    // On a refresh the server has already rotated the refresh token: dropping
+                    // the answer would leave the retired one in the cache, and sending it again
+                    // revokes the whole grant. The id_token is optional on refresh (OIDC Core
+                    // §12.2), so keep the new tokens and the identity proven at login.
+                    Err(e) if previous.is_some() => cx.ui.warn(&format!(
+                        "the id_token of the refresh answer was not accepted ({e}); keeping the tokens"
+                    )),
+                    Err(e) => return Err(e),
+                }
             }
             None if previous.is_none() && self.scope_list().contains(&"openid") => {
                 return Err(Error::Server(

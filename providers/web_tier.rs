@@ -391,11 +391,16 @@ impl Provider for WebTier {
     fn whoami(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<Identity> {
         let password = self.stored_password(cx)?;
         let signed = self.sign_in(cx, password.as_ref(), &HttpRequest::get(&self.url))?;
-        if matches!(signed.response.status, 401 | 403) {
-            return Err(Error::TokenRejected(format!(
-                "{}: HTTP {} after the handshake",
-                self.url, signed.response.status
-            )));
+        match signed.response.status {
+            401 => return Err(Error::TokenRejected(format!("{}: HTTP 401 after the handshake", self.url))),
+            // Signed in but not allowed: a new handshake would not change that.
+            403 => {
+                return Err(Error::Server(format!(
+                    "{}: HTTP 403 after the handshake (signed in, but not permitted)",
+                    self.url
+                )))
+            }
+            _ => {}
         }
         let username = signed.who.or_else(|| tokens.username.clone()).unwrap_or_else(|| "(unknown)".into());
         let mut details = Map::new();

@@ -121,10 +121,23 @@ impl Config {
             let iter = dotenvy::from_path_iter(&dotenv_path)
                 .map_err(|e| Error::Config(format!("{}: {e}", dotenv_path.display())))?;
             for item in iter {
-                let (k, v) =
-                    item.map_err(|e| Error::Config(format!("{}: {}", dotenv_path.display(), dotenv_error(&e))))?;
-                if k.starts_with(ENV_PREFIX) {
-                    dotenv.insert(k, v);
+                match item {
+                    Ok((k, v)) if k.starts_with(ENV_PREFIX) => {
+                        dotenv.insert(k, v);
+                    }
+                    Ok(_) => {}
+                    // `.env` is often shared with other tools: their lines are theirs to get
+                    // right. Only our own broken lines are errors, and values are never shown.
+                    Err(e) => match dotenv_error(&e) {
+                        Some(key) if !key.starts_with(ENV_PREFIX) => {}
+                        key => {
+                            return Err(Error::Config(format!(
+                                "{}: cannot parse the line that sets `{}` (value not shown); check its quoting",
+                                dotenv_path.display(),
+                                key.unwrap_or_else(|| "?".into())
+                            )))
+                        }
+                    },
                 }
             }
         }
@@ -401,12 +414,17 @@ fn to_fig(v: &Value) -> Result<figment::value::Value> {
     figment::value::Value::serialize(v).map_err(|e| Error::Other(format!("cannot convert a setting: {e}")))
 }
 
-fn dotenv_error(e: &dotenvy::Error) -> String {
+/// The variable a `.env` line that failed to parse was setting, when it can be told;
+/// the line itself is never repeated, since it may hold a secret.
+pub(crate) fn dotenv_error(e: &dotenvy::Error) -> Option<String> {
     match e {
-        dotenvy::Error::LineParse(line, idx) => {
-            format!("cannot parse line `{line}` at character {idx}")
+        dotenvy::Error::LineParse(line, _) => {
+            let first = line.lines().next().unwrap_or_default();
+            let key = first.split('=').next().unwrap_or_default().trim();
+            let key = key.strip_prefix("export ").unwrap_or(key).trim();
+            (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then(|| key.to_string())
         }
-        other => other.to_string(),
+        _ => None,
     }
 }
 

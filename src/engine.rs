@@ -113,7 +113,28 @@ impl Engine {
     }
 
     /// The profile's cache entry (tokens of another provider dropped).
+    /// Reads the profile's cache, refusing it when the profile now points at another
+    /// service than the one its tokens and secrets belong to: a project file or `.env` in
+    /// the working directory must not be able to send them elsewhere.
     pub fn load(&self, session: &Session) -> Result<Option<CacheEntry>> {
+        let entry = self.load_unguarded(session)?;
+        if let (Some(bound), Some(now)) =
+            (entry.as_ref().and_then(|e| e.service.as_deref()), session.provider.service_url())
+        {
+            if bound != now {
+                return Err(Error::Config(format!(
+                    "profile '{0}' now points at {now}, but its cached credentials belong to {bound}, so they are \
+                     not sent there; if {now} is right, `age-oauth login --profile {0} --force` signs in there \
+                     (a stored client secret or password is then sent to it)",
+                    session.name()
+                )));
+            }
+        }
+        Ok(entry)
+    }
+
+    /// Reads the profile's cache without the service check (`login --force` re-binds it).
+    fn load_unguarded(&self, session: &Session) -> Result<Option<CacheEntry>> {
         let entry = self.store.load(session.name())?;
         if let Some(e) = &entry {
             if e.provider != session.provider_name() && e.tokens.is_some() {
@@ -170,7 +191,14 @@ impl Engine {
         no_browser: bool,
     ) -> Result<LoginOutcome> {
         let margin = session.profile.engine.refresh_margin;
-        let existing = match self.load(session) {
+        let load = |engine: &Engine, session: &Session| {
+            if force {
+                engine.load_unguarded(session)
+            } else {
+                engine.load(session)
+            }
+        };
+        let existing = match load(self, session) {
             Ok(e) => e,
             Err(e) if force => {
                 ui.warn(&format!("{e}\n  --force: the unreadable cache will be replaced"));
@@ -196,7 +224,7 @@ impl Engine {
         let mut tokens = self.run(session, ui, &secrets, no_browser, |p, cx| p.login(cx))?;
         let _lock = self.store.lock(session.name())?;
         // Re-read under the lock so secrets stored meanwhile are kept.
-        let mut entry = match self.load(session) {
+        let mut entry = match load(self, session) {
             Ok(Some(e)) => e,
             Ok(None) => CacheEntry::new(session.name(), session.provider_name()),
             Err(_) if force => existing.unwrap_or_else(|| CacheEntry::new(session.name(), session.provider_name())),
@@ -205,6 +233,7 @@ impl Engine {
         entry.provider = session.provider_name().to_string();
         entry.secrets.extend(std::mem::take(&mut tokens.secrets_to_store));
         entry.tokens = Some(tokens.clone());
+        entry.service = session.provider.service_url();
         self.store.save(&entry)?;
         Ok(LoginOutcome::LoggedIn(tokens))
     }
@@ -245,6 +274,7 @@ impl Engine {
             let mut tokens = self.run(session, ui, &secrets, true, |p, cx| p.login(cx))?;
             entry.secrets.extend(std::mem::take(&mut tokens.secrets_to_store));
             entry.tokens = Some(tokens.clone());
+            entry.service = session.provider.service_url();
             self.store.save(&entry)?;
             return Ok(tokens);
         };
@@ -260,6 +290,7 @@ impl Engine {
         let secrets = Self::secrets(session, Some(&entry));
         let fresh = self.run(session, ui, &secrets, true, |p, cx| p.refresh(cx, &current))?;
         entry.tokens = Some(fresh.clone());
+        entry.service = session.provider.service_url();
         self.store.save(&entry)?;
         Ok(fresh)
     }
@@ -354,10 +385,14 @@ impl Engine {
     }
 
     /// Stores (or replaces) secrets for a profile, under its lock.
+    /// Stores (or replaces) secrets for a profile, under its lock, bound to `service`. When the
+    /// profile was pointed at another service (by `profile add`, the user's own act), tokens
+    /// from the old one are dropped.
     pub fn store_secrets(
         &self,
         profile: &str,
         provider: &str,
+        service: Option<String>,
         secrets: &[(String, crate::secret::Secret)],
     ) -> Result<()> {
         let _lock = self.store.lock(profile)?;
@@ -365,6 +400,10 @@ impl Engine {
         for (k, v) in secrets {
             entry.secrets.insert(k.clone(), v.clone());
         }
+        if entry.service.is_some() && entry.service != service {
+            entry.tokens = None;
+        }
+        entry.service = service;
         entry.provider = provider.to_string();
         self.store.save(&entry)
     }

@@ -40,10 +40,18 @@ fn profile_name(label: &str, id: &str) -> String {
 }
 
 fn read_env(path: &Path) -> Result<BTreeMap<String, String>> {
-    let iter = dotenvy::from_path_iter(path).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    let iter = dotenvy::from_path_iter(path)
+        .map_err(|_| Error::Config(format!("{}: cannot be read as a .env file", path.display())))?;
     let mut out = BTreeMap::new();
     for item in iter {
-        let (k, v) = item.map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        // These files hold client secrets and tokens: an error names the key, never the line.
+        let (k, v) = item.map_err(|e| {
+            Error::Config(format!(
+                "{}: cannot parse the line that sets `{}` (value not shown); nothing was migrated",
+                path.display(),
+                config::dotenv_error(&e).unwrap_or_else(|| "?".into())
+            ))
+        })?;
         out.insert(k, v);
     }
     Ok(out)
@@ -67,7 +75,8 @@ pub fn migrate(store: &CacheStore, from: &Path, shred: bool, now: u64) -> Result
         .get("connections")
         .and_then(Value::as_array)
         .ok_or_else(|| Error::Config(format!("{}: no `connections` list", index_path.display())))?;
-    let mut done = Vec::new();
+    // First read and check every connection; write only when all of them can be migrated.
+    let mut plans: Vec<Plan> = Vec::new();
     for connection in connections {
         let Some(id) = connection.get("id").and_then(Value::as_str) else { continue };
         let dir = from.join("connections").join(id);
@@ -119,27 +128,78 @@ pub fn migrate(store: &CacheStore, from: &Path, shred: bool, now: u64) -> Result
             }
             entry.tokens = Some(tokens);
         }
-        // Validate before writing anything for this connection.
         let info = crate::registry::find(provider)?;
         let settings_check = crate::registry::ProfileSettings { profile: name.clone(), values: settings.clone() };
         (info.build)(&settings_check)?;
-        config::write_profile(store.paths(), &name, provider, &settings)?;
+        plans.push(Plan { id: id.to_string(), name, provider, settings, entry, moved_secrets, env_file });
+    }
+    check_names(store, &plans)?;
+    let mut done = Vec::new();
+    for plan in plans {
+        config::write_profile(store.paths(), &plan.name, plan.provider, &plan.settings)?;
         {
-            let _lock = store.lock(&name)?;
-            store.save(&entry)?;
+            let _lock = store.lock(&plan.name)?;
+            store.save(&plan.entry)?;
         }
-        let shredded = shred && shred_file(&env_file).is_ok();
         done.push(Migrated {
-            connection_id: id.to_string(),
-            profile: name,
-            provider: provider.to_string(),
-            moved_secrets,
-            moved_tokens: entry.tokens.is_some(),
-            env_file,
-            shredded,
+            connection_id: plan.id,
+            profile: plan.name,
+            provider: plan.provider.to_string(),
+            moved_secrets: plan.moved_secrets,
+            moved_tokens: plan.entry.tokens.is_some(),
+            env_file: plan.env_file,
+            shredded: false,
         });
     }
+    // Only once everything is safely encrypted: the old plaintext files.
+    if shred {
+        for m in &mut done {
+            m.shredded = shred_file(&m.env_file).is_ok();
+        }
+    }
     Ok(done)
+}
+
+/// One connection, read and checked, ready to be written.
+struct Plan {
+    id: String,
+    name: String,
+    provider: &'static str,
+    settings: Map<String, Value>,
+    entry: CacheEntry,
+    moved_secrets: Vec<String>,
+    env_file: PathBuf,
+}
+
+/// Refuses names that would overwrite an existing profile or cache, or two connections
+/// that would land on one profile: nothing is written then.
+fn check_names(store: &CacheStore, plans: &[Plan]) -> Result<()> {
+    let existing = match std::fs::read_to_string(&store.paths().config_file) {
+        Ok(text) => config::Config::from_parts(
+            vec![(store.paths().config_file.clone(), text)],
+            Default::default(),
+            Default::default(),
+        )?
+        .profile_names(),
+        Err(_) => Vec::new(),
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for plan in plans {
+        if existing.contains(&plan.name) || store.exists(&plan.name) {
+            return Err(Error::Config(format!(
+                "connection {} would become profile '{}', which already exists; remove it first \
+                 (`age-oauth profile remove {}`) or rename the connection; nothing was migrated",
+                plan.id, plan.name, plan.name
+            )));
+        }
+        if !seen.insert(plan.name.clone()) {
+            return Err(Error::Config(format!(
+                "two connections are labelled so that both would become profile '{}'; rename one; nothing was migrated",
+                plan.name
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Overwrites a file with zeros, syncs, then deletes it (best effort on copy-on-write

@@ -29,6 +29,10 @@ pub struct CacheEntry {
     pub secrets: BTreeMap<String, Secret>,
     #[serde(default)]
     pub tokens: Option<TokenSet>,
+    /// The service (portal, server, site) the tokens were issued by and the secrets were
+    /// stored for: they are never sent anywhere else (see `Engine::load`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 impl CacheEntry {

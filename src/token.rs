@@ -5,7 +5,7 @@ use crate::secret::Secret;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
 pub struct TokenSet {
     pub access_token: Secret,
     /// When the access token stops working; `None` when the server did not say.
@@ -29,6 +29,23 @@ pub struct TokenSet {
     /// the engine moves them into the profile's encrypted store when it saves these tokens.
     #[serde(skip)]
     pub secrets_to_store: Vec<(String, Secret)>,
+}
+
+/// `extra` can hold provider tokens (federated server tokens) as plain JSON: `Debug` shows
+/// its keys only. The other secrets are `Secret`s and redact themselves.
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("access_token", &self.access_token)
+            .field("expires_at", &self.expires_at)
+            .field("refresh_token", &self.refresh_token)
+            .field("refresh_expires_at", &self.refresh_expires_at)
+            .field("refresh_issued_at", &self.refresh_issued_at)
+            .field("username", &self.username)
+            .field("obtained_at", &self.obtained_at)
+            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl TokenSet {

@@ -147,7 +147,7 @@ pub(super) fn cmd_profile_add(
 
     // Validate the whole profile before writing anything.
     let resolved = config.resolve(name, &flags)?;
-    engine.session(resolved)?;
+    let service = engine.session(resolved)?.provider.service_url();
 
     // Write the non-secret fields given now over what the user file already had.
     let mut values = Map::new();
@@ -176,8 +176,11 @@ pub(super) fn cmd_profile_add(
         if existed { "Updated" } else { "Added" },
         engine.paths.config_file.display()
     ));
+    if !secrets.is_empty() || engine.store.exists(name) {
+        // Also re-binds an existing cache when the profile now names another service.
+        engine.store_secrets(name, &provider_name, service, &secrets)?;
+    }
     if !secrets.is_empty() {
-        engine.store_secrets(name, &provider_name, &secrets)?;
         let names: Vec<&str> = secrets.iter().map(|(k, _)| k.as_str()).collect();
         ui.info(&format!("Stored {} encrypted in {}", names.join(", "), engine.paths.cache_file(name).display()));
     }

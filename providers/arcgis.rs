@@ -207,6 +207,11 @@ pub fn judge(response: &HttpResponse) -> AuthVerdict {
     }
 }
 
+/// What `cache export`/`import` say about ArcGIS providers that exchange refresh tokens.
+pub const ROTATION_NOTE: &str = "ArcGIS profiles exchange the refresh token for a new one when it has less than \
+     `rotate_refresh_within` left (24 h by default); from then on only the copy that exchanged it keeps working, \
+     and the other copy needs `age-oauth login` again";
+
 /// True when an `oauth2/token` error means the refresh token itself is no good.
 fn refresh_token_refused(e: &ArcgisError) -> bool {
     matches!(e.code, 400 | 401 | 498 | 499)
@@ -464,6 +469,20 @@ mod tests {
             r#"{"error":{"code":403,"message":"You do not have permissions","details":[]}}"#,
         );
         assert!(matches!(resource_answer(&forbidden, "t"), Err(Error::Server(_))));
+    }
+
+    #[test]
+    fn only_a_refused_refresh_token_needs_a_new_login() {
+        let e = |code: i64, oauth: Option<&str>| ArcgisError {
+            code,
+            message: "m".into(),
+            oauth_error: oauth.map(String::from),
+        };
+        assert!(refresh_token_refused(&e(498, Some("invalid_request"))));
+        assert!(refresh_token_refused(&e(400, Some("invalid_grant"))));
+        assert!(refresh_token_refused(&e(200, Some("invalid_grant"))));
+        assert!(!refresh_token_refused(&e(500, None)), "a server fault keeps the tokens");
+        assert!(!refresh_token_refused(&e(503, Some("temporarily_unavailable"))));
     }
 
     #[test]

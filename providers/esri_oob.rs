@@ -123,11 +123,7 @@ impl Provider for EsriOob {
     }
 
     fn rotation_note(&self) -> Option<&'static str> {
-        Some(
-            "esri-oob exchanges the refresh token for a new one when it has less than `rotate_refresh_within` left \
-             (24 h by default); from then on only the copy that exchanged it keeps working, and the other copy \
-             needs `age-oauth login` again",
-        )
+        Some(super::arcgis::ROTATION_NOTE)
     }
 
     super::arcgis::arcgis_token_transport!();

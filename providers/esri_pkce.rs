@@ -116,6 +116,10 @@ impl Provider for EsriPkce {
         self.portal.revoke_user_tokens(cx, &self.settings.client_id, tokens)
     }
 
+    fn rotation_note(&self) -> Option<&'static str> {
+        Some(super::arcgis::ROTATION_NOTE)
+    }
+
     fn service_url(&self) -> Option<String> {
         Some(self.portal.url.clone())
     }

@@ -512,6 +512,13 @@ impl Oidc {
 }
 
 impl Provider for Oidc {
+    fn rotation_note(&self) -> Option<&'static str> {
+        Some(
+            "OpenID Connect servers may rotate the refresh token at every refresh (and revoke the grant when an old \
+             one comes back): the copy that refreshes first keeps working, and the other then needs `age-oauth login`",
+        )
+    }
+
     fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
         match self.settings.flow {
             Flow::Browser => self.login_browser(cx),

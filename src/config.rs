@@ -118,26 +118,30 @@ impl Config {
         let dotenv_path = cwd.join(DOTENV_FILE);
         let mut dotenv = BTreeMap::new();
         if dotenv_path.exists() {
-            let iter = dotenvy::from_path_iter(&dotenv_path)
-                .map_err(|e| Error::Config(format!("{}: {e}", dotenv_path.display())))?;
-            for item in iter {
-                match item {
-                    Ok((k, v)) if k.starts_with(ENV_PREFIX) => {
+            let text = std::fs::read_to_string(&dotenv_path)
+                .map_err(|e| Error::io(format!("cannot read {}", dotenv_path.display()), e))?;
+            // `.env` is often shared with other tools, whose lines are theirs to get right (an
+            // unbalanced quote there must not swallow ours): only our own lines are parsed, one
+            // at a time, and a broken one is named by its key, never shown.
+            for line in text.lines() {
+                let trimmed = line.trim_start();
+                let ours = trimmed.strip_prefix("export ").unwrap_or(trimmed).trim_start();
+                if !ours.starts_with(ENV_PREFIX) {
+                    continue;
+                }
+                let key: String = ours.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                let parsed = dotenvy::from_read_iter(line.as_bytes()).next();
+                match parsed {
+                    Some(Ok((k, v))) => {
                         dotenv.insert(k, v);
                     }
-                    Ok(_) => {}
-                    // `.env` is often shared with other tools: their lines are theirs to get
-                    // right. Only our own broken lines are errors, and values are never shown.
-                    Err(e) => match dotenv_error(&e) {
-                        Some(key) if !key.starts_with(ENV_PREFIX) => {}
-                        key => {
-                            return Err(Error::Config(format!(
-                                "{}: cannot parse the line that sets `{}` (value not shown); check its quoting",
-                                dotenv_path.display(),
-                                key.unwrap_or_else(|| "?".into())
-                            )))
-                        }
-                    },
+                    _ => {
+                        return Err(Error::Config(format!(
+                            "{}: cannot parse the line that sets `{key}` (value not shown); check its quoting \
+                             (values on one line)",
+                            dotenv_path.display()
+                        )))
+                    }
                 }
             }
         }
@@ -526,7 +530,8 @@ fn parse_file(path: PathBuf, text: String) -> Result<FileLayer> {
     Ok(FileLayer { path, text, default_profile, profiles })
 }
 
-fn is_secret_name(field: &str) -> bool {
+/// True for a field name that can only be a secret (any provider's, or a generic one).
+pub fn is_secret_name(field: &str) -> bool {
     ALWAYS_SECRET.contains(&field) || registry::providers().iter().any(|p| p.secret(field).is_some())
 }
 

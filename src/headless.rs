@@ -198,5 +198,15 @@ pub fn rotate_identity(store: &CacheStore) -> Result<(String, usize)> {
     for entry in &entries {
         store.save_to(entry, &[new.to_public()])?;
     }
-    Ok((new.to_public().to_string(), entries.len()))
+    // A cache first written meanwhile (a `profile add` while we held the others' locks) may
+    // be under the old key only: move it too, while the old key is still in hand.
+    let mut moved = entries.len();
+    for profile in store.cached_profiles()?.into_iter().filter(|p| !profiles.contains(p)) {
+        let _lock = store.lock(&profile)?;
+        if let Some(entry) = store.load(&profile)? {
+            store.save_to(&entry, &[new.to_public()])?;
+            moved += 1;
+        }
+    }
+    Ok((new.to_public().to_string(), moved))
 }

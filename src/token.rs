@@ -82,3 +82,20 @@ impl TokenSet {
         self.refresh_token.is_some() && self.refresh_expires_at.is_none_or(|at| at > now)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_every_token_including_provider_extras() {
+        let mut t = TokenSet::new(Secret::new("access-xyz"), 0);
+        t.refresh_token = Some(Secret::new("refresh-xyz"));
+        t.extra.insert("server_tokens".into(), serde_json::json!({"https://s/arcgis": {"token": "server-xyz"}}));
+        let shown = format!("{t:?}");
+        for secret in ["access-xyz", "refresh-xyz", "server-xyz"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("server_tokens"), "the keys are still shown: {shown}");
+    }
+}

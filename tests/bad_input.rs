@@ -182,3 +182,47 @@ fn a_server_answering_html_or_garbage() {
     assert!(text(&out.stderr).contains("not JSON"), "{}", text(&out.stderr));
     handle.join().unwrap();
 }
+
+#[test]
+fn a_project_file_cannot_send_cached_credentials_elsewhere() {
+    let (home, sim) = logged_in();
+    let project = home.path().join("work").join("age-oauth.toml");
+    // A cloned repository points the same profile at another (loopback, so allowed) portal.
+    std::fs::write(&project, "[profiles.prod]\nprovider = \"esri-oob\"\nportal = \"http://127.0.0.1:9/portal\"\n")
+        .unwrap();
+    let before = sim.counts();
+    for args in [
+        &["token", "--profile", "prod"][..],
+        &["token", "--profile", "prod", "--min-ttl", "99999"],
+        &["whoami", "--profile", "prod"],
+    ] {
+        let mut cmd = home.cmd();
+        cmd.args(args);
+        expect_refusal(&home, &mut cmd, 2, "cached credentials belong to");
+    }
+    let mut cmd = home.cmd();
+    cmd.env("AGE_OAUTH_PORTAL", "http://127.0.0.1:9/portal").args(["token", "--profile", "prod"]);
+    std::fs::remove_file(&project).unwrap();
+    expect_refusal(&home, &mut cmd, 2, "login --profile prod --force");
+    assert_eq!(sim.counts(), before, "nothing was sent anywhere");
+    // Without the override everything works as before.
+    assert_eq!(code(&home.run(&["token", "--profile", "prod"])), 0);
+}
+
+#[test]
+fn a_broken_dotenv_line_is_named_but_never_shown() {
+    let (home, _sim) = logged_in();
+    let dotenv = home.path().join("work").join(".env");
+    std::fs::write(&dotenv, "AGE_OAUTH_CLIENT_SECRET=\"hunter2-super-secret\nDB_PASSWORD=xx\n").unwrap();
+    let mut cmd = home.cmd();
+    cmd.args(["token", "--profile", "prod"]);
+    expect_refusal(&home, &mut cmd, 2, "`AGE_OAUTH_CLIENT_SECRET` (value not shown)");
+    let out = home.run(&["token", "--profile", "prod"]);
+    assert!(!text(&out.stderr).contains("hunter2") && !text(&out.stderr).contains("DB_PASSWORD"));
+    // Another tool's broken line is its own business.
+    std::fs::write(&dotenv, "OTHER_TOOL_PASSWORD=pa$$ w'rd\nAGE_OAUTH_REFRESH_MARGIN=120\n").unwrap();
+    let out = home.run(&["profile", "show", "prod", "--json"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["fields"]["refresh_margin"]["value"], 120);
+}

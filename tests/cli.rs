@@ -360,3 +360,30 @@ fn request_sends_credentials_and_fails_like_curl() {
     assert!(text(&out.stderr).contains("not permitted"), "{}", text(&out.stderr));
     assert_eq!(sim.count("token:client_credentials"), grants + 1, "one token, and no refresh on 403");
 }
+
+#[test]
+fn a_secret_given_with_set_is_stored_exactly_as_typed_and_remove_keeps_the_lock() {
+    let sim = start_sim();
+    let home = Home::new();
+    let out = home.run(&[
+        "profile",
+        "add",
+        "odd",
+        "--provider",
+        "esri-app",
+        "--portal",
+        &sim.base_url(),
+        "--client-id",
+        APP,
+        "--set",
+        "client_secret=0x1F",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(home.load_cache("odd").secrets["client_secret"].expose(), "0x1F", "not read as the number 31");
+    // a lock file, as any refresh leaves behind, stays after `profile remove`
+    assert_eq!(code(&home.run(&["token", "--profile", "odd"])), 4, "wrong secret: the server refuses");
+    let lock = home.state().join("cache").join("odd.lock");
+    std::fs::write(&lock, b"").unwrap();
+    assert_eq!(code(&home.run(&["profile", "remove", "odd"])), 0);
+    assert!(!home.cache_file("odd").exists() && lock.exists());
+}

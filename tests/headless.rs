@@ -279,6 +279,26 @@ fn migrate_from_the_python_age_oauth() {
     for (path, bytes) in home.all_files() {
         assert!(!contains(&bytes, APP_SECRET), "{}", path.display());
     }
+    // Migrating again into the same home would overwrite: refused, nothing written, nothing shredded.
+    let config_before = std::fs::read_to_string(home.state().join("config.toml")).unwrap();
+    let out = home.run(&["migrate", "python-age-oauth", "--from", root.to_str().unwrap(), "--shred"]);
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(home.state().join("config.toml")).unwrap(), config_before);
+    assert!(conn.join(".env").exists(), "nothing shredded after a refusal");
+    // A .env line that does not parse is named by its key, never shown.
+    let broken = python.path().join("broken");
+    std::fs::create_dir_all(broken.join("connections").join("c1")).unwrap();
+    std::fs::copy(root.join("connections.json"), broken.join("connections.json")).unwrap();
+    let secret_line = format!("OAUTH_CLIENT_SECRET='{APP_SECRET}\nOAUTH_ACCESS_TOKEN='x'\n");
+    for id in ["gis_prod_1a2b3c4d", "app_9f8e7d6c"] {
+        std::fs::create_dir_all(broken.join("connections").join(id)).unwrap();
+        std::fs::write(broken.join("connections").join(id).join(".env"), &secret_line).unwrap();
+    }
+    let out = Home::new().run(&["migrate", "python-age-oauth", "--from", broken.to_str().unwrap()]);
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("(value not shown)"), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains(APP_SECRET));
     // --shred removes the old plaintext files
     let again = Home::new();
     let out = again.run(&["migrate", "python-age-oauth", "--from", root.to_str().unwrap(), "--shred"]);

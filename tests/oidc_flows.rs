@@ -601,3 +601,23 @@ fn real_server_device_flow_approved_in_the_browser() {
     assert_eq!(tokens.username.as_deref(), Some("alice"), "{:#?}", person.0);
     assert_eq!(tokens.extra["id_token_claims"]["iss"], common::real_oidc_issuer());
 }
+
+#[test]
+fn a_refused_id_token_on_refresh_keeps_the_rotated_refresh_token() {
+    let (sim, lab) = oidc_lab(&[]);
+    let engine = lab.engine();
+    let mut session = lab.session(&engine, "sso");
+    login(&engine, &mut session, &mut Person::new(Browser::Follow)).unwrap();
+    lab.clock.advance(3600);
+    sim.advance_clock(3600);
+    // The refresh answer's id_token fails its check (a key rollover, the JWKS endpoint down):
+    // the server has already rotated the refresh token, so the new one must still be kept.
+    sim.faults(|f| f.bad_signature = true);
+    let first = engine.token(&mut session, &mut Person::new(Browser::Follow), 0).unwrap();
+    sim.faults(|f| f.bad_signature = false);
+    lab.clock.advance(3600);
+    sim.advance_clock(3600);
+    let second = engine.token(&mut session, &mut Person::new(Browser::Follow), 0).unwrap();
+    assert_ne!(first.access_token, second.access_token);
+    assert_eq!(sim.count("refresh_reuse"), 0, "no retired refresh token was sent again");
+}

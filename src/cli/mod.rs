@@ -288,8 +288,8 @@ pub struct FieldArgs {
     #[arg(long)]
     pub client_id: Option<String>,
     /// Client secret: stored encrypted, never in a file. Prefer AGE_OAUTH_CLIENT_SECRET or the prompt (a flag is visible to `ps`).
-    #[arg(long)]
-    pub client_secret: Option<String>,
+    #[arg(long, value_parser = parse_secret)]
+    pub client_secret: Option<Secret>,
     /// true, false, or the path of a PEM CA bundle.
     #[arg(long, value_name = "true|false|PATH")]
     pub verify_ssl: Option<String>,
@@ -442,6 +442,12 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Sandbox { port } => crate::demo::run_sandbox(port),
         Command::Demo => crate::demo::run_demo(&mut ui),
     }
+}
+
+/// Reads a secret argument straight into a `Secret`, so that `Debug` of the parsed
+/// command line never shows it.
+fn parse_secret(value: &str) -> std::result::Result<Secret, String> {
+    Ok(Secret::new(value))
 }
 
 /// The man page, generated from the clap definition.

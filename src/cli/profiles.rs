@@ -55,7 +55,7 @@ pub(super) fn flag_values(fields: &FieldArgs) -> Result<(Vec<FlagValue>, SecretA
     }
     let mut secrets = Vec::new();
     if let Some(v) = &fields.client_secret {
-        secrets.push(("client_secret".to_string(), Secret::new(v.clone())));
+        secrets.push(("client_secret".to_string(), v.clone()));
     }
     for kv in &fields.set {
         let (k, v) = kv.split_once('=').ok_or_else(|| Error::Config(format!("--set expects KEY=VALUE, got `{kv}`")))?;
@@ -63,7 +63,9 @@ pub(super) fn flag_values(fields: &FieldArgs) -> Result<(Vec<FlagValue>, SecretA
         if k == "provider" {
             return Err(Error::Config("use --provider to choose the provider".into()));
         }
-        flags.push(FlagValue { field: k.clone(), value: loose_value(v.trim()), flag: format!("--set {k}") });
+        // A secret is taken exactly as typed: reading `0x1F` or `1e3` as TOML would change it.
+        let value = if config::is_secret_name(&k) { Value::String(v.to_string()) } else { loose_value(v.trim()) };
+        flags.push(FlagValue { field: k.clone(), value, flag: format!("--set {k}") });
     }
     Ok((flags, secrets))
 }
@@ -298,7 +300,7 @@ pub(super) fn cmd_profile_remove(
     config::validate_profile_name(name)?;
     let removed_file = config::remove_profile(&engine.paths, name)?;
     let removed_cache = engine.store.remove(name)?;
-    let _ = std::fs::remove_file(engine.paths.lock_file(name));
+    // The lock file stays: another process may hold or wait on it right now.
     if !removed_file && !removed_cache {
         let config = Config::load(&engine.paths, cwd)?;
         if let Some(file) = config.profile_files(name).last() {

@@ -19,17 +19,21 @@ use serde_json::{Map, Value};
 pub struct EsriTokenSettings {
     /// Portal URL, e.g. https://gis.example.com/portal (give `portal` or `server`; http:// only for loopback).
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "Portal URL", "order": 10, "check": "url"}))]
     pub portal: Option<String>,
     /// ArcGIS Server root, e.g. https://gis.example.com/arcgis; its token URL is read from `rest/info`.
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "ArcGIS Server URL", "order": 11, "check": "url"}))]
     pub server: Option<String>,
     /// Built-in ArcGIS account (case-sensitive). Its password is prompted at login or read from AGE_OAUTH_PASSWORD.
+    #[schemars(extend("x-prompt" = {"label": "Username", "order": 30}))]
     pub username: String,
     /// What the token is bound to: "referer" (sent as `Referer` on every request) or "requestip" (this machine's address). Default: referer when `referer` is set, else requestip.
     #[serde(default)]
     pub client: Option<TokenClient>,
     /// The referer a `client = "referer"` token is bound to, e.g. https://scripts.example.com.
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "Referer", "order": 50}))]
     pub referer: Option<String>,
     /// Token lifetime to ask for, in minutes (the site may cap it).
     #[serde(default = "default_expiration")]

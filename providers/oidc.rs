@@ -41,9 +41,11 @@ pub enum Flow {
 /// Settings of an `oidc` profile.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("x-secret-prompts" = {"client_secret": {"label": "Client secret", "order": 40}}))]
 pub struct OidcSettings {
     /// Issuer URL; endpoints come from its /.well-known/openid-configuration unless given below.
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "Issuer URL", "order": 10, "check": "url"}))]
     pub issuer: Option<String>,
     /// Authorization endpoint (overrides discovery).
     #[serde(default)]
@@ -64,12 +66,15 @@ pub struct OidcSettings {
     #[serde(default)]
     pub jwks_uri: Option<String>,
     /// OAuth client_id.
+    #[schemars(extend("x-prompt" = {"label": "Client ID", "order": 30}))]
     pub client_id: String,
     /// Space-separated scopes; include offline_access for a refresh token (prompt=consent is then added).
     #[serde(default = "default_scopes")]
+    #[schemars(extend("x-prompt" = {"label": "Scopes", "order": 50}))]
     pub scopes: String,
     /// "browser" (code + PKCE with a loopback redirect) or "device" (RFC 8628 device code).
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "Sign-in flow", "order": 51}))]
     pub flow: Flow,
     /// Fixed port for the loopback redirect (default: a free port chosen at each login).
     #[serde(default)]

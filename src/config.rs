@@ -177,6 +177,20 @@ impl Config {
         self.files.iter().rev().find_map(|f| f.profiles.get(name)?.get("provider")?.as_str().map(String::from))
     }
 
+    /// `default_profile` as the files set it (the project file over the user file).
+    pub fn default_profile(&self) -> Option<String> {
+        self.files.iter().rev().find_map(|f| f.default_profile.clone())
+    }
+
+    /// The profile `AGE_OAUTH_PROFILE` picks (environment, then `.env`): the "active" one.
+    pub fn env_profile(&self) -> Option<String> {
+        [&self.env, &self.dotenv]
+            .into_iter()
+            .filter_map(|m| m.get("AGE_OAUTH_PROFILE"))
+            .find(|n| !n.is_empty())
+            .cloned()
+    }
+
     /// The profile to use: `--profile`, else `AGE_OAUTH_PROFILE` (env, then `.env`),
     /// else `default_profile` from the files, else the only profile there is.
     pub fn select(&self, flag: Option<&str>) -> Result<String> {
@@ -618,6 +632,24 @@ pub fn remove_profile(paths: &Paths, name: &str) -> Result<bool> {
         save_user_doc(paths, &doc)?;
     }
     Ok(removed)
+}
+
+/// Sets (or with `None` removes) `default_profile` in the user file, keeping the rest of it.
+pub fn set_default_profile(paths: &Paths, name: Option<&str>) -> Result<()> {
+    let mut doc = read_user_doc(paths)?;
+    match name {
+        Some(n) => {
+            validate_profile_name(n)?;
+            // A top-level value: toml_edit writes it above the [profiles.*] tables.
+            doc.insert("default_profile", toml_edit::value(n));
+        }
+        None => {
+            if doc.remove("default_profile").is_none() {
+                return Ok(());
+            }
+        }
+    }
+    save_user_doc(paths, &doc)
 }
 
 fn read_user_doc(paths: &Paths) -> Result<toml_edit::DocumentMut> {

@@ -384,6 +384,25 @@ impl Engine {
         Ok(LogoutReport { revocation, removed_tokens: true, kept_secrets })
     }
 
+    /// `token --rotate-refresh-token`: under the lock, exchanges the cached refresh token for a
+    /// new one now (the provider's `rotate_refresh_token`) and saves the result.
+    pub fn rotate_refresh_token(&self, session: &mut Session, ui: &mut dyn Interaction) -> Result<TokenSet> {
+        let _lock = self.store.lock(session.name())?;
+        let mut entry = self.load(session)?.unwrap_or_else(|| CacheEntry::new(session.name(), session.provider_name()));
+        let Some(current) = entry.tokens.clone().filter(|t| t.refresh_token.is_some()) else {
+            return Err(Error::login_required(
+                session.name(),
+                format!("profile '{}' has no refresh token to rotate", session.name()),
+            ));
+        };
+        let secrets = Self::secrets(session, Some(&entry));
+        let fresh = self.run(session, ui, &secrets, true, |p, cx| p.rotate_refresh_token(cx, &current))?;
+        entry.tokens = Some(fresh.clone());
+        entry.service = session.provider.service_url();
+        self.store.save(&entry)?;
+        Ok(fresh)
+    }
+
     /// Stores (or replaces) secrets for a profile, under its lock.
     /// Stores (or replaces) secrets for a profile, under its lock, bound to `service`. When the
     /// profile was pointed at another service (by `profile add`, the user's own act), tokens

@@ -16,6 +16,7 @@ pub mod loopback;
 pub mod migrate;
 pub mod paths;
 pub mod pkce;
+pub mod prompt;
 pub mod registry;
 pub mod sandbox;
 pub mod schema;

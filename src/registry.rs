@@ -234,6 +234,12 @@ pub trait Provider: Send + Sync {
     /// Revokes what can be revoked server-side; returns a line for the user.
     fn logout(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<String>;
 
+    /// Exchanges the refresh token for a new one now (`token --rotate-refresh-token`);
+    /// providers whose refresh tokens cannot be rotated on demand keep this default.
+    fn rotate_refresh_token(&self, cx: &mut FlowContext<'_>, _current: &TokenSet) -> Result<TokenSet> {
+        Err(Error::Config(format!("profile '{}': this provider has no refresh token to rotate on demand", cx.profile)))
+    }
+
     /// False for flows that never need a person (application credentials): the engine
     /// then logs in by itself when there is no cached token.
     fn needs_person(&self) -> bool {

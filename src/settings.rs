@@ -15,6 +15,7 @@ pub struct EngineSettings {
     pub refresh_margin: u64,
     /// TLS certificate verification: true (default), false (warned about), or the path of a PEM CA bundle.
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "Verify SSL", "order": 20, "check": "verify_ssl"}))]
     pub verify_ssl: VerifySslSetting,
 }
 

@@ -979,11 +979,26 @@ fn portals_self(st: &mut SimState, req: &Incoming) -> Reply {
                 body["user"] = user_json(&st.user(username));
             }
             if let Some(app) = grant.client_id.as_deref().and_then(|id| st.app(id)) {
-                body["appInfo"] = json!({"appId": app.client_id, "name": app.name});
+                body["appInfo"] = app_info(st, &app);
             }
         }
     }
     arcgis_json(body, pretty)
+}
+
+/// `portals/self`'s `appInfo` for a token of an app, as a real portal gives it: the app's
+/// title, its App ID, the id of its registered item and that item's owner.
+fn app_info(st: &SimState, app: &SimApp) -> Value {
+    let item: String = Sha256::digest(app.client_id.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let owner = st.config.users.first().map(|u| u.username.clone()).unwrap_or_else(|| "admin".into());
+    json!({
+        "appId": app.client_id,
+        "appTitle": app.name,
+        "itemId": item,
+        "appOwner": owner,
+        "orgId": "sandboxorg",
+        "privileges": ["portal:user:viewOrgItems"],
+    })
 }
 
 fn info(st: &mut SimState, req: &Incoming, base_url: &str) -> Reply {
@@ -1887,7 +1902,10 @@ mod tests {
             "You do not have permissions to access this resource or perform this operation."
         );
         let portal = get(&sim, "/sharing/rest/portals/self", &[("f", "json"), ("token", app_token)]).json();
-        assert_eq!(portal["appInfo"], json!({"appId": CONFIDENTIAL_APP, "name": "Sandbox App"}));
+        assert_eq!(portal["appInfo"]["appId"], CONFIDENTIAL_APP);
+        assert_eq!(portal["appInfo"]["appTitle"], "Sandbox App");
+        assert_eq!(portal["appInfo"]["appOwner"], "demo");
+        assert_eq!(portal["appInfo"]["itemId"].as_str().map(str::len), Some(32));
         assert!(portal.get("user").is_none());
         assert_eq!(sim.count("token:client_credentials"), 5);
     }

@@ -389,10 +389,10 @@ impl Engine {
     pub fn rotate_refresh_token(&self, session: &mut Session, ui: &mut dyn Interaction) -> Result<TokenSet> {
         let _lock = self.store.lock(session.name())?;
         let mut entry = self.load(session)?.unwrap_or_else(|| CacheEntry::new(session.name(), session.provider_name()));
-        let Some(current) = entry.tokens.clone().filter(|t| t.refresh_token.is_some()) else {
+        let Some(current) = entry.tokens.clone() else {
             return Err(Error::login_required(
                 session.name(),
-                format!("profile '{}' has no refresh token to rotate", session.name()),
+                format!("profile '{}' is not logged in", session.name()),
             ));
         };
         let secrets = Self::secrets(session, Some(&entry));

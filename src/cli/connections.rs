@@ -201,7 +201,7 @@ pub(super) fn cmd_add(
             let info = registry::find(&provider)?;
             let mut needs = vec!["--label LABEL".to_string()];
             let (flags, secrets) = flag_values(&args.fields)?;
-            for f in info.fields().into_iter().filter(|f| f.required) {
+            for f in prompt::setup_fields(info).into_iter().filter(|f| f.required) {
                 if !flags.iter().any(|g| g.field == f.name) && !secrets.iter().any(|(k, _)| *k == f.name) {
                     needs.push(format!("--{} VALUE", f.name.replace('_', "-")));
                 }

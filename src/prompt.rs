@@ -330,8 +330,11 @@ pub fn run_setup(
             .collect();
         match validate(&flags) {
             Ok(()) => return Ok(Typed { flags, secrets }),
-            Err(e) if fields.is_empty() => return Err(e),
-            Err(e) => ui.warn(&format!("{e}\nPlease check the answers (Enter keeps each one):")),
+            // Asking again helps only when the trouble lies in an answer (errors name fields as `name`).
+            Err(e) if fields.iter().any(|f| e.to_string().contains(&format!("`{}`", f.name))) => {
+                ui.warn(&format!("{e}\nPlease check the answers (Enter keeps each one):"))
+            }
+            Err(e) => return Err(e),
         }
     }
 }
@@ -419,6 +422,64 @@ mod tests {
         let oob = setup_fields(crate::registry::find("esri-oob").unwrap());
         let names: Vec<&str> = oob.iter().filter(|f| f.declared).map(|f| f.name.as_str()).collect();
         assert_eq!(names, ["portal", "verify_ssl", "client_id", "client_secret"]);
+    }
+
+    /// Answers from a list; records what was said.
+    struct Typist {
+        answers: Vec<&'static str>,
+        said: Vec<String>,
+    }
+
+    impl Interaction for Typist {
+        fn can_prompt(&self) -> bool {
+            true
+        }
+        fn info(&mut self, m: &str) {
+            self.said.push(m.to_string());
+        }
+        fn warn(&mut self, m: &str) {
+            self.said.push(m.to_string());
+        }
+        fn debug(&mut self, _: u8, _: &str) {}
+        fn open_browser(&mut self, _: &str) -> std::result::Result<(), String> {
+            Err("no".into())
+        }
+        fn read_line(&mut self, prompt: &str) -> Result<Option<String>> {
+            self.said.push(prompt.to_string());
+            Ok((!self.answers.is_empty()).then(|| self.answers.remove(0).to_string()))
+        }
+        fn read_secret(&mut self, prompt: &str) -> Result<Option<Secret>> {
+            self.read_line(prompt).map(|a| a.map(Secret::new))
+        }
+    }
+
+    #[test]
+    fn set_up_asks_again_only_when_an_answer_is_at_fault() {
+        let oob = crate::registry::find("esri-oob").unwrap();
+        let given = |_: &SetupField| false;
+        // An error naming an asked field: asked again, earlier answers kept on Enter.
+        let mut ui = Typist { answers: vec!["https://a.example", "", "id", "", "", "", "", ""], said: vec![] };
+        let mut calls = 0;
+        let typed = run_setup(&mut ui, oob, &given, &mut |_| {
+            calls += 1;
+            if calls == 1 {
+                Err(Error::Config("`client_id` is wrong".into()))
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap();
+        assert_eq!(calls, 2);
+        assert!(ui.said.contains(&"OAuth Client ID [id]: ".to_string()), "{:?}", ui.said);
+        assert!(typed.flags.iter().any(|f| f.field == "client_id" && f.value == json!("id")));
+        // An error no answer can fix: given back at once, no endless questions.
+        let mut ui = Typist { answers: vec!["https://a.example", "", "id", ""], said: vec![] };
+        let err = run_setup(&mut ui, oob, &given, &mut |_| Err(Error::Config("`expiration` is wrong".into())));
+        assert!(err.is_err());
+        // End of input: cancelled, nothing returned.
+        let mut ui = Typist { answers: vec!["https://a.example"], said: vec![] };
+        let err = run_setup(&mut ui, oob, &given, &mut |_| Ok(())).err().unwrap();
+        assert!(err.to_string().contains("nothing was written"));
     }
 
     #[test]

@@ -234,6 +234,11 @@ pub trait Provider: Send + Sync {
     /// Revokes what can be revoked server-side; returns a line for the user.
     fn logout(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<String>;
 
+    /// Every origin this provider's secrets and tokens may travel to, one per setting that names a
+    /// destination (portal, issuer, each explicit endpoint...). No default: a provider that cannot
+    /// say where its tokens go does not compile. The cache is bound to these (see `binding`).
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin>;
+
     /// False for flows that never need a person (application credentials): the engine
     /// then logs in by itself when there is no cached token.
     fn needs_person(&self) -> bool {

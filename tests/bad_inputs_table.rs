@@ -53,7 +53,7 @@ fn bad_profile_files() {
         ("http on a remote host", "[profiles.p]\nprovider = \"esri-oob\"\nportal = \"http://gis.example.com/portal\"\nclient_id = \"c\"\n", Expect { exit: 2, needle: "non-loopback" }),
         ("ftp portal", "[profiles.p]\nprovider = \"esri-oob\"\nportal = \"ftp://gis.example.com\"\nclient_id = \"c\"\n", Expect { exit: 2, needle: "https://" }),
         ("default_profile not a string", "default_profile = 5\n", Expect { exit: 2, needle: "default_profile" }),
-        ("CA bundle that is not there", "[profiles.p]\nprovider = \"esri-app\"\nportal = \"https://x.example\"\nclient_id = \"c\"\nverify_ssl = \"/nonexistent/ca.pem\"\n", Expect { exit: 1, needle: "CA bundle" }),
+        ("CA bundle that is not there", "[profiles.p]\nprovider = \"esri-app\"\nportal = \"https://x.example\"\nclient_id = \"c\"\nverify_ssl = \"/nonexistent/ca.pem\"\n", Expect { exit: 2, needle: "CA bundle" }),
     ];
     for (name, toml, expect) in cases {
         let home = Home::new();
@@ -238,7 +238,13 @@ fn bad_caches_and_environments() {
             vec![("AGE_OAUTH_CLOCK_OFFSET", "soon".into())],
             Expect { exit: 2, needle: "AGE_OAUTH_CLOCK_OFFSET" },
         ),
-        ("home is a file", None, vec![("AGE_OAUTH_HOME", "/etc/hostname".into())], Expect { exit: 1, needle: "" }),
+        // A configuration file that cannot be read is a configuration error (exit 2).
+        (
+            "home is a file",
+            None,
+            vec![("AGE_OAUTH_HOME", "/etc/hostname".into())],
+            Expect { exit: 2, needle: "cannot read" },
+        ),
     ];
     for (name, bytes, env, expect) in &cases {
         std::fs::write(&cache, bytes.as_deref().unwrap_or(&good)).unwrap();

@@ -339,6 +339,8 @@ impl Engine {
             let verdict = session.provider.judge(&response);
             Ok::<_, Error>((response, verdict))
         };
+        // The binding first (a changed setting is the better message), then the destination.
+        self.load(session)?;
         if !session.allow_other_host {
             crate::binding::check_url(session, &request.url)?;
         }

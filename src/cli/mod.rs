@@ -436,7 +436,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Request { method, data, headers, allow_other_host, url } => {
             let mut session = engine.open(&cwd, profile)?;
             session.allow_other_host = allow_other_host;
-            let request = build_request(&session, method, data, &headers, allow_other_host, &url)?;
+            let request = build_request(&session, method, data, &headers, &url)?;
             cmd_request(&engine, &mut session, &mut ui, &request)
         }
         Command::Status { json } => cmd_status(&engine, &cwd, json),

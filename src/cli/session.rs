@@ -47,13 +47,9 @@ pub(super) fn build_request(
     method: Option<String>,
     data: Option<String>,
     headers: &[String],
-    allow_other_host: bool,
     url: &str,
 ) -> Result<HttpRequest> {
     crate::settings::service_url(session.name(), "URL", url)?;
-    if !allow_other_host {
-        crate::binding::check_url(session, url)?;
-    }
     let method = match (method, &data) {
         (Some(m), _) => m.to_ascii_uppercase(),
         (None, Some(_)) => "POST".into(),

@@ -266,3 +266,81 @@ fn bad_caches_and_environments() {
     let out = home.cmd().env("AGE_OAUTH_HOME", "/etc/hostname/sub").args(["key", "show"]).output().unwrap();
     check("unwritable home", &out, &Expect { exit: 1, needle: "cannot" }, &[]);
 }
+
+/// Issue 8, trust part: configuration that cannot be read or trusted, and stores that lead outside.
+#[test]
+fn untrusted_or_unreadable_configuration() {
+    let sim = start_sim();
+    let user_file = |portal: &str, extra: &str| {
+        format!("[profiles.p]\nprovider = \"esri-app\"\nportal = \"{portal}\"\nclient_id = \"{APP}\"\n{extra}")
+    };
+    let good = user_file(&sim.base_url(), "");
+    type Files<'a> = Vec<(&'a str, Vec<u8>)>;
+    let cases: Vec<(&str, Files, Vec<&str>, Expect)> = vec![
+        (
+            "user file not UTF-8",
+            vec![("state/config.toml", b"[profiles.p]\nprovider = \"esri-app\" # caf\xe9\n".to_vec())],
+            vec!["token", "--profile", "p"],
+            Expect { exit: 2, needle: "config.toml:2:" },
+        ),
+        (
+            "project file not UTF-8",
+            vec![("state/config.toml", good.clone().into_bytes()), ("work/age-oauth.toml", b"# \xff\xfe\n".to_vec())],
+            vec!["token", "--profile", "p"],
+            Expect { exit: 2, needle: "not UTF-8" },
+        ),
+        (
+            ".env line of ours with an open quote",
+            vec![
+                ("state/config.toml", good.clone().into_bytes()),
+                ("work/.env", format!("OTHER=1\nAGE_OAUTH_CLIENT_ID=\"{SECRET}\n").into_bytes()),
+            ],
+            vec!["token", "--profile", "p"],
+            Expect { exit: 2, needle: ".env:2: cannot parse the line that sets `AGE_OAUTH_CLIENT_ID`" },
+        ),
+        (
+            "CA bundle without a certificate",
+            vec![
+                ("state/config.toml", user_file(&sim.base_url(), "verify_ssl = \"ca.pem\"\n").into_bytes()),
+                ("state/ca.pem", b"-----BEGIN NOTHING-----\n".to_vec()),
+            ],
+            vec!["profile", "show", "p"],
+            Expect { exit: 2, needle: "holds no PEM certificate" },
+        ),
+        (
+            "password in a portal URL",
+            vec![("state/config.toml", user_file(&format!("http://me:{SECRET}@127.0.0.1:9/portal"), "").into_bytes())],
+            vec!["token", "--profile", "p"],
+            Expect { exit: 4, needle: "me:***@127.0.0.1:9" },
+        ),
+        (
+            "project file pointing a bound profile elsewhere",
+            vec![("work/age-oauth.toml", b"[profiles.p]\nportal = \"http://127.0.0.1:9/evil\"\n".to_vec())],
+            vec!["token", "--profile", "p"],
+            Expect { exit: 2, needle: "login --profile p --force" },
+        ),
+        (
+            "migrate a connection id with ..",
+            vec![(
+                "py/connections.json",
+                br#"{"schema_version":1,"connections":[{"id":"../../x","label":"x"}]}"#.to_vec(),
+            )],
+            vec!["migrate", "python-age-oauth", "--from", "../py"],
+            Expect { exit: 2, needle: "not a plain name" },
+        ),
+    ];
+    for (name, files, args, expect) in &cases {
+        let home = Home::new();
+        if name.contains("bound profile") {
+            add_app_profile(&home, "p", &sim.base_url(), APP, APP_SECRET);
+            assert_eq!(code(&home.run(&["token", "--profile", "p"])), 0, "{name}: set-up");
+        }
+        for (path, bytes) in files {
+            let path = home.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        let out = home.cmd().env("AGE_OAUTH_CLIENT_SECRET", APP_SECRET).args(args).output().unwrap();
+        check(name, &out, expect, &[SECRET, APP_SECRET]);
+    }
+}

@@ -363,3 +363,30 @@ fn a_cache_without_a_binding_is_bound_to_the_user_file_not_the_working_directory
     let entry = store.load("app").unwrap().unwrap();
     assert!(entry.binding.is_some(), "the next write records the binding");
 }
+
+#[test]
+fn an_imported_cache_is_bound_to_the_imported_settings() {
+    let attacker = Attacker::start();
+    let sim = start_sim();
+    let desk = esri_app(&sim);
+    let server = Home::new();
+    let key = text(&server.run(&["key", "show"]).stdout).trim().to_string();
+    let export = desk.home.path().join("app.age");
+    let out =
+        desk.home.run(&["cache", "export", "--profile", "app", "--recipient", &key, "-o", export.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    // Whatever the export carries, the import binds the cache to the settings it writes.
+    let out = server.run(&["cache", "import", export.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let binding = server.load_cache("app").binding.expect("import writes the binding");
+    assert_eq!(binding.origins[0].origin, age_oauth::binding::Origin::of_url(&sim.base_url()).unwrap());
+    let bound = Bound {
+        home: server,
+        profile: "app",
+        env: vec![],
+        works: strings(&[&["token", "--profile", "app"]]).remove(0),
+        _servers: vec![],
+    };
+    bound.assert_home_works("imported");
+    assert_refused_everywhere(&bound, &attacker, &["portal"], &strings(&[&["token", "--min-ttl", "9999999"]]));
+}

@@ -151,9 +151,22 @@ pub fn of_session(session: &Session) -> Binding {
 }
 
 /// Records the session's binding in an entry about to be written (the engine's writer calls this).
-pub fn bind(entry: &mut CacheEntry, session: &Session) {
-    entry.binding = Some(of_session(session));
+/// True when the entry was bound to other origins or another trust before (its tokens then belong
+/// elsewhere: `profile add` drops them).
+pub fn bind(entry: &mut CacheEntry, session: &Session) -> bool {
+    let now = of_session(session);
+    let rebound = recorded_in_entry(entry).is_some_and(|before| !before.matches(&now));
+    entry.binding = Some(now);
     entry.service = None;
+    rebound
+}
+
+/// What the entry itself records: its binding, or the one service URL caches of the previous
+/// format kept (with the default trust). `None` for entries that record nothing.
+pub fn recorded_in_entry(entry: &CacheEntry) -> Option<Binding> {
+    entry.binding.clone().or_else(|| {
+        entry.service.as_deref().map(|s| Binding { origins: vec![origin_of("service", s)], trust: Trust::Default })
+    })
 }
 
 /// The binding of profile `name` as the user file alone defines it (with defaults), or `None`

@@ -225,7 +225,7 @@ impl Engine {
         entry.provider = session.provider_name().to_string();
         entry.secrets.extend(std::mem::take(&mut tokens.secrets_to_store));
         entry.tokens = Some(tokens.clone());
-        crate::binding::bind(&mut entry, session);
+        let _ = crate::binding::bind(&mut entry, session);
         self.store.save(&entry)?;
         Ok(LoginOutcome::LoggedIn(tokens))
     }
@@ -266,7 +266,7 @@ impl Engine {
             let mut tokens = self.run(session, ui, &secrets, true, |p, cx| p.login(cx))?;
             entry.secrets.extend(std::mem::take(&mut tokens.secrets_to_store));
             entry.tokens = Some(tokens.clone());
-            crate::binding::bind(&mut entry, session);
+            let _ = crate::binding::bind(&mut entry, session);
             self.store.save(&entry)?;
             return Ok(tokens);
         };
@@ -282,7 +282,7 @@ impl Engine {
         let secrets = Self::secrets(session, Some(&entry));
         let fresh = self.run(session, ui, &secrets, true, |p, cx| p.refresh(cx, &current))?;
         entry.tokens = Some(fresh.clone());
-        crate::binding::bind(&mut entry, session);
+        let _ = crate::binding::bind(&mut entry, session);
         self.store.save(&entry)?;
         Ok(fresh)
     }
@@ -397,12 +397,7 @@ impl Engine {
             entry.secrets.insert(k.clone(), v.clone());
         }
         // Only what the entry itself records: the user file has just been rewritten by `profile add`.
-        let before = entry.binding.clone().or_else(|| {
-            entry.service.as_deref().map(|s| crate::binding::Binding {
-                origins: vec![crate::binding::origin_of("service", s)],
-                trust: crate::binding::Trust::Default,
-            })
-        });
+        let before = crate::binding::recorded_in_entry(&entry);
         if before.is_some_and(|b| !binding.as_ref().is_some_and(|n| n.matches(&b))) {
             entry.tokens = None;
         }

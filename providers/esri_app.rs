@@ -134,6 +134,10 @@ impl Provider for EsriApp {
         false
     }
 
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
+        vec![crate::binding::origin_of("portal", &self.portal.url)]
+    }
+
     fn service_url(&self) -> Option<String> {
         Some(self.portal.url.clone())
     }

@@ -125,6 +125,10 @@ impl Provider for EsriOob {
         self.portal.revoke_user_tokens(cx, &self.client_id, tokens)
     }
 
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
+        vec![crate::binding::origin_of("portal", &self.portal.url)]
+    }
+
     fn service_url(&self) -> Option<String> {
         Some(self.portal.url.clone())
     }

@@ -137,6 +137,10 @@ impl Provider for EsriPkce {
         Some(super::arcgis::ROTATION_NOTE)
     }
 
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
+        vec![crate::binding::origin_of("portal", &self.portal.url)]
+    }
+
     fn service_url(&self) -> Option<String> {
         Some(self.portal.url.clone())
     }

@@ -249,6 +249,13 @@ impl Provider for EsriToken {
         false
     }
 
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
+        vec![match &self.site {
+            Site::Portal(p) => crate::binding::origin_of("portal", &p.url),
+            Site::Server(s) => crate::binding::origin_of("server", s),
+        }]
+    }
+
     fn service_url(&self) -> Option<String> {
         Some(match &self.site {
             Site::Portal(p) => p.url.clone(),

@@ -517,6 +517,22 @@ impl Oidc {
 }
 
 impl Provider for Oidc {
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
+        let e = &self.explicit;
+        [
+            ("issuer", &e.issuer),
+            ("authorization_endpoint", &e.authorization_endpoint),
+            ("token_endpoint", &e.token_endpoint),
+            ("device_authorization_endpoint", &e.device_authorization_endpoint),
+            ("revocation_endpoint", &e.revocation_endpoint),
+            ("userinfo_endpoint", &e.userinfo_endpoint),
+            ("jwks_uri", &e.jwks_uri),
+        ]
+        .into_iter()
+        .filter_map(|(setting, url)| url.as_deref().map(|u| crate::binding::origin_of(setting, u)))
+        .collect()
+    }
+
     fn rotation_note(&self) -> Option<&'static str> {
         Some(
             "OpenID Connect servers may rotate the refresh token at every refresh (and revoke the grant when an old \

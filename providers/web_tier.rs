@@ -420,6 +420,14 @@ impl Provider for WebTier {
         false
     }
 
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
+        let mut origins = vec![crate::binding::origin_of("url", &self.url)];
+        if let Some(u) = &self.generate_token_url {
+            origins.push(crate::binding::origin_of("generate_token_url", u));
+        }
+        origins
+    }
+
     fn service_url(&self) -> Option<String> {
         Some(self.url.clone())
     }

@@ -156,6 +156,9 @@ pub fn import(store: &CacheStore, export: Export, name: &str, force: bool) -> Re
     entry.profile = name.to_string();
     entry.provider = export.provider.clone();
     config::write_profile(store.paths(), name, &export.provider, &export.settings)?;
+    // Bound to what was just written in the user file, whatever the export carried.
+    entry.binding = crate::binding::user_file_binding(store.paths(), name)?;
+    entry.service = None;
     let _lock = store.lock(name)?;
     store.save(&entry)
 }

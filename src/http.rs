@@ -62,7 +62,7 @@ impl HttpRequest {
     /// What may be logged about this request.
     pub fn describe(&self) -> String {
         let url = self.url.split('?').next().unwrap_or_default();
-        format!("{} {}", self.method.as_str(), url)
+        format!("{} {}", self.method.as_str(), crate::redact::url(url))
     }
 }
 

@@ -51,16 +51,16 @@ impl Interaction for Terminal {
     }
 
     fn info(&mut self, message: &str) {
-        eprintln!("{message}");
+        eprintln!("{}", crate::redact::for_terminal(message));
     }
 
     fn warn(&mut self, message: &str) {
-        eprintln!("{} {message}", self.paint("33", "warning:"));
+        eprintln!("{} {}", self.paint("33", "warning:"), crate::redact::for_terminal(message));
     }
 
     fn debug(&mut self, level: u8, message: &str) {
         if self.verbosity >= level {
-            eprintln!("{} {message}", self.paint("2", "debug:"));
+            eprintln!("{} {}", self.paint("2", "debug:"), crate::redact::for_terminal(message));
         }
     }
 

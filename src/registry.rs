@@ -240,6 +240,11 @@ pub trait Provider: Send + Sync {
         Err(Error::Config(format!("profile '{}': this provider has no refresh token to rotate on demand", cx.profile)))
     }
 
+    /// Every origin this provider's secrets and tokens may travel to, one per setting that names a
+    /// destination (portal, issuer, each explicit endpoint...). No default: a provider that cannot
+    /// say where its tokens go does not compile. The cache is bound to these (see `binding`).
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin>;
+
     /// False for flows that never need a person (application credentials): the engine
     /// then logs in by itself when there is no cached token.
     fn needs_person(&self) -> bool {

@@ -536,7 +536,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Request { method, data, headers, allow_other_host, url } => {
             let mut session = engine.open(&cwd, profile)?;
-            let request = build_request(&session, method, data, &headers, allow_other_host, &url)?;
+            session.allow_other_host = allow_other_host;
+            let request = build_request(&session, method, data, &headers, &url)?;
             cmd_request(&engine, &mut session, &mut ui, &request)
         }
         Command::Status { json } => cmd_status(&engine, &cwd, json),
@@ -562,12 +563,13 @@ pub fn report(error: &Error) {
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let label = if color { "\x1b[31merror:\x1b[0m" } else { "error:" };
-    eprintln!("{label} {error}");
+    // Messages carry server text (and URLs as typed): no control sequences, no URL passwords.
+    eprintln!("{label} {}", crate::redact::for_terminal(&error.to_string()));
 }
 
 /// Writes a line to stdout; a closed pipe (`| head`) is not an error.
 fn print_line(text: &str) -> Result<i32> {
-    print_bytes(format!("{text}\n").as_bytes())
+    print_bytes(format!("{}\n", crate::redact::printable(text)).as_bytes())
 }
 
 /// Writes bytes to stdout; a closed pipe (`| head`) is not an error.

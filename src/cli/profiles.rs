@@ -144,7 +144,14 @@ pub(super) fn cmd_profile_add(
 
     // Validate the whole profile before writing anything.
     let resolved = config.resolve(name, &flags)?;
-    let service = engine.session(resolved)?.provider.service_url();
+    engine.session(resolved)?;
+    // A relative CA bundle given on the command line is relative to where it was typed.
+    if let Some(f) = flags.iter_mut().find(|f| f.field == "verify_ssl") {
+        if let Some(path) = f.value.as_str().filter(|p| !matches!(p.to_ascii_lowercase().as_str(), "true" | "false")) {
+            let cwd_path = crate::binding::resolve_relative(path, cwd);
+            f.value = Value::String(cwd_path);
+        }
+    }
 
     // Write the non-secret fields given now over what the user file already had.
     let mut values = Map::new();
@@ -174,8 +181,10 @@ pub(super) fn cmd_profile_add(
         engine.paths.config_file.display()
     ));
     if !secrets.is_empty() || engine.store.exists(name) {
-        // Also re-binds an existing cache when the profile now names another service.
-        engine.store_secrets(name, &provider_name, service, &secrets)?;
+        // Bound to what the user file now says (flags included), never to the working directory's
+        // project file or `.env`; an existing cache is re-bound when the user pointed it elsewhere.
+        let binding = crate::binding::user_file_binding(&engine.paths, name)?;
+        engine.store_secrets(name, &provider_name, binding, &secrets)?;
     }
     if !secrets.is_empty() {
         let names: Vec<&str> = secrets.iter().map(|(k, _)| k.as_str()).collect();

@@ -42,33 +42,14 @@ pub(super) fn token_json(session: &Session, tokens: &TokenSet) -> Value {
     })
 }
 
-/// Host and port of a URL, for comparing where credentials may go.
-pub(super) fn authority(url: &str) -> Option<String> {
-    let uri: ureq::http::Uri = url.parse().ok()?;
-    let host = uri.host()?.to_ascii_lowercase();
-    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
-    Some(format!("{host}:{port}"))
-}
-
 pub(super) fn build_request(
     session: &Session,
     method: Option<String>,
     data: Option<String>,
     headers: &[String],
-    allow_other_host: bool,
     url: &str,
 ) -> Result<HttpRequest> {
     crate::settings::service_url(session.name(), "URL", url)?;
-    if let Some(service) = session.provider.service_url() {
-        if !allow_other_host && authority(&service) != authority(url) {
-            return Err(Error::Config(format!(
-                "refusing to send the credentials of profile '{}' to {} (its service is {service}); \
-                 pass --allow-other-host if that is intended",
-                session.name(),
-                authority(url).unwrap_or_default()
-            )));
-        }
-    }
     let method = match (method, &data) {
         (Some(m), _) => m.to_ascii_uppercase(),
         (None, Some(_)) => "POST".into(),
@@ -103,7 +84,12 @@ pub(super) fn cmd_request(
 ) -> Result<i32> {
     let (response, verdict) = engine.request(session, ui, request)?;
     ui.debug(1, &format!("HTTP {} ({} bytes)", response.status, response.body.len()));
-    print_bytes(&response.body)?;
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        // On a terminal the answer is text to read, and must not drive the terminal; piped, it is data.
+        print_bytes(crate::redact::printable(&String::from_utf8_lossy(&response.body)).as_bytes())?;
+    } else {
+        print_bytes(&response.body)?;
+    }
     match verdict {
         AuthVerdict::Rejected | AuthVerdict::Forbidden => Err(Error::Server(format!(
             "the server refused the credentials of profile '{}' (HTTP {}{})",
@@ -128,6 +114,10 @@ pub(super) fn cmd_exec(session: &Session, tokens: &TokenSet, command: &[String])
     let (program, args) = command.split_first().ok_or_else(|| Error::Config("exec needs a command after --".into()))?;
     let mut child = std::process::Command::new(program);
     child.args(args).env("AGE_OAUTH_TOKEN", tokens.access_token.expose()).env(config::EXEC_MARKER, session.name());
+    // The child gets the token, never what age-oauth itself unlocks or signs in with.
+    for name in crate::envvars::secret_names() {
+        child.env_remove(name);
+    }
     if let Some(url) = session.provider.service_url() {
         child.env("AGE_OAUTH_PORTAL", url);
     }

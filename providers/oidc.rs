@@ -8,7 +8,7 @@ use crate::loopback::{obtain_code, Expected, Listener};
 use crate::pkce::{random_urlsafe, Pkce};
 use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::secret::Secret;
-use crate::settings::service_url;
+use crate::settings::{service_url, WordList};
 use crate::token::TokenSet;
 use base64::Engine as _;
 use schemars::JsonSchema;
@@ -65,9 +65,9 @@ pub struct OidcSettings {
     pub jwks_uri: Option<String>,
     /// OAuth client_id.
     pub client_id: String,
-    /// Space-separated scopes; include offline_access for a refresh token (prompt=consent is then added).
+    /// Scopes, as an array or a space-separated string; include offline_access for a refresh token (prompt=consent is then added).
     #[serde(default = "default_scopes")]
-    pub scopes: String,
+    pub scopes: WordList,
     /// "browser" (code + PKCE with a loopback redirect) or "device" (RFC 8628 device code).
     #[serde(default)]
     pub flow: Flow,
@@ -88,8 +88,8 @@ pub struct OidcSettings {
     pub extra_authorize_params: BTreeMap<String, String>,
 }
 
-fn default_scopes() -> String {
-    "openid".into()
+fn default_scopes() -> WordList {
+    WordList::from("openid")
 }
 
 pub const CLIENT_SECRET: SecretSpec = SecretSpec {
@@ -282,7 +282,7 @@ impl Oidc {
     }
 
     fn scope_list(&self) -> Vec<&str> {
-        self.settings.scopes.split_whitespace().collect()
+        self.settings.scopes.words().collect()
     }
 
     /// A POST to a token-type endpoint with client authentication: HTTP Basic when the profile

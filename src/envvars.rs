@@ -14,6 +14,7 @@ pub const FIXED: &[EnvVar] = &[
     EnvVar { name: "AGE_OAUTH_PROFILE", description: "Profile to use when --profile is absent (also read from .env)." },
     EnvVar { name: "AGE_OAUTH_IDENTITY", description: "Path of an age identity file to encrypt and decrypt caches with, instead of the one age-oauth creates." },
     EnvVar { name: "AGE_OAUTH_PASSPHRASE", description: "Encrypt caches with this passphrase (scrypt, about 1.6 s a decrypt) instead of an identity: no key on disk." },
+    EnvVar { name: "AGE_OAUTH_EXPORT_PASSPHRASE", description: "Passphrase for `cache export --passphrase` and `cache import` of a passphrase export, read instead of asking (needed where no terminal is there: scripts, CI). Only the export file uses it; the caches keep their own key." },
     EnvVar { name: "AGE_OAUTH_KEYRING", description: "`off` keeps the OS keyring out of the way (builds with the `keyring` feature keep the cache identity there when it answers within 3 s)." },
     EnvVar { name: "AGE_OAUTH_BROWSER", description: "Command that opens the sign-in URL (the URL is its last argument); `none` never opens a browser." },
     EnvVar { name: "AGE_OAUTH_CLOCK_OFFSET", description: "Seconds added to the clock when deciding expiry (may be negative): for simulations and tests, never needed in normal use." },

@@ -85,3 +85,54 @@ fn scopes_as_a_toml_array_or_a_string_from_file_env_and_set() {
     assert_eq!(code(&out), 2, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("scopes"), "{}", text(&out.stderr));
 }
+
+// ------------------------------------------------------------------------------------------------
+// export passphrase without a terminal
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn passphrase_export_and_import_with_no_terminal_read_age_oauth_export_passphrase() {
+    let sim = start_sim();
+    let desk = Home::new();
+    add_profile(&desk, &sim, "prod");
+    assert_eq!(code(&login(&desk, "prod", &[])), 0);
+    let export = desk.path().join("prod.age");
+    let export_arg = export.to_str().unwrap();
+
+    // No terminal (stdin is /dev/null) and no variable: a clear error naming the variable, no file.
+    let out = desk.run(&["cache", "export", "--profile", "prod", "--passphrase", "-o", export_arg]);
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("AGE_OAUTH_EXPORT_PASSPHRASE"), "{}", text(&out.stderr));
+    assert!(!export.exists());
+
+    let phrase = "correct horse battery staple";
+    let out = desk
+        .cmd()
+        .env("AGE_OAUTH_EXPORT_PASSPHRASE", phrase)
+        .args(["cache", "export", "--profile", "prod", "--passphrase", "-o", export_arg])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(std::fs::read(&export).unwrap().starts_with(b"age-encryption.org/v1\n-> scrypt "));
+    assert!(!contains(&out.stderr, phrase));
+
+    let server = Home::new();
+    let out = server.run(&["cache", "import", export_arg]);
+    assert_eq!(code(&out), 2, "no terminal, no variable: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("AGE_OAUTH_EXPORT_PASSPHRASE"), "{}", text(&out.stderr));
+    let out =
+        server.cmd().env("AGE_OAUTH_EXPORT_PASSPHRASE", phrase).args(["cache", "import", export_arg]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("unset AGE_OAUTH_PASSPHRASE"), "the caches keep this machine's key");
+    assert!(server.state().join("identity.txt").exists(), "kept under the server's own key");
+    let out = server.run(&["token", "--profile", "prod"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+
+    // Documented where people look: --help of both commands and docs/environment.md.
+    for cmd in ["export", "import"] {
+        let help = server.run(&["cache", cmd, "--help"]);
+        assert!(text(&help.stdout).contains("AGE_OAUTH_EXPORT_PASSPHRASE"), "cache {cmd} --help");
+    }
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/environment.md")).unwrap();
+    assert!(doc.contains("| `AGE_OAUTH_EXPORT_PASSPHRASE` |"));
+}

@@ -136,3 +136,148 @@ fn passphrase_export_and_import_with_no_terminal_read_age_oauth_export_passphras
     let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/environment.md")).unwrap();
     assert!(doc.contains("| `AGE_OAUTH_EXPORT_PASSPHRASE` |"));
 }
+
+// ------------------------------------------------------------------------------------------------
+// TLS: the OS trust store (SSL_CERT_FILE / SSL_CERT_DIR), a pinned bundle, verification off
+// ------------------------------------------------------------------------------------------------
+
+/// A throw-away certificate authority and the server certificates it signs.
+struct TestCa {
+    pem: String,
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    fn new(name: &str) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let issuer = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
+        TestCa { pem: issuer.pem(), issuer }
+    }
+
+    /// A certificate for 127.0.0.1 and localhost: (chain PEM, key PEM). `expired`: it ended in 2021.
+    fn server_cert(&self, expired: bool) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "127.0.0.1");
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = if expired { rcgen::date_time_ymd(2021, 1, 1) } else { rcgen::date_time_ymd(2099, 1, 1) };
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (format!("{}{}", cert.pem(), self.pem), key.serialize_pem())
+    }
+
+    fn write(&self, dir: &std::path::Path, file: &str) -> std::path::PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join(file);
+        std::fs::write(&path, &self.pem).unwrap();
+        path
+    }
+}
+
+/// A portal simulator behind HTTPS with a certificate of `ca`.
+fn https_portal(ca: &TestCa, expired: bool) -> (age_oauth::sandbox::PortalSim, age_oauth::sandbox::TlsFront) {
+    let sim = start_sim();
+    let (chain, key) = ca.server_cert(expired);
+    let backend: std::net::SocketAddr = format!("127.0.0.1:{}", sim.port()).parse().unwrap();
+    let front = age_oauth::sandbox::TlsFront::start(backend, &chain, &key).unwrap();
+    (sim, front)
+}
+
+#[test]
+fn the_os_trust_store_via_ssl_cert_file_and_dir_a_pinned_bundle_and_verification_off() {
+    let ca = TestCa::new("Example Corp Internal CA");
+    let (sim, front) = https_portal(&ca, false);
+    let home = Home::new();
+    let ca_file = ca.write(&home.path().join("ca"), "corp-ca.pem");
+    let portal = format!("{}/portal", front.origin());
+    add_app_profile(&home, "corp", &portal, APP, APP_SECRET);
+
+    // The OS store of this machine does not know the company CA: refused, exit 4.
+    let out = home
+        .cmd()
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .args(["token", "--profile", "corp"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).to_lowercase().contains("unknownissuer") || text(&out.stderr).contains("issuer"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // SSL_CERT_FILE, as OpenSSL tools read it: trusted, no profile change.
+    let out = home
+        .cmd()
+        .env("SSL_CERT_FILE", &ca_file)
+        .env_remove("SSL_CERT_DIR")
+        .args(["token", "--profile", "corp", "-v"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("NOT checked"));
+    assert!(sim.count("token") >= 1);
+
+    // A valid cache never loads the trust store: even a broken SSL_CERT_FILE does not matter then.
+    let out =
+        home.cmd().env("SSL_CERT_FILE", "/nonexistent/ca.pem").args(["token", "--profile", "corp"]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    // ... but when a request is needed, it is a configuration error naming the variable.
+    let out = home
+        .cmd()
+        .env("SSL_CERT_FILE", "/nonexistent/ca.pem")
+        .env_remove("SSL_CERT_DIR")
+        .args(["token", "--profile", "corp", "--min-ttl", "999999999"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("SSL_CERT_FILE (/nonexistent/ca.pem)"), "{}", text(&out.stderr));
+
+    // SSL_CERT_DIR (a directory of PEM files) works the same.
+    let before = sim.count("token");
+    let out = home
+        .cmd()
+        .env_remove("SSL_CERT_FILE")
+        .env("SSL_CERT_DIR", home.path().join("ca"))
+        .args(["token", "--profile", "corp", "--min-ttl", "999999999"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(sim.count("token"), before + 1, "a new token was fetched over the trusted connection");
+
+    // verify_ssl = PATH pins a bundle: another CA in SSL_CERT_FILE does not matter, and the
+    // company CA in SSL_CERT_FILE does not help a profile pinned to another CA.
+    let other = TestCa::new("Someone Else CA");
+    let other_file = other.write(&home.path().join("other"), "other.pem");
+    add_app_profile(&home, "pinned", &portal, APP, APP_SECRET);
+    let out =
+        home.run(&["profile", "add", "pinned", "--provider", "esri-app", "--verify-ssl", ca_file.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = home.cmd().env("SSL_CERT_FILE", &other_file).args(["token", "--profile", "pinned"]).output().unwrap();
+    assert_eq!(code(&out), 0, "pinned bundle wins: {}", text(&out.stderr));
+    add_app_profile(&home, "wrongpin", &portal, APP, APP_SECRET);
+    let out = home.run(&[
+        "profile",
+        "add",
+        "wrongpin",
+        "--provider",
+        "esri-app",
+        "--verify-ssl",
+        other_file.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = home.cmd().env("SSL_CERT_FILE", &ca_file).args(["token", "--profile", "wrongpin"]).output().unwrap();
+    assert_eq!(code(&out), 4, "the pin is not widened by the OS store: {}", text(&out.stderr));
+
+    // verify_ssl = false works and warns on every use that talks to the server.
+    add_app_profile(&home, "off", &portal, APP, APP_SECRET);
+    let out = home.run(&["profile", "add", "off", "--provider", "esri-app", "--verify-ssl", "false"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    for _ in 0..2 {
+        let out = home.run(&["token", "--profile", "off", "--min-ttl", "999999999"]);
+        assert!(text(&out.stderr).contains("NOT checked"), "{}", text(&out.stderr));
+    }
+}

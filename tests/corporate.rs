@@ -281,3 +281,135 @@ fn the_os_trust_store_via_ssl_cert_file_and_dir_a_pinned_bundle_and_verification
         assert!(text(&out.stderr).contains("NOT checked"), "{}", text(&out.stderr));
     }
 }
+
+// ------------------------------------------------------------------------------------------------
+// Proxies: the real tinyproxy (tests/setup/tinyproxy.sh installs it)
+// ------------------------------------------------------------------------------------------------
+
+/// A tinyproxy of our own on 127.0.0.1, with its config and log in a temp dir; killed (by its
+/// pid, which we started) when dropped.
+struct TinyProxy {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl TinyProxy {
+    /// `rules`: extra config lines (Allow / BasicAuth ...).
+    fn start(rules: &str) -> TinyProxy {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let conf = dir.path().join("tinyproxy.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 20\nLogLevel Info\nLogFile \"{}\"\nPidFile \"{}\"\n{rules}\n",
+                dir.path().join("log").display(),
+                dir.path().join("pid").display()
+            ),
+        )
+        .unwrap();
+        let program =
+            ["/usr/bin/tinyproxy", "/usr/sbin/tinyproxy"].into_iter().find(|p| std::path::Path::new(p).exists());
+        let program = program.expect("tinyproxy is not installed: run `bash tests/setup/tinyproxy.sh`");
+        let child = std::process::Command::new(program)
+            .args(["-d", "-c"])
+            .arg(&conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tinyproxy starts");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "tinyproxy did not listen on {port}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        TinyProxy { child, dir, port }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
+    /// How many requests for `target` (host:port) the proxy saw.
+    fn requests_for(&self, target: &str) -> usize {
+        self.log().lines().filter(|l| l.contains("Request (file descriptor") && l.contains(target)).count()
+    }
+}
+
+impl Drop for TinyProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn requests_go_through_the_real_proxy_with_connect_and_are_refused_when_it_refuses() {
+    let ca = TestCa::new("Proxy Test CA");
+    let (sim, front) = https_portal(&ca, false);
+    let home = Home::new();
+    let ca_file = ca.write(&home.path().join("ca"), "ca.pem");
+    add_app_profile(&home, "tls", &format!("{}/portal", front.origin()), APP, APP_SECRET);
+    add_app_profile(&home, "plain", &sim.base_url(), APP, APP_SECRET);
+    let proxy = TinyProxy::start("Allow 127.0.0.1\nBasicAuth proxyuser proxy-pass-1");
+    let with_auth = format!("http://proxyuser:proxy-pass-1@127.0.0.1:{}", proxy.port);
+    let https_target = front.addr().to_string();
+    let plain_target = format!("127.0.0.1:{}", sim.port());
+    let run = |profile: &str, vars: &[(&str, &str)]| {
+        let mut cmd = home.cmd();
+        for var in
+            ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"]
+        {
+            cmd.env_remove(var);
+        }
+        cmd.env("SSL_CERT_FILE", &ca_file).env_remove("SSL_CERT_DIR");
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        cmd.args(["token", "--profile", profile, "--min-ttl", "999999999", "-v"]).output().unwrap()
+    };
+    const THROUGH: (&str, &str) = ("AGE_OAUTH_INTERNAL_PROXY_LOOPBACK", "1");
+
+    // HTTPS through the proxy: CONNECT, the proxy's credentials taken from the URL, never shown.
+    let out = run("tls", &[("HTTPS_PROXY", &with_auth), THROUGH]);
+    let err = text(&out.stderr);
+    assert_eq!(code(&out), 0, "{err}\n{}", proxy.log());
+    assert!(err.contains(&format!("via proxy http://***@127.0.0.1:{} (HTTPS_PROXY)", proxy.port)), "{err}");
+    assert!(!err.contains("proxy-pass-1"));
+    assert!(proxy.log().contains(&format!("CONNECT {https_target}")), "{}", proxy.log());
+
+    // Plain http through http_proxy (lower case), and ALL_PROXY for a scheme without its own variable.
+    let before = proxy.requests_for(&plain_target);
+    let out = run("plain", &[("http_proxy", &with_auth), THROUGH]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("(http_proxy)"), "{}", text(&out.stderr));
+    let out = run("plain", &[("ALL_PROXY", &with_auth), THROUGH]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("(ALL_PROXY)"), "{}", text(&out.stderr));
+    assert_eq!(proxy.requests_for(&plain_target), before + 2, "{}", proxy.log());
+
+    // Refused when it refuses: no credentials (407), and a proxy whose rules do not allow us (403).
+    let out = run("tls", &[("HTTPS_PROXY", &proxy.url()), THROUGH]);
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("via proxy"), "the error names the proxy: {}", text(&out.stderr));
+    let denying = TinyProxy::start("Allow 192.0.2.1");
+    let out = run("tls", &[("HTTPS_PROXY", &denying.url()), THROUGH]);
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("via proxy {}", denying.url())), "{}", text(&out.stderr));
+    assert!(denying.log().contains("Unauthorized connection from \"127.0.0.1\""), "{}", denying.log());
+
+    // Loopback is never proxied (without the tests-only switch), and NO_PROXY goes direct.
+    let seen = proxy.requests_for(&https_target);
+    let out = run("tls", &[("HTTPS_PROXY", &denying.url())]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("direct (loopback is never proxied)"), "{}", text(&out.stderr));
+    let out = run("tls", &[("HTTPS_PROXY", &denying.url()), ("NO_PROXY", "example.com,127.0.0.1"), THROUGH]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("direct (NO_PROXY)"), "{}", text(&out.stderr));
+    assert_eq!(proxy.requests_for(&https_target), seen);
+}

@@ -413,3 +413,93 @@ fn requests_go_through_the_real_proxy_with_connect_and_are_refused_when_it_refus
     assert!(text(&out.stderr).contains("direct (NO_PROXY)"), "{}", text(&out.stderr));
     assert_eq!(proxy.requests_for(&https_target), seen);
 }
+
+// ------------------------------------------------------------------------------------------------
+// login --no-browser: the listener stays on; the callback or a paste, whichever comes first
+// ------------------------------------------------------------------------------------------------
+
+/// Starts `login --no-browser` for an esri-pkce profile and returns (child, stdin, the sign-in URL, stderr so far).
+fn start_no_browser_login(
+    home: &Home,
+    profile: &str,
+) -> (std::process::Child, std::process::ChildStdin, String, std::io::BufReader<std::process::ChildStderr>) {
+    use std::io::BufRead;
+    let mut child = home
+        .cmd()
+        .args(["login", "--profile", profile, "--no-browser"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while stderr.read_line(&mut line).unwrap() > 0 {
+        if let Some(url) = line.split_whitespace().find(|w| w.contains("oauth2/authorize?")) {
+            return (child, stdin, url.to_string(), stderr);
+        }
+        line.clear();
+    }
+    panic!("no sign-in URL printed");
+}
+
+/// Plays a browser on this machine: follows redirects from `url` and returns the last page's body.
+fn follow(url: &str) -> (u16, String) {
+    let agent: ureq::Agent = ureq::Agent::config_builder().max_redirects(0).http_status_as_error(false).build().into();
+    let mut url = url.to_string();
+    for _ in 0..10 {
+        let mut response = agent.get(&url).call().unwrap();
+        if let Some(next) = response.headers().get("location").and_then(|v| v.to_str().ok()) {
+            url = next.to_string();
+            continue;
+        }
+        return (response.status().as_u16(), response.body_mut().read_to_string().unwrap());
+    }
+    panic!("too many redirects");
+}
+
+fn finish(mut child: std::process::Child, mut stderr: impl std::io::Read) -> (i32, String) {
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    (status.code().unwrap_or(-1), rest)
+}
+
+#[test]
+fn no_browser_login_is_completed_by_the_browser_callback_with_stdin_still_open() {
+    let sim = start_sim();
+    let home = Home::new();
+    add(&home, "desk", "esri-pkce", &["--portal", &sim.base_url(), "--client-id", "age-oauth-sandbox"]);
+    let (child, stdin, url, stderr) = start_no_browser_login(&home, "desk");
+    // A browser on this machine opens the URL: the portal sends it back to the listener.
+    let (status, page) = follow(&url);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("Signed in"), "the browser gets the normal success page: {page}");
+    let (code, err) = finish(child, stderr);
+    drop(stdin); // kept open until the login ended: nothing was pasted
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("Token is for user: demo"), "{err}");
+    assert_eq!(text(&home.run(&["whoami", "--profile", "desk"]).stdout), "demo\n");
+}
+
+#[test]
+fn no_browser_login_is_completed_by_a_paste_while_the_listener_waits() {
+    use std::io::Write;
+    let sim = start_sim();
+    let home = Home::new();
+    add(&home, "desk", "esri-pkce", &["--portal", &sim.base_url(), "--client-id", "age-oauth-sandbox"]);
+    let (child, mut stdin, url, stderr) = start_no_browser_login(&home, "desk");
+    let redirect = url.split("redirect_uri=").nth(1).unwrap().split('&').next().unwrap();
+    let redirect = form_urlencoded::parse(format!("r={redirect}").as_bytes()).next().unwrap().1.into_owned();
+    // The browser is elsewhere: it ends on the redirect URL, which the person copies.
+    let landed = browse(&url, Some(&redirect));
+    assert!(landed.contains("code="), "{landed}");
+    writeln!(stdin, "{landed}").unwrap();
+    let (code, err) = finish(child, stderr);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("Token is for user: demo"), "{err}");
+    // The listener is gone once the paste won.
+    let port: u16 = redirect.trim_start_matches("http://127.0.0.1:").split('/').next().unwrap().parse().unwrap();
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "listener closed");
+}

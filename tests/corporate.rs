@@ -503,3 +503,56 @@ fn no_browser_login_is_completed_by_a_paste_while_the_listener_waits() {
     let port: u16 = redirect.trim_start_matches("http://127.0.0.1:").split('/').next().unwrap().parse().unwrap();
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "listener closed");
 }
+
+// ------------------------------------------------------------------------------------------------
+// esri-token with `server =` a federated ArcGIS Server: one profile, end to end
+// ------------------------------------------------------------------------------------------------
+
+#[test]
+fn an_esri_token_profile_for_a_federated_server_follows_its_portal_end_to_end() {
+    use age_oauth::sandbox::{ServerConfig, ServerSecurity, ServerSim};
+    let sim = start_sim();
+    let federated = ServerConfig { security: ServerSecurity::Federated(sim.federation()), ..Default::default() };
+    let server = ServerSim::start("127.0.0.1:0", federated.clone()).unwrap();
+    let home = Home::new();
+    add(
+        &home,
+        "site",
+        "esri-token",
+        &[
+            "--set",
+            &format!("server={}", server.base_url()),
+            "--set",
+            "username=alice",
+            "--set",
+            "referer=https://scripts.example.test",
+        ],
+    );
+    let token = |args: &[&str]| home.cmd().env("AGE_OAUTH_PASSWORD", "alice-password").args(args).output().unwrap();
+    let out = token(&["token", "--profile", "site", "-vv"]);
+    let err = text(&out.stderr);
+    assert_eq!(code(&out), 0, "{err}");
+    let server_token = text(&out.stdout).trim().to_string();
+    assert!(server_token.starts_with("st_"), "a token valid for the server, not the portal token: {server_token}");
+    assert!(err.contains("/sharing/rest/generateToken"), "the portal named by rest/info made it: {err}");
+    assert_eq!(sim.count("generateToken:serverUrl"), 1);
+    assert_eq!(server.count("services"), 1, "the server was shown the token and accepted it");
+    assert!(!err.contains("alice-password") && !err.contains(&server_token));
+
+    // Cached: the next call costs no request; the token opens the server's secured service.
+    let again = token(&["token", "--profile", "site"]);
+    assert_eq!(text(&again.stdout).trim(), server_token);
+    assert_eq!(sim.count("generateToken:serverUrl"), 1);
+    let out = token(&["request", "--profile", "site", &server.secure_service_url()]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("\"mapName\":\"Secure\""), "{}", text(&out.stdout));
+    let entry = home.load_cache("site");
+    assert_eq!(entry.tokens.unwrap().username.as_deref(), Some("alice"));
+
+    // A wrong password is the portal's refusal, nothing cached.
+    let other = Home::new();
+    add(&other, "site", "esri-token", &["--set", &format!("server={}", server.base_url()), "--set", "username=alice"]);
+    let out = other.cmd().env("AGE_OAUTH_PASSWORD", "wrong").args(["token", "--profile", "site"]).output().unwrap();
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(!other.cache_file("site").exists());
+}

@@ -366,6 +366,11 @@ pub struct UreqClient {
 
 impl UreqClient {
     pub fn new(verify: &VerifySsl) -> Result<Self> {
+        // A bundle the profile names is checked now (a small file, and a clear error before any
+        // request); the OS store waits for the first request.
+        if let VerifySsl::CaBundle(path) = verify {
+            Trust::bundle(path)?;
+        }
         Ok(Self::with_pool(verify, 3))
     }
 

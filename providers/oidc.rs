@@ -8,7 +8,7 @@ use crate::loopback::{obtain_code, Expected, Listener};
 use crate::pkce::{random_urlsafe, Pkce};
 use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::secret::Secret;
-use crate::settings::service_url;
+use crate::settings::{service_url, WordList};
 use crate::token::TokenSet;
 use base64::Engine as _;
 use schemars::JsonSchema;
@@ -68,10 +68,10 @@ pub struct OidcSettings {
     /// OAuth client_id.
     #[schemars(extend("x-prompt" = {"label": "Client ID", "order": 30}))]
     pub client_id: String,
-    /// Space-separated scopes; include offline_access for a refresh token (prompt=consent is then added).
+    /// Scopes, as an array or a space-separated string; include offline_access for a refresh token (prompt=consent is then added).
     #[serde(default = "default_scopes")]
     #[schemars(extend("x-prompt" = {"label": "Scopes", "order": 50}))]
-    pub scopes: String,
+    pub scopes: WordList,
     /// "browser" (code + PKCE with a loopback redirect) or "device" (RFC 8628 device code).
     #[serde(default)]
     #[schemars(extend("x-prompt" = {"label": "Sign-in flow", "order": 51}))]
@@ -93,8 +93,8 @@ pub struct OidcSettings {
     pub extra_authorize_params: BTreeMap<String, String>,
 }
 
-fn default_scopes() -> String {
-    "openid".into()
+fn default_scopes() -> WordList {
+    WordList::from("openid")
 }
 
 pub const CLIENT_SECRET: SecretSpec = SecretSpec {
@@ -287,7 +287,7 @@ impl Oidc {
     }
 
     fn scope_list(&self) -> Vec<&str> {
-        self.settings.scopes.split_whitespace().collect()
+        self.settings.scopes.words().collect()
     }
 
     /// A POST to a token-type endpoint with client authentication: HTTP Basic when the profile

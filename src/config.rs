@@ -297,7 +297,11 @@ impl Config {
         // Text from env and flags is read loosely (`60`, `true`), except where the
         // field is a string: then `AGE_OAUTH_CLIENT_ID=12345` stays the string "12345".
         let string_field = |field: &str| {
-            engine_fields.iter().chain(provider_fields.iter()).any(|f| f.name == field && f.kind == "string")
+            // A list field (`array|string`) takes its string form here: `AGE_OAUTH_SCOPES="openid profile"`.
+            engine_fields
+                .iter()
+                .chain(provider_fields.iter())
+                .any(|f| f.name == field && (f.kind == "string" || f.kind == "array|string"))
         };
         let coerce = |field: &str, value: &Value| match value {
             Value::Number(_) | Value::Bool(_) if string_field(field) => Value::String(value.to_string()),

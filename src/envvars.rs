@@ -16,10 +16,17 @@ pub const FIXED: &[EnvVar] = &[
     EnvVar { name: "AGE_OAUTH_PROFILE", description: "Profile to use when --profile is absent (also read from .env).", secret: false },
     EnvVar { name: "AGE_OAUTH_IDENTITY", description: "Path of an age identity file to encrypt and decrypt caches with, instead of the one age-oauth creates.", secret: false },
     EnvVar { name: "AGE_OAUTH_PASSPHRASE", description: "Encrypt caches with this passphrase (scrypt, about 1.6 s a decrypt) instead of an identity: no key on disk.", secret: true },
+    EnvVar { name: "AGE_OAUTH_EXPORT_PASSPHRASE", description: "Passphrase for `cache export --passphrase` and `cache import` of a passphrase export, read instead of asking (needed where no terminal is there: scripts, CI). Only the export file uses it; the caches keep their own key.", secret: true },
     EnvVar { name: "AGE_OAUTH_KEYRING", description: "`off` keeps the OS keyring out of the way (builds with the `keyring` feature keep the cache identity there when it answers within 3 s).", secret: false },
     EnvVar { name: "AGE_OAUTH_BROWSER", description: "Command that opens the sign-in URL (the URL is its last argument); `none` never opens a browser.", secret: false },
     EnvVar { name: "AGE_OAUTH_CLOCK_OFFSET", description: "Seconds added to the clock when deciding expiry (may be negative): for simulations and tests, never needed in normal use.", secret: false },
-    EnvVar { name: "AGE_OAUTH_EXPORT_PASSPHRASE", description: "Passphrase `cache export --passphrase` encrypts the export to (asked twice on a terminal when unset).", secret: true },
+    EnvVar { name: "SSL_CERT_FILE", description: "A PEM file of CA certificates to trust instead of the operating system's store (as OpenSSL-based tools read it); a profile's `verify_ssl = PATH` still wins.", secret: false },
+    EnvVar { name: "SSL_CERT_DIR", description: "A directory of PEM CA certificates (OpenSSL's hashed layout or plain files) to trust instead of the operating system's store.", secret: false },
+    EnvVar { name: "HTTPS_PROXY", description: "Proxy for https:// requests (also `https_proxy`), reached with CONNECT; e.g. `http://proxy.corp:3128`. Loopback addresses are never proxied; `-v` shows the route of each request.", secret: false },
+    EnvVar { name: "HTTP_PROXY", description: "Proxy for http:// requests (also `http_proxy`).", secret: false },
+    EnvVar { name: "ALL_PROXY", description: "Proxy for requests whose scheme has no variable of its own (also `all_proxy`). Only http:// and https:// proxies.", secret: false },
+    EnvVar { name: "NO_PROXY", description: "Comma-separated hosts that go direct (also `no_proxy`): `*`, a domain (its subdomains too), an IP address, a CIDR block, each optionally with `:port`.", secret: false },
+    EnvVar { name: "AGE_OAUTH_INTERNAL_PROXY_LOOPBACK", description: "Internal, for age-oauth's own tests only: `1` sends loopback requests through the proxy too (a test machine has nothing but 127.0.0.1). Never needed in normal use.", secret: false },
     EnvVar { name: "NO_COLOR", description: "Any non-empty value turns colours off.", secret: false },
 ];
 

@@ -94,7 +94,7 @@ pub fn open_export(
     let mut reader = if decryptor.is_scrypt() {
         let pass = passphrase.ok_or_else(|| {
             Error::Config(
-                "the export is protected by a passphrase: set AGE_OAUTH_PASSPHRASE or run on a terminal".into(),
+                "the export is protected by a passphrase: set AGE_OAUTH_EXPORT_PASSPHRASE or run on a terminal".into(),
             )
         })?;
         let id = age::scrypt::Identity::new(SecretString::from(pass.expose().to_string()));

@@ -208,6 +208,11 @@ impl FlowContext<'_> {
 
     /// Sends a request, logging it at `-vv` (method and URL only).
     pub fn send(&mut self, request: &crate::http::HttpRequest) -> Result<crate::http::HttpResponse> {
+        if let Some(route) = self.http.route(&request.url) {
+            // `-v` names the route whenever a proxy is configured; with none, only `-vv` does.
+            let level = if route.contains("no proxy set") { 2 } else { 1 };
+            self.ui.debug(level, &format!("{}: {route}", request.describe()));
+        }
         self.ui.debug(2, &format!("→ {}", request.describe()));
         let response = self.http.send(request)?;
         self.ui.debug(2, &format!("← {} ({} bytes)", response.status, response.body.len()));

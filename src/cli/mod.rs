@@ -241,7 +241,7 @@ AGE_OAUTH_EXPORT_PASSPHRASE=… age-oauth cache export --profile prod --passphra
         /// A file of age public keys, one per line.
         #[arg(long, value_name = "FILE")]
         recipients_file: Option<std::path::PathBuf>,
-        /// Encrypt to a passphrase instead (AGE_OAUTH_EXPORT_PASSPHRASE, or asked twice on a terminal).
+        /// Encrypt to a passphrase instead: AGE_OAUTH_EXPORT_PASSPHRASE when set (needed without a terminal), else asked twice.
         #[arg(long, conflicts_with_all = ["recipient", "recipients_file"])]
         passphrase: bool,
         /// Where to write the export (0600).
@@ -251,7 +251,9 @@ AGE_OAUTH_EXPORT_PASSPHRASE=… age-oauth cache export --profile prod --passphra
     /// Import an export on this machine; it is then kept under this machine's own key.
     #[command(
         after_help = "Examples:\n  age-oauth cache import prod.age            # made for `age-oauth key show` of this machine\n  \
-AGE_OAUTH_IDENTITY=~/server-key.txt age-oauth cache import prod.age --as prod\n  AGE_OAUTH_PASSPHRASE=… age-oauth cache import prod.age"
+AGE_OAUTH_IDENTITY=~/server-key.txt age-oauth cache import prod.age --as prod\n  \
+AGE_OAUTH_EXPORT_PASSPHRASE=… age-oauth cache import prod.age   # a --passphrase export, no terminal needed\n\n\
+A passphrase export is opened with AGE_OAUTH_EXPORT_PASSPHRASE (or AGE_OAUTH_PASSPHRASE), else the passphrase is asked on the terminal."
     )]
     Import {
         file: std::path::PathBuf,

@@ -964,16 +964,42 @@ fn community_self(st: &mut SimState, req: &Incoming) -> Reply {
     }
 }
 
-fn portals_self(st: &mut SimState, req: &Incoming) -> Reply {
+/// `community/users/{name}`: a user's profile, for signed-in callers.
+fn community_user(st: &mut SimState, req: &Incoming, name: &str) -> Reply {
+    st.bump("community/users");
+    let Some(pretty) = json_format(req) else {
+        return html_directory(&req.path);
+    };
+    match identify(st, req) {
+        Caller::Anonymous => token_required(pretty),
+        Caller::Invalid => invalid_token(pretty),
+        Caller::Valid(_) => match st.config.users.iter().find(|u| u.username == name) {
+            Some(user) => arcgis_json(user_json(user), pretty),
+            None => arcgis_json(json!({"error": {"code": 400, "message": "User not found", "details": []}}), pretty),
+        },
+    }
+}
+
+fn portals_self(st: &mut SimState, req: &Incoming, base_url: &str) -> Reply {
     st.bump("portals/self");
     let Some(pretty) = json_format(req) else {
         return html_directory(&req.path);
     };
+    // The fields the `arcgis` Python package reads while building a GIS, as an Enterprise portal has them.
+    let host = base_url.split("://").nth(1).unwrap_or_default();
     let mut body = json!({
         "id": "sandboxorg",
         "name": "age-oauth sandbox",
         "urlKey": "sandbox",
         "isPortal": true,
+        "portalName": "ArcGIS Enterprise",
+        "portalMode": "singletenant",
+        "portalHostname": host,
+        "customBaseUrl": host.split('/').next().unwrap_or_default(),
+        "currentVersion": "2024.1",
+        "supportsOAuth": true,
+        "helperServices": {},
+        "portalProperties": {},
         "maxTokenExpirationMinutes": -1,
         "allSSL": false,
         "authorizedCrossOriginDomains": [],
@@ -1239,6 +1265,12 @@ fn test_status(st: &mut SimState, code: &str) -> Reply {
 }
 
 fn dispatch(st: &mut SimState, req: &Incoming, base_url: &str) -> Reply {
+    if let Some(name) = req.path.strip_prefix("/portal/sharing/rest/community/users/") {
+        let name = name.trim_end_matches('/');
+        if !name.is_empty() && !name.contains('/') {
+            return community_user(st, req, name);
+        }
+    }
     match req.path.trim_end_matches('/') {
         "/portal/sharing/rest/oauth2/authorize" => authorize(st, req),
         "/portal/sharing/rest/oauth2/signin" => sign_in(st, req),
@@ -1247,7 +1279,7 @@ fn dispatch(st: &mut SimState, req: &Incoming, base_url: &str) -> Reply {
         "/portal/sharing/rest/oauth2/revokeToken" => revoke_token(st, req),
         "/portal/sharing/rest/oauth2/signout" => sign_out(st, req),
         "/portal/sharing/rest/community/self" => community_self(st, req),
-        "/portal/sharing/rest/portals/self" => portals_self(st, req),
+        "/portal/sharing/rest/portals/self" => portals_self(st, req, base_url),
         "/portal/sharing/rest/info" => info(st, req, base_url),
         "/portal/sharing/rest/generateToken" => generate_token(st, req),
         _ => {

@@ -97,6 +97,13 @@ class Session(requests.Session):
         if tok.referer:
             self.headers.setdefault("Referer", tok.referer)
 
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's CA: the profile's wins.
+        if verify is None and self.verify is not True:
+            settings["verify"] = self.verify
+        return settings
+
     def request(self, method, url, *args, **kwargs):
         if self.base_url and "://" not in url:
             url = f"{self.base_url}/{url.lstrip('/')}"

@@ -99,6 +99,19 @@ impl Drop for TlsFront {
 
 type Conn = Arc<Mutex<rustls::ServerConnection>>;
 
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens the plaintext connection, one at a time and a moment apart: tiny_http 0.12 hands a burst of
+/// simultaneous connections to the threads it believes idle before they wake, and a connection left
+/// queued behind keep-alive connections is never served (seen with 8 concurrent httpx requests).
+fn connect_backend(backend: SocketAddr) -> std::io::Result<TcpStream> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let stream = TcpStream::connect(backend)?;
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    Ok(stream)
+}
+
 fn lock(conn: &Conn) -> MutexGuard<'_, rustls::ServerConnection> {
     conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -114,7 +127,9 @@ fn flush_tls(conn: &mut rustls::ServerConnection, out: &mut TcpStream) -> std::i
 /// One connection: this thread decrypts client → backend, a second one encrypts backend → client.
 /// The TLS state is shared under a mutex that is never held across a blocking read.
 fn relay(client: TcpStream, backend: SocketAddr, config: Arc<rustls::ServerConfig>) -> std::io::Result<()> {
-    let backend = TcpStream::connect(backend)?;
+    let backend = connect_backend(backend)?;
+    // An idle keep-alive connection holds one of tiny_http's connection threads: let it go.
+    client.set_read_timeout(Some(IDLE_TIMEOUT))?;
     let _ = (client.set_nodelay(true), backend.set_nodelay(true));
     let conn: Conn = Arc::new(Mutex::new(rustls::ServerConnection::new(config).map_err(std::io::Error::other)?));
     let (down_conn, mut down_out, mut from_backend) = (conn.clone(), client.try_clone()?, backend.try_clone()?);

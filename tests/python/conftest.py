@@ -131,7 +131,7 @@ class Home:
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     for name in list(os.environ):
-        if name.startswith("AGE_OAUTH_") or name in ("ESRI_API_KEY", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        if name.startswith("AGE_OAUTH_") or name in ("ESRI_API_KEY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("AGE_OAUTH_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("HOME", str(tmp_path))

@@ -86,8 +86,8 @@ class ArcGISTokenAuth(EsriUserTokenAuth):
             request.headers.pop(tok.header_name, None)
         if getattr(request, _RETRIED, False):
             return response
-        body = None if kwargs.get("stream") else response.content
-        if not _core.looks_rejected(response.status_code, response.headers.get("Content-Type", ""), body):
+        # arcgis sessions stream every response: only small bodies are read to look for error 498/499.
+        if not _core.requests_response_rejected(response, kwargs.get("stream", False)):
             return response
         try:
             fresh = _core.refresh_rejected(self.profile, tok)

@@ -263,6 +263,19 @@ def looks_rejected(status: int, content_type: str, body: Optional[bytes]) -> boo
 MAX_SNIFF_BYTES = 64 * 1024
 
 
+def requests_response_rejected(response, stream: bool) -> bool:
+    """`looks_rejected` for a `requests.Response`; a streamed body is read only when it is small."""
+    if response.status_code in (401, 498, 499):
+        return True
+    if response.status_code != 200:
+        return False
+    if stream:
+        length = response.headers.get("Content-Length", "")
+        if not length.isdigit() or int(length) > MAX_SNIFF_BYTES:
+            return False
+    return looks_rejected(200, response.headers.get("Content-Type", ""), response.content)
+
+
 def login(
     profile: Optional[str] = None,
     *,

@@ -67,15 +67,7 @@ class AgeOAuthAuth(requests.auth.AuthBase):
 
     @staticmethod
     def _rejected(response: requests.Response, stream: bool) -> bool:
-        if response.status_code in (401, 498, 499):
-            return True
-        if response.status_code != 200:
-            return False
-        if stream:
-            length = response.headers.get("Content-Length")
-            if length is None or not length.isdigit() or int(length) > _core.MAX_SNIFF_BYTES:
-                return False
-        return _core.looks_rejected(200, response.headers.get("Content-Type", ""), response.content)
+        return _core.requests_response_rejected(response, stream)
 
 
 def requests_auth(profile: Optional[str] = None, *, allow_other_hosts: bool = False) -> AgeOAuthAuth:

@@ -98,3 +98,33 @@ def test_session_uses_the_profiles_url_and_ca(prod, sandbox):
     assert s.headers["User-Agent"].startswith(f"age-oauth/{age_oauth.__version__}")
     other = age_oauth.Session(prod, base_url=f"{sandbox.portal}/sharing/rest")
     assert other.get("portals/self?f=json").json()["user"]["username"] == "demo"
+
+
+def test_a_redirect_to_another_host_does_not_carry_the_token(prod, sandbox):
+    """The portal redirects (here: the authorize endpoint to a loopback redirect URI) to a server of
+    another origin: requests follows it, and the token must not go along."""
+    import http.server
+
+    seen: list = []
+
+    class Catch(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            seen.append(dict(self.headers))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            pass
+
+    catcher = http.server.HTTPServer(("127.0.0.1", 0), Catch)
+    threading.Thread(target=catcher.handle_request, daemon=True).start()
+    redirect_uri = f"http://127.0.0.1:{catcher.server_port}/callback"
+    params = {"client_id": "age-oauth-sandbox", "response_type": "code", "redirect_uri": redirect_uri}
+    answer = requests.get(f"{sandbox.portal}/sharing/rest/oauth2/authorize", params=params,
+                          auth=age_oauth.requests_auth(prod), verify=sandbox.ca, timeout=10)
+    catcher.server_close()
+    assert answer.status_code == 200 and answer.history and answer.history[0].is_redirect
+    assert len(seen) == 1 and "X-Esri-Authorization" not in seen[0], seen
+    assert sandbox.requests_log()[0]["auth"] == "valid", "the portal itself got the token"

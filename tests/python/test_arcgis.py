@@ -70,3 +70,18 @@ def test_auth_object_never_sends_the_token_elsewhere(prod, sandbox):
     ours = auth(requests.Request("GET", f"{sandbox.portal}/sharing/rest/portals/self").prepare())
     assert ours.headers["X-Esri-Authorization"] == f"Bearer {age_oauth.token(prod)}"
     assert age_oauth.token(prod) not in repr(auth)
+
+
+def test_api_key_from_the_environment_drives_get_gis_and_a_rejected_key_raises(prod, sandbox, monkeypatch):
+    key = age_oauth.token(prod)
+    _core._cache.clear()
+    _core._cache.calls = 0
+    monkeypatch.setenv("AGE_OAUTH_API_KEY", key)
+    gis = age_oauth.get_gis(prod)
+    assert gis.users.me.username == "demo" and gis._con.token == key
+    assert _core._cache.calls == 0, "no token was asked of the binary"
+    sandbox.advance(1801)
+    sandbox.reset()
+    with pytest.raises(age_oauth.LoginRequired, match="AGE_OAUTH_API_KEY"):
+        gis.users.get("demo")
+    assert all(e["auth"] != "none" for e in resource_log(sandbox))

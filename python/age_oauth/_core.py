@@ -3,6 +3,7 @@ one subprocess per refresh, and concurrent callers wait for that one call (singl
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -39,6 +40,12 @@ class Token:
     #: "age-oauth" (from the binary's cache) or "AGE_OAUTH_API_KEY" (from the environment; never refreshed).
     source: str = "age-oauth"
 
+    def __post_init__(self) -> None:
+        # Computed once: these are read on every request.
+        expiry = None if self.expires_at is None else self.expires_at.timestamp()
+        object.__setattr__(self, "_expiry", expiry)
+        object.__setattr__(self, "_service_origin", None if self.service_url is None else origin(self.service_url))
+
     @property
     def header(self) -> dict:
         """`{header_name: "Bearer <value>"}`, ready for a request's headers."""
@@ -46,9 +53,7 @@ class Token:
 
     def valid_for(self, seconds: float) -> bool:
         """True when the token stays valid for at least `seconds` more (always, without an expiry)."""
-        if self.expires_at is None:
-            return True
-        return self.expires_at.timestamp() - time.time() >= seconds
+        return self._expiry is None or self._expiry - time.time() >= seconds
 
     @property
     def refreshable(self) -> bool:
@@ -219,15 +224,25 @@ def refresh_rejected(profile: Optional[str], rejected: Token) -> Optional[Token]
 
 
 def origin(url: str) -> tuple:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    """(scheme, host, port) of a URL, default ports filled in."""
+    # Only "scheme://authority" matters; caching on it keeps a request loop from re-parsing URLs.
+    return _origin_of(url.split("/", 3)[:3] and "/".join(url.split("/", 3)[:3]))
+
+
+@functools.lru_cache(maxsize=512)
+def _origin_of(head: str) -> tuple:
+    try:
+        parts = urlsplit(head)
+        scheme = parts.scheme.lower()
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        return ("", head, None)
     return (scheme, (parts.hostname or "").lower(), port)
 
 
 def may_send_to(tok: Token, url: str) -> bool:
     """A credential goes only where it came from: the profile's service origin (any, when it has none)."""
-    return tok.service_url is None or origin(tok.service_url) == origin(url)
+    return tok._service_origin is None or tok._service_origin == origin(url)
 
 
 def refuse_other_host(tok: Token, url: str) -> ConfigError:

@@ -15,6 +15,9 @@ use serde_json::json;
 
 /// Serves the Portal simulator until the process is stopped.
 pub fn run_sandbox(port: u16, tls: Option<crate::sandbox::TlsFiles>) -> Result<i32> {
+    if let Some(files) = &tls {
+        files.server_config().map_err(|e| Error::Config(format!("--tls-cert / --tls-key: {e}")))?;
+    }
     let sim = PortalSim::start_with_tls(&format!("127.0.0.1:{port}"), PortalConfig::default(), tls.as_ref())
         .map_err(|e| Error::io(format!("cannot listen on 127.0.0.1:{port}"), e))?;
     let url = sim.base_url();

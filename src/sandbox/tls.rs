@@ -22,8 +22,9 @@ fn pem_error(path: &Path, e: impl std::fmt::Display) -> std::io::Error {
 }
 
 impl TlsFiles {
-    /// The rustls server configuration for these files (TLS 1.2 and 1.3, no client certificates).
-    pub(super) fn server_config(&self) -> std::io::Result<Arc<rustls::ServerConfig>> {
+    /// The rustls server configuration for these files (TLS 1.2 and 1.3, no client certificates);
+    /// an error names the file at fault.
+    pub fn server_config(&self) -> std::io::Result<Arc<rustls::ServerConfig>> {
         let certs = CertificateDer::pem_file_iter(&self.cert)
             .map_err(|e| pem_error(&self.cert, e))?
             .collect::<Result<Vec<_>, _>>()

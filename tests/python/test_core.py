@@ -160,3 +160,10 @@ def test_login_relays_the_instructions_and_answers_the_prompt(home, sandbox):
     assert any("oauth2/authorize" in line for line in shown), "the sign-in URL reached the notebook"
     assert age_oauth.token("nb") == tok.value
     assert sandbox.count("token:authorization_code") == 1
+
+
+def test_import_has_no_third_party_dependency():
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "python")}
+    probe = "import sys, age_oauth; print(sorted(m for m in ('requests', 'httpx', 'arcgis', 'urllib3') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
+    assert out.stdout.strip() == "[]", out.stderr

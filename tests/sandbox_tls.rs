@@ -80,7 +80,9 @@ fn sandbox_serves_https_with_the_given_certificate() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    // Kept open to the end: the sandbox prints more lines, and a closed pipe would end it.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
     let portal = first.split_whitespace().last().unwrap().to_string();
     assert!(portal.starts_with("https://127.0.0.1:") && portal.ends_with("/portal"), "{first}");
 
@@ -96,6 +98,7 @@ fn sandbox_serves_https_with_the_given_certificate() {
     assert!(!out.status.success() || !text(&out.stdout).contains("owningSystemUrl"), "no plaintext on the TLS port");
     let _ = child.kill();
     let _ = child.wait();
+    drop(stdout);
 }
 
 #[test]

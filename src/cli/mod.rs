@@ -98,6 +98,9 @@ age-oauth token --profile prod --server https://gis.example.com/arcgis   # feder
         /// Refresh first unless the token stays valid for at least this many seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 0)]
         min_ttl: u64,
+        /// Refresh now even if the cached token looks valid (a server rejected it).
+        #[arg(long, conflicts_with = "min_ttl")]
+        force_refresh: bool,
         /// Print a token for this ArcGIS Server federated with the profile's portal instead.
         #[arg(long, value_name = "URL")]
         server: Option<String>,
@@ -177,12 +180,19 @@ The exit code is the command's."
     },
     /// Run a local ArcGIS Portal simulator to try profiles and scripts offline.
     #[command(
-        after_help = "Example:\n  age-oauth sandbox --port 8787   # then use portal = \"http://127.0.0.1:8787/portal\""
+        after_help = "Examples:\n  age-oauth sandbox --port 8787   # then use portal = \"http://127.0.0.1:8787/portal\"\n  \
+age-oauth sandbox --port 8443 --tls-cert cert.pem --tls-key key.pem   # https://127.0.0.1:8443/portal"
     )]
     Sandbox {
         /// Port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Serve HTTPS with this PEM certificate chain (needs --tls-key), e.g. for the `arcgis` package.
+        #[arg(long, value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
     },
     /// Show the whole flow end to end against a throw-away sandbox: no network, no prompt.
     Demo,
@@ -418,7 +428,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             let mut session = engine.open(&cwd, profile)?;
             cmd_rotate(&engine, &mut session, &mut ui, json)
         }
-        Command::Token { json, min_ttl, server: Some(server), .. } => {
+        Command::Token { json, min_ttl, server: Some(server), force_refresh, .. } => {
+            let min_ttl = if force_refresh { u64::MAX } else { min_ttl };
             let mut session = engine.open(&cwd, profile)?;
             let found = crate::providers::federation::server_token(&engine, &mut session, &mut ui, &server, min_ttl)?;
             if json {
@@ -433,7 +444,9 @@ pub fn run(cli: Cli) -> Result<i32> {
                 print_line(found.token.expose())
             }
         }
-        Command::Token { json, format, min_ttl, server: None, .. } => {
+        Command::Token { json, format, min_ttl, server: None, force_refresh, .. } => {
+            // No token is valid for u64::MAX seconds, so the engine refreshes under its lock.
+            let min_ttl = if force_refresh { u64::MAX } else { min_ttl };
             let mut session = engine.open(&cwd, profile)?;
             let tokens = engine.token(&mut session, &mut ui, min_ttl)?;
             if tokens.access_token.is_empty() {
@@ -543,7 +556,10 @@ pub fn run(cli: Cli) -> Result<i32> {
             cmd_request(&engine, &mut session, &mut ui, &request)
         }
         Command::Status { json } => cmd_status(&engine, &cwd, json),
-        Command::Sandbox { port } => crate::demo::run_sandbox(port),
+        Command::Sandbox { port, tls_cert, tls_key } => {
+            let tls = tls_cert.zip(tls_key).map(|(cert, key)| crate::sandbox::TlsFiles { cert, key });
+            crate::demo::run_sandbox(port, tls)
+        }
         Command::Demo => crate::demo::run_demo(&mut ui),
     }
 }

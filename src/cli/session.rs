@@ -33,12 +33,23 @@ pub(super) fn cmd_login(
 }
 
 pub(super) fn token_json(session: &Session, tokens: &TokenSet) -> Value {
+    let verify_ssl = match &session.profile.engine.verify_ssl {
+        crate::settings::VerifySslSetting::Flag(on) => json!(on),
+        crate::settings::VerifySslSetting::CaBundle(path) => json!(path),
+    };
     json!({
         "access_token": tokens.access_token.expose(),
         "expires_at": tokens.expires_at.map(rfc3339),
+        // The same instant as seconds since the Unix epoch, for programs (the Python package).
+        "expires_at_unix": tokens.expires_at,
         "username": tokens.username,
         "profile": session.name(),
         "provider": session.provider_name(),
+        // Where and how the token travels: `<header_name>: Bearer <access_token>`, to `service_url` only.
+        "header_name": session.provider.token_header(),
+        "service_url": session.provider.service_url(),
+        "referer": session.profile.provider_values.get("referer").and_then(Value::as_str),
+        "verify_ssl": verify_ssl,
     })
 }
 

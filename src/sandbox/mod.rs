@@ -8,4 +8,4 @@ pub mod tls;
 pub use oidc::{OidcFaults, OidcSim, OidcSimConfig};
 pub use portal::*;
 pub use server::*;
-pub use tls::TlsFront;
+pub use tls::{TlsFiles, TlsFront};

@@ -79,7 +79,7 @@ impl EsriApp {
                 tokens.username.get_or_insert_with(|| self.client_id.clone());
                 Ok(tokens)
             }
-            Answer::Error(e) => Err(Error::Server(format!("the portal refused the application credentials: {e}"))),
+            Answer::Error(e) => Err(Error::server(format!("the portal refused the application credentials: {e}"))),
         }
     }
 }

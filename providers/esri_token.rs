@@ -110,13 +110,13 @@ pub fn generated_token(object: &Map<String, Value>, what: &str) -> Result<(Secre
         .get("token")
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| Error::Server(format!("{what}: the answer has no token")))?;
+        .ok_or_else(|| Error::server(format!("{what}: the answer has no token")))?;
     let expires_ms = match object.get("expires") {
         None | Some(Value::Null) => None,
         Some(v) => Some(
             v.as_u64()
                 .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                .ok_or_else(|| Error::Server(format!("{what}: `expires` is not epoch milliseconds")))?,
+                .ok_or_else(|| Error::server(format!("{what}: `expires` is not epoch milliseconds")))?,
         ),
     };
     Ok((Secret::new(token), expires_ms.map(|ms| ms / 1000)))
@@ -154,7 +154,7 @@ impl EsriToken {
         let response = cx.send(&HttpRequest::get(format!("{server}/rest/info?f=json")))?;
         let info = match read_answer(&response, "rest/info")? {
             Answer::Ok(info) => info,
-            Answer::Error(e) => return Err(Error::Server(format!("{server}/rest/info: {e}"))),
+            Answer::Error(e) => return Err(Error::server(format!("{server}/rest/info: {e}"))),
         };
         if let Some(owner) = info.get("owningSystemUrl").and_then(Value::as_str) {
             return Err(Error::Config(format!(
@@ -169,7 +169,7 @@ impl EsriToken {
         let url = auth
             .and_then(|a| a.get("tokenServicesUrl"))
             .and_then(Value::as_str)
-            .ok_or_else(|| Error::Server(format!("{server}/rest/info names no authInfo.tokenServicesUrl")))?;
+            .ok_or_else(|| Error::server(format!("{server}/rest/info names no authInfo.tokenServicesUrl")))?;
         service_url(cx.profile, "authInfo.tokenServicesUrl", url)
     }
 
@@ -192,13 +192,13 @@ impl EsriToken {
             Ok(Answer::Ok(object)) => object,
             Ok(Answer::Error(e)) => {
                 let source = password::origin_note(cx, &PASSWORD);
-                return Err(Error::Server(format!(
+                return Err(Error::server(format!(
                     "{url} refused user {}{source}: {e}; nothing was stored. Fix the password, then \
                      `age-oauth login --profile {}`",
                     self.username, cx.profile
                 )));
             }
-            Err(Error::TokenRejected(why)) => return Err(Error::Server(why)),
+            Err(Error::TokenRejected(why)) => return Err(Error::server(why)),
             Err(e) => return Err(e),
         };
         let (token, expires_at) = generated_token(&object, "generateToken")?;

@@ -3,7 +3,7 @@
 
 use super::arcgis::{read_answer, Answer};
 use super::esri_token::generated_token;
-use crate::engine::{Engine, Session};
+use crate::engine::{Engine, Session, UpdateOptions};
 use crate::error::{Error, Result};
 use crate::http::HttpRequest;
 use crate::interact::Interaction;
@@ -64,24 +64,25 @@ pub fn server_token(
         return Ok(found);
     }
     engine.with_token(session, ui, |engine, session, ui, portal_tokens| {
-        let _lock = engine.store.lock(session.name())?;
-        let mut entry = engine.load(session)?;
-        let now = engine.clock.now();
-        if let Some(found) = entry.as_ref().and_then(|e| e.tokens.as_ref()).and_then(|t| cached(t, &server, now, need))
-        {
-            ui.debug(1, "another process got this server token meanwhile");
-            return Ok(found);
-        }
-        let minted = engine.with_flow(session, ui, |p, cx| exchange(p, cx, portal_tokens, &server))?;
-        if let Some(tokens) = entry.as_mut().and_then(|e| e.tokens.as_mut()) {
-            let slot = tokens.extra.entry(EXTRA_KEY.to_string()).or_insert_with(|| json!({}));
-            if !slot.is_object() {
-                *slot = json!({});
+        let session = &*session;
+        engine.update(session.name(), UpdateOptions::bound(session), |entry, _| {
+            let now = engine.clock.now();
+            if let Some(found) =
+                entry.as_ref().and_then(|e| e.tokens.as_ref()).and_then(|t| cached(t, &server, now, need))
+            {
+                ui.debug(1, "another process got this server token meanwhile");
+                return Ok(found);
             }
-            slot[server.as_str()] = json!({ "token": minted.token.expose(), "expires_at": minted.expires_at });
-            engine.store.save(entry.as_ref().expect("checked above"))?;
-        }
-        Ok(minted)
+            let minted = engine.with_flow(session, ui, |p, cx| exchange(p, cx, portal_tokens, &server))?;
+            if let Some(tokens) = entry.as_mut().and_then(|e| e.tokens.as_mut()) {
+                let slot = tokens.extra.entry(EXTRA_KEY.to_string()).or_insert_with(|| json!({}));
+                if !slot.is_object() {
+                    *slot = json!({});
+                }
+                slot[server.as_str()] = json!({ "token": minted.token.expose(), "expires_at": minted.expires_at });
+            }
+            Ok(minted)
+        })
     })
 }
 
@@ -101,7 +102,7 @@ fn exchange(
     let response = cx.send(&HttpRequest::get(format!("{server}/rest/info?f=json")))?;
     let info = match read_answer(&response, "rest/info")? {
         Answer::Ok(info) => info,
-        Answer::Error(e) => return Err(Error::Server(format!("{server}/rest/info: {e}"))),
+        Answer::Error(e) => return Err(Error::server(format!("{server}/rest/info: {e}"))),
     };
     let Some(owner) = info.get("owningSystemUrl").and_then(Value::as_str) else {
         return Err(Error::Config(format!(
@@ -127,7 +128,7 @@ fn exchange(
             return Err(Error::TokenRejected(format!("the portal refused the token of profile '{}': {e}", cx.profile)))
         }
         Answer::Error(e) => {
-            return Err(Error::Server(format!("the portal {portal} would not make a token for {server}: {e}")))
+            return Err(Error::server(format!("the portal {portal} would not make a token for {server}: {e}")))
         }
     };
     let (token, expires_at) = generated_token(&object, "generateToken (serverUrl)")?;

@@ -201,11 +201,14 @@ fn read_json(response: &HttpResponse, what: &str) -> Result<std::result::Result<
         })),
         Some(o) if (200..300).contains(&response.status) => Ok(Ok(o)),
         _ if response.status == 401 => Err(Error::TokenRejected(format!("{what}: HTTP 401 Unauthorized"))),
-        _ => Err(Error::Server(format!(
-            "{what}: the server answered HTTP {} without a JSON object{}",
+        _ => Err(Error::http_status(
             response.status,
-            response.html_title().map(|t| format!(" (an HTML page titled \"{t}\")")).unwrap_or_default()
-        ))),
+            format!(
+                "{what}: the server answered HTTP {} without a JSON object{}",
+                response.status,
+                response.html_title().map(|t| format!(" (an HTML page titled \"{t}\")")).unwrap_or_default()
+            ),
+        )),
     }
 }
 
@@ -241,7 +244,7 @@ impl Oidc {
                 let url = format!("{issuer}/.well-known/openid-configuration");
                 let response = cx.send(&HttpRequest::get(&url))?;
                 let doc = read_json(&response, "OpenID Connect discovery")?
-                    .map_err(|e| Error::Server(format!("OpenID Connect discovery at {url}: {e}")))?;
+                    .map_err(|e| Error::server(format!("OpenID Connect discovery at {url}: {e}")))?;
                 json!({ "fetched_at": now, "metadata": doc })
             }
         };
@@ -249,7 +252,7 @@ impl Oidc {
         // RFC 8414 §3.3: the document must be about the issuer we asked.
         let claimed = found.issuer.clone().unwrap_or_default();
         if claimed.trim_end_matches('/') != issuer.trim_end_matches('/') {
-            return Err(Error::Server(format!(
+            return Err(Error::server(format!(
                 "the discovery document of {issuer} names issuer `{claimed}`; refusing it (check `issuer` of profile '{}')",
                 self.profile
             )));
@@ -305,10 +308,7 @@ impl Oidc {
             }
         }
         .header("Accept", "application/json");
-        cx.send(&request).map_err(|e| match e {
-            Error::Server(m) => Error::Server(format!("{what}: {m}")),
-            other => other,
-        })
+        cx.send(&request).map_err(|e| e.context(what))
     }
 
     fn token_call(
@@ -341,7 +341,7 @@ impl Oidc {
                 let jwks_uri = self.require(meta, "jwks_uri")?.to_string();
                 let response = cx.send(&HttpRequest::get(&jwks_uri))?;
                 let jwks =
-                    read_json(&response, "JWKS")?.map_err(|e| Error::Server(format!("JWKS at {jwks_uri}: {e}")))?;
+                    read_json(&response, "JWKS")?.map_err(|e| Error::server(format!("JWKS at {jwks_uri}: {e}")))?;
                 let jwks = Value::Object(jwks);
                 (jwt::verify_signature(id_token, &jwks)?, json!({ "fetched_at": now, "jwks": jwks }))
             }
@@ -405,9 +405,7 @@ impl Oidc {
                 }
             }
             None if previous.is_none() && self.scope_list().contains(&"openid") => {
-                return Err(Error::Server(
-                    "the token answer has no id_token although the scopes include openid".into(),
-                ));
+                return Err(Error::server("the token answer has no id_token although the scopes include openid"));
             }
             None => {}
         }
@@ -457,7 +455,7 @@ impl Oidc {
         ];
         let answer = self
             .token_call(cx, &meta, &fields)?
-            .map_err(|e| Error::Server(format!("the server refused the authorization code ({e})")))?;
+            .map_err(|e| Error::server(format!("the server refused the authorization code ({e})")))?;
         self.finish(cx, &meta, discovery, &answer, Some(&nonce), None)
     }
 
@@ -471,10 +469,10 @@ impl Oidc {
         }
         let response = self.post(cx, &endpoint, &fields, "device authorization")?;
         let grant = read_json(&response, "device authorization")?
-            .map_err(|e| Error::Server(format!("the server refused to start a device sign-in ({e})")))?;
+            .map_err(|e| Error::server(format!("the server refused to start a device sign-in ({e})")))?;
         let text = |k: &str| grant.get(k).and_then(Value::as_str).map(String::from);
         let (Some(device_code), Some(user_code)) = (text("device_code"), text("user_code")) else {
-            return Err(Error::Server("the device authorization answer lacks device_code or user_code".into()));
+            return Err(Error::server("the device authorization answer lacks device_code or user_code"));
         };
         let device_code = Secret::new(device_code);
         let verification_uri = text("verification_uri").or_else(|| text("verification_url")).unwrap_or_default();
@@ -502,7 +500,7 @@ impl Oidc {
                         break Err(cx.login_required("the device code expired before the sign-in was approved"))
                     }
                     "access_denied" => break Err(cx.login_required(format!("the sign-in was denied ({e})"))),
-                    _ => break Err(Error::Server(format!("the server refused the device sign-in ({e})"))),
+                    _ => break Err(Error::server(format!("the server refused the device sign-in ({e})"))),
                 },
             }
         };
@@ -538,7 +536,7 @@ impl Provider for Oidc {
             Err(e) if e.error == "invalid_grant" => {
                 Err(cx.login_required(format!("the server refused the refresh token ({e})")))
             }
-            Err(e) => Err(Error::Server(format!("the server refused to refresh the token ({e})"))),
+            Err(e) => Err(Error::server(format!("the server refused to refresh the token ({e})"))),
         }
     }
 
@@ -554,13 +552,13 @@ impl Provider for Oidc {
                 if response.status == 401 {
                     return Err(Error::TokenRejected("userinfo: HTTP 401 (invalid or expired access token)".into()));
                 }
-                let info = read_json(&response, "userinfo")?.map_err(|e| Error::Server(format!("userinfo: {e}")))?;
+                let info = read_json(&response, "userinfo")?.map_err(|e| Error::server(format!("userinfo: {e}")))?;
                 (info, "userinfo")
             }
             None => match tokens.extra.get(CLAIMS_KEY) {
                 Some(Value::Object(c)) => (c.clone(), "id_token"),
                 _ => {
-                    return Err(Error::Server(format!(
+                    return Err(Error::server(format!(
                         "profile '{}': the server has no userinfo endpoint and the login gave no id_token, \
                          so there is no way to tell who the token belongs to",
                         self.profile
@@ -571,7 +569,7 @@ impl Provider for Oidc {
         let username = ["preferred_username", "email", "sub"]
             .iter()
             .find_map(|k| claims.get(*k).and_then(Value::as_str).map(String::from))
-            .ok_or_else(|| Error::Server(format!("{source}: no preferred_username, email or sub")))?;
+            .ok_or_else(|| Error::server(format!("{source}: no preferred_username, email or sub")))?;
         let mut details: Map<String, Value> =
             claims.into_iter().filter(|(k, _)| KEPT_CLAIMS.contains(&k.as_str())).collect();
         details.insert("source".into(), Value::String(source.into()));

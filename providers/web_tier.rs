@@ -185,7 +185,7 @@ impl WebTier {
                 Mechanism::Negotiate if self.username.is_some() => "Negotiate or NTLM",
                 Mechanism::Negotiate => "Negotiate (Kerberos; NTLM would need `username`)",
             };
-            Error::Server(format!(
+            Error::server(format!(
                 "{} answered 401 but does not offer {wanted} (it offers: {offered}); the web-tier provider speaks \
                  Negotiate and NTLM only — check `url` and `mechanism`",
                 self.url
@@ -209,7 +209,8 @@ impl WebTier {
                 match self.kerberos(cx, client, password, request) {
                     Ok(signed) if signed.response.status != 401 => Ok(signed),
                     Ok(_) => self.ntlm(cx, client, password, request, "NTLM"),
-                    Err(Error::Server(why) | Error::Config(why)) => {
+                    Err(e @ (Error::Server(_) | Error::Config(_))) => {
+                        let why = e.to_string();
                         cx.ui.debug(1, &format!("Kerberos is not usable here ({why}); trying NTLM"));
                         self.ntlm(cx, client, password, request, "NTLM")
                     }
@@ -273,13 +274,13 @@ impl WebTier {
                     let why = match p {
                         CredentialProblem::NoTicket(m) | CredentialProblem::Other(m) => m,
                     };
-                    Error::Server(format!("{}: the server's Kerberos reply does not check out ({why})", self.url))
+                    Error::server(format!("{}: the server's Kerberos reply does not check out ({why})", self.url))
                 })?;
             }
             let who = response.header("X-Remote-User").map(String::from).or_else(|| context.client_name());
             return Ok(Signed { response, who });
         }
-        Err(Error::Server(format!("{}: the Negotiate handshake did not finish in {MAX_LEGS} round trips", self.url)))
+        Err(Error::server(format!("{}: the Negotiate handshake did not finish in {MAX_LEGS} round trips", self.url)))
     }
 
     fn credential_error(&self, cx: &FlowContext<'_>, problem: CredentialProblem) -> Error {
@@ -287,7 +288,7 @@ impl WebTier {
             CredentialProblem::NoTicket(why) => cx.login_required(format!(
                 "no usable Kerberos ticket ({why}): run `kinit user@REALM` (or set `username` and AGE_OAUTH_PASSWORD)"
             )),
-            CredentialProblem::Other(why) => Error::Server(format!("Kerberos towards {}: {why}", self.url)),
+            CredentialProblem::Other(why) => Error::server(format!("Kerberos towards {}: {why}", self.url)),
         }
     }
 
@@ -329,7 +330,7 @@ impl WebTier {
         let now = cx.now();
         let probe = self.sign_in(cx, password, &HttpRequest::get(&self.url))?;
         if matches!(probe.response.status, 401 | 403) {
-            return Err(Error::Server(format!(
+            return Err(Error::server(format!(
                 "{} refused the sign-in{} (HTTP {} after the handshake); nothing was stored",
                 self.url,
                 self.username
@@ -348,7 +349,7 @@ impl WebTier {
                 let object = match read_answer(&signed.response, "generateToken")? {
                     Answer::Ok(object) => object,
                     Answer::Error(e) => {
-                        return Err(Error::Server(format!("{url} would not make an ArcGIS token: {e}")))
+                        return Err(Error::server(format!("{url} would not make an ArcGIS token: {e}")))
                     }
                 };
                 let (token, expires_at) = generated_token(&object, "generateToken")?;
@@ -395,7 +396,7 @@ impl Provider for WebTier {
             401 => return Err(Error::TokenRejected(format!("{}: HTTP 401 after the handshake", self.url))),
             // Signed in but not allowed: a new handshake would not change that.
             403 => {
-                return Err(Error::Server(format!(
+                return Err(Error::server(format!(
                     "{}: HTTP 403 after the handshake (signed in, but not permitted)",
                     self.url
                 )))

@@ -17,6 +17,7 @@ pub const FIXED: &[EnvVar] = &[
     EnvVar { name: "AGE_OAUTH_KEYRING", description: "`off` keeps the OS keyring out of the way (builds with the `keyring` feature keep the cache identity there when it answers within 3 s)." },
     EnvVar { name: "AGE_OAUTH_BROWSER", description: "Command that opens the sign-in URL (the URL is its last argument); `none` never opens a browser." },
     EnvVar { name: "AGE_OAUTH_CLOCK_OFFSET", description: "Seconds added to the clock when deciding expiry (may be negative): for simulations and tests, never needed in normal use." },
+    EnvVar { name: "AGE_OAUTH_HTTP_TIMEOUT", description: "Seconds one HTTP exchange may take (1 to 3600, default 60); a server that does not answer in time counts as unreachable." },
     EnvVar { name: "NO_COLOR", description: "Any non-empty value turns colours off." },
 ];
 

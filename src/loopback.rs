@@ -153,7 +153,7 @@ fn judge(query: &str, expected: &Expected<'_>) -> Verdict {
     }
     if let (Some(iss), Some(issuer)) = (get("iss"), expected.issuer) {
         if iss.trim_end_matches('/') != issuer.trim_end_matches('/') {
-            return Verdict::Done(Err(Error::Server(format!(
+            return Verdict::Done(Err(Error::server(format!(
                 "the authorization response comes from issuer {iss}, not {issuer} (RFC 9207 mix-up defence); sign-in aborted"
             ))));
         }
@@ -164,12 +164,12 @@ fn judge(query: &str, expected: &Expected<'_>) -> Verdict {
         return Verdict::Done(Err(if error == "access_denied" {
             Error::login_required(expected.profile, e)
         } else {
-            Error::Server(e)
+            Error::server(e)
         }));
     }
     match get("code").filter(|c| !c.is_empty()) {
         Some(code) => Verdict::Done(Ok(Callback { code: Secret::new(code) })),
-        None => Verdict::Done(Err(Error::Server("the authorization response has neither `code` nor `error`".into()))),
+        None => Verdict::Done(Err(Error::server("the authorization response has neither `code` nor `error`"))),
     }
 }
 

@@ -105,7 +105,7 @@ pub(super) fn cmd_request(
     ui.debug(1, &format!("HTTP {} ({} bytes)", response.status, response.body.len()));
     print_bytes(&response.body)?;
     match verdict {
-        AuthVerdict::Rejected | AuthVerdict::Forbidden => Err(Error::Server(format!(
+        AuthVerdict::Rejected | AuthVerdict::Forbidden => Err(Error::server(format!(
             "the server refused the credentials of profile '{}' (HTTP {}{})",
             session.name(),
             response.status,

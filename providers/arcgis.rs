@@ -132,12 +132,13 @@ pub fn token_set(object: &Map<String, Value>, now: u64, previous: Option<&TokenS
         }
     };
     let mut tokens = TokenSet::new(Secret::new(access), now);
-    tokens.expires_at = seconds("expires_in")?.map(|s| now + s);
+    tokens.expires_at = seconds("expires_in")?.map(|s| crate::token::expiry_after(now, s));
     tokens.username = object.get("username").and_then(Value::as_str).map(String::from);
     match object.get("refresh_token").and_then(Value::as_str).filter(|s| !s.is_empty()) {
         Some(rt) => {
             tokens.refresh_token = Some(Secret::new(rt));
-            tokens.refresh_expires_at = seconds("refresh_token_expires_in")?.map(|s| now + s);
+            tokens.refresh_expires_at =
+                seconds("refresh_token_expires_in")?.map(|s| crate::token::expiry_after(now, s));
             tokens.refresh_issued_at = Some(now);
         }
         None => {

@@ -59,6 +59,7 @@ pub struct EsriPkce {
 
 fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
     let s: EsriPkceSettings = settings.parse()?;
+    crate::settings::check_login_timeout(&settings.profile, s.login_timeout)?;
     let portal = Portal { url: service_url(&settings.profile, "portal", &s.portal)?, referer: s.referer.clone() };
     Ok(Box::new(EsriPkce { portal, settings: s }))
 }

@@ -203,7 +203,7 @@ impl EsriToken {
         };
         let (token, expires_at) = generated_token(&object, "generateToken")?;
         let mut tokens = TokenSet::new(token, now);
-        tokens.expires_at = expires_at;
+        tokens.expires_at = expires_at.map(|at| crate::token::clamp_expiry(now, at));
         tokens.username = Some(self.username.clone());
         Ok(tokens)
     }

@@ -132,6 +132,7 @@ fn exchange(
         }
     };
     let (token, expires_at) = generated_token(&object, "generateToken (serverUrl)")?;
+    let expires_at = expires_at.map(|at| crate::token::clamp_expiry(cx.now(), at));
     Ok(ServerToken { server: server.to_string(), token, expires_at })
 }
 

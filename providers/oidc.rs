@@ -126,6 +126,7 @@ pub struct Oidc {
 
 fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
     let s: OidcSettings = settings.parse()?;
+    crate::settings::check_login_timeout(&settings.profile, s.login_timeout)?;
     let check =
         |field: &str, v: &Option<String>| v.as_deref().map(|u| service_url(&settings.profile, field, u)).transpose();
     let explicit = Metadata {
@@ -481,8 +482,10 @@ impl Oidc {
             message.push_str(&format!("\n  or open {complete}"));
         }
         cx.ui.info(&message);
-        let mut interval = grant.get("interval").and_then(Value::as_u64).unwrap_or(DEFAULT_POLL_INTERVAL);
-        let deadline = cx.now() + grant.get("expires_in").and_then(Value::as_u64).unwrap_or(600);
+        let mut interval = grant.get("interval").and_then(Value::as_u64).unwrap_or(DEFAULT_POLL_INTERVAL).clamp(1, 60);
+        // A device code lives minutes; absurd values from the server are clamped.
+        let lifetime = grant.get("expires_in").and_then(Value::as_u64).unwrap_or(600).min(3_600);
+        let deadline = cx.now().saturating_add(lifetime);
         let poll =
             [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", device_code.expose())];
         let result = loop {
@@ -495,7 +498,7 @@ impl Oidc {
                 Ok(answer) => break Ok(answer),
                 Err(e) => match e.error.as_str() {
                     "authorization_pending" => {}
-                    "slow_down" => interval += 5,
+                    "slow_down" => interval = (interval + 5).min(60),
                     "expired_token" => {
                         break Err(cx.login_required("the device code expired before the sign-in was approved"))
                     }

@@ -110,7 +110,7 @@ pub fn check_claims(claims: &Map<String, Value>, want: &Expectations<'_>) -> Res
         return bad("authorized party (azp) is another client".into());
     }
     match claims.get("exp").and_then(Value::as_u64) {
-        Some(exp) if exp + LEEWAY_SECS > want.now => {}
+        Some(exp) if exp.saturating_add(LEEWAY_SECS) > want.now => {}
         Some(exp) => return bad(format!("expired at {}", crate::clock::rfc3339(exp))),
         None => return bad("no `exp`".into()),
     }

@@ -48,6 +48,20 @@ impl std::fmt::Debug for TokenSet {
     }
 }
 
+/// The longest lifetime believed from a server (100 years): a larger `expires_in` or
+/// `expires` is clamped to it, so far-future answers never overflow a date.
+pub const MAX_LIFETIME: u64 = 100 * 365 * 86_400;
+
+/// When something that lives `seconds` from `now` expires, with absurd lifetimes clamped.
+pub fn expiry_after(now: u64, seconds: u64) -> u64 {
+    now.saturating_add(seconds.min(MAX_LIFETIME))
+}
+
+/// An absolute expiry a server sent, clamped to `now + MAX_LIFETIME`.
+pub fn clamp_expiry(now: u64, at: u64) -> u64 {
+    at.min(now.saturating_add(MAX_LIFETIME))
+}
+
 impl TokenSet {
     pub fn new(access_token: Secret, obtained_at: u64) -> Self {
         TokenSet {

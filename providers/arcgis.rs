@@ -353,7 +353,8 @@ impl Portal {
         match self.token_request(cx, &fields)? {
             Answer::Ok(object) => {
                 let mut fresh = token_set(&object, now, Some(current), "oauth2/token")?;
-                fresh.extra = current.extra.clone();
+                fresh.provider_state = current.provider_state.clone();
+                fresh.derived = current.derived.clone();
                 Ok(fresh)
             }
             // Any refusal of a refresh token (498 "refresh_token expired", invalid_grant,

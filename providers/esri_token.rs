@@ -5,7 +5,7 @@ use super::arcgis::{read_answer, Answer, Portal};
 use super::password;
 use crate::error::{Error, Result};
 use crate::http::HttpRequest;
-use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::secret::Secret;
 use crate::settings::service_url;
 use crate::token::TokenSet;
@@ -210,12 +210,11 @@ impl EsriToken {
 }
 
 impl Provider for EsriToken {
-    fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
+    fn login(&self, cx: &mut FlowContext<'_>) -> Result<Obtained> {
         // The engine logs in by itself (no browser) when no token is cached: never prompt then.
         let typed = password::password(cx, &PASSWORD, &self.username, !cx.no_browser)?;
-        let mut tokens = self.acquire(cx, &typed.value)?;
-        password::offer_to_keep(cx, &PASSWORD, typed, &mut tokens)?;
-        Ok(tokens)
+        let tokens = self.acquire(cx, &typed.value)?;
+        password::offer_to_keep(cx, &PASSWORD, typed, tokens)
     }
 
     fn refresh(&self, cx: &mut FlowContext<'_>, _current: &TokenSet) -> Result<TokenSet> {

@@ -10,11 +10,8 @@ use crate::interact::Interaction;
 use crate::registry::{FlowContext, Provider};
 use crate::secret::Secret;
 use crate::settings::service_url;
-use crate::token::TokenSet;
-use serde_json::{json, Value};
-
-/// Where server tokens live inside the profile's (encrypted) token set: `{root: {token, expires_at}}`.
-const EXTRA_KEY: &str = "server_tokens";
+use crate::token::{DerivedToken, TokenSet};
+use serde_json::Value;
 
 /// A token for one federated server.
 #[derive(Debug, Clone)]
@@ -40,11 +37,9 @@ fn same_site(a: &str, b: &str) -> bool {
 }
 
 fn cached(tokens: &TokenSet, server: &str, now: u64, need: u64) -> Option<ServerToken> {
-    let entry = tokens.extra.get(EXTRA_KEY)?.get(server)?;
-    let token = entry.get("token")?.as_str()?;
-    let expires_at = entry.get("expires_at").and_then(Value::as_u64);
-    let valid = expires_at.is_none_or(|at| at > now && at - now >= need);
-    valid.then(|| ServerToken { server: server.to_string(), token: Secret::new(token), expires_at })
+    let entry = tokens.derived.get(server)?;
+    let valid = entry.expires_at.is_none_or(|at| at > now && at - now >= need);
+    valid.then(|| ServerToken { server: server.to_string(), token: entry.token.clone(), expires_at: entry.expires_at })
 }
 
 /// A valid token for the federated server `server_url`, from the cache or minted with the
@@ -75,11 +70,8 @@ pub fn server_token(
             }
             let minted = engine.with_flow(session, ui, |p, cx| exchange(p, cx, portal_tokens, &server))?;
             if let Some(tokens) = entry.as_mut().and_then(|e| e.tokens.as_mut()) {
-                let slot = tokens.extra.entry(EXTRA_KEY.to_string()).or_insert_with(|| json!({}));
-                if !slot.is_object() {
-                    *slot = json!({});
-                }
-                slot[server.as_str()] = json!({ "token": minted.token.expose(), "expires_at": minted.expires_at });
+                let derived = DerivedToken { token: minted.token.clone(), expires_at: minted.expires_at };
+                tokens.derived.insert(server.clone(), derived);
             }
             Ok(minted)
         })

@@ -7,7 +7,9 @@ use super::gssapi::{CredentialProblem, Initiator};
 use super::{ntlm, password};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpRequest, HttpResponse};
-use crate::registry::{AuthVerdict, FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::registry::{
+    AuthVerdict, FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec,
+};
 use crate::secret::Secret;
 use crate::settings::service_url;
 use crate::token::TokenSet;
@@ -15,7 +17,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use rand::RngCore;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Round trips a handshake may take before we call it a loop (SPNEGO needs at most two).
@@ -62,6 +64,13 @@ const PASSWORD: SecretSpec = SecretSpec {
     description: "Password of the account: prompted at login (kept encrypted if you agree), or AGE_OAUTH_PASSWORD",
     required: false,
 };
+
+/// What a web-tier sign-in keeps with its tokens: the site it was made for.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct WebTierState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    web_tier_url: Option<String>,
+}
 
 pub struct WebTier {
     url: String,
@@ -359,7 +368,7 @@ impl WebTier {
             }
         };
         tokens.username = probe.who.or_else(|| self.username.clone());
-        tokens.extra.insert("web_tier_url".into(), Value::String(self.url.clone()));
+        tokens.provider_state.set(&WebTierState { web_tier_url: Some(self.url.clone()) });
         Ok(tokens)
     }
 
@@ -373,15 +382,14 @@ impl WebTier {
 }
 
 impl Provider for WebTier {
-    fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
+    fn login(&self, cx: &mut FlowContext<'_>) -> Result<Obtained> {
         let Some(user) = self.username.clone() else {
-            return self.establish(cx, None);
+            return self.establish(cx, None).map(Obtained::from);
         };
         // The engine signs in by itself (no browser) when nothing is cached: never prompt then.
         let typed = password::password(cx, &PASSWORD, &user, !cx.no_browser)?;
-        let mut tokens = self.establish(cx, Some(&typed.value))?;
-        password::offer_to_keep(cx, &PASSWORD, typed, &mut tokens)?;
-        Ok(tokens)
+        let tokens = self.establish(cx, Some(&typed.value))?;
+        password::offer_to_keep(cx, &PASSWORD, typed, tokens)
     }
 
     fn refresh(&self, cx: &mut FlowContext<'_>, _current: &TokenSet) -> Result<TokenSet> {

@@ -7,7 +7,7 @@ use crate::error::{Error, Result, ServerErrorKind};
 use crate::http::{HttpClient, UreqClient, VerifySsl};
 use crate::interact::Interaction;
 use crate::paths::Paths;
-use crate::registry::{AuthVerdict, FlowContext, Identity, ProfileSettings, Provider, SecretOrigin, Secrets};
+use crate::registry::{AuthVerdict, FlowContext, Identity, Obtained, ProfileSettings, Provider, SecretOrigin, Secrets};
 use crate::store::{CacheEntry, CacheStore, FailureRecord, ProfileLock};
 use crate::token::TokenSet;
 use std::sync::{Arc, OnceLock};
@@ -342,10 +342,10 @@ impl Engine {
             }
         }
         let secrets = Self::secrets(session, existing.as_ref());
-        let mut tokens = self
+        let obtained = self
             .run(session, ui, &secrets, no_browser, |p, cx| p.login(cx))
             .map_err(|e| refused_credentials(session, e))?;
-        let keep = std::mem::take(&mut tokens.secrets_to_store);
+        let (tokens, keep) = (obtained.tokens, obtained.secrets_to_store);
         let options = UpdateOptions {
             bind_to: Some(session),
             reread: if force { Reread::Replace } else { Reread::Checked },
@@ -445,15 +445,15 @@ impl Engine {
             let result = match &current {
                 Some(current) => {
                     ui.debug(1, &format!("refreshing the token of profile '{}'", session.name()));
-                    self.run(session, ui, &secrets, true, |p, cx| p.refresh(cx, current))
+                    self.run(session, ui, &secrets, true, |p, cx| p.refresh(cx, current)).map(Obtained::from)
                 }
                 // Application credentials: no person needed, so log in right here.
                 None => self.run(session, ui, &secrets, true, |p, cx| p.login(cx)),
             };
             match result.map_err(|err| refused_credentials(session, err)) {
-                Ok(mut fresh) => {
+                Ok(Obtained { tokens: fresh, secrets_to_store }) => {
                     self.store.clear_failure(lock);
-                    e.secrets.extend(std::mem::take(&mut fresh.secrets_to_store));
+                    e.secrets.extend(secrets_to_store);
                     e.tokens = Some(fresh.clone());
                     Ok(fresh)
                 }

@@ -453,3 +453,50 @@ fn http_401_from_the_token_endpoint_is_exit_3_naming_the_login_command() {
     let _ = out.stdout.as_slice().read_to_string(&mut body);
     assert!(body.is_empty());
 }
+
+#[test]
+fn caches_written_before_typed_provider_state_still_work_and_are_upgraded() {
+    let sim = start_sim();
+    let home = Home::new();
+    add_profile(&home, &sim, "p");
+    assert_eq!(code(&login(&home, "p", &[])), 0);
+    let entry = home.load_cache("p");
+    let tokens = entry.tokens.clone().unwrap();
+    // The layout the previous version wrote: provider values and federated server tokens
+    // (in clear JSON) under `extra`.
+    let old = serde_json::json!({
+        "format": 1,
+        "profile": "p",
+        "provider": "esri-oob",
+        "secrets": {"client_secret": APP_SECRET},
+        "service": entry.service,
+        "tokens": {
+            "access_token": tokens.access_token.expose(),
+            "expires_at": tokens.expires_at,
+            "refresh_token": tokens.refresh_token.as_ref().map(|r| r.expose().to_string()),
+            "refresh_expires_at": tokens.refresh_expires_at,
+            "refresh_issued_at": tokens.refresh_issued_at,
+            "username": tokens.username,
+            "obtained_at": tokens.obtained_at,
+            "extra": {
+                "redirect_uri": "urn:ietf:wg:oauth:2.0:oob",
+                "server_tokens": {"https://gis.example.com/arcgis": {"token": "st_old", "expires_at": 4_000_000_000u64}}
+            }
+        }
+    });
+    let key = text(&home.run(&["key", "show"]).stdout).trim().parse::<age::x25519::Recipient>().unwrap();
+    let bytes = age_oauth::store::encrypt_to(&serde_json::to_vec(&old).unwrap(), &[key]).unwrap();
+    std::fs::write(home.cache_file("p"), bytes).unwrap();
+
+    let out = home.run(&["token", "--profile", "p"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), tokens.access_token.expose(), "read as it is");
+    // A refresh writes it back in the typed layout.
+    let out = token_needing_refresh(&home, "p");
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let upgraded = home.load_cache("p").tokens.unwrap();
+    assert_ne!(upgraded.access_token, tokens.access_token);
+    assert_eq!(upgraded.derived["https://gis.example.com/arcgis"].token.expose(), "st_old");
+    assert_eq!(upgraded.provider_state["redirect_uri"], "urn:ietf:wg:oauth:2.0:oob");
+    assert!(!upgraded.provider_state.contains_key("server_tokens"));
+}

@@ -296,7 +296,8 @@ fn engine_bad_inputs() {
         l.local_addr().unwrap().port()
     };
     // (case, portal, extra environment, expectation)
-    let server_cases: Vec<(&str, String, Vec<(&str, &str)>, Expect)> = vec![
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, Expect);
+    let server_cases: Vec<Case> = vec![
         (
             "token endpoint 401",
             format!("http://127.0.0.1:{port}/http-401/portal"),

@@ -469,15 +469,21 @@ impl CacheStore {
         if entry.profile != profile {
             // A renamed or copied file: using it would fork one login into two, and on a
             // portal that rotates refresh tokens the replayed one revokes the grant.
+            let owner = match crate::config::validate_profile_name(&entry.profile) {
+                Ok(()) => format!(
+                    "the login of profile '{}' (it was renamed or copied); it was left untouched — move it back \
+                     to {}, or",
+                    entry.profile,
+                    self.paths.cache_file(&entry.profile).display()
+                ),
+                Err(_) => "another profile's login (it was renamed or copied); it was left untouched —".into(),
+            };
             return Err(Error::store(
                 StoreErrorKind::Misplaced,
                 format!(
-                    "the cache file of profile '{profile}' ({}) holds the login of profile '{}' (it was renamed or \
-                     copied); it was left untouched — move it back to {}, or replace it with \
+                    "the cache file of profile '{profile}' ({}) holds {owner} replace it with \
                      `age-oauth login --profile {profile} --force`",
                     path.display(),
-                    entry.profile,
-                    self.paths.cache_file(&entry.profile).display()
                 ),
             ));
         }

@@ -224,10 +224,23 @@ impl FlowContext<'_> {
     }
 }
 
+/// What a login hands the engine to keep: the tokens, and the secrets the person allowed
+/// to be kept (a typed password), which the engine stores encrypted with the profile.
+pub struct Obtained {
+    pub tokens: TokenSet,
+    pub secrets_to_store: Vec<(String, Secret)>,
+}
+
+impl From<TokenSet> for Obtained {
+    fn from(tokens: TokenSet) -> Self {
+        Obtained { tokens, secrets_to_store: Vec::new() }
+    }
+}
+
 /// A provider plugin: one way of getting tokens.
 pub trait Provider: Send + Sync {
     /// Gets tokens, with a person if the flow needs one.
-    fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet>;
+    fn login(&self, cx: &mut FlowContext<'_>) -> Result<Obtained>;
 
     /// Gets fresh tokens without a person, or `Error::LoginRequired`.
     fn refresh(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet>;

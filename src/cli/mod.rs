@@ -492,7 +492,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             )),
         },
         Command::Key(KeyCommand::Rotate) => {
-            let (public, count) = crate::headless::rotate_identity(&engine.store)?;
+            let (public, count) = crate::headless::rotate_identity(&engine)?;
             ui.info(&format!("Re-encrypted {count} cache(s) to the new key {public}; the old key is gone."));
             print_line(&public)
         }

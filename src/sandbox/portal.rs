@@ -198,6 +198,8 @@ struct SimState {
     config: PortalConfig,
     clock_offset_secs: i64,
     deny_next_authorize: bool,
+    /// While set, the token endpoint answers this HTTP status (an outage behind a proxy).
+    token_outage: Option<u16>,
     counts: BTreeMap<String, u64>,
     pending: HashMap<String, PendingAuthorization>,
     codes: HashMap<String, IssuedCode>,
@@ -1290,6 +1292,11 @@ fn dispatch(st: &mut SimState, req: &Incoming, base_url: &str) -> Reply {
         "/portal/sharing/rest/oauth2/authorize" => authorize(st, req),
         "/portal/sharing/rest/oauth2/signin" => sign_in(st, req),
         "/portal/sharing/oauth2/approval" => approval(st, req),
+        "/portal/sharing/rest/oauth2/token" if st.token_outage.is_some() => {
+            st.bump("token:outage");
+            let status = st.token_outage.unwrap_or(503);
+            html_page(status, "Service Unavailable", "<h1>Service Unavailable</h1>")
+        }
         "/portal/sharing/rest/oauth2/token" => token(st, req),
         "/portal/sharing/rest/oauth2/revokeToken" => revoke_token(st, req),
         "/portal/sharing/rest/oauth2/signout" => sign_out(st, req),
@@ -1534,6 +1541,7 @@ impl PortalSim {
             config,
             clock_offset_secs: 0,
             deny_next_authorize: false,
+            token_outage: None,
             counts: BTreeMap::new(),
             pending: HashMap::new(),
             codes: HashMap::new(),
@@ -1620,6 +1628,11 @@ impl PortalSim {
 
     pub fn set_include_refresh_expiry(&self, include: bool) {
         self.update_config(|c| c.include_refresh_expiry = include);
+    }
+
+    /// `Some(status)`: the token endpoint answers that HTTP status (an HTML page) until set back to `None`.
+    pub fn set_token_outage(&self, status: Option<u16>) {
+        lock(&self.state).token_outage = status;
     }
 
     /// The next authorize request answers `error=access_denied` as if the user clicked Cancel.

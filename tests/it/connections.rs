@@ -3,8 +3,7 @@
 //! a real pseudo-terminal (rexpect) and, for scripts, without one.
 #![cfg(unix)]
 
-mod common;
-use common::*;
+use crate::common::*;
 use rexpect::session::PtySession;
 use std::process::Command;
 

@@ -2,8 +2,8 @@
 //! by tests/setup/python-age-oauth.sh: `verify_ssl` (false, true, a CA path) is carried over, the
 //! migrated profiles work and are bound, and `--shred` never touches a file outside the store.
 
-mod common;
-use common::*;
+use crate::common;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

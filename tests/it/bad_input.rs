@@ -1,8 +1,7 @@
 //! Bad input gets a one-line error, a non-zero exit, and loses nothing: damaged caches,
 //! caches for another key, wrong passphrases, malformed or secret-bearing TOML.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// Logs a profile in and returns the home and the simulator keeping it alive.
 fn logged_in() -> (Home, age_oauth::sandbox::PortalSim) {

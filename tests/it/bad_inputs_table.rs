@@ -1,8 +1,7 @@
 //! A table of bad inputs — profile files, server answers, caches, environment — each of which
 //! must end in a one-line error, the expected non-zero exit, no panic and no secret in the output.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -1,9 +1,8 @@
 //! `esri-token` and federated server tokens through the real binary, against the Portal and ArcGIS
 //! Server simulators: generateToken (portal and server, referer and requestip), re-acquiring, wrong passwords.
 
-mod common;
+use crate::common::*;
 use age_oauth::sandbox::{ServerConfig, ServerSecurity, ServerSim};
-use common::*;
 use serde_json::Value;
 
 const PASSWORD: &str = "alice-password";

@@ -1,8 +1,7 @@
 //! `age-oauth sandbox --tls-cert --tls-key`: the Portal simulator over HTTPS (for clients that insist
 //! on it, like the `arcgis` Python package), with a throw-away CA made by openssl.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};

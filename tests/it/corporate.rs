@@ -1,9 +1,8 @@
 //! Issue 14, through the binary: list settings, the OS trust store, proxies (the real tinyproxy),
 //! `doctor`, `--no-browser` with the listener still on, federated servers, the export passphrase.
 
-mod common;
+use crate::common::*;
 use age_oauth::sandbox::{OidcSim, OidcSimConfig};
-use common::*;
 
 fn add(home: &Home, profile: &str, provider: &str, fields: &[&str]) {
     let mut args = vec!["profile", "add", profile, "--provider", provider];

@@ -2,8 +2,7 @@
 //! (to a key and a passphrase, opened by the reference `age` tool), key show/rotate, exec,
 //! token formats, completions, and migration from the Python age-oauth.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// A logged-in esri-oob profile `prod` on a "desktop" home.

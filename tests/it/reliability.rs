@@ -2,8 +2,7 @@
 //! expiry rounds against a portal that rotates refresh tokens and revokes the grant on reuse,
 //! and `kill -9` at random moments during 200 refreshes. Figures go to stdout (--nocapture).
 
-mod common;
-use common::*;
+use crate::common::*;
 use rand::Rng;
 use std::process::Stdio;
 use std::time::Instant;

@@ -1,66 +1,8 @@
 //! `web-tier` through the real binary against real servers on loopback: an MIT KDC with Apache and
 //! mod_auth_gssapi (Kerberos/SPNEGO), and a pyspnego NTLM site, started once per run by tests/peers/*.
 
-mod common;
-use common::*;
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use crate::common::*;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
-
-/// A running peer: its work dir and the variables its start script wrote to `env`.
-struct Peer {
-    dir: PathBuf,
-    vars: HashMap<String, String>,
-}
-
-impl Peer {
-    fn var(&self, name: &str) -> &str {
-        self.vars.get(name).unwrap_or_else(|| panic!("{name} missing from {}/env", self.dir.display()))
-    }
-}
-
-/// Starts `tests/peers/<name>/start.sh` in a fresh dir; it stops itself (and deletes the dir) when
-/// this test process ends. Missing packages fail the test, naming the set-up script.
-fn start_peer(name: &str) -> Peer {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = tempfile::Builder::new().prefix(&format!("age-oauth-{name}-")).tempdir().unwrap().keep();
-    let out = Command::new("bash")
-        .arg(root.join(format!("tests/peers/{name}/start.sh")))
-        .env("PEER_DIR", &dir)
-        .env("WATCH_PID", std::process::id().to_string())
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "the {name} peer did not start (exit {:?}):\n{}\nInstall its packages with `bash tests/setup/{name}.sh` \
-         (as root; `bash tests/run-all.sh` runs every set-up script), then run the tests again.",
-        out.status.code(),
-        text(&out.stderr)
-    );
-    let env = std::fs::read_to_string(dir.join("env")).expect("the start script writes env");
-    let mut vars = HashMap::new();
-    for line in env.lines() {
-        let rest = line.trim_start_matches("export ").trim();
-        // `K='v' K2='v2'`: values never contain quotes.
-        for assignment in rest.split("' ").filter(|a| !a.is_empty()) {
-            if let Some((k, v)) = assignment.split_once('=') {
-                vars.insert(k.trim().to_string(), v.trim_matches('\'').to_string());
-            }
-        }
-    }
-    Peer { dir, vars }
-}
-
-fn kerberos() -> &'static Peer {
-    static PEER: OnceLock<Peer> = OnceLock::new();
-    PEER.get_or_init(|| start_peer("kerberos"))
-}
-
-fn ntlm() -> &'static Peer {
-    static PEER: OnceLock<Peer> = OnceLock::new();
-    PEER.get_or_init(|| start_peer("ntlm"))
-}
 
 /// The binary with nothing but what it needs: no inherited variable can carry a password.
 fn bare_cmd(home: &Home, extra_env: &[(&str, &str)]) -> Command {
@@ -96,7 +38,7 @@ fn add_web_tier(home: &Home, name: &str, sets: &[&str]) {
 /// Kerberos environment of the test realm, with this home's own ticket cache.
 fn krb_env(home: &Home) -> Vec<(&'static str, String)> {
     vec![
-        ("KRB5_CONFIG", kerberos().var("KRB5_CONFIG").to_string()),
+        ("KRB5_CONFIG", kerberos_peer().var("KRB5_CONFIG").to_string()),
         ("KRB5CCNAME", format!("FILE:{}", home.path().join("ccache").display())),
     ]
 }
@@ -109,7 +51,7 @@ fn with_env<'a>(vars: &'a [(&'static str, String)], more: &[(&'static str, &'a s
 
 #[test]
 fn kerberos_from_a_kinit_ticket_with_no_password_anywhere() {
-    let peer = kerberos();
+    let peer = kerberos_peer();
     let home = Home::new();
     let env = krb_env(&home);
     let url = peer.var("KRB_URL");
@@ -162,7 +104,7 @@ fn kerberos_from_a_kinit_ticket_with_no_password_anywhere() {
 
 #[test]
 fn kerberos_with_a_password_from_the_environment() {
-    let peer = kerberos();
+    let peer = kerberos_peer();
     let home = Home::new();
     let env = krb_env(&home); // an empty ticket cache: the password is the only way in
     let url = peer.var("KRB_URL");
@@ -194,7 +136,7 @@ fn kerberos_with_a_password_from_the_environment() {
 
 #[test]
 fn ntlm_right_and_wrong_password() {
-    let peer = ntlm();
+    let peer = ntlm_peer();
     let home = Home::new();
     let url = peer.var("NTLM_URL");
     add_web_tier(&home, "dom", &[&format!("url={url}"), "mechanism=ntlm", "username=EXAMPLE\\alice"]);
@@ -246,7 +188,7 @@ fn ntlm_right_and_wrong_password() {
 
 #[test]
 fn an_ntlm_session_yields_an_arcgis_token_sent_as_x_esri_authorization() {
-    let peer = ntlm();
+    let peer = ntlm_peer();
     let home = Home::new();
     let base = peer.var("NTLM_BASE_URL");
     let portal = format!("{base}/portal");
@@ -276,7 +218,7 @@ fn an_ntlm_session_yields_an_arcgis_token_sent_as_x_esri_authorization() {
 
 #[test]
 fn a_site_offering_neither_negotiate_nor_ntlm_is_a_clear_error() {
-    let peer = ntlm();
+    let peer = ntlm_peer();
     let home = Home::new();
     let url = format!("{}/basic", peer.var("NTLM_BASE_URL"));
     add_web_tier(&home, "basic", &[&format!("url={url}"), "username=alice"]);

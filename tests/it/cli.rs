@@ -1,8 +1,7 @@
 //! The command-line contract, driven through the real binary against the Portal simulator:
 //! the whole esri-oob life cycle, esri-app, secrets never leaking, and exit codes.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 #[test]

@@ -2,12 +2,11 @@
 //! writer, transient refresh failures, bounded lock waits, renamed caches, profile add/remove
 //! atomicity, temp files left by killed writers, absurd numbers and a refusing token endpoint.
 
-mod common;
+use crate::common::*;
 use age_oauth::paths::Paths;
 use age_oauth::secret::Secret;
 use age_oauth::store::{CacheEntry, CacheStore};
 use age_oauth::token::TokenSet;
-use common::*;
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;

@@ -4,9 +4,8 @@
 //! in such a directory (the user's consent) re-binds. The legitimate servers are our simulators and
 //! the real NTLM peer (tests/peers/ntlm).
 
-mod common;
+use crate::common::*;
 use age_oauth::sandbox::{OidcSim, OidcSimConfig, ServerConfig, ServerSim};
-use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -286,11 +285,6 @@ fn esri_token_portal_and_server_and_trust() {
     let server = ServerSim::start("127.0.0.1:0", ServerConfig::default()).unwrap();
     let bound = esri_token_bound(("server", server.base_url()));
     assert_refused_everywhere(&bound, &attacker, &["server", "verify_ssl"], &token_commands(&attacker));
-}
-
-fn ntlm_peer() -> &'static StartedPeer {
-    static PEER: std::sync::OnceLock<StartedPeer> = std::sync::OnceLock::new();
-    PEER.get_or_init(|| start_named_peer("ntlm"))
 }
 
 #[test]

@@ -1,8 +1,7 @@
 //! The `token --json` contract the Python package reads (header, service, TLS, epoch expiry) and
 //! `token --force-refresh`, which the Python auth objects run when a server rejects a token.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 fn token_json(home: &Home, extra: &[&str]) -> Value {

@@ -1,9 +1,8 @@
 //! Browser and device sign-in through the real binary: against the real, independent oidc-provider
 //! (tests/peers/oidc), and esri-pkce against the Portal simulator, with a scripted browser.
 
-mod common;
+use crate::common::*;
 use age_oauth::sandbox::{OidcSim, OidcSimConfig};
-use common::*;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Output, Stdio};
 

@@ -1,8 +1,7 @@
 //! `age-oauth demo` and `age-oauth sandbox` as a user runs them: separate processes,
 //! talking only to 127.0.0.1, and `connections add` (the Python age-oauth's flags).
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 

@@ -1,5 +1,5 @@
 //! Generated references stay in step with the code: the profile JSON Schema and the
-//! environment-variable table. `UPDATE_GENERATED=1 cargo test --test generated` rewrites them.
+//! environment-variable table. `UPDATE_GENERATED=1 cargo test --test it generated::` rewrites them.
 
 use std::path::Path;
 
@@ -12,7 +12,7 @@ fn check(relative: &str, fresh: &str) {
     let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         on_disk == fresh,
-        "{relative} is stale: regenerate it with `UPDATE_GENERATED=1 cargo test --test generated` and commit it"
+        "{relative} is stale: regenerate it with `UPDATE_GENERATED=1 cargo test --test it generated::` and commit it"
     );
 }
 

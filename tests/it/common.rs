@@ -326,7 +326,21 @@ impl StartedPeer {
     }
 }
 
-/// Starts `tests/peers/<name>/start.sh` in a fresh dir; it stops itself when this test process ends.
+/// The NTLM site (tests/peers/ntlm), started once per test binary: it stops itself (and deletes its
+/// dir) when this test process ends.
+pub fn ntlm_peer() -> &'static StartedPeer {
+    static PEER: std::sync::OnceLock<StartedPeer> = std::sync::OnceLock::new();
+    PEER.get_or_init(|| start_named_peer("ntlm"))
+}
+
+/// The MIT KDC with Apache and mod_auth_gssapi (tests/peers/kerberos), started once per test binary.
+pub fn kerberos_peer() -> &'static StartedPeer {
+    static PEER: std::sync::OnceLock<StartedPeer> = std::sync::OnceLock::new();
+    PEER.get_or_init(|| start_named_peer("kerberos"))
+}
+
+/// Starts `tests/peers/<name>/start.sh` in a fresh dir; it stops itself (and deletes the dir) when this
+/// test process ends. Missing packages fail the test, naming the set-up script.
 pub fn start_named_peer(name: &str) -> StartedPeer {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::Builder::new().prefix(&format!("age-oauth-{name}-")).tempdir().unwrap().keep();
@@ -338,13 +352,16 @@ pub fn start_named_peer(name: &str) -> StartedPeer {
         .expect("bash runs");
     assert!(
         out.status.success(),
-        "the {name} peer did not start: {}\nInstall it with `bash tests/setup/{name}.sh`",
+        "the {name} peer did not start (exit {:?}):\n{}\nInstall its packages with `bash tests/setup/{name}.sh` \
+         (as root; `bash tests/run-all.sh` runs every set-up script), then run the tests again.",
+        out.status.code(),
         text(&out.stderr)
     );
     let env = std::fs::read_to_string(dir.join("env")).expect("the start script writes env");
     let mut vars = std::collections::HashMap::new();
     for line in env.lines() {
         let rest = line.trim_start_matches("export ").trim();
+        // `K='v' K2='v2'`: values never contain quotes.
         for assignment in rest.split("' ").filter(|a| !a.is_empty()) {
             if let Some((k, v)) = assignment.split_once('=') {
                 vars.insert(k.trim().to_string(), v.trim_matches('\'').to_string());

@@ -2,8 +2,7 @@
 //! `verify_ssl` paths resolved against their file and checked when the profile is resolved, `exec`
 //! keeping secrets from its child, URL passwords redacted, server text without control sequences.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! The `oidc` and `esri-pkce` providers through the engine, against the project's simulators with a manual
 //! clock: browser flow via the loopback listener, wrong state, refresh rotation, device flow, id_token checks.
 
-mod common;
+use crate::common;
 
 use age_oauth::clock::{Clock, ManualClock};
 use age_oauth::config::{self, Config};

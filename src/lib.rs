@@ -5,6 +5,7 @@ pub mod binding;
 pub mod cli;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod engine;
 pub mod envvars;
@@ -20,6 +21,7 @@ pub mod pkce;
 pub mod prompt;
 pub mod redact;
 pub mod registry;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod schema;
 pub mod secret;

@@ -21,6 +21,8 @@ export CARGO_TERM_COLOR=never
 cargo build --locked --all-targets
 # The optional OS-keyring backend must keep compiling (its logic is tested with a fake keyring).
 cargo check --locked --features keyring --lib
+# Without the simulators (the default `sandbox` feature) the library and the binary still build.
+cargo check --locked --no-default-features
 set +e
 cargo test --locked --no-fail-fast 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}
@@ -30,7 +32,8 @@ AGE_OAUTH_TEST_BIN="$PWD/target/debug/age-oauth" tests/python/.venv/bin/python -
   -p no:cacheprovider --junitxml=target/pytest.xml 2>&1 | tee target/pytest-output.txt
 py_status=${PIPESTATUS[0]}
 set -e
-# One closing line for CI: sum what every test binary and pytest reported.
+# One closing line for CI: sum what every test binary (the unit tests, tests/it, the doc tests) and
+# pytest reported.
 python3 - "$py_status" <<'PY'
 import re
 import sys

@@ -556,11 +556,19 @@ pub fn run(cli: Cli) -> Result<i32> {
             cmd_request(&engine, &mut session, &mut ui, &request)
         }
         Command::Status { json } => cmd_status(&engine, &cwd, json),
+        #[cfg(feature = "sandbox")]
         Command::Sandbox { port, tls_cert, tls_key } => {
             let tls = tls_cert.zip(tls_key).map(|(cert, key)| crate::sandbox::TlsFiles { cert, key });
             crate::demo::run_sandbox(port, tls)
         }
+        #[cfg(feature = "sandbox")]
         Command::Demo => crate::demo::run_demo(&mut ui),
+        #[cfg(not(feature = "sandbox"))]
+        Command::Sandbox { .. } | Command::Demo => Err(Error::Config(
+            "this build of age-oauth has no simulators (built without the default `sandbox` feature): \
+             `sandbox` and `demo` are unavailable"
+                .into(),
+        )),
     }
 }
 

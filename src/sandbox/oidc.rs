@@ -1,15 +1,35 @@
 //! Local OpenID Connect simulator with injectable faults: discovery, JWKS (ES256), authorize (auto-approve to
 //! a loopback redirect, PKCE S256 required), token (code, rotating refresh, device code), revocation, userinfo.
+//! It is an oracle for the client's OIDC code, so it computes S256 and base64url itself (sha2, base64) and
+//! shares nothing with the client's `pkce` or `jwt` modules; it is served by the simulators' one HTTP stack.
 
-use crate::jwt::b64url;
-use crate::pkce::{challenge_s256, random_urlsafe};
+use super::http::{Incoming, Listener, Reply};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+fn b64url(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The PKCE S256 challenge of a verifier (RFC 7636 §4.2): BASE64URL(SHA256(ASCII(verifier))).
+fn s256(verifier: &str) -> String {
+    b64url(&Sha256::digest(verifier.as_bytes()))
+}
+
+/// `bytes` random bytes, base64url: codes, tokens, grant families.
+fn random_urlsafe(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    b64url(&buf)
+}
 
 /// What the simulator gets wrong on purpose; change it with `OidcSim::faults`.
 #[derive(Debug, Clone, Default)]
@@ -118,29 +138,30 @@ impl Keys {
     }
 }
 
-struct Req {
-    method_post: bool,
-    path: String,
-    params: HashMap<String, String>,
-    bearer: Option<String>,
+/// JSON with an HTTP status, as OAuth 2.0 and OpenID Connect answer.
+fn json_reply(status: u16, body: Value) -> Reply {
+    Reply::JsonStatus { status, body }
 }
 
-enum Reply {
-    Json(u16, Value),
-    Redirect(String),
-    Text(u16, String),
+fn text_reply(status: u16, body: &str) -> Reply {
+    Reply::Text { status, body: body.to_string() }
 }
 
 fn oauth_error(error: &str, description: &str) -> Reply {
-    Reply::Json(400, json!({"error": error, "error_description": description}))
+    json_reply(400, json!({"error": error, "error_description": description}))
 }
 
-/// A running OIDC simulator; dropping it stops it.
+/// A parameter as sent (query or form body), empty values included.
+fn param<'a>(req: &'a Incoming, name: &str) -> Option<&'a str> {
+    req.params.get(name).map(String::as_str)
+}
+
+/// A running OIDC simulator; dropping it stops it and frees the port.
 pub struct OidcSim {
-    server: Arc<tiny_http::Server>,
+    /// Serves until dropped.
+    _listener: Listener,
     state: Arc<Mutex<State>>,
     issuer: String,
-    workers: Vec<std::thread::JoinHandle<()>>,
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -149,9 +170,6 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 
 impl OidcSim {
     pub fn start(config: OidcSimConfig) -> std::io::Result<OidcSim> {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").map_err(std::io::Error::other)?);
-        let port = server.server_addr().to_ip().map(|a| a.port()).unwrap_or_default();
-        let issuer = format!("http://127.0.0.1:{port}");
         let state = Arc::new(Mutex::new(State {
             config,
             faults: OidcFaults::default(),
@@ -163,20 +181,14 @@ impl OidcSim {
             access: HashSet::new(),
             device: HashMap::new(),
         }));
-        let keys = Arc::new(Keys::new());
-        let workers = (0..2)
-            .map(|_| {
-                let (server, state, keys, issuer) = (server.clone(), state.clone(), keys.clone(), issuer.clone());
-                std::thread::spawn(move || {
-                    while let Ok(mut request) = server.recv() {
-                        let req = read(&mut request);
-                        let reply = route(&mut lock(&state), &keys, &issuer, &req);
-                        respond(request, reply);
-                    }
-                })
-            })
-            .collect();
-        Ok(OidcSim { server, state, issuer, workers })
+        let keys = Keys::new();
+        let shared = state.clone();
+        let listener = Listener::start("127.0.0.1:0", "oidc-sim", move |reach| {
+            let issuer = format!("http://{reach}");
+            Arc::new(move |req: &Incoming| route(&mut lock(&shared), &keys, &issuer, req))
+        })?;
+        let issuer = format!("http://{}", listener.reach);
+        Ok(OidcSim { _listener: listener, state, issuer })
     }
 
     pub fn issuer(&self) -> &str {
@@ -200,55 +212,15 @@ impl OidcSim {
     }
 }
 
-impl Drop for OidcSim {
-    fn drop(&mut self) {
-        for _ in &self.workers {
-            self.server.unblock();
-        }
-        for w in self.workers.drain(..) {
-            let _ = w.join();
-        }
-    }
-}
-
-fn read(request: &mut tiny_http::Request) -> Req {
-    let url = request.url().to_string();
-    let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
-    let mut params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
-    let mut body = Vec::new();
-    let _ = request.as_reader().take(1 << 20).read_to_end(&mut body);
-    params.extend(form_urlencoded::parse(&body).into_owned());
-    let bearer = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Authorization"))
-        .and_then(|h| h.value.as_str().strip_prefix("Bearer ").map(String::from));
-    Req { method_post: *request.method() == tiny_http::Method::Post, path: path.to_string(), params, bearer }
-}
-
-fn respond(request: tiny_http::Request, reply: Reply) {
-    let header = |k: &str, v: &str| tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("header");
-    let response = match reply {
-        Reply::Json(status, body) => tiny_http::Response::from_string(body.to_string())
-            .with_status_code(status)
-            .with_header(header("Content-Type", "application/json")),
-        Reply::Redirect(location) => {
-            tiny_http::Response::from_string("").with_status_code(302).with_header(header("Location", &location))
-        }
-        Reply::Text(status, text) => tiny_http::Response::from_string(text).with_status_code(status),
-    };
-    let _ = request.respond(response);
-}
-
-fn route(st: &mut State, keys: &Keys, issuer: &str, req: &Req) -> Reply {
-    let p = |name: &str| req.params.get(name).map(String::as_str);
-    match (req.method_post, req.path.as_str()) {
+fn route(st: &mut State, keys: &Keys, issuer: &str, req: &Incoming) -> Reply {
+    let p = |name: &str| param(req, name);
+    match (req.is_post, req.path.as_str()) {
         (false, "/.well-known/openid-configuration") => {
             st.bump("discovery");
             if st.faults.discovery_down {
-                return Reply::Text(500, "discovery is down".into());
+                return text_reply(500, "discovery is down");
             }
-            Reply::Json(
+            json_reply(
                 200,
                 json!({
                     "issuer": issuer,
@@ -265,14 +237,14 @@ fn route(st: &mut State, keys: &Keys, issuer: &str, req: &Req) -> Reply {
         }
         (false, "/jwks") => {
             st.bump("jwks");
-            Reply::Json(200, keys.jwks())
+            json_reply(200, keys.jwks())
         }
         (false, "/authorize") => authorize(st, issuer, req),
         (true, "/token") => token(st, keys, issuer, req),
         (true, "/device_authorization") => {
             st.bump("device_authorization");
             if p("client_id") != Some(st.config.client_id.as_str()) {
-                return Reply::Json(401, json!({"error": "invalid_client"}));
+                return json_reply(401, json!({"error": "invalid_client"}));
             }
             let device_code = random_urlsafe(24);
             st.device.insert(device_code.clone(), (0, p("scope").unwrap_or("openid").to_string()));
@@ -284,7 +256,7 @@ fn route(st: &mut State, keys: &Keys, issuer: &str, req: &Req) -> Reply {
             if let Some(i) = st.faults.device_interval {
                 answer["interval"] = json!(i);
             }
-            Reply::Json(200, answer)
+            json_reply(200, answer)
         }
         (true, "/revoke") => {
             st.bump("revoke");
@@ -294,32 +266,32 @@ fn route(st: &mut State, keys: &Keys, issuer: &str, req: &Req) -> Reply {
             if let Some(t) = p("token") {
                 st.access.remove(t);
             }
-            Reply::Text(200, String::new())
+            text_reply(200, "")
         }
         (false, "/userinfo") => {
             st.bump("userinfo");
             match &req.bearer {
                 Some(t) if st.access.contains(t) => {
                     let user = st.config.user.clone();
-                    Reply::Json(
+                    json_reply(
                         200,
                         json!({"sub": user, "preferred_username": user, "email": format!("{user}@example.test")}),
                     )
                 }
-                _ => Reply::Json(401, json!({"error": "invalid_token"})),
+                _ => json_reply(401, json!({"error": "invalid_token"})),
             }
         }
-        _ => Reply::Text(404, "not found".into()),
+        _ => text_reply(404, "not found"),
     }
 }
 
-fn authorize(st: &mut State, issuer: &str, req: &Req) -> Reply {
+fn authorize(st: &mut State, issuer: &str, req: &Incoming) -> Reply {
     st.bump("authorize");
-    let p = |name: &str| req.params.get(name).cloned();
+    let p = |name: &str| param(req, name).map(str::to_string);
     let redirect_uri = p("redirect_uri").unwrap_or_default();
     let loopback = redirect_uri.strip_prefix("http://127.0.0.1:").is_some_and(|r| r.contains('/'));
     if p("client_id").as_deref() != Some(st.config.client_id.as_str()) || !loopback {
-        return Reply::Text(400, "unknown client or redirect_uri".into());
+        return text_reply(400, "unknown client or redirect_uri");
     }
     let back = |params: &[(&str, &str)]| {
         let mut q = form_urlencoded::Serializer::new(String::new());
@@ -350,12 +322,12 @@ fn authorize(st: &mut State, issuer: &str, req: &Req) -> Reply {
     back(&[("code", &code)])
 }
 
-fn token(st: &mut State, keys: &Keys, issuer: &str, req: &Req) -> Reply {
-    let p = |name: &str| req.params.get(name).map(String::as_str);
+fn token(st: &mut State, keys: &Keys, issuer: &str, req: &Incoming) -> Reply {
+    let p = |name: &str| param(req, name);
     let grant = p("grant_type").unwrap_or_default();
     st.bump(&format!("token:{}", grant.rsplit(':').next().unwrap_or_default()));
     if p("client_id") != Some(st.config.client_id.as_str()) {
-        return Reply::Json(401, json!({"error": "invalid_client"}));
+        return json_reply(401, json!({"error": "invalid_client"}));
     }
     let (scope, nonce, family) = match grant {
         "authorization_code" => {
@@ -365,7 +337,7 @@ fn token(st: &mut State, keys: &Keys, issuer: &str, req: &Req) -> Reply {
             if p("redirect_uri") != Some(code.redirect_uri.as_str()) {
                 return oauth_error("invalid_grant", "redirect_uri does not match");
             }
-            if challenge_s256(p("code_verifier").unwrap_or_default()) != code.challenge {
+            if s256(p("code_verifier").unwrap_or_default()) != code.challenge {
                 return oauth_error("invalid_grant", "PKCE verification failed");
             }
             (code.scope, code.nonce, random_urlsafe(8))
@@ -429,5 +401,70 @@ fn token(st: &mut State, keys: &Keys, issuer: &str, req: &Req) -> Reply {
         }
         answer["id_token"] = json!(keys.sign(&claims, st.faults.bad_signature));
     }
-    Reply::Json(200, answer)
+    json_reply(200, answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // RFC 7636 appendix B.
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    #[test]
+    fn s256_is_the_rfc_7636_transform() {
+        assert_eq!(s256(VERIFIER), CHALLENGE);
+        assert_ne!(s256(&VERIFIER[1..]), CHALLENGE);
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into()
+    }
+
+    /// Authorizes with `CHALLENGE` and returns the code from the loopback redirect.
+    fn code(sim: &OidcSim) -> String {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("client_id", "age-oauth-cli"),
+                ("redirect_uri", "http://127.0.0.1:9/cb"),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ])
+            .finish();
+        let response = agent().get(&format!("{}/authorize?{query}", sim.issuer())).call().unwrap();
+        assert_eq!(response.status().as_u16(), 302);
+        let location = response.headers().get("location").unwrap().to_str().unwrap().to_string();
+        let (_, query) = location.split_once('?').unwrap();
+        form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "code").unwrap().1.into_owned()
+    }
+
+    fn redeem(sim: &OidcSim, code: &str, verifier: &str) -> (u16, Value) {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("client_id", "age-oauth-cli"),
+            ("redirect_uri", "http://127.0.0.1:9/cb"),
+            ("code", code),
+            ("code_verifier", verifier),
+        ];
+        let mut response = agent().post(&format!("{}/token", sim.issuer())).send_form(form).unwrap();
+        let status = response.status().as_u16();
+        (status, serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap())
+    }
+
+    #[test]
+    fn the_token_endpoint_checks_the_pkce_verifier_and_dropping_frees_the_port() {
+        let sim = OidcSim::start(OidcSimConfig::default()).unwrap();
+        let (status, body) = redeem(&sim, &code(&sim), &VERIFIER[1..]);
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_grant")), "{body}");
+        let (status, body) = redeem(&sim, &code(&sim), VERIFIER);
+        assert_eq!(status, 200, "{body}");
+        assert!(body["access_token"].is_string() && body["id_token"].is_string(), "{body}");
+        assert_eq!(sim.count("token:authorization_code"), 2);
+        let addr = sim.issuer().trim_start_matches("http://").to_string();
+        drop(sim);
+        assert!(std::net::TcpStream::connect(&addr).is_err(), "the port is free once the simulator is dropped");
+    }
 }

@@ -1,10 +1,12 @@
 //! Local simulator of an ArcGIS Server site (`{server}` = `http://host:port/arcgis`): `rest/info`, standalone
 //! `tokens/generateToken`, and a secured map service, standalone or federated with a `PortalSim` (protocols.md §2).
 
-use super::portal::{
-    arcgis_json, html_directory, html_page, invalid_token, json_format, random_token, resolve_minutes, token_binding,
-    token_required, unable_to_generate, FederationLink, Incoming, Listener, Reply, SimUser,
+use super::arcgis::{
+    arcgis_json, html_directory, invalid_token, json_format, random_token, resolve_minutes, token_binding,
+    token_required, unable_to_generate,
 };
+use super::http::{html_page, Incoming, Listener, Reply};
+use super::portal::{FederationLink, SimUser};
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -443,6 +443,8 @@ fn start_no_browser_login(
         }
         line.clear();
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("no sign-in URL printed");
 }
 

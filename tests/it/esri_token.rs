@@ -224,7 +224,7 @@ fn a_server_of_another_portal_or_a_standalone_one_is_refused() {
     assert!(text(&out.stderr).contains("not federated"), "{}", text(&out.stderr));
 
     // And the other way round: an esri-token profile for a federated server follows its portal
-    // (tests/corporate.rs), but never to a portal other than the one the profile names.
+    // (tests/it/corporate.rs), but never to a portal other than the one the profile names.
     add_token_profile(&home, "direct", ("server", &foreign.base_url()), &[&format!("portal={}", sim.base_url())]);
     let out = with_password(&home, PASSWORD, &["token", "--profile", "direct"]);
     assert_eq!(code(&out), 2, "{}", text(&out.stderr));

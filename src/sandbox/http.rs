@@ -13,6 +13,7 @@ use std::thread::JoinHandle;
 const WORKER_THREADS: usize = 4;
 const MAX_BODY_BYTES: u64 = 1 << 20;
 
+/// One request as the simulators see it.
 pub(super) struct Incoming {
     pub(super) is_post: bool,
     pub(super) path: String,
@@ -27,11 +28,13 @@ pub(super) struct Incoming {
 }
 
 impl Incoming {
+    /// A non-empty parameter (ArcGIS reads an empty one as absent).
     pub(super) fn param(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 }
 
+/// What a simulator answers; `respond` writes it with `Cache-Control: no-store`.
 pub(super) enum Reply {
     /// ArcGIS JSON: always HTTP 200, errors included. `pretty` for f=pjson.
     Json {

@@ -321,9 +321,9 @@ impl Portal {
         current: &TokenSet,
     ) -> Result<TokenSet> {
         let now = cx.now();
-        let Some(refresh_token) = current.refresh_token.as_ref() else {
+        if current.refresh_token.is_none() {
             return Err(cx.login_required("there is no refresh token"));
-        };
+        }
         let mut grant = "refresh_token";
         if let Some(at) = current.refresh_expires_at {
             if at <= now {
@@ -334,6 +334,35 @@ impl Portal {
                 grant = "exchange_refresh_token";
             }
         }
+        self.refresh_grant(cx, client_id, redirect_uri, grant, current)
+    }
+
+    /// Exchanges the refresh token for a new one now, whatever its age (`token --rotate-refresh-token`).
+    pub fn exchange_refresh_token(
+        &self,
+        cx: &mut FlowContext<'_>,
+        client_id: &str,
+        redirect_uri: &str,
+        current: &TokenSet,
+    ) -> Result<TokenSet> {
+        if current.refresh_expires_at.is_some_and(|at| at <= cx.now()) {
+            return Err(cx.login_required("the refresh token has expired"));
+        }
+        self.refresh_grant(cx, client_id, redirect_uri, "exchange_refresh_token", current)
+    }
+
+    fn refresh_grant(
+        &self,
+        cx: &mut FlowContext<'_>,
+        client_id: &str,
+        redirect_uri: &str,
+        grant: &str,
+        current: &TokenSet,
+    ) -> Result<TokenSet> {
+        let now = cx.now();
+        let Some(refresh_token) = current.refresh_token.as_ref() else {
+            return Err(cx.login_required("there is no refresh token"));
+        };
         let secret = cx.secrets.get("client_secret").cloned();
         let mut fields =
             vec![("grant_type", grant), ("client_id", client_id), ("refresh_token", refresh_token.expose())];

@@ -14,10 +14,13 @@ use serde_json::{Map, Value};
 /// Settings of an `esri-app` profile.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("x-secret-prompts" = {"client_secret": {"label": "OAuth Client Secret", "order": 40}}))]
 pub struct EsriAppSettings {
     /// Portal URL, e.g. https://gis.example.com/portal or https://www.arcgis.com (http:// only for loopback).
+    #[schemars(extend("x-prompt" = {"label": "Portal URL", "order": 10, "check": "url"}))]
     pub portal: String,
     /// App ID (client_id) of the application.
+    #[schemars(extend("x-prompt" = {"label": "OAuth Client ID", "order": 30}))]
     pub client_id: String,
     /// App-token lifetime to ask for, in minutes (the portal default is 7200).
     #[serde(default)]
@@ -105,8 +108,13 @@ impl Provider for EsriApp {
         let app = object.get("appInfo").and_then(Value::as_object);
         let username = app.and_then(|a| a.get("appId")).and_then(Value::as_str).unwrap_or(&self.client_id).to_string();
         let mut details = Map::new();
-        if let Some(name) = app.and_then(|a| a.get("name")) {
-            details.insert("appName".into(), name.clone());
+        // What the Python age-oauth's whoami showed for an app: title, App ID, item ID, owner.
+        details.insert("auth_type".into(), Value::String("app".into()));
+        details.insert("app_id".into(), Value::String(username.clone()));
+        for (from, to) in [("appTitle", "app_title"), ("itemId", "app_item_id"), ("appOwner", "app_owner")] {
+            if let Some(v) = app.and_then(|a| a.get(from)).filter(|v| v.is_string()) {
+                details.insert(to.into(), v.clone());
+            }
         }
         for key in ["id", "name"] {
             if let Some(v) = object.get(key) {
@@ -124,6 +132,10 @@ impl Provider for EsriApp {
 
     fn needs_person(&self) -> bool {
         false
+    }
+
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
+        vec![crate::binding::origin_of("portal", &self.portal.url)]
     }
 
     fn service_url(&self) -> Option<String> {

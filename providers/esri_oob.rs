@@ -13,10 +13,13 @@ use serde::Deserialize;
 /// Settings of an `esri-oob` profile.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("x-secret-prompts" = {"client_secret": {"label": "OAuth Client Secret", "order": 40}}))]
 pub struct EsriOobSettings {
     /// Portal URL, e.g. https://gis.example.com/portal or https://www.arcgis.com (http:// only for loopback).
+    #[schemars(extend("x-prompt" = {"label": "Portal URL", "order": 10, "check": "url"}))]
     pub portal: String,
     /// App ID (client_id) of the OAuth application registered in the portal.
+    #[schemars(extend("x-prompt" = {"label": "OAuth Client ID", "order": 30}))]
     pub client_id: String,
     /// Refresh-token lifetime to ask for, in minutes (the portal may cap it; -1 = the portal's maximum).
     #[serde(default)]
@@ -110,12 +113,20 @@ impl Provider for EsriOob {
         self.portal.refresh_user_tokens(cx, &self.client_id, OOB_REDIRECT, self.rotate_within, current)
     }
 
+    fn rotate_refresh_token(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet> {
+        self.portal.exchange_refresh_token(cx, &self.client_id, OOB_REDIRECT, current)
+    }
+
     fn whoami(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<Identity> {
         self.portal.community_self(cx, &tokens.access_token)
     }
 
     fn logout(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<String> {
         self.portal.revoke_user_tokens(cx, &self.client_id, tokens)
+    }
+
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
+        vec![crate::binding::origin_of("portal", &self.portal.url)]
     }
 
     fn service_url(&self) -> Option<String> {

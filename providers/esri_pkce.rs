@@ -21,11 +21,14 @@ const REDIRECT_URI_KEY: &str = "redirect_uri";
 #[serde(deny_unknown_fields)]
 pub struct EsriPkceSettings {
     /// Portal URL, e.g. https://gis.example.com/portal or https://www.arcgis.com (http:// only for loopback).
+    #[schemars(extend("x-prompt" = {"label": "Portal URL", "order": 10, "check": "url"}))]
     pub portal: String,
     /// App ID (client_id) of a public OAuth application whose redirect URIs include http://127.0.0.1 (or the fixed port).
+    #[schemars(extend("x-prompt" = {"label": "OAuth Client ID", "order": 30}))]
     pub client_id: String,
     /// Fixed port for the loopback redirect (default: a free port chosen at each login).
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "Loopback redirect port", "order": 50}))]
     pub redirect_port: Option<u16>,
     /// Path of the loopback redirect URI.
     #[serde(default = "default_redirect_path")]
@@ -81,6 +84,18 @@ impl EsriPkce {
     }
 }
 
+impl EsriPkce {
+    /// The redirect URI the login used (`exchange_refresh_token` must repeat it).
+    fn login_redirect_uri(&self, current: &TokenSet) -> String {
+        current
+            .extra
+            .get(REDIRECT_URI_KEY)
+            .and_then(|v| v.as_str())
+            .map(String::from)
+            .unwrap_or_else(|| format!("http://127.0.0.1{}", self.settings.redirect_path))
+    }
+}
+
 impl Provider for EsriPkce {
     fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
         let s = &self.settings;
@@ -98,14 +113,16 @@ impl Provider for EsriPkce {
     }
 
     fn refresh(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet> {
-        let redirect_uri = current
-            .extra
-            .get(REDIRECT_URI_KEY)
-            .and_then(|v| v.as_str())
-            .map(String::from)
-            .unwrap_or_else(|| format!("http://127.0.0.1{}", self.settings.redirect_path));
+        let redirect_uri = self.login_redirect_uri(current);
         let s = &self.settings;
         self.portal.refresh_user_tokens(cx, &s.client_id, &redirect_uri, s.rotate_refresh_within, current)
+    }
+
+    fn rotate_refresh_token(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet> {
+        let redirect_uri = self.login_redirect_uri(current);
+        let mut fresh = self.portal.exchange_refresh_token(cx, &self.settings.client_id, &redirect_uri, current)?;
+        fresh.extra.insert(REDIRECT_URI_KEY.into(), redirect_uri.into());
+        Ok(fresh)
     }
 
     fn whoami(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<Identity> {
@@ -118,6 +135,10 @@ impl Provider for EsriPkce {
 
     fn rotation_note(&self) -> Option<&'static str> {
         Some(super::arcgis::ROTATION_NOTE)
+    }
+
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
+        vec![crate::binding::origin_of("portal", &self.portal.url)]
     }
 
     fn service_url(&self) -> Option<String> {

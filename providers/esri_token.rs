@@ -17,19 +17,23 @@ use serde_json::{Map, Value};
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EsriTokenSettings {
-    /// Portal URL, e.g. https://gis.example.com/portal (give `portal` or `server`; http:// only for loopback).
+    /// Portal URL, e.g. https://gis.example.com/portal (give `portal` or `server`; http:// only for loopback). With `server` too: the portal a federated server on another host may send the password to.
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "Portal URL", "order": 10, "check": "url"}))]
     pub portal: Option<String>,
-    /// ArcGIS Server root, e.g. https://gis.example.com/arcgis; its token URL is read from `rest/info`.
+    /// ArcGIS Server root, e.g. https://gis.example.com/arcgis; its token URL is read from `rest/info` (for a federated server: its portal's generateToken, then a token for this server).
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "ArcGIS Server URL", "order": 11, "check": "url"}))]
     pub server: Option<String>,
     /// Built-in ArcGIS account (case-sensitive). Its password is prompted at login or read from AGE_OAUTH_PASSWORD.
+    #[schemars(extend("x-prompt" = {"label": "Username", "order": 30}))]
     pub username: String,
     /// What the token is bound to: "referer" (sent as `Referer` on every request) or "requestip" (this machine's address). Default: referer when `referer` is set, else requestip.
     #[serde(default)]
     pub client: Option<TokenClient>,
     /// The referer a `client = "referer"` token is bound to, e.g. https://scripts.example.com.
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "Referer", "order": 50}))]
     pub referer: Option<String>,
     /// Token lifetime to ask for, in minutes (the site may cap it).
     #[serde(default = "default_expiration")]
@@ -56,8 +60,21 @@ pub const PASSWORD: SecretSpec = SecretSpec {
 /// Where tokens come from.
 enum Site {
     Portal(Portal),
-    /// A standalone ArcGIS Server root.
-    Server(String),
+    /// An ArcGIS Server root, standalone or federated. `portal`: the portal a federated server
+    /// may send the password to when that portal is on another host than the server.
+    Server {
+        root: String,
+        portal: Option<String>,
+    },
+}
+
+/// Where `generateToken` is, as a server's `rest/info` tells.
+enum TokenService {
+    /// A portal, or a standalone server's own token service.
+    Direct(String),
+    /// A federated server: the owning portal's `generateToken` makes a portal token, then a
+    /// token valid for `server` (`serverUrl`).
+    Federated { url: String, server: String },
 }
 
 pub struct EsriToken {
@@ -75,10 +92,13 @@ fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
         (Some(portal), None) => {
             Site::Portal(Portal { url: service_url(profile, "portal", portal)?, referer: s.referer.clone() })
         }
-        (None, Some(server)) => Site::Server(service_url(profile, "server", server)?),
-        _ => {
+        (portal, Some(server)) => Site::Server {
+            root: service_url(profile, "server", server)?,
+            portal: portal.as_deref().map(|p| service_url(profile, "portal", p)).transpose()?,
+        },
+        (None, None) => {
             return Err(Error::Config(format!(
-                "profile '{profile}' (esri-token) needs exactly one of `portal` and `server`; \
+                "profile '{profile}' (esri-token) needs `portal` or `server`; \
                  e.g. `age-oauth profile add {profile} --provider esri-token --portal URL --set username=NAME`"
             )))
         }
@@ -145,36 +165,50 @@ impl EsriToken {
         request
     }
 
-    /// The generateToken URL: the portal's own, or the one a standalone server's `rest/info` names.
-    fn token_url(&self, cx: &mut FlowContext<'_>) -> Result<String> {
-        let server = match &self.site {
-            Site::Portal(portal) => return Ok(portal.rest("generateToken")),
-            Site::Server(server) => server,
+    /// The generateToken URL: the portal's own, or the one a server's `rest/info` names.
+    fn token_url(&self, cx: &mut FlowContext<'_>) -> Result<TokenService> {
+        let (server, allowed_portal) = match &self.site {
+            Site::Portal(portal) => return Ok(TokenService::Direct(portal.rest("generateToken"))),
+            Site::Server { root, portal } => (root, portal),
         };
         let response = cx.send(&HttpRequest::get(format!("{server}/rest/info?f=json")))?;
         let info = match read_answer(&response, "rest/info")? {
             Answer::Ok(info) => info,
             Answer::Error(e) => return Err(Error::Server(format!("{server}/rest/info: {e}"))),
         };
-        if let Some(owner) = info.get("owningSystemUrl").and_then(Value::as_str) {
-            return Err(Error::Config(format!(
-                "{server} is federated with the portal {owner}: its tokens come from that portal. Use a portal profile \
-                 (e.g. provider esri-token with portal = \"{owner}\") and `age-oauth token --profile NAME --server {server}`"
-            )));
-        }
         let auth = info.get("authInfo");
         if auth.and_then(|a| a.get("isTokenBasedSecurity")).and_then(Value::as_bool) == Some(false) {
             return Err(Error::Config(format!("{server} does not use token security: its services need no token")));
         }
-        let url = auth
-            .and_then(|a| a.get("tokenServicesUrl"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::Server(format!("{server}/rest/info names no authInfo.tokenServicesUrl")))?;
-        service_url(cx.profile, "authInfo.tokenServicesUrl", url)
+        let named = auth.and_then(|a| a.get("tokenServicesUrl")).and_then(Value::as_str);
+        let Some(owner) = info.get("owningSystemUrl").and_then(Value::as_str) else {
+            let url =
+                named.ok_or_else(|| Error::Server(format!("{server}/rest/info names no authInfo.tokenServicesUrl")))?;
+            return Ok(TokenService::Direct(service_url(cx.profile, "authInfo.tokenServicesUrl", url)?));
+        };
+        let owner = service_url(cx.profile, "owningSystemUrl", owner)?;
+        let standard = format!("{owner}/sharing/rest/generateToken");
+        let url = service_url(cx.profile, "authInfo.tokenServicesUrl", named.unwrap_or(&standard))?;
+        // The password goes to the portal the server names: only to one on the server's own host
+        // (a web adaptor pair, or one machine on two ports), or to the one the profile names.
+        let trusted =
+            allowed_portal.as_deref().map_or(host_of(&owner) == host_of(server), |p| p.eq_ignore_ascii_case(&owner));
+        if !trusted || !url.to_ascii_lowercase().starts_with(&owner.to_ascii_lowercase()) {
+            return Err(Error::Config(format!(
+                "{server} is federated with the portal {owner}, which is not on its host: the password would go \
+                 there. If that portal is yours, add it to the profile: \
+                 `age-oauth profile add {} --provider esri-token --portal {owner}`",
+                cx.profile
+            )));
+        }
+        Ok(TokenService::Federated { url, server: server.clone() })
     }
 
     fn acquire(&self, cx: &mut FlowContext<'_>, secret: &Secret) -> Result<TokenSet> {
-        let url = self.token_url(cx)?;
+        let (url, federated) = match self.token_url(cx)? {
+            TokenService::Direct(url) => (url, None),
+            TokenService::Federated { url, server } => (url, Some(server)),
+        };
         let expiration = self.expiration.to_string();
         let mut fields = vec![
             ("username", self.username.as_str()),
@@ -201,12 +235,52 @@ impl EsriToken {
             Err(Error::TokenRejected(why)) => return Err(Error::Server(why)),
             Err(e) => return Err(e),
         };
-        let (token, expires_at) = generated_token(&object, "generateToken")?;
+        let (mut token, mut expires_at) = generated_token(&object, "generateToken")?;
+        if let Some(server) = federated {
+            (token, expires_at) = self.server_token(cx, &url, &token, &server)?;
+        }
         let mut tokens = TokenSet::new(token, now);
         tokens.expires_at = expires_at;
         tokens.username = Some(self.username.clone());
         Ok(tokens)
     }
+}
+
+impl EsriToken {
+    /// A federated server's token: the portal token exchanged for one valid at `server`
+    /// (`generateToken` with `serverUrl`), then shown to the server, which must accept it.
+    fn server_token(
+        &self,
+        cx: &mut FlowContext<'_>,
+        url: &str,
+        portal_token: &Secret,
+        server: &str,
+    ) -> Result<(Secret, Option<u64>)> {
+        let fields = [("token", portal_token.expose()), ("serverUrl", server), ("f", "json")];
+        let response = cx.send(&self.with_referer(HttpRequest::post_form(url, &fields)))?;
+        let object = match read_answer(&response, "generateToken (serverUrl)")? {
+            Answer::Ok(object) => object,
+            Answer::Error(e) => {
+                return Err(Error::Server(format!("the portal at {url} would not make a token for {server}: {e}")))
+            }
+        };
+        let (token, expires_at) = generated_token(&object, "generateToken (serverUrl)")?;
+        let check = HttpRequest::get(format!("{server}/rest/services?f=json"))
+            .header("X-Esri-Authorization", format!("Bearer {}", token.expose()));
+        let response = cx.send(&self.with_referer(check))?;
+        match read_answer(&response, "rest/services") {
+            Ok(Answer::Ok(_)) => Ok((token, expires_at)),
+            Ok(Answer::Error(e)) => {
+                Err(Error::Server(format!("{server} does not accept the token its portal made: {e}")))
+            }
+            Err(e) => Err(Error::Server(format!("{server} does not accept the token its portal made: {e}"))),
+        }
+    }
+}
+
+/// The host of a URL, lower case (a portal and its servers on one machine often differ by port only).
+fn host_of(url: &str) -> String {
+    url.parse::<ureq::http::Uri>().ok().and_then(|u| u.host().map(str::to_ascii_lowercase)).unwrap_or_default()
 }
 
 impl Provider for EsriToken {
@@ -228,9 +302,9 @@ impl Provider for EsriToken {
         match &self.site {
             Site::Portal(portal) => portal.community_self(cx, &tokens.access_token),
             // A standalone server has no "self" resource: the account the token was made for.
-            Site::Server(server) => {
+            Site::Server { root, .. } => {
                 let mut details = Map::new();
-                details.insert("server".into(), Value::String(server.clone()));
+                details.insert("server".into(), Value::String(root.clone()));
                 Ok(Identity { username: self.username.clone(), details })
             }
         }
@@ -245,10 +319,21 @@ impl Provider for EsriToken {
         false
     }
 
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
+        match &self.site {
+            Site::Portal(p) => vec![crate::binding::origin_of("portal", &p.url)],
+            // A federated server's password goes to the portal its rest/info names, when that
+            // is on the server's own host or is the profile's `portal`: both are bound.
+            Site::Server { root, portal } => std::iter::once(crate::binding::origin_of("server", root))
+                .chain(portal.iter().map(|p| crate::binding::origin_of("portal", p)))
+                .collect(),
+        }
+    }
+
     fn service_url(&self) -> Option<String> {
         Some(match &self.site {
             Site::Portal(p) => p.url.clone(),
-            Site::Server(s) => s.clone(),
+            Site::Server { root, .. } => root.clone(),
         })
     }
 

@@ -115,6 +115,11 @@ fn library() -> Result<&'static Gssapi> {
 }
 
 fn load() -> std::result::Result<Gssapi, String> {
+    if cfg!(windows) {
+        return Err("Kerberos (SPNEGO) is not supported on Windows yet (it would need SSPI); \
+                    use `mechanism = \"ntlm\"` with a username and password there"
+            .into());
+    }
     load_from(LIBRARY_NAMES)
 }
 

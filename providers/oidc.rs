@@ -8,7 +8,7 @@ use crate::loopback::{obtain_code, Expected, Listener};
 use crate::pkce::{random_urlsafe, Pkce};
 use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::secret::Secret;
-use crate::settings::service_url;
+use crate::settings::{service_url, WordList};
 use crate::token::TokenSet;
 use base64::Engine as _;
 use schemars::JsonSchema;
@@ -41,9 +41,11 @@ pub enum Flow {
 /// Settings of an `oidc` profile.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("x-secret-prompts" = {"client_secret": {"label": "Client secret", "order": 40}}))]
 pub struct OidcSettings {
     /// Issuer URL; endpoints come from its /.well-known/openid-configuration unless given below.
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "Issuer URL", "order": 10, "check": "url"}))]
     pub issuer: Option<String>,
     /// Authorization endpoint (overrides discovery).
     #[serde(default)]
@@ -64,12 +66,15 @@ pub struct OidcSettings {
     #[serde(default)]
     pub jwks_uri: Option<String>,
     /// OAuth client_id.
+    #[schemars(extend("x-prompt" = {"label": "Client ID", "order": 30}))]
     pub client_id: String,
-    /// Space-separated scopes; include offline_access for a refresh token (prompt=consent is then added).
+    /// Scopes, as an array or a space-separated string; include offline_access for a refresh token (prompt=consent is then added).
     #[serde(default = "default_scopes")]
-    pub scopes: String,
+    #[schemars(extend("x-prompt" = {"label": "Scopes", "order": 50}))]
+    pub scopes: WordList,
     /// "browser" (code + PKCE with a loopback redirect) or "device" (RFC 8628 device code).
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "Sign-in flow", "order": 51}))]
     pub flow: Flow,
     /// Fixed port for the loopback redirect (default: a free port chosen at each login).
     #[serde(default)]
@@ -88,8 +93,8 @@ pub struct OidcSettings {
     pub extra_authorize_params: BTreeMap<String, String>,
 }
 
-fn default_scopes() -> String {
-    "openid".into()
+fn default_scopes() -> WordList {
+    WordList::from("openid")
 }
 
 pub const CLIENT_SECRET: SecretSpec = SecretSpec {
@@ -282,7 +287,7 @@ impl Oidc {
     }
 
     fn scope_list(&self) -> Vec<&str> {
-        self.settings.scopes.split_whitespace().collect()
+        self.settings.scopes.words().collect()
     }
 
     /// A POST to a token-type endpoint with client authentication: HTTP Basic when the profile
@@ -512,6 +517,22 @@ impl Oidc {
 }
 
 impl Provider for Oidc {
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
+        let e = &self.explicit;
+        [
+            ("issuer", &e.issuer),
+            ("authorization_endpoint", &e.authorization_endpoint),
+            ("token_endpoint", &e.token_endpoint),
+            ("device_authorization_endpoint", &e.device_authorization_endpoint),
+            ("revocation_endpoint", &e.revocation_endpoint),
+            ("userinfo_endpoint", &e.userinfo_endpoint),
+            ("jwks_uri", &e.jwks_uri),
+        ]
+        .into_iter()
+        .filter_map(|(setting, url)| url.as_deref().map(|u| crate::binding::origin_of(setting, u)))
+        .collect()
+    }
+
     fn rotation_note(&self) -> Option<&'static str> {
         Some(
             "OpenID Connect servers may rotate the refresh token at every refresh (and revoke the grant when an old \

@@ -26,12 +26,15 @@ const MAX_LEGS: usize = 4;
 #[serde(deny_unknown_fields)]
 pub struct WebTierSettings {
     /// The protected site, e.g. https://gis.example.com/portal (http:// only for loopback); requests to its host are signed in.
+    #[schemars(extend("x-prompt" = {"label": "Site URL", "order": 10, "check": "url"}))]
     pub url: String,
     /// "negotiate" (Kerberos through SPNEGO; NTLM when the site offers only NTLM and a username is set), "kerberos", or "ntlm".
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "Mechanism", "order": 50}))]
     pub mechanism: Mechanism,
     /// Account for password sign-in: `user@REALM` or `DOMAIN\user`. Absent: Kerberos from your ticket cache (kinit, KRB5CCNAME), no password at all.
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "Username", "order": 30}))]
     pub username: Option<String>,
     /// NTLM domain, when `username` does not carry one.
     #[serde(default)]
@@ -415,6 +418,14 @@ impl Provider for WebTier {
     fn needs_person(&self) -> bool {
         // A ticket cache or AGE_OAUTH_PASSWORD is enough; the engine signs in by itself.
         false
+    }
+
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
+        let mut origins = vec![crate::binding::origin_of("url", &self.url)];
+        if let Some(u) = &self.generate_token_url {
+            origins.push(crate::binding::origin_of("generate_token_url", u));
+        }
+        origins
     }
 
     fn service_url(&self) -> Option<String> {

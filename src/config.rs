@@ -22,7 +22,7 @@ pub const EXEC_MARKER: &str = "AGE_OAUTH_EXEC";
 const EXEC_EXPORTED: &[&str] = &["AGE_OAUTH_PORTAL", "AGE_OAUTH_USERNAME"];
 
 /// Field names refused in TOML whatever the provider: they can only be secrets.
-const ALWAYS_SECRET: &[&str] =
+pub(crate) const ALWAYS_SECRET: &[&str] =
     &["client_secret", "password", "refresh_token", "access_token", "token", "api_key", "passphrase", "secret"];
 
 /// Where a profile value came from, for `profile show` and error messages.
@@ -88,6 +88,8 @@ pub struct Config {
     files: Vec<FileLayer>,
     dotenv: BTreeMap<String, String>,
     env: BTreeMap<String, String>,
+    /// The directory `.env` was read from (relative paths in it are relative to it).
+    dotenv_dir: Option<PathBuf>,
 }
 
 /// A profile ready for the engine.
@@ -102,51 +104,46 @@ pub struct ResolvedProfile {
     pub origins: BTreeMap<String, Origin>,
     /// Secrets given by flag, environment or `.env` (the store comes later).
     pub secret_overrides: Secrets,
+    /// The TLS trust `verify_ssl` names, checked (a CA bundle exists and holds a certificate).
+    pub trust: crate::binding::Trust,
 }
 
 impl Config {
     /// Reads the user file, the project file and `.env` from `cwd`, and the environment.
+    /// A file that cannot be read or decoded is a configuration error (exit 2).
     pub fn load(paths: &Paths, cwd: &Path) -> Result<Config> {
         let mut files = Vec::new();
         for path in [paths.config_file.clone(), cwd.join(PROJECT_FILE)] {
-            match std::fs::read_to_string(&path) {
-                Ok(text) => files.push((path, text)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+            if let Some(text) = read_config_file(&path)? {
+                files.push((path, text));
             }
         }
         let dotenv_path = cwd.join(DOTENV_FILE);
         let mut dotenv = BTreeMap::new();
-        if dotenv_path.exists() {
-            let text = std::fs::read_to_string(&dotenv_path)
-                .map_err(|e| Error::io(format!("cannot read {}", dotenv_path.display()), e))?;
-            // `.env` is often shared with other tools, whose lines are theirs to get right (an
-            // unbalanced quote there must not swallow ours): only our own lines are parsed, one
-            // at a time, and a broken one is named by its key, never shown.
-            for line in text.lines() {
-                let trimmed = line.trim_start();
-                let ours = trimmed.strip_prefix("export ").unwrap_or(trimmed).trim_start();
-                if !ours.starts_with(ENV_PREFIX) {
-                    continue;
+        match std::fs::read(&dotenv_path) {
+            Ok(bytes) => {
+                let (vars, warnings) = read_dotenv(&dotenv_path, &bytes)?;
+                for w in warnings {
+                    eprintln!("warning: {}", crate::redact::for_terminal(&w));
                 }
-                let key: String = ours.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-                let parsed = dotenvy::from_read_iter(line.as_bytes()).next();
-                match parsed {
-                    Some(Ok((k, v))) => {
-                        dotenv.insert(k, v);
-                    }
-                    _ => {
-                        return Err(Error::Config(format!(
-                            "{}: cannot parse the line that sets `{key}` (value not shown); check its quoting \
-                             (values on one line)",
-                            dotenv_path.display()
-                        )))
-                    }
-                }
+                dotenv = vars;
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Config(format!("cannot read {} ({e})", dotenv_path.display()))),
         }
         let env = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
-        Config::from_parts(files, dotenv, env)
+        let mut config = Config::from_parts(files, dotenv, env)?;
+        config.dotenv_dir = Some(cwd.to_path_buf());
+        Ok(config)
+    }
+
+    /// The user file alone (no working directory, no environment): what cached credentials
+    /// without a recorded binding are bound to. `None` when there is no user file.
+    pub fn load_user(paths: &Paths) -> Result<Option<Config>> {
+        let Some(text) = read_config_file(&paths.config_file)? else {
+            return Ok(None);
+        };
+        Config::from_parts(vec![(paths.config_file.clone(), text)], BTreeMap::new(), BTreeMap::new()).map(Some)
     }
 
     /// Builds from already-read sources (tests, and `load`).
@@ -156,7 +153,7 @@ impl Config {
         env: BTreeMap<String, String>,
     ) -> Result<Config> {
         let files = files.into_iter().map(|(path, text)| parse_file(path, text)).collect::<Result<_>>()?;
-        Ok(Config { files, dotenv, env })
+        Ok(Config { files, dotenv, env, dotenv_dir: None })
     }
 
     /// Names of the profiles defined in the files.
@@ -175,6 +172,20 @@ impl Config {
     /// The provider a profile names, if any file names one.
     pub fn provider_of(&self, name: &str) -> Option<String> {
         self.files.iter().rev().find_map(|f| f.profiles.get(name)?.get("provider")?.as_str().map(String::from))
+    }
+
+    /// `default_profile` as the files set it (the project file over the user file).
+    pub fn default_profile(&self) -> Option<String> {
+        self.files.iter().rev().find_map(|f| f.default_profile.clone())
+    }
+
+    /// The profile `AGE_OAUTH_PROFILE` picks (environment, then `.env`): the "active" one.
+    pub fn env_profile(&self) -> Option<String> {
+        [&self.env, &self.dotenv]
+            .into_iter()
+            .filter_map(|m| m.get("AGE_OAUTH_PROFILE"))
+            .find(|n| !n.is_empty())
+            .cloned()
     }
 
     /// The profile to use: `--profile`, else `AGE_OAUTH_PROFILE` (env, then `.env`),
@@ -286,7 +297,11 @@ impl Config {
         // Text from env and flags is read loosely (`60`, `true`), except where the
         // field is a string: then `AGE_OAUTH_CLIENT_ID=12345` stays the string "12345".
         let string_field = |field: &str| {
-            engine_fields.iter().chain(provider_fields.iter()).any(|f| f.name == field && f.kind == "string")
+            // A list field (`array|string`) takes its string form here: `AGE_OAUTH_SCOPES="openid profile"`.
+            engine_fields
+                .iter()
+                .chain(provider_fields.iter())
+                .any(|f| f.name == field && (f.kind == "string" || f.kind == "array|string"))
         };
         let coerce = |field: &str, value: &Value| match value {
             Value::Number(_) | Value::Bool(_) if string_field(field) => Value::String(value.to_string()),
@@ -367,6 +382,8 @@ impl Config {
             )));
         }
 
+        let mut merged = merged;
+        let trust = self.resolve_verify_ssl(name, &mut merged, &origins)?;
         let mut engine_values = Map::new();
         let mut provider_values = Map::new();
         for (k, v) in &merged {
@@ -386,7 +403,36 @@ impl Config {
             values: merged,
             origins,
             secret_overrides,
+            trust,
         })
+    }
+
+    /// Makes a relative `verify_ssl` path absolute against the file that set it (`.env`, the
+    /// environment and flags: the working directory), and checks the bundle now, not at login.
+    fn resolve_verify_ssl(
+        &self,
+        name: &str,
+        merged: &mut Map<String, Value>,
+        origins: &BTreeMap<String, Origin>,
+    ) -> Result<crate::binding::Trust> {
+        let origin = origins.get("verify_ssl").cloned().unwrap_or(Origin::Default);
+        if let Some(Value::String(path)) = merged.get("verify_ssl") {
+            let flag = path.eq_ignore_ascii_case("true") || path.eq_ignore_ascii_case("false");
+            if !flag {
+                let base = match &origin {
+                    Origin::File { path, .. } => path.parent().map(Path::to_path_buf),
+                    Origin::DotEnv(_) => self.dotenv_dir.clone(),
+                    _ => std::env::current_dir().ok(),
+                };
+                let absolute = crate::binding::resolve_relative(path, &base.unwrap_or_default());
+                merged.insert("verify_ssl".into(), Value::String(absolute));
+            }
+        }
+        let setting: crate::settings::VerifySslSetting =
+            serde_json::from_value(merged.get("verify_ssl").cloned().unwrap_or(Value::Bool(true)))
+                .map_err(|e| Error::Config(format!("profile '{name}': field `verify_ssl`: {e}")))?;
+        crate::binding::Trust::of_setting(&setting)
+            .map_err(|e| Error::Config(format!("{origin}: profile '{name}': {e}")))
     }
 
     /// The origin of a field set in a file, for error messages.
@@ -418,18 +464,100 @@ fn to_fig(v: &Value) -> Result<figment::value::Value> {
     figment::value::Value::serialize(v).map_err(|e| Error::Other(format!("cannot convert a setting: {e}")))
 }
 
-/// The variable a `.env` line that failed to parse was setting, when it can be told;
-/// the line itself is never repeated, since it may hold a secret.
-pub(crate) fn dotenv_error(e: &dotenvy::Error) -> Option<String> {
-    match e {
-        dotenvy::Error::LineParse(line, _) => {
-            let first = line.lines().next().unwrap_or_default();
-            let key = first.split('=').next().unwrap_or_default().trim();
-            let key = key.strip_prefix("export ").unwrap_or(key).trim();
-            (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then(|| key.to_string())
-        }
-        _ => None,
+/// Reads a configuration file; `None` when it does not exist. Unreadable or not UTF-8: exit 2.
+fn read_config_file(path: &Path) -> Result<Option<String>> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|e| {
+            let (line, column) = {
+                let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let text = String::from_utf8_lossy(valid);
+                line_col(&text, text.len())
+            };
+            Error::ConfigSyntax { path: path.to_path_buf(), line, column, message: "the file is not UTF-8 text".into() }
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::Config(format!("cannot read {} ({e})", path.display()))),
     }
+}
+
+/// Reads `.env`: only our own (`AGE_OAUTH_*`) lines, each literally (no `${VAR}` expansion: a
+/// working directory must not copy the environment into a setting). `.env` is often shared with
+/// other tools, whose lines are theirs to get right: a line that is not UTF-8 is skipped with a
+/// warning; a broken line of ours is named by its key, never shown. Returns the values and warnings.
+pub fn read_dotenv(path: &Path, bytes: &[u8]) -> Result<(BTreeMap<String, String>, Vec<String>)> {
+    let mut vars = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let Ok(line) = std::str::from_utf8(raw) else {
+            warnings.push(format!("{}:{}: skipping a line that is not UTF-8 text", path.display(), i + 1));
+            continue;
+        };
+        let trimmed = line.trim_start();
+        let ours = trimmed.strip_prefix("export ").unwrap_or(trimmed).trim_start();
+        if !ours.starts_with(ENV_PREFIX) {
+            continue;
+        }
+        match parse_env_line(line) {
+            Some((k, v)) => {
+                vars.insert(k, v);
+            }
+            None => {
+                let key: String = ours.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                return Err(Error::Config(format!(
+                    "{}:{}: cannot parse the line that sets `{key}` (value not shown); check its quoting \
+                     (values on one line)",
+                    path.display(),
+                    i + 1
+                )));
+            }
+        }
+    }
+    Ok((vars, warnings))
+}
+
+/// One `KEY=value` line, read literally: `'single'` quotes keep everything, `"double"` quotes
+/// know `\"`, `\\` and `\n`, an unquoted value ends at ` #`. Nothing is expanded. `None`: malformed.
+pub fn parse_env_line(line: &str) -> Option<(String, String)> {
+    let line = line.trim_end_matches('\r').trim_start();
+    let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+    let (key, rest) = line.split_once('=')?;
+    let key = key.trim_end();
+    if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let (value, after) = if let Some(body) = rest.strip_prefix('\'') {
+        let end = body.find('\'')?;
+        (body[..end].to_string(), &body[end + 1..])
+    } else if let Some(body) = rest.strip_prefix('"') {
+        let mut value = String::new();
+        let mut chars = body.char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, c @ ('"' | '\\'))) => value.push(c),
+                    Some((_, c)) => {
+                        value.push('\\');
+                        value.push(c);
+                    }
+                    None => return None,
+                },
+                '"' => {
+                    end = Some(i);
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        (value, &body[end? + 1..])
+    } else {
+        let end = rest.find(" #").unwrap_or(rest.len());
+        (rest[..end].trim_end().to_string(), "")
+    };
+    let after = after.trim_start();
+    (after.is_empty() || after.starts_with('#')).then(|| (key.to_string(), value))
 }
 
 /// Profile names become file names: keep them simple.
@@ -618,6 +746,24 @@ pub fn remove_profile(paths: &Paths, name: &str) -> Result<bool> {
         save_user_doc(paths, &doc)?;
     }
     Ok(removed)
+}
+
+/// Sets (or with `None` removes) `default_profile` in the user file, keeping the rest of it.
+pub fn set_default_profile(paths: &Paths, name: Option<&str>) -> Result<()> {
+    let mut doc = read_user_doc(paths)?;
+    match name {
+        Some(n) => {
+            validate_profile_name(n)?;
+            // A top-level value: toml_edit writes it above the [profiles.*] tables.
+            doc.insert("default_profile", toml_edit::value(n));
+        }
+        None => {
+            if doc.remove("default_profile").is_none() {
+                return Ok(());
+            }
+        }
+    }
+    save_user_doc(paths, &doc)
 }
 
 fn read_user_doc(paths: &Paths) -> Result<toml_edit::DocumentMut> {

@@ -14,14 +14,17 @@ use crate::store::CacheStore;
 use serde_json::json;
 
 /// Serves the Portal simulator until the process is stopped.
-pub fn run_sandbox(port: u16) -> Result<i32> {
-    let sim = PortalSim::start(&format!("127.0.0.1:{port}"), PortalConfig::default())
+pub fn run_sandbox(port: u16, tls: Option<crate::sandbox::TlsFiles>) -> Result<i32> {
+    if let Some(files) = &tls {
+        files.server_config().map_err(|e| Error::Config(format!("--tls-cert / --tls-key: {e}")))?;
+    }
+    let sim = PortalSim::start_with_tls(&format!("127.0.0.1:{port}"), PortalConfig::default(), tls.as_ref())
         .map_err(|e| Error::io(format!("cannot listen on 127.0.0.1:{port}"), e))?;
     let url = sim.base_url();
     println!("ArcGIS Portal sandbox at {url}");
     println!("  users: demo / demo-password, alice / alice-password (sign-ins are approved as demo)");
     println!("  apps:  age-oauth-sandbox (public), age-oauth-sandbox-app (secret: sandbox-app-secret)");
-    println!("  admin: {} (counts, config, advance_clock, revoke_all)", sim.admin_url());
+    println!("  admin: {} (counts, requests, config, advance_clock, revoke_all)", sim.admin_url());
     println!();
     println!("Try:");
     println!("  age-oauth profile add sandbox --provider esri-oob --portal {url} --client-id age-oauth-sandbox");

@@ -27,6 +27,8 @@ pub struct Session {
     pub profile: ResolvedProfile,
     pub provider: Box<dyn Provider>,
     http: Option<Arc<dyn HttpClient>>,
+    /// `request --allow-other-host`: authenticated requests may leave the bound origins.
+    pub allow_other_host: bool,
 }
 
 impl Session {
@@ -78,7 +80,7 @@ impl Engine {
     pub fn session(&self, profile: ResolvedProfile) -> Result<Session> {
         let settings = ProfileSettings { profile: profile.name.clone(), values: profile.provider_values.clone() };
         let provider = (profile.provider.build)(&settings)?;
-        Ok(Session { profile, provider, http: None })
+        Ok(Session { profile, provider, http: None, allow_other_host: false })
     }
 
     /// Loads config from the environment and `cwd`, selects and builds a profile.
@@ -112,23 +114,13 @@ impl Engine {
         secrets
     }
 
-    /// The profile's cache entry (tokens of another provider dropped).
-    /// Reads the profile's cache, refusing it when the profile now points at another
-    /// service than the one its tokens and secrets belong to: a project file or `.env` in
-    /// the working directory must not be able to send them elsewhere.
+    /// The profile's cache entry (tokens of another provider dropped), refused when the profile's
+    /// effective settings name other origins or another TLS trust than the entry is bound to
+    /// (`binding::check`): a project file or `.env` must not be able to send them elsewhere.
     pub fn load(&self, session: &Session) -> Result<Option<CacheEntry>> {
         let entry = self.load_unguarded(session)?;
-        if let (Some(bound), Some(now)) =
-            (entry.as_ref().and_then(|e| e.service.as_deref()), session.provider.service_url())
-        {
-            if bound != now {
-                return Err(Error::Config(format!(
-                    "profile '{0}' now points at {now}, but its cached credentials belong to {bound}, so they are \
-                     not sent there; if {now} is right, `age-oauth login --profile {0} --force` signs in there \
-                     (a stored client secret or password is then sent to it)",
-                    session.name()
-                )));
-            }
+        if let Some(entry) = &entry {
+            crate::binding::check(entry, session, &self.paths)?;
         }
         Ok(entry)
     }
@@ -233,7 +225,7 @@ impl Engine {
         entry.provider = session.provider_name().to_string();
         entry.secrets.extend(std::mem::take(&mut tokens.secrets_to_store));
         entry.tokens = Some(tokens.clone());
-        entry.service = session.provider.service_url();
+        let _ = crate::binding::bind(&mut entry, session);
         self.store.save(&entry)?;
         Ok(LoginOutcome::LoggedIn(tokens))
     }
@@ -274,7 +266,7 @@ impl Engine {
             let mut tokens = self.run(session, ui, &secrets, true, |p, cx| p.login(cx))?;
             entry.secrets.extend(std::mem::take(&mut tokens.secrets_to_store));
             entry.tokens = Some(tokens.clone());
-            entry.service = session.provider.service_url();
+            let _ = crate::binding::bind(&mut entry, session);
             self.store.save(&entry)?;
             return Ok(tokens);
         };
@@ -290,7 +282,7 @@ impl Engine {
         let secrets = Self::secrets(session, Some(&entry));
         let fresh = self.run(session, ui, &secrets, true, |p, cx| p.refresh(cx, &current))?;
         entry.tokens = Some(fresh.clone());
-        entry.service = session.provider.service_url();
+        let _ = crate::binding::bind(&mut entry, session);
         self.store.save(&entry)?;
         Ok(fresh)
     }
@@ -347,6 +339,11 @@ impl Engine {
             let verdict = session.provider.judge(&response);
             Ok::<_, Error>((response, verdict))
         };
+        // The binding first (a changed setting is the better message), then the destination.
+        self.load(session)?;
+        if !session.allow_other_host {
+            crate::binding::check_url(session, &request.url)?;
+        }
         let tokens = self.token(session, ui, 0)?;
         let (response, verdict) = send(self, session, ui, &tokens)?;
         if verdict != AuthVerdict::Rejected {
@@ -384,15 +381,33 @@ impl Engine {
         Ok(LogoutReport { revocation, removed_tokens: true, kept_secrets })
     }
 
-    /// Stores (or replaces) secrets for a profile, under its lock.
-    /// Stores (or replaces) secrets for a profile, under its lock, bound to `service`. When the
-    /// profile was pointed at another service (by `profile add`, the user's own act), tokens
-    /// from the old one are dropped.
+    /// `token --rotate-refresh-token`: under the lock, exchanges the cached refresh token for a
+    /// new one now (the provider's `rotate_refresh_token`) and saves the result.
+    pub fn rotate_refresh_token(&self, session: &mut Session, ui: &mut dyn Interaction) -> Result<TokenSet> {
+        let _lock = self.store.lock(session.name())?;
+        let mut entry = self.load(session)?.unwrap_or_else(|| CacheEntry::new(session.name(), session.provider_name()));
+        let Some(current) = entry.tokens.clone() else {
+            return Err(Error::login_required(
+                session.name(),
+                format!("profile '{}' is not logged in", session.name()),
+            ));
+        };
+        let secrets = Self::secrets(session, Some(&entry));
+        let fresh = self.run(session, ui, &secrets, true, |p, cx| p.rotate_refresh_token(cx, &current))?;
+        entry.tokens = Some(fresh.clone());
+        let _ = crate::binding::bind(&mut entry, session);
+        self.store.save(&entry)?;
+        Ok(fresh)
+    }
+
+    /// Stores (or replaces) secrets for a profile, under its lock, bound to `binding` (what
+    /// `profile add` wrote in the user file). When the profile was pointed at other origins or trust
+    /// (by `profile add`, the user's own act), tokens from the old ones are dropped.
     pub fn store_secrets(
         &self,
         profile: &str,
         provider: &str,
-        service: Option<String>,
+        binding: Option<crate::binding::Binding>,
         secrets: &[(String, crate::secret::Secret)],
     ) -> Result<()> {
         let _lock = self.store.lock(profile)?;
@@ -400,10 +415,13 @@ impl Engine {
         for (k, v) in secrets {
             entry.secrets.insert(k.clone(), v.clone());
         }
-        if entry.service.is_some() && entry.service != service {
+        // Only what the entry itself records: the user file has just been rewritten by `profile add`.
+        let before = crate::binding::recorded_in_entry(&entry);
+        if before.is_some_and(|b| !binding.as_ref().is_some_and(|n| n.matches(&b))) {
             entry.tokens = None;
         }
-        entry.service = service;
+        entry.binding = binding;
+        entry.service = None;
         entry.provider = provider.to_string();
         self.store.save(&entry)
     }

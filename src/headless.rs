@@ -94,7 +94,7 @@ pub fn open_export(
     let mut reader = if decryptor.is_scrypt() {
         let pass = passphrase.ok_or_else(|| {
             Error::Config(
-                "the export is protected by a passphrase: set AGE_OAUTH_PASSPHRASE or run on a terminal".into(),
+                "the export is protected by a passphrase: set AGE_OAUTH_EXPORT_PASSPHRASE or run on a terminal".into(),
             )
         })?;
         let id = age::scrypt::Identity::new(SecretString::from(pass.expose().to_string()));
@@ -156,6 +156,9 @@ pub fn import(store: &CacheStore, export: Export, name: &str, force: bool) -> Re
     entry.profile = name.to_string();
     entry.provider = export.provider.clone();
     config::write_profile(store.paths(), name, &export.provider, &export.settings)?;
+    // Bound to what was just written in the user file, whatever the export carried.
+    entry.binding = crate::binding::user_file_binding(store.paths(), name)?;
+    entry.service = None;
     let _lock = store.lock(name)?;
     store.save(&entry)
 }

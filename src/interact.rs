@@ -17,6 +17,11 @@ pub trait Interaction {
     fn open_browser(&mut self, url: &str) -> std::result::Result<(), String>;
     /// Reads one line from stdin (a pipe is fine); `None` at end of input.
     fn read_line(&mut self, prompt: &str) -> Result<Option<String>>;
+    /// `read_line` that gives up (`None`) as soon as `done()` turns true, for a paste that races
+    /// another source (the sign-in listener). The default waits for the line.
+    fn read_line_or(&mut self, prompt: &str, _done: &dyn Fn() -> bool) -> Result<Option<String>> {
+        self.read_line(prompt)
+    }
     /// Reads a hidden value from the terminal; `None` when no person can answer.
     fn read_secret(&mut self, prompt: &str) -> Result<Option<Secret>>;
     /// A waiting step (device-flow polling): `Some` shows or advances a spinner, `None` clears it.
@@ -51,16 +56,16 @@ impl Interaction for Terminal {
     }
 
     fn info(&mut self, message: &str) {
-        eprintln!("{message}");
+        eprintln!("{}", crate::redact::for_terminal(message));
     }
 
     fn warn(&mut self, message: &str) {
-        eprintln!("{} {message}", self.paint("33", "warning:"));
+        eprintln!("{} {}", self.paint("33", "warning:"), crate::redact::for_terminal(message));
     }
 
     fn debug(&mut self, level: u8, message: &str) {
         if self.verbosity >= level {
-            eprintln!("{} {message}", self.paint("2", "debug:"));
+            eprintln!("{} {}", self.paint("2", "debug:"), crate::redact::for_terminal(message));
         }
     }
 
@@ -74,6 +79,24 @@ impl Interaction for Terminal {
         let mut line = String::new();
         let n = std::io::stdin().lock().read_line(&mut line).map_err(|e| Error::io("cannot read stdin", e))?;
         Ok((n > 0).then(|| line.trim().to_string()))
+    }
+
+    fn read_line_or(&mut self, prompt: &str, done: &dyn Fn() -> bool) -> Result<Option<String>> {
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+        let lines = stdin_lines().lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if done() {
+                eprintln!();
+                return Ok(None);
+            }
+            match lines.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(Ok(line)) => return Ok(line.map(|l| l.trim().to_string())),
+                Ok(Err(e)) => return Err(Error::io("cannot read stdin", e)),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(None),
+            }
+        }
     }
 
     fn read_secret(&mut self, prompt: &str) -> Result<Option<Secret>> {
@@ -99,6 +122,27 @@ impl Interaction for Terminal {
         }
         let _ = std::io::stderr().flush();
     }
+}
+
+type StdinLine = std::io::Result<Option<String>>;
+
+/// Lines of stdin read on one thread for the whole process, so a wait for a paste can stop
+/// without a read left half-done (a blocked read of stdin cannot be cancelled portably).
+fn stdin_lines() -> &'static std::sync::Mutex<std::sync::mpsc::Receiver<StdinLine>> {
+    static LINES: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Receiver<StdinLine>>> =
+        std::sync::OnceLock::new();
+    LINES.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || loop {
+            let mut line = String::new();
+            let read = std::io::stdin().lock().read_line(&mut line);
+            let end = !matches!(read, Ok(n) if n > 0);
+            if tx.send(read.map(|n| (n > 0).then_some(line))).is_err() || end {
+                return;
+            }
+        });
+        std::sync::Mutex::new(rx)
+    })
 }
 
 /// Opens a URL with `AGE_OAUTH_BROWSER` (a command; `none` disables), else the platform opener.

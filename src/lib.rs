@@ -1,6 +1,7 @@
 //! age-oauth: tokens for scripts against ArcGIS, OAuth and web-tier-protected services,
 //! kept in a per-user cache encrypted with age and refreshed safely across processes.
 
+pub mod binding;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -16,6 +17,8 @@ pub mod loopback;
 pub mod migrate;
 pub mod paths;
 pub mod pkce;
+pub mod prompt;
+pub mod redact;
 pub mod registry;
 pub mod sandbox;
 pub mod schema;

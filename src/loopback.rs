@@ -3,7 +3,8 @@
 
 use crate::error::{Error, Result};
 use crate::secret::Secret;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a sign-in may take when the profile does not say (`login_timeout`).
@@ -63,11 +64,22 @@ impl Listener {
 
     /// Waits for the one valid callback. Strays get an error page and are otherwise ignored;
     /// a valid `state` with an `error` (or a wrong `iss`) ends the wait with that error.
-    pub fn wait(&self, expected: &Expected<'_>, timeout: Duration, mut on_stray: impl FnMut(&str)) -> Result<Callback> {
-        let deadline = Instant::now() + timeout;
+    pub fn wait(&self, expected: &Expected<'_>, timeout: Duration, on_stray: impl FnMut(&str)) -> Result<Callback> {
+        self.wait_until(expected, Instant::now() + timeout, timeout, &AtomicBool::new(false), on_stray)
+    }
+
+    /// `wait`, giving up quietly (a login-required error) once `stop` is set.
+    fn wait_until(
+        &self,
+        expected: &Expected<'_>,
+        deadline: Instant,
+        timeout: Duration,
+        stop: &AtomicBool,
+        mut on_stray: impl FnMut(&str),
+    ) -> Result<Callback> {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
+            if left.is_zero() || stop.load(Ordering::SeqCst) {
                 return Err(Error::login_required(
                     expected.profile,
                     format!(
@@ -78,7 +90,7 @@ impl Listener {
                     ),
                 ));
             }
-            let request = match self.server.recv_timeout(left) {
+            let request = match self.server.recv_timeout(left.min(Duration::from_millis(200))) {
                 Ok(Some(r)) => r,
                 Ok(None) => continue,
                 Err(e) => return Err(Error::io("the sign-in listener failed", e)),
@@ -107,33 +119,50 @@ impl Listener {
         }
     }
 
-    /// For `--no-browser`: answers every request with a page asking to paste the address bar
-    /// into the terminal, until the returned guard is dropped.
-    pub fn serve_paste_hint(&self) -> PasteHint {
-        let server = self.server.clone();
+    /// Serves the redirect URI on a thread until a callback (or an error, or the timeout) ends
+    /// the wait, or the returned race is dropped.
+    fn wait_in_background(&self, expected: &Expected<'_>, timeout: Duration) -> BackgroundWait {
+        let listener =
+            Listener { server: self.server.clone(), redirect_uri: self.redirect_uri.clone(), path: self.path.clone() };
+        let (profile, state) = (expected.profile.to_string(), expected.state.to_string());
+        let issuer = expected.issuer.map(String::from);
+        let result: Arc<Mutex<Option<Result<Callback>>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (slot, stopping) = (result.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
-            while let Ok(request) = server.recv() {
-                respond(
-                    request,
-                    200,
-                    "Copy this address",
-                    "Copy the full address of this page from the address bar and paste it into the terminal where age-oauth waits.",
-                );
-            }
+            let expected = Expected { profile: &profile, state: &state, issuer: issuer.as_deref() };
+            let outcome = listener.wait_until(&expected, Instant::now() + timeout, timeout, &stopping, |_| {});
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
         });
-        PasteHint { server: self.server.clone(), thread: Some(thread) }
+        BackgroundWait { result, stop, thread: Some(thread) }
     }
 }
 
-/// Stops the `--no-browser` hint page when dropped.
-pub struct PasteHint {
-    server: Arc<tiny_http::Server>,
+/// The listener waiting on its own thread while the terminal waits for a paste.
+struct BackgroundWait {
+    result: Arc<Mutex<Option<Result<Callback>>>>,
+    stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl Drop for PasteHint {
+impl BackgroundWait {
+    fn finished(&self) -> bool {
+        self.result.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// What the listener ended with (waiting for it to end).
+    fn outcome(mut self) -> Result<Callback> {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let taken = self.result.lock().unwrap_or_else(|e| e.into_inner()).take();
+        taken.unwrap_or_else(|| Err(Error::Server("the sign-in listener stopped without an answer".into())))
+    }
+}
+
+impl Drop for BackgroundWait {
     fn drop(&mut self) {
-        self.server.unblock();
+        self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
@@ -215,13 +244,13 @@ fn respond(request: tiny_http::Request, status: u16, title: &str, message: &str)
 }
 
 /// Runs the user-facing part of a browser sign-in: opens (or prints) `url`, then returns the
-/// callback from the listener, or from stdin with `--no-browser`.
+/// callback from the listener, or what is pasted.
 ///
-/// Only one source counts, never a race: with a browser, the listener (stdin is left alone, so a
-/// script's stdin is never swallowed and the timeout holds); with `--no-browser`, what is pasted —
-/// the browser may be on another machine, and the listener only tells a local one to copy its
-/// address bar into the terminal. A browser that fails to start switches to pasting when a person
-/// is at the terminal; otherwise it is only a warning and the listener waits.
+/// With a browser, only the listener counts (stdin is left alone, so a script's stdin is never
+/// swallowed). With `--no-browser`, or a browser that failed to start while a person is at the
+/// terminal, whichever comes first wins: the browser reaching the listener (it gets the normal
+/// success page) or the redirected URL / code pasted into the terminal. An empty stdin (end of
+/// input) leaves the listener waiting until the timeout.
 pub fn obtain_code(
     cx: &mut crate::registry::FlowContext<'_>,
     listener: &Listener,
@@ -241,14 +270,23 @@ pub fn obtain_code(
         }
     }
     if paste {
-        let _hint = listener.serve_paste_hint();
         cx.ui.info(&format!(
-            "Open this URL in a browser and sign in:\n  {url}\nThe browser then goes to {}...; \
-             copy that whole address (it may show an error page) and paste it here.",
+            "Open this URL in a browser and sign in:\n  {url}\nA browser on this machine comes back to {} by itself; \
+             from another machine, copy the whole address it ends on (it may show an error page) and paste it here.",
             listener.redirect_uri()
         ));
-        let pasted = cx.ui.read_line("Redirected URL or code: ")?;
-        return parse_pasted(pasted.as_deref().unwrap_or_default(), expected);
+        let waiting = listener.wait_in_background(expected, timeout);
+        let pasted = cx.ui.read_line_or("Redirected URL or code: ", &|| waiting.finished())?;
+        if waiting.finished() {
+            return waiting.outcome();
+        }
+        return match pasted {
+            Some(text) => {
+                drop(waiting);
+                parse_pasted(&text, expected)
+            }
+            None => waiting.outcome(), // end of input: the browser may still come back
+        };
     }
     cx.ui.info(&format!(
         "Waiting up to {} s for the browser to come back to {}",

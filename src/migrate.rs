@@ -39,22 +39,74 @@ fn profile_name(label: &str, id: &str) -> String {
     name
 }
 
+/// Reads a connection's `.env` as the Python age-oauth 0.2.1 reads it (`envfile._parse_env_file`):
+/// `KEY=value` lines, one pair of matching quotes stripped, nothing expanded.
 fn read_env(path: &Path) -> Result<BTreeMap<String, String>> {
-    let iter = dotenvy::from_path_iter(path)
-        .map_err(|_| Error::Config(format!("{}: cannot be read as a .env file", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("{}: cannot be read as a .env file ({e})", path.display())))?;
     let mut out = BTreeMap::new();
-    for item in iter {
-        // These files hold client secrets and tokens: an error names the key, never the line.
-        let (k, v) = item.map_err(|e| {
-            Error::Config(format!(
-                "{}: cannot parse the line that sets `{}` (value not shown); nothing was migrated",
-                path.display(),
-                config::dotenv_error(&e).unwrap_or_else(|| "?".into())
-            ))
-        })?;
-        out.insert(k, v);
+    for raw in text.lines() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else { continue };
+        let key = key.trim();
+        let value = value.trim();
+        let value = match value.as_bytes() {
+            [b'"', .., b'"'] if value.len() >= 2 => {
+                value[1..value.len() - 1].replace("\\\"", "\"").replace("\\\\", "\\")
+            }
+            [b'\'', .., b'\''] if value.len() >= 2 => value[1..value.len() - 1].to_string(),
+            _ => value.to_string(),
+        };
+        if !key.is_empty() {
+            out.insert(key.to_string(), value);
+        }
     }
     Ok(out)
+}
+
+/// The directory of connection `id` inside the store, refusing ids that could lead elsewhere
+/// (`..`, absolute paths, separators) and symbolic links: `--shred` must only touch the store.
+fn connection_dir(from: &Path, id: &str) -> Result<PathBuf> {
+    let plain = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && !id.contains(['/', '\\', '\0'])
+        && Path::new(id).components().count() == 1;
+    if !plain {
+        return Err(Error::Config(format!(
+            "{}: connection id `{}` is not a plain name inside the store; nothing was migrated",
+            from.join("connections.json").display(),
+            crate::redact::printable(id)
+        )));
+    }
+    let dir = from.join("connections").join(id);
+    for path in [from.join("connections"), dir.clone(), dir.join(".env")] {
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(Error::Config(format!(
+                "{} is a symbolic link; migrate only reads (and --shred only deletes) files inside the store; \
+                 nothing was migrated",
+                path.display()
+            )));
+        }
+    }
+    Ok(dir)
+}
+
+/// `verify_ssl` of a connection: `OAUTH_VERIFY_SSL` in its `.env` (true, false or a CA path, as
+/// the Python age-oauth writes it), else `verify_ssl` / `ca_bundle` of its meta.json.
+fn verify_ssl(env: &BTreeMap<String, String>, meta: &Value) -> Option<Value> {
+    let raw = env.get("OAUTH_VERIFY_SSL").map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let raw = raw
+        .or_else(|| meta.get("ca_bundle").and_then(Value::as_str).map(String::from))
+        .or_else(|| meta.get("verify_ssl").and_then(Value::as_bool).map(|b| b.to_string()))?;
+    match raw.to_ascii_lowercase().as_str() {
+        "false" | "0" | "no" | "off" => Some(json!(false)),
+        "true" | "1" | "yes" | "on" => None,
+        _ => Some(json!(raw)),
+    }
 }
 
 /// Epoch seconds from the Python store's float (`1730000000.123`).
@@ -79,7 +131,7 @@ pub fn migrate(store: &CacheStore, from: &Path, shred: bool, now: u64) -> Result
     let mut plans: Vec<Plan> = Vec::new();
     for connection in connections {
         let Some(id) = connection.get("id").and_then(Value::as_str) else { continue };
-        let dir = from.join("connections").join(id);
+        let dir = connection_dir(from, id)?;
         let meta: Value = std::fs::read_to_string(dir.join("meta.json"))
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
@@ -98,15 +150,7 @@ pub fn migrate(store: &CacheStore, from: &Path, shred: bool, now: u64) -> Result
         let mut settings = Map::new();
         settings.insert("portal".into(), json!(portal.trim_end_matches('/')));
         settings.insert("client_id".into(), json!(client_id));
-        match get("OAUTH_VERIFY_SSL").as_deref().map(str::to_ascii_lowercase).as_deref() {
-            Some("false" | "0" | "no" | "off") => {
-                settings.insert("verify_ssl".into(), json!(false));
-            }
-            Some("true" | "1" | "yes" | "on") | None => {}
-            Some(_) => {
-                settings.insert("verify_ssl".into(), json!(get("OAUTH_VERIFY_SSL")));
-            }
-        }
+        let verify = verify_ssl(&env, &meta);
         if let Some(r) = get("OAUTH_REFERER") {
             settings.insert("referer".into(), json!(r));
         }
@@ -130,7 +174,21 @@ pub fn migrate(store: &CacheStore, from: &Path, shred: bool, now: u64) -> Result
         }
         let info = crate::registry::find(provider)?;
         let settings_check = crate::registry::ProfileSettings { profile: name.clone(), values: settings.clone() };
-        (info.build)(&settings_check)?;
+        let built = (info.build)(&settings_check)
+            .map_err(|e| Error::Config(format!("connection {id}: {e}; nothing was migrated")))?;
+        let trust = match &verify {
+            Some(v) => {
+                let setting = serde_json::from_value(v.clone()).unwrap_or_default();
+                crate::binding::Trust::of_setting(&setting)
+                    .map_err(|e| Error::Config(format!("connection {id}: {e}; nothing was migrated")))?
+            }
+            None => crate::binding::Trust::Default,
+        };
+        // The cache is bound to what is written in the user file (the engine's binding rule).
+        entry.binding = Some(crate::binding::Binding { origins: built.origins(), trust });
+        if let Some(v) = verify {
+            settings.insert("verify_ssl".into(), v);
+        }
         plans.push(Plan { id: id.to_string(), name, provider, settings, entry, moved_secrets, env_file });
     }
     check_names(store, &plans)?;

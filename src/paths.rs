@@ -19,6 +19,11 @@ impl Paths {
         if let Some(home) = std::env::var_os("AGE_OAUTH_HOME").filter(|h| !h.is_empty()) {
             return Ok(Paths::under(PathBuf::from(home)));
         }
+        // Windows: everything in %APPDATA%\age-oauth (ProjectDirs would split it into \config and \data).
+        #[cfg(windows)]
+        if let Some(appdata) = std::env::var_os("APPDATA").filter(|a| !a.is_empty()) {
+            return Ok(Paths::under(PathBuf::from(appdata).join("age-oauth")));
+        }
         let dirs = directories::ProjectDirs::from("", "", "age-oauth")
             .ok_or_else(|| Error::Config("cannot find a home directory: set AGE_OAUTH_HOME=DIR".into()))?;
         Ok(Paths { config_file: dirs.config_dir().join("config.toml"), data_dir: dirs.data_dir().to_path_buf() })

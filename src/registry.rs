@@ -208,6 +208,11 @@ impl FlowContext<'_> {
 
     /// Sends a request, logging it at `-vv` (method and URL only).
     pub fn send(&mut self, request: &crate::http::HttpRequest) -> Result<crate::http::HttpResponse> {
+        if let Some(route) = self.http.route(&request.url) {
+            // `-v` names the route whenever a proxy is configured; with none, only `-vv` does.
+            let level = if route.contains("no proxy set") { 2 } else { 1 };
+            self.ui.debug(level, &format!("{}: {route}", request.describe()));
+        }
         self.ui.debug(2, &format!("→ {}", request.describe()));
         let response = self.http.send(request)?;
         self.ui.debug(2, &format!("← {} ({} bytes)", response.status, response.body.len()));
@@ -233,6 +238,17 @@ pub trait Provider: Send + Sync {
 
     /// Revokes what can be revoked server-side; returns a line for the user.
     fn logout(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<String>;
+
+    /// Exchanges the refresh token for a new one now (`token --rotate-refresh-token`);
+    /// providers whose refresh tokens cannot be rotated on demand keep this default.
+    fn rotate_refresh_token(&self, cx: &mut FlowContext<'_>, _current: &TokenSet) -> Result<TokenSet> {
+        Err(Error::Config(format!("profile '{}': this provider has no refresh token to rotate on demand", cx.profile)))
+    }
+
+    /// Every origin this provider's secrets and tokens may travel to, one per setting that names a
+    /// destination (portal, issuer, each explicit endpoint...). No default: a provider that cannot
+    /// say where its tokens go does not compile. The cache is bound to these (see `binding`).
+    fn origins(&self) -> Vec<crate::binding::BoundOrigin>;
 
     /// False for flows that never need a person (application credentials): the engine
     /// then logs in by itself when there is no cached token.

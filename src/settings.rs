@@ -15,6 +15,7 @@ pub struct EngineSettings {
     pub refresh_margin: u64,
     /// TLS certificate verification: true (default), false (warned about), or the path of a PEM CA bundle.
     #[serde(default)]
+    #[schemars(extend("x-prompt" = {"label": "Verify SSL", "order": 20, "check": "verify_ssl"}))]
     pub verify_ssl: VerifySslSetting,
 }
 
@@ -45,6 +46,83 @@ impl VerifySslSetting {
             VerifySslSetting::CaBundle(s) if s.eq_ignore_ascii_case("false") => VerifySsl::Off,
             VerifySslSetting::CaBundle(path) => VerifySsl::CaBundle(path.into()),
         }
+    }
+}
+
+/// A list setting (`scopes`): a TOML array of words, or one space-separated string — the string
+/// form is what environment variables and `--set` carry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(into = "String")]
+pub struct WordList(pub Vec<String>);
+
+impl WordList {
+    pub fn words(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// The space-separated form (as sent in an OAuth `scope` parameter).
+    pub fn joined(&self) -> String {
+        self.0.join(" ")
+    }
+}
+
+impl From<WordList> for String {
+    fn from(list: WordList) -> String {
+        list.joined()
+    }
+}
+
+impl From<&str> for WordList {
+    fn from(text: &str) -> WordList {
+        WordList(text.split_whitespace().map(String::from).collect())
+    }
+}
+
+impl<'de> Deserialize<'de> for WordList {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Text(String),
+            Items(Vec<String>),
+        }
+        let form = Form::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom("expected a list of words: an array of strings or one space-separated string")
+        })?;
+        match form {
+            Form::Text(text) => Ok(WordList::from(text.as_str())),
+            Form::Items(items) => {
+                let mut words = Vec::new();
+                for item in items {
+                    if item.trim().is_empty() || item.contains(char::is_whitespace) {
+                        return Err(serde::de::Error::custom(format!(
+                            "list item {item:?} is empty or holds a space; give each word as its own item"
+                        )));
+                    }
+                    words.push(item);
+                }
+                Ok(WordList(words))
+            }
+        }
+    }
+}
+
+impl JsonSchema for WordList {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "WordList".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "anyOf": [
+                { "type": "array", "items": { "type": "string", "pattern": "^\\S+$" } },
+                { "type": "string" }
+            ]
+        })
     }
 }
 
@@ -95,6 +173,16 @@ mod tests {
         assert!(err.contains("non-loopback"), "{err}");
         assert!(service_url("p", "portal", "ftp://x").is_err());
         assert!(service_url("p", "portal", "not a url").is_err());
+    }
+
+    #[test]
+    fn word_lists_from_arrays_and_strings() {
+        let from = |v: serde_json::Value| serde_json::from_value::<WordList>(v);
+        assert_eq!(from(serde_json::json!(["openid", "offline_access"])).unwrap().joined(), "openid offline_access");
+        assert_eq!(from(serde_json::json!("  openid   profile ")).unwrap().0, ["openid", "profile"]);
+        assert!(from(serde_json::json!(["two words"])).is_err());
+        assert!(from(serde_json::json!(3)).unwrap_err().to_string().contains("space-separated"));
+        assert_eq!(serde_json::to_value(WordList::from("a b")).unwrap(), serde_json::json!("a b"));
     }
 
     #[test]

@@ -33,6 +33,10 @@ pub struct CacheEntry {
     /// stored for: they are never sent anywhere else (see `Engine::load`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service: Option<String>,
+    /// The origins and TLS trust the secrets and tokens belong to (see `binding`); replaces
+    /// `service`. Absent in older caches, which are bound to the user file's settings on load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binding: Option<crate::binding::Binding>,
 }
 
 impl CacheEntry {

@@ -53,7 +53,7 @@ fn bad_profile_files() {
         ("http on a remote host", "[profiles.p]\nprovider = \"esri-oob\"\nportal = \"http://gis.example.com/portal\"\nclient_id = \"c\"\n", Expect { exit: 2, needle: "non-loopback" }),
         ("ftp portal", "[profiles.p]\nprovider = \"esri-oob\"\nportal = \"ftp://gis.example.com\"\nclient_id = \"c\"\n", Expect { exit: 2, needle: "https://" }),
         ("default_profile not a string", "default_profile = 5\n", Expect { exit: 2, needle: "default_profile" }),
-        ("CA bundle that is not there", "[profiles.p]\nprovider = \"esri-app\"\nportal = \"https://x.example\"\nclient_id = \"c\"\nverify_ssl = \"/nonexistent/ca.pem\"\n", Expect { exit: 1, needle: "CA bundle" }),
+        ("CA bundle that is not there", "[profiles.p]\nprovider = \"esri-app\"\nportal = \"https://x.example\"\nclient_id = \"c\"\nverify_ssl = \"/nonexistent/ca.pem\"\n", Expect { exit: 2, needle: "CA bundle" }),
     ];
     for (name, toml, expect) in cases {
         let home = Home::new();
@@ -238,7 +238,13 @@ fn bad_caches_and_environments() {
             vec![("AGE_OAUTH_CLOCK_OFFSET", "soon".into())],
             Expect { exit: 2, needle: "AGE_OAUTH_CLOCK_OFFSET" },
         ),
-        ("home is a file", None, vec![("AGE_OAUTH_HOME", "/etc/hostname".into())], Expect { exit: 1, needle: "" }),
+        // A configuration file that cannot be read is a configuration error (exit 2).
+        (
+            "home is a file",
+            None,
+            vec![("AGE_OAUTH_HOME", "/etc/hostname".into())],
+            Expect { exit: 2, needle: "cannot read" },
+        ),
     ];
     for (name, bytes, env, expect) in &cases {
         std::fs::write(&cache, bytes.as_deref().unwrap_or(&good)).unwrap();
@@ -259,4 +265,82 @@ fn bad_caches_and_environments() {
     // An unwritable home (not root-proof: root may write anywhere, so use a path under a file).
     let out = home.cmd().env("AGE_OAUTH_HOME", "/etc/hostname/sub").args(["key", "show"]).output().unwrap();
     check("unwritable home", &out, &Expect { exit: 1, needle: "cannot" }, &[]);
+}
+
+/// Issue 8, trust part: configuration that cannot be read or trusted, and stores that lead outside.
+#[test]
+fn untrusted_or_unreadable_configuration() {
+    let sim = start_sim();
+    let user_file = |portal: &str, extra: &str| {
+        format!("[profiles.p]\nprovider = \"esri-app\"\nportal = \"{portal}\"\nclient_id = \"{APP}\"\n{extra}")
+    };
+    let good = user_file(&sim.base_url(), "");
+    type Files<'a> = Vec<(&'a str, Vec<u8>)>;
+    let cases: Vec<(&str, Files, Vec<&str>, Expect)> = vec![
+        (
+            "user file not UTF-8",
+            vec![("state/config.toml", b"[profiles.p]\nprovider = \"esri-app\" # caf\xe9\n".to_vec())],
+            vec!["token", "--profile", "p"],
+            Expect { exit: 2, needle: "config.toml:2:" },
+        ),
+        (
+            "project file not UTF-8",
+            vec![("state/config.toml", good.clone().into_bytes()), ("work/age-oauth.toml", b"# \xff\xfe\n".to_vec())],
+            vec!["token", "--profile", "p"],
+            Expect { exit: 2, needle: "not UTF-8" },
+        ),
+        (
+            ".env line of ours with an open quote",
+            vec![
+                ("state/config.toml", good.clone().into_bytes()),
+                ("work/.env", format!("OTHER=1\nAGE_OAUTH_CLIENT_ID=\"{SECRET}\n").into_bytes()),
+            ],
+            vec!["token", "--profile", "p"],
+            Expect { exit: 2, needle: ".env:2: cannot parse the line that sets `AGE_OAUTH_CLIENT_ID`" },
+        ),
+        (
+            "CA bundle without a certificate",
+            vec![
+                ("state/config.toml", user_file(&sim.base_url(), "verify_ssl = \"ca.pem\"\n").into_bytes()),
+                ("state/ca.pem", b"-----BEGIN NOTHING-----\n".to_vec()),
+            ],
+            vec!["profile", "show", "p"],
+            Expect { exit: 2, needle: "holds no PEM certificate" },
+        ),
+        (
+            "password in a portal URL",
+            vec![("state/config.toml", user_file(&format!("http://me:{SECRET}@127.0.0.1:9/portal"), "").into_bytes())],
+            vec!["token", "--profile", "p"],
+            Expect { exit: 4, needle: "me:***@127.0.0.1:9" },
+        ),
+        (
+            "project file pointing a bound profile elsewhere",
+            vec![("work/age-oauth.toml", b"[profiles.p]\nportal = \"http://127.0.0.1:9/evil\"\n".to_vec())],
+            vec!["token", "--profile", "p"],
+            Expect { exit: 2, needle: "login --profile p --force" },
+        ),
+        (
+            "migrate a connection id with ..",
+            vec![(
+                "py/connections.json",
+                br#"{"schema_version":1,"connections":[{"id":"../../x","label":"x"}]}"#.to_vec(),
+            )],
+            vec!["migrate", "python-age-oauth", "--from", "../py"],
+            Expect { exit: 2, needle: "not a plain name" },
+        ),
+    ];
+    for (name, files, args, expect) in &cases {
+        let home = Home::new();
+        if name.contains("bound profile") {
+            add_app_profile(&home, "p", &sim.base_url(), APP, APP_SECRET);
+            assert_eq!(code(&home.run(&["token", "--profile", "p"])), 0, "{name}: set-up");
+        }
+        for (path, bytes) in files {
+            let path = home.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+        let out = home.cmd().env("AGE_OAUTH_CLIENT_SECRET", APP_SECRET).args(args).output().unwrap();
+        check(name, &out, expect, &[SECRET, APP_SECRET]);
+    }
 }

@@ -615,7 +615,7 @@ fn esri_app_logs_in_and_refreshes_with_client_credentials() {
 
     let me = engine.whoami(&mut session, &mut ui).unwrap();
     assert_eq!(me.username, CONFIDENTIAL_APP);
-    assert_eq!(me.details["appName"], json!("Sandbox App"));
+    assert_eq!(me.details["app_title"], json!("Sandbox App"));
     let entry = engine.store.load("app").unwrap().unwrap();
     assert_eq!(entry.secrets["client_secret"].expose(), APP_SECRET, "the stored secret is kept");
 }

@@ -224,11 +224,13 @@ fn a_server_of_another_portal_or_a_standalone_one_is_refused() {
     assert_eq!(code(&out), 2, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("not federated"), "{}", text(&out.stderr));
 
-    // And the other way round: an esri-token profile pointed at a federated server names its portal.
-    add_token_profile(&home, "direct", ("server", &foreign.base_url()), &[]);
+    // And the other way round: an esri-token profile for a federated server follows its portal
+    // (tests/corporate.rs), but never to a portal other than the one the profile names.
+    add_token_profile(&home, "direct", ("server", &foreign.base_url()), &[&format!("portal={}", sim.base_url())]);
     let out = with_password(&home, PASSWORD, &["token", "--profile", "direct"]);
     assert_eq!(code(&out), 2, "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("--server"), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("the password would go there"), "{}", text(&out.stderr));
+    assert_eq!(elsewhere.count("generateToken"), 0, "the password was not sent");
 }
 
 /// A person at a terminal: types `password` when asked for one and answers `keep` to "keep it?".

@@ -24,16 +24,42 @@ cargo check --locked --features keyring --lib
 set +e
 cargo test --locked --no-fail-fast 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}
+# The Python package (python/age_oauth): pytest with the real requests, httpx and arcgis against the
+# HTTPS sandbox, and the wheel built by maturin (tests/setup/python.sh installed them).
+AGE_OAUTH_TEST_BIN="$PWD/target/debug/age-oauth" tests/python/.venv/bin/python -m pytest tests/python -q \
+  -p no:cacheprovider --junitxml=target/pytest.xml 2>&1 | tee target/pytest-output.txt
+py_status=${PIPESTATUS[0]}
 set -e
-# One closing line for CI: sum what every test binary reported.
-python3 - <<'PY'
+# One closing line for CI: sum what every test binary and pytest reported.
+python3 - "$py_status" <<'PY'
 import re
+import sys
+import xml.etree.ElementTree as ET
+
 passed = failed = ignored = 0
 for line in open("target/test-output.txt"):
     m = re.search(r"test result: \w+\. (\d+) passed; (\d+) failed; (\d+) ignored", line)
     if m:
         passed += int(m[1]); failed += int(m[2]); ignored += int(m[3])
+py_status = int(sys.argv[1])
+py_failed = 0
+try:
+    root = ET.parse("target/pytest.xml").getroot()
+    for suite in [root] if root.tag == "testsuite" else root.iter("testsuite"):
+        total, skipped = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
+        broken = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+        passed += total - skipped - broken
+        py_failed += broken
+        ignored += skipped
+except (OSError, ET.ParseError):
+    pass
+# pytest: 1 = some test failed; 5 = no test collected, 2-4 = interrupted / internal / usage error:
+# never a silent pass.
+if py_status != 0 and py_failed == 0:
+    print(f"pytest exited with code {py_status} (see target/pytest-output.txt): counted as one failure", file=sys.stderr)
+    py_failed = 1
+failed += py_failed
 print(f"{passed} passed, {failed} failed, {ignored} skipped")
 raise SystemExit(1 if failed or passed == 0 else 0)
 PY
-exit "$status"
+[ "$status" -eq 0 ] && [ "$py_status" -eq 0 ]

@@ -72,7 +72,12 @@ pub(super) fn cmd_import(
         Some(id) => Some(id),
         None => store.identity(false).ok().flatten(),
     };
-    let passphrase = match std::env::var("AGE_OAUTH_PASSPHRASE").ok().filter(|p| !p.is_empty()) {
+    // AGE_OAUTH_EXPORT_PASSPHRASE first: it opens the export only, while AGE_OAUTH_PASSPHRASE
+    // (still read, for older scripts) would also switch this machine's caches to a passphrase.
+    let from_env = ["AGE_OAUTH_EXPORT_PASSPHRASE", "AGE_OAUTH_PASSPHRASE"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|p| !p.is_empty()));
+    let passphrase = match from_env {
         Some(p) => Some(Secret::new(p)),
         None if age::Decryptor::new(&bytes[..]).is_ok_and(|d| d.is_scrypt()) => {
             ui.read_secret("Passphrase of the export: ")?

@@ -15,9 +15,12 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Map, Value};
 use std::io::Write;
 
+mod connections;
 mod headless;
 mod profiles;
 mod session;
+use connections::*;
+pub use connections::{python_connection_id, AuthType, ConnectionAddArgs};
 use headless::*;
 use profiles::*;
 use session::*;
@@ -37,8 +40,14 @@ Exit codes: 0 ok, 2 usage or configuration error, 3 login required,
 #[command(name = "age-oauth", version, about = "Tokens for scripts, from an age-encrypted cache that refreshes itself", after_help = EXAMPLES)]
 pub struct Cli {
     /// Profile to use (default: AGE_OAUTH_PROFILE, then default_profile, then the only one).
-    #[arg(long, global = true, visible_alias = "connection", value_name = "NAME")]
+    #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["connection", "connection_id"])]
     pub profile: Option<String>,
+    /// Pick the profile as the Python age-oauth did: exact name, name in any case, its old connection id, a unique prefix.
+    #[arg(long, global = true, value_name = "SELECTOR", conflicts_with = "connection_id")]
+    pub connection: Option<String>,
+    /// The profile's exact name, or the Python age-oauth's connection id of a migrated one.
+    #[arg(long, global = true, value_name = "ID")]
+    pub connection_id: Option<String>,
     /// More detail on stderr (repeat for more); never prints a secret.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
@@ -57,7 +66,7 @@ pub enum Command {
     /// Add, list, show or remove profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
-    /// Alias of `profile add` with the flags of the Python age-oauth (`--label`).
+    /// The Python age-oauth's commands (list, add, use, show, info, remove), over profiles.
     #[command(subcommand)]
     Connections(ConnectionsCommand),
     /// Sign in (opens a browser or asks for a code) and cache the tokens.
@@ -89,11 +98,24 @@ age-oauth token --profile prod --server https://gis.example.com/arcgis   # feder
         /// Refresh first unless the token stays valid for at least this many seconds.
         #[arg(long, value_name = "SECONDS", default_value_t = 0)]
         min_ttl: u64,
+        /// Refresh now even if the cached token looks valid (a server rejected it).
+        #[arg(long, conflicts_with = "min_ttl")]
+        force_refresh: bool,
         /// Print a token for this ArcGIS Server federated with the profile's portal instead.
         #[arg(long, value_name = "URL")]
         server: Option<String>,
+        /// Exchange the refresh token for a new one now (ArcGIS exchange_refresh_token); prints what happened, not the token.
+        #[arg(long, conflicts_with_all = ["server", "min_ttl"])]
+        rotate_refresh_token: bool,
+        /// (Python age-oauth) The profile to use, picked like --connection.
+        #[arg(long = "portal", value_name = "SELECTOR")]
+        portal_selector: Option<String>,
     },
     /// Print who the token belongs to, as the server sees it.
+    #[command(
+        after_help = "Prints the username alone (USER=$(age-oauth whoami)). For an application token, a person at a \
+terminal sees the app's title, app ID, item ID and owner; a pipe gets the app ID alone. --json has everything."
+    )]
     Whoami {
         #[arg(long)]
         json: bool,
@@ -158,12 +180,19 @@ The exit code is the command's."
     },
     /// Run a local ArcGIS Portal simulator to try profiles and scripts offline.
     #[command(
-        after_help = "Example:\n  age-oauth sandbox --port 8787   # then use portal = \"http://127.0.0.1:8787/portal\""
+        after_help = "Examples:\n  age-oauth sandbox --port 8787   # then use portal = \"http://127.0.0.1:8787/portal\"\n  \
+age-oauth sandbox --port 8443 --tls-cert cert.pem --tls-key key.pem   # https://127.0.0.1:8443/portal"
     )]
     Sandbox {
         /// Port on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Serve HTTPS with this PEM certificate chain (needs --tls-key), e.g. for the `arcgis` package.
+        #[arg(long, value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
     },
     /// Show the whole flow end to end against a throw-away sandbox: no network, no prompt.
     Demo,
@@ -173,7 +202,8 @@ The exit code is the command's."
 pub enum ProfileCommand {
     /// Add or update a profile: settings go to the user file, secrets to the encrypted cache.
     #[command(
-        after_help = "Examples:\n  age-oauth profile add prod --provider esri-oob --portal https://gis.example.com/portal --client-id MYAPP\n  age-oauth profile add app --provider esri-app --portal https://www.arcgis.com --client-id ID --client-secret S\n  age-oauth profile add prod --provider esri-oob --set expiration=20160 --set referer=https://apps.example.com"
+        after_help = "Examples:\n  age-oauth profile add                            # at a terminal: asks for each field\n  age-oauth profile add prod --provider esri-oob --portal https://gis.example.com/portal --client-id MYAPP\n  age-oauth profile add app --provider esri-app --portal https://www.arcgis.com --client-id ID --client-secret S\n  age-oauth profile add prod --provider esri-oob --set expiration=20160 --set referer=https://apps.example.com\n\n\
+At a terminal, missing fields are asked for in the provider's order (Ctrl-C writes nothing); elsewhere they are listed (exit 2)."
     )]
     Add(AddArgs),
     /// List profiles.
@@ -187,8 +217,16 @@ pub enum ProfileCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Remove a profile from the user file and delete its cache.
-    Remove { name: String },
+    /// Remove a profile from the user file and delete its cache (asks first at a terminal).
+    Remove {
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+    /// Make a profile the default one (`default_profile` in the user file).
+    #[command(after_help = "Example:\n  age-oauth profile use prod\n  age-oauth token            # now uses prod")]
+    Use { name: String },
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,7 +251,7 @@ AGE_OAUTH_EXPORT_PASSPHRASE=… age-oauth cache export --profile prod --passphra
         /// A file of age public keys, one per line.
         #[arg(long, value_name = "FILE")]
         recipients_file: Option<std::path::PathBuf>,
-        /// Encrypt to a passphrase instead (AGE_OAUTH_EXPORT_PASSPHRASE, or asked twice on a terminal).
+        /// Encrypt to a passphrase instead: AGE_OAUTH_EXPORT_PASSPHRASE when set (needed without a terminal), else asked twice.
         #[arg(long, conflicts_with_all = ["recipient", "recipients_file"])]
         passphrase: bool,
         /// Where to write the export (0600).
@@ -223,7 +261,9 @@ AGE_OAUTH_EXPORT_PASSPHRASE=… age-oauth cache export --profile prod --passphra
     /// Import an export on this machine; it is then kept under this machine's own key.
     #[command(
         after_help = "Examples:\n  age-oauth cache import prod.age            # made for `age-oauth key show` of this machine\n  \
-AGE_OAUTH_IDENTITY=~/server-key.txt age-oauth cache import prod.age --as prod\n  AGE_OAUTH_PASSPHRASE=… age-oauth cache import prod.age"
+AGE_OAUTH_IDENTITY=~/server-key.txt age-oauth cache import prod.age --as prod\n  \
+AGE_OAUTH_EXPORT_PASSPHRASE=… age-oauth cache import prod.age   # a --passphrase export, no terminal needed\n\n\
+A passphrase export is opened with AGE_OAUTH_EXPORT_PASSPHRASE (or AGE_OAUTH_PASSPHRASE), else the passphrase is asked on the terminal."
     )]
     Import {
         file: std::path::PathBuf,
@@ -260,23 +300,54 @@ pub enum MigrateCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum ConnectionsCommand {
-    /// Same as `profile add`, naming the profile with --label.
-    Add {
+    /// List profiles: NAME (active, default)  -  provider  -  URL  -  login state.
+    List {
         #[arg(long)]
-        label: String,
-        #[command(flatten)]
-        fields: FieldArgs,
+        json: bool,
+    },
+    /// Add a profile with the Python age-oauth's flags; at a terminal, asks for what is missing.
+    #[command(
+        after_help = "Examples:\n  age-oauth connections add        # asks: label, portal URL, verify SSL, client ID, client secret\n  \
+age-oauth connections add --label Prod --portal https://gis.example.com/portal --client-id MYAPP\n  \
+age-oauth connections add --label Robot --auth-type app --portal https://gis.example.com/portal --client-id ID --client-secret S\n\n\
+The new profile becomes the default one unless --no-default (or --no-active) is given."
+    )]
+    Add(ConnectionAddArgs),
+    /// Make a profile the default one (same as `profile use`).
+    Use { selector: String },
+    /// Show a profile's settings (default: the active, else the default, else the only profile).
+    Show {
+        selector: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Where configuration and caches live, and which profile is active (AGE_OAUTH_PROFILE) and default.
+    Info {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a profile and its encrypted cache (asks first at a terminal), or --all of them.
+    Remove {
+        #[arg(required_unless_present = "all")]
+        selector: Option<String>,
+        /// Remove every profile of the user file and every cache (asks for the word DELETE at a terminal).
+        #[arg(long, conflicts_with = "selector")]
+        all: bool,
+        /// Do not ask for confirmation (needed for --all without a terminal).
+        #[arg(short = 'y', long)]
+        yes: bool,
     },
 }
 
 #[derive(Args, Debug)]
 pub struct AddArgs {
-    pub name: String,
+    /// Profile name (asked at a terminal when missing).
+    pub name: Option<String>,
     #[command(flatten)]
     pub fields: FieldArgs,
 }
 
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug, Default, Clone)]
 pub struct FieldArgs {
     /// Provider name (see `age-oauth providers`); default esri-oob, or the profile's current one.
     #[arg(long)]
@@ -304,23 +375,61 @@ pub fn run(cli: Cli) -> Result<i32> {
     let mut ui = Terminal::new(cli.verbose);
     let cwd = std::env::current_dir().map_err(|e| Error::io("cannot read the working directory", e))?;
     let engine = Engine::with_clock(paths.clone(), crate::clock::from_env()?);
-    let profile = cli.profile.as_deref();
+    let token_selector = match &cli.command {
+        Command::Token { portal_selector: Some(s), .. } if cli.connection.is_none() => Some(s.as_str()),
+        _ => None,
+    };
+    let chosen = chosen_profile(
+        &engine,
+        &cwd,
+        cli.profile.as_deref(),
+        cli.connection.as_deref().or(token_selector),
+        cli.connection_id.as_deref(),
+    )?;
+    let profile = chosen.as_deref();
     match cli.command {
         Command::Providers { json } => cmd_providers(json),
         Command::Profile(ProfileCommand::Add(args)) => {
-            cmd_profile_add(&engine, &cwd, &mut ui, &args.name, &args.fields)
+            let (name, provider) = ask_name_and_provider(&engine, &cwd, &mut ui, args.name.as_deref(), &args.fields)?;
+            let fields = FieldArgs { provider, ..args.fields };
+            cmd_profile_add(&engine, &cwd, &mut ui, &name, &fields)
         }
-        Command::Connections(ConnectionsCommand::Add { label, fields }) => {
-            cmd_profile_add(&engine, &cwd, &mut ui, &label, &fields)
+        Command::Connections(ConnectionsCommand::Add(args)) => connections::cmd_add(&engine, &cwd, &mut ui, &args),
+        Command::Connections(ConnectionsCommand::List { json }) => connections::cmd_list(&engine, &cwd, json),
+        Command::Connections(ConnectionsCommand::Use { selector })
+        | Command::Profile(ProfileCommand::Use { name: selector }) => {
+            connections::cmd_use(&engine, &cwd, &mut ui, &selector)
+        }
+        Command::Connections(ConnectionsCommand::Show { selector, json }) => {
+            let config = Config::load(&engine.paths, &cwd)?;
+            let name = match (selector.as_deref(), profile) {
+                (None, Some(p)) => p.to_string(),
+                (s, _) => connections::select(&engine, &config, s)?,
+            };
+            cmd_profile_show(&engine, &cwd, &name, json)
+        }
+        Command::Connections(ConnectionsCommand::Info { json }) => connections::cmd_info(&engine, &cwd, json),
+        Command::Connections(ConnectionsCommand::Remove { selector, all, yes }) => {
+            connections::cmd_remove(&engine, &cwd, &mut ui, selector.as_deref(), all, yes)
         }
         Command::Profile(ProfileCommand::List { json }) => cmd_profile_list(&engine, &cwd, json),
         Command::Profile(ProfileCommand::Show { name, json }) => cmd_profile_show(&engine, &cwd, &name, json),
-        Command::Profile(ProfileCommand::Remove { name }) => cmd_profile_remove(&engine, &cwd, &mut ui, &name),
+        Command::Profile(ProfileCommand::Remove { name, yes }) => {
+            if !confirm_remove(&engine, &cwd, &mut ui, &name, yes)? {
+                return Ok(1);
+            }
+            cmd_profile_remove(&engine, &cwd, &mut ui, &name)
+        }
         Command::Login { no_browser, force } => {
             let mut session = engine.open(&cwd, profile)?;
             cmd_login(&engine, &mut session, &mut ui, force, no_browser)
         }
-        Command::Token { json, min_ttl, server: Some(server), .. } => {
+        Command::Token { rotate_refresh_token: true, json, .. } => {
+            let mut session = engine.open(&cwd, profile)?;
+            cmd_rotate(&engine, &mut session, &mut ui, json)
+        }
+        Command::Token { json, min_ttl, server: Some(server), force_refresh, .. } => {
+            let min_ttl = if force_refresh { u64::MAX } else { min_ttl };
             let mut session = engine.open(&cwd, profile)?;
             let found = crate::providers::federation::server_token(&engine, &mut session, &mut ui, &server, min_ttl)?;
             if json {
@@ -335,7 +444,9 @@ pub fn run(cli: Cli) -> Result<i32> {
                 print_line(found.token.expose())
             }
         }
-        Command::Token { json, format, min_ttl, server: None } => {
+        Command::Token { json, format, min_ttl, server: None, force_refresh, .. } => {
+            // No token is valid for u64::MAX seconds, so the engine refreshes under its lock.
+            let min_ttl = if force_refresh { u64::MAX } else { min_ttl };
             let mut session = engine.open(&cwd, profile)?;
             let tokens = engine.token(&mut session, &mut ui, min_ttl)?;
             if tokens.access_token.is_empty() {
@@ -409,6 +520,11 @@ pub fn run(cli: Cli) -> Result<i32> {
                 for (k, v) in &who.details {
                     ui.debug(1, &format!("{k}: {}", v.as_str().map(String::from).unwrap_or_else(|| v.to_string())));
                 }
+                if who.details.get("auth_type").and_then(Value::as_str) == Some("app")
+                    && std::io::IsTerminal::is_terminal(&std::io::stdout())
+                {
+                    return print_line(&app_block(&who));
+                }
                 print_line(&who.username)
             }
         }
@@ -435,11 +551,15 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Request { method, data, headers, allow_other_host, url } => {
             let mut session = engine.open(&cwd, profile)?;
-            let request = build_request(&session, method, data, &headers, allow_other_host, &url)?;
+            session.allow_other_host = allow_other_host;
+            let request = build_request(&session, method, data, &headers, &url)?;
             cmd_request(&engine, &mut session, &mut ui, &request)
         }
         Command::Status { json } => cmd_status(&engine, &cwd, json),
-        Command::Sandbox { port } => crate::demo::run_sandbox(port),
+        Command::Sandbox { port, tls_cert, tls_key } => {
+            let tls = tls_cert.zip(tls_key).map(|(cert, key)| crate::sandbox::TlsFiles { cert, key });
+            crate::demo::run_sandbox(port, tls)
+        }
         Command::Demo => crate::demo::run_demo(&mut ui),
     }
 }
@@ -461,12 +581,13 @@ pub fn report(error: &Error) {
     let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let label = if color { "\x1b[31merror:\x1b[0m" } else { "error:" };
-    eprintln!("{label} {error}");
+    // Messages carry server text (and URLs as typed): no control sequences, no URL passwords.
+    eprintln!("{label} {}", crate::redact::for_terminal(&error.to_string()));
 }
 
 /// Writes a line to stdout; a closed pipe (`| head`) is not an error.
 fn print_line(text: &str) -> Result<i32> {
-    print_bytes(format!("{text}\n").as_bytes())
+    print_bytes(format!("{}\n", crate::redact::printable(text)).as_bytes())
 }
 
 /// Writes bytes to stdout; a closed pipe (`| head`) is not an error.

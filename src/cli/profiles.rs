@@ -101,55 +101,57 @@ pub(super) fn cmd_profile_add(
         None => true,
     });
 
-    // Required fields nobody gave: ask on a TTY, else list them.
+    // Required fields nobody gave: ask on a TTY (the provider's set-up questions, in its
+    // order), else list them.
     let existing = config.resolve(name, &flags).ok();
     let stored_secrets: Vec<String> = match engine.store.load(name) {
         Ok(Some(entry)) => entry.secrets.keys().cloned().collect(),
         _ => Vec::new(),
     };
-    let mut missing = Vec::new();
-    for f in provider.fields().into_iter().filter(|f| f.required) {
-        let given = if f.secret {
+    let is_given = |f: &crate::prompt::SetupField| {
+        if f.secret {
             secrets.iter().any(|(k, _)| *k == f.name)
                 || stored_secrets.contains(&f.name)
                 || existing.as_ref().is_some_and(|p| p.secret_overrides.get(&f.name).is_some())
         } else {
             flags.iter().any(|fl| fl.field == f.name)
-                || existing.as_ref().is_some_and(|p| p.values.contains_key(&f.name))
-        };
-        if !given {
-            missing.push(f);
+                || existing
+                    .as_ref()
+                    .is_some_and(|p| p.origins.get(&f.name).is_some_and(|o| !matches!(o, config::Origin::Default)))
         }
-    }
+    };
+    let missing: Vec<String> = crate::prompt::setup_fields(provider)
+        .into_iter()
+        .filter(|f| f.required && !is_given(f))
+        .map(|f| f.name)
+        .collect();
     if !missing.is_empty() {
         if !ui.can_prompt() {
-            let list: Vec<String> = missing.iter().map(|f| format!("--{} VALUE", f.name.replace('_', "-"))).collect();
+            let list: Vec<String> = missing.iter().map(|f| format!("--{} VALUE", f.replace('_', "-"))).collect();
             return Err(Error::Config(format!(
                 "profile '{name}' ({provider_name}) needs: {} (or --set FIELD=VALUE); no terminal to ask on",
                 list.join(" ")
             )));
         }
-        for f in missing {
-            let prompt = format!("{} ({}): ", f.name, f.description);
-            if f.secret {
-                match ui.read_secret(&prompt)? {
-                    Some(s) if !s.is_empty() => secrets.push((f.name.clone(), s)),
-                    _ => return Err(Error::Config(format!("`{}` is required", f.name))),
-                }
-            } else {
-                match ui.read_line(&prompt)? {
-                    Some(v) if !v.is_empty() => {
-                        flags.push(FlagValue { field: f.name.clone(), value: loose_value(&v), flag: "prompt".into() })
-                    }
-                    _ => return Err(Error::Config(format!("`{}` is required", f.name))),
-                }
-            }
-        }
+        ui.info(&format!("Setting up profile '{name}' ({provider_name}); Ctrl-C stops without writing anything."));
+        let typed = crate::prompt::run_setup(ui, provider, &is_given, &mut |typed| {
+            let all: Vec<FlagValue> = flags.iter().chain(typed).cloned().collect();
+            engine.session(config.resolve(name, &all)?).map(|_| ())
+        })?;
+        flags.extend(typed.flags);
+        secrets.extend(typed.secrets);
     }
 
     // Validate the whole profile before writing anything.
     let resolved = config.resolve(name, &flags)?;
-    let service = engine.session(resolved)?.provider.service_url();
+    engine.session(resolved)?;
+    // A relative CA bundle given on the command line is relative to where it was typed.
+    if let Some(f) = flags.iter_mut().find(|f| f.field == "verify_ssl") {
+        if let Some(path) = f.value.as_str().filter(|p| !matches!(p.to_ascii_lowercase().as_str(), "true" | "false")) {
+            let cwd_path = crate::binding::resolve_relative(path, cwd);
+            f.value = Value::String(cwd_path);
+        }
+    }
 
     // Write the non-secret fields given now over what the user file already had.
     let mut values = Map::new();
@@ -179,8 +181,10 @@ pub(super) fn cmd_profile_add(
         engine.paths.config_file.display()
     ));
     if !secrets.is_empty() || engine.store.exists(name) {
-        // Also re-binds an existing cache when the profile now names another service.
-        engine.store_secrets(name, &provider_name, service, &secrets)?;
+        // Bound to what the user file now says (flags included), never to the working directory's
+        // project file or `.env`; an existing cache is re-bound when the user pointed it elsewhere.
+        let binding = crate::binding::user_file_binding(&engine.paths, name)?;
+        engine.store_secrets(name, &provider_name, binding, &secrets)?;
     }
     if !secrets.is_empty() {
         let names: Vec<&str> = secrets.iter().map(|(k, _)| k.as_str()).collect();

@@ -33,21 +33,24 @@ pub(super) fn cmd_login(
 }
 
 pub(super) fn token_json(session: &Session, tokens: &TokenSet) -> Value {
+    let verify_ssl = match &session.profile.engine.verify_ssl {
+        crate::settings::VerifySslSetting::Flag(on) => json!(on),
+        crate::settings::VerifySslSetting::CaBundle(path) => json!(path),
+    };
     json!({
         "access_token": tokens.access_token.expose(),
         "expires_at": tokens.expires_at.map(rfc3339),
+        // The same instant as seconds since the Unix epoch, for programs (the Python package).
+        "expires_at_unix": tokens.expires_at,
         "username": tokens.username,
         "profile": session.name(),
         "provider": session.provider_name(),
+        // Where and how the token travels: `<header_name>: Bearer <access_token>`, to `service_url` only.
+        "header_name": session.provider.token_header(),
+        "service_url": session.provider.service_url(),
+        "referer": session.profile.provider_values.get("referer").and_then(Value::as_str),
+        "verify_ssl": verify_ssl,
     })
-}
-
-/// Host and port of a URL, for comparing where credentials may go.
-pub(super) fn authority(url: &str) -> Option<String> {
-    let uri: ureq::http::Uri = url.parse().ok()?;
-    let host = uri.host()?.to_ascii_lowercase();
-    let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("http") { 80 } else { 443 });
-    Some(format!("{host}:{port}"))
 }
 
 pub(super) fn build_request(
@@ -55,20 +58,9 @@ pub(super) fn build_request(
     method: Option<String>,
     data: Option<String>,
     headers: &[String],
-    allow_other_host: bool,
     url: &str,
 ) -> Result<HttpRequest> {
     crate::settings::service_url(session.name(), "URL", url)?;
-    if let Some(service) = session.provider.service_url() {
-        if !allow_other_host && authority(&service) != authority(url) {
-            return Err(Error::Config(format!(
-                "refusing to send the credentials of profile '{}' to {} (its service is {service}); \
-                 pass --allow-other-host if that is intended",
-                session.name(),
-                authority(url).unwrap_or_default()
-            )));
-        }
-    }
     let method = match (method, &data) {
         (Some(m), _) => m.to_ascii_uppercase(),
         (None, Some(_)) => "POST".into(),
@@ -103,7 +95,12 @@ pub(super) fn cmd_request(
 ) -> Result<i32> {
     let (response, verdict) = engine.request(session, ui, request)?;
     ui.debug(1, &format!("HTTP {} ({} bytes)", response.status, response.body.len()));
-    print_bytes(&response.body)?;
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        // On a terminal the answer is text to read, and must not drive the terminal; piped, it is data.
+        print_bytes(crate::redact::printable(&String::from_utf8_lossy(&response.body)).as_bytes())?;
+    } else {
+        print_bytes(&response.body)?;
+    }
     match verdict {
         AuthVerdict::Rejected | AuthVerdict::Forbidden => Err(Error::Server(format!(
             "the server refused the credentials of profile '{}' (HTTP {}{})",
@@ -128,6 +125,10 @@ pub(super) fn cmd_exec(session: &Session, tokens: &TokenSet, command: &[String])
     let (program, args) = command.split_first().ok_or_else(|| Error::Config("exec needs a command after --".into()))?;
     let mut child = std::process::Command::new(program);
     child.args(args).env("AGE_OAUTH_TOKEN", tokens.access_token.expose()).env(config::EXEC_MARKER, session.name());
+    // The child gets the token, never what age-oauth itself unlocks or signs in with.
+    for name in crate::envvars::secret_names() {
+        child.env_remove(name);
+    }
     if let Some(url) = session.provider.service_url() {
         child.env("AGE_OAUTH_PORTAL", url);
     }

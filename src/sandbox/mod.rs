@@ -4,6 +4,8 @@
 pub mod oidc;
 pub mod portal;
 pub mod server;
+pub mod tls;
 pub use oidc::{OidcFaults, OidcSim, OidcSimConfig};
 pub use portal::*;
 pub use server::*;
+pub use tls::{TlsFiles, TlsFront};

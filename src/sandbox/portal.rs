@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use super::tls::TlsFiles;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rand::RngCore;
@@ -29,6 +30,7 @@ const DEFAULT_GENERATE_TOKEN_MINUTES: u64 = 60;
 const SIGN_IN_WINDOW_SECS: u64 = 3_600;
 const WORKER_THREADS: usize = 4;
 const MAX_BODY_BYTES: u64 = 1 << 20;
+const MAX_LOGGED_REQUESTS: usize = 10_000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimUser {
@@ -205,6 +207,12 @@ struct SimState {
     access_tokens: HashMap<String, AccessGrant>,
     /// Server roots federated with this portal (`FederationLink::federate`).
     federated_servers: Vec<String>,
+    /// HTTP status of "Invalid token" answers: 200 (ArcGIS's usual, code 498 in the body), or 401/498
+    /// as some ArcGIS front ends answer.
+    invalid_token_status: u16,
+    /// What was asked, oldest first, without any credential: method, path and how the caller
+    /// authenticated (`none`, `valid`, `invalid`). Capped at `MAX_LOGGED_REQUESTS`.
+    request_log: Vec<Value>,
 }
 
 impl SimState {
@@ -956,16 +964,42 @@ fn community_self(st: &mut SimState, req: &Incoming) -> Reply {
     }
 }
 
-fn portals_self(st: &mut SimState, req: &Incoming) -> Reply {
+/// `community/users/{name}`: a user's profile, for signed-in callers.
+fn community_user(st: &mut SimState, req: &Incoming, name: &str) -> Reply {
+    st.bump("community/users");
+    let Some(pretty) = json_format(req) else {
+        return html_directory(&req.path);
+    };
+    match identify(st, req) {
+        Caller::Anonymous => token_required(pretty),
+        Caller::Invalid => invalid_token(pretty),
+        Caller::Valid(_) => match st.config.users.iter().find(|u| u.username == name) {
+            Some(user) => arcgis_json(user_json(user), pretty),
+            None => arcgis_json(json!({"error": {"code": 400, "message": "User not found", "details": []}}), pretty),
+        },
+    }
+}
+
+fn portals_self(st: &mut SimState, req: &Incoming, base_url: &str) -> Reply {
     st.bump("portals/self");
     let Some(pretty) = json_format(req) else {
         return html_directory(&req.path);
     };
+    // The fields the `arcgis` Python package reads while building a GIS, as an Enterprise portal has them.
+    let host = base_url.split("://").nth(1).unwrap_or_default();
     let mut body = json!({
         "id": "sandboxorg",
         "name": "age-oauth sandbox",
         "urlKey": "sandbox",
         "isPortal": true,
+        "portalName": "ArcGIS Enterprise",
+        "portalMode": "singletenant",
+        "portalHostname": host,
+        "customBaseUrl": host.split('/').next().unwrap_or_default(),
+        "currentVersion": "2024.1",
+        "supportsOAuth": true,
+        "helperServices": {},
+        "portalProperties": {},
         "maxTokenExpirationMinutes": -1,
         "allSSL": false,
         "authorizedCrossOriginDomains": [],
@@ -979,11 +1013,26 @@ fn portals_self(st: &mut SimState, req: &Incoming) -> Reply {
                 body["user"] = user_json(&st.user(username));
             }
             if let Some(app) = grant.client_id.as_deref().and_then(|id| st.app(id)) {
-                body["appInfo"] = json!({"appId": app.client_id, "name": app.name});
+                body["appInfo"] = app_info(st, &app);
             }
         }
     }
     arcgis_json(body, pretty)
+}
+
+/// `portals/self`'s `appInfo` for a token of an app, as a real portal gives it: the app's
+/// title, its App ID, the id of its registered item and that item's owner.
+fn app_info(st: &SimState, app: &SimApp) -> Value {
+    let item: String = Sha256::digest(app.client_id.as_bytes()).iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let owner = st.config.users.first().map(|u| u.username.clone()).unwrap_or_else(|| "admin".into());
+    json!({
+        "appId": app.client_id,
+        "appTitle": app.name,
+        "itemId": item,
+        "appOwner": owner,
+        "orgId": "sandboxorg",
+        "privileges": ["portal:user:viewOrgItems"],
+    })
 }
 
 fn info(st: &mut SimState, req: &Incoming, base_url: &str) -> Reply {
@@ -1090,12 +1139,14 @@ fn config_json(st: &SimState) -> Value {
         "include_refresh_expiry": c.include_refresh_expiry,
         "rotate_on_refresh": c.rotate_on_refresh,
         "deny_next_authorize": st.deny_next_authorize,
+        "invalid_token_status": st.invalid_token_status,
     })
 }
 
 /// All-or-nothing: a bad field leaves the configuration untouched.
 fn apply_config(st: &mut SimState, changes: &serde_json::Map<String, Value>) -> Result<(), String> {
     let (mut config, mut deny_next_authorize) = (st.config.clone(), st.deny_next_authorize);
+    let mut invalid_token_status = st.invalid_token_status;
     for (key, value) in changes {
         let as_secs = || value.as_u64().ok_or(format!("{key} must be a non-negative integer"));
         let as_bool = || value.as_bool().ok_or(format!("{key} must be a boolean"));
@@ -1107,11 +1158,15 @@ fn apply_config(st: &mut SimState, changes: &serde_json::Map<String, Value>) -> 
             "include_refresh_expiry" => config.include_refresh_expiry = as_bool()?,
             "rotate_on_refresh" => config.rotate_on_refresh = as_bool()?,
             "deny_next_authorize" => deny_next_authorize = as_bool()?,
+            "invalid_token_status" => match value.as_u64() {
+                Some(status @ (200 | 401 | 498)) => invalid_token_status = status as u16,
+                _ => return Err("invalid_token_status must be 200, 401 or 498".into()),
+            },
             "approve_as" => config.approve_as = value.as_str().ok_or("approve_as must be a string")?.to_string(),
             other => return Err(format!("unknown setting {other}")),
         }
     }
-    (st.config, st.deny_next_authorize) = (config, deny_next_authorize);
+    (st.config, st.deny_next_authorize, st.invalid_token_status) = (config, deny_next_authorize, invalid_token_status);
     Ok(())
 }
 
@@ -1128,6 +1183,7 @@ fn admin(st: &mut SimState, req: &Incoming) -> Reply {
     let ok = |body: Value| Reply::Admin { status: 200, body };
     match (action, req.is_post) {
         ("counts", false) => ok(json!(st.counts)),
+        ("requests", false) => ok(json!(st.request_log)),
         ("state", false) => {
             let live = st.live_tokens();
             ok(json!({
@@ -1142,6 +1198,7 @@ fn admin(st: &mut SimState, req: &Incoming) -> Reply {
         }
         ("reset_counts", true) => {
             st.counts.clear();
+            st.request_log.clear();
             ok(json!({"success": true}))
         }
         ("revoke_all", true) => {
@@ -1161,7 +1218,9 @@ fn admin(st: &mut SimState, req: &Incoming) -> Reply {
             None => admin_error(400, "expected a JSON object"),
         },
         ("config", false) => ok(config_json(st)),
-        ("counts" | "state" | "reset_counts" | "revoke_all" | "advance_clock", _) => admin_error(405, "wrong method"),
+        ("counts" | "requests" | "state" | "reset_counts" | "revoke_all" | "advance_clock", _) => {
+            admin_error(405, "wrong method")
+        }
         _ => admin_error(404, "unknown admin endpoint"),
     }
 }
@@ -1176,6 +1235,57 @@ fn route(state: &Mutex<SimState>, req: &Incoming, base_url: &str) -> Reply {
     if req.path.starts_with("/__admin/") {
         return admin(st, req);
     }
+    log_request(st, req);
+    if let Some(code) = req.path.strip_prefix("/__test/status/") {
+        return test_status(st, code);
+    }
+    let reply = dispatch(st, req, base_url);
+    match reply {
+        Reply::Json { body, .. } if st.invalid_token_status != 200 && body["error"]["code"] == 498 => {
+            Reply::Admin { status: st.invalid_token_status, body }
+        }
+        other => other,
+    }
+}
+
+/// How a request authenticated, for the request log; never changes state.
+fn auth_kind(st: &SimState, req: &Incoming) -> &'static str {
+    match req.bearer.as_deref().or_else(|| req.param("token")) {
+        None => "none",
+        Some(token) => match st.access_tokens.get(token) {
+            Some(grant) if grant.expires_at > st.now() => "valid",
+            _ => "invalid",
+        },
+    }
+}
+
+fn log_request(st: &mut SimState, req: &Incoming) {
+    if st.request_log.len() >= MAX_LOGGED_REQUESTS {
+        st.request_log.remove(0);
+    }
+    let entry =
+        json!({"method": if req.is_post { "POST" } else { "GET" }, "path": req.path, "auth": auth_kind(st, req)});
+    st.request_log.push(entry);
+}
+
+/// `/__test/status/NNN`: answers HTTP NNN with an ArcGIS-shaped error, for clients' retry rules.
+fn test_status(st: &mut SimState, code: &str) -> Reply {
+    match code.parse::<u16>() {
+        Ok(status @ 200..=599) => {
+            st.bump(&format!("test/status:{status}"));
+            Reply::Admin { status, body: json!({"error": {"code": status, "message": "test status", "details": []}}) }
+        }
+        _ => html_page(404, "404 Not Found", "<h1>Not Found</h1>"),
+    }
+}
+
+fn dispatch(st: &mut SimState, req: &Incoming, base_url: &str) -> Reply {
+    if let Some(name) = req.path.strip_prefix("/portal/sharing/rest/community/users/") {
+        let name = name.trim_end_matches('/');
+        if !name.is_empty() && !name.contains('/') {
+            return community_user(st, req, name);
+        }
+    }
     match req.path.trim_end_matches('/') {
         "/portal/sharing/rest/oauth2/authorize" => authorize(st, req),
         "/portal/sharing/rest/oauth2/signin" => sign_in(st, req),
@@ -1184,7 +1294,7 @@ fn route(state: &Mutex<SimState>, req: &Incoming, base_url: &str) -> Reply {
         "/portal/sharing/rest/oauth2/revokeToken" => revoke_token(st, req),
         "/portal/sharing/rest/oauth2/signout" => sign_out(st, req),
         "/portal/sharing/rest/community/self" => community_self(st, req),
-        "/portal/sharing/rest/portals/self" => portals_self(st, req),
+        "/portal/sharing/rest/portals/self" => portals_self(st, req, base_url),
         "/portal/sharing/rest/info" => info(st, req, base_url),
         "/portal/sharing/rest/generateToken" => generate_token(st, req),
         _ => {
@@ -1269,6 +1379,9 @@ pub(super) struct Listener {
     server: Option<Arc<tiny_http::Server>>,
     /// Where to reach the listener from this host (loopback when bound to an unspecified address).
     pub(super) reach: std::net::SocketAddr,
+    /// `https` when a TLS front answers at `reach`, else `http`.
+    pub(super) scheme: &'static str,
+    tls_front: Option<super::tls::TlsFront>,
     stopping: Arc<AtomicBool>,
     workers: Vec<JoinHandle<()>>,
 }
@@ -1280,8 +1393,25 @@ impl Listener {
         name: &str,
         make: impl FnOnce(std::net::SocketAddr) -> Handler,
     ) -> std::io::Result<Listener> {
-        let server = tiny_http::Server::http(bind).map_err(std::io::Error::other)?;
-        let addr = server.server_addr().to_ip().ok_or_else(|| std::io::Error::other("not an IP listener"))?;
+        Listener::start_with(bind, name, None, make)
+    }
+
+    /// As `start`; with `tls`, the simulator listens on loopback only and a TLS front answers at `bind`.
+    pub(super) fn start_with(
+        bind: &str,
+        name: &str,
+        tls: Option<&super::tls::TlsFiles>,
+        make: impl FnOnce(std::net::SocketAddr) -> Handler,
+    ) -> std::io::Result<Listener> {
+        let inner_bind = if tls.is_some() { "127.0.0.1:0" } else { bind };
+        let server = tiny_http::Server::http(inner_bind).map_err(std::io::Error::other)?;
+        let inner = server.server_addr().to_ip().ok_or_else(|| std::io::Error::other("not an IP listener"))?;
+        let tls_front = match tls {
+            Some(files) => Some(super::tls::TlsFront::start_on(bind, inner, files.server_config()?)?),
+            None => None,
+        };
+        let addr = tls_front.as_ref().map_or(inner, |front| front.addr);
+        let scheme = if tls_front.is_some() { "https" } else { "http" };
         let reach_ip = match addr.ip() {
             std::net::IpAddr::V4(ip) if ip.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
             std::net::IpAddr::V6(ip) if ip.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
@@ -1299,7 +1429,7 @@ impl Listener {
                     .spawn(move || serve(&server, &handler, &stopping))
             })
             .collect::<std::io::Result<Vec<_>>>()?;
-        Ok(Listener { server: Some(server), reach, stopping, workers })
+        Ok(Listener { server: Some(server), reach, scheme, tls_front, stopping, workers })
     }
 
     /// Blocks the calling thread while the listener serves.
@@ -1313,6 +1443,9 @@ impl Listener {
         let Some(server) = self.server.take() else {
             return;
         };
+        if let Some(mut front) = self.tls_front.take() {
+            front.stop();
+        }
         self.stopping.store(true, Ordering::SeqCst);
         // Each unblock wakes exactly one worker blocked in recv().
         for _ in 0..self.workers.len() {
@@ -1392,6 +1525,11 @@ impl FederationLink {
 impl PortalSim {
     /// Binds (e.g. `"127.0.0.1:0"` for a free port) and starts serving on a small thread pool.
     pub fn start(bind: &str, config: PortalConfig) -> std::io::Result<PortalSim> {
+        PortalSim::start_with_tls(bind, config, None)
+    }
+
+    /// As `start`, over HTTPS with the given certificate when `tls` is set (`sandbox --tls-cert`).
+    pub fn start_with_tls(bind: &str, config: PortalConfig, tls: Option<&TlsFiles>) -> std::io::Result<PortalSim> {
         let state = Arc::new(Mutex::new(SimState {
             config,
             clock_offset_secs: 0,
@@ -1403,10 +1541,13 @@ impl PortalSim {
             retired_refresh: HashMap::new(),
             access_tokens: HashMap::new(),
             federated_servers: Vec::new(),
+            invalid_token_status: 200,
+            request_log: Vec::new(),
         }));
         let shared = state.clone();
-        let listener = Listener::start(bind, "portal-sim", move |reach| {
-            let base_url = format!("http://{reach}/portal");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let listener = Listener::start_with(bind, "portal-sim", tls, move |reach| {
+            let base_url = format!("{scheme}://{reach}/portal");
             Arc::new(move |req: &Incoming| route(&shared, req, &base_url))
         })?;
         Ok(PortalSim { listener, state })
@@ -1414,12 +1555,12 @@ impl PortalSim {
 
     /// The `{portal}` URL, e.g. `http://127.0.0.1:PORT/portal`.
     pub fn base_url(&self) -> String {
-        format!("http://{}/portal", self.listener.reach)
+        format!("{}://{}/portal", self.listener.scheme, self.listener.reach)
     }
 
     /// Root of the admin hooks, e.g. `http://127.0.0.1:PORT/__admin`.
     pub fn admin_url(&self) -> String {
-        format!("http://{}/__admin", self.listener.reach)
+        format!("{}://{}/__admin", self.listener.scheme, self.listener.reach)
     }
 
     pub fn port(&self) -> u16 {
@@ -1887,7 +2028,10 @@ mod tests {
             "You do not have permissions to access this resource or perform this operation."
         );
         let portal = get(&sim, "/sharing/rest/portals/self", &[("f", "json"), ("token", app_token)]).json();
-        assert_eq!(portal["appInfo"], json!({"appId": CONFIDENTIAL_APP, "name": "Sandbox App"}));
+        assert_eq!(portal["appInfo"]["appId"], CONFIDENTIAL_APP);
+        assert_eq!(portal["appInfo"]["appTitle"], "Sandbox App");
+        assert_eq!(portal["appInfo"]["appOwner"], "demo");
+        assert_eq!(portal["appInfo"]["itemId"].as_str().map(str::len), Some(32));
         assert!(portal.get("user").is_none());
         assert_eq!(sim.count("token:client_credentials"), 5);
     }
@@ -2017,6 +2161,53 @@ mod tests {
         );
         assert_eq!(sim.count("info"), 2);
         assert_eq!(sim.count("generateToken"), 2);
+    }
+
+    #[test]
+    fn request_log_and_status_hooks_for_client_tests() {
+        let sim = start();
+        let admin_post = |action: &str, body: &str| {
+            finish(
+                agent()
+                    .post(&format!("{}/{action}", sim.admin_url()))
+                    .header("Content-Type", "application/json")
+                    .send(body),
+            )
+        };
+        let admin_get = |action: &str| finish(agent().get(&format!("{}/{action}", sim.admin_url())).call());
+        let (access, _refresh) = login(&sim);
+        assert_eq!(whoami(&sim, &access)["username"], "demo");
+        get(&sim, "/sharing/rest/portals/self", &[("f", "json")]);
+        admin_post("advance_clock", r#"{"seconds": 1801}"#);
+        assert_eq!(error_code(&whoami(&sim, &access)), 498);
+        let log = admin_get("requests").json();
+        let auth_of = |path: &str| -> Vec<String> {
+            log.as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["path"] == path)
+                .map(|e| e["auth"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(auth_of("/portal/sharing/rest/community/self"), ["valid", "invalid"]);
+        assert_eq!(auth_of("/portal/sharing/rest/portals/self"), ["none"]);
+        assert!(!log.to_string().contains(&access), "the log holds no token");
+
+        // An "Invalid token" can also come as HTTP 401 or 498; other answers keep HTTP 200.
+        assert_eq!(admin_post("config", r#"{"invalid_token_status": 401}"#).json()["invalid_token_status"], 401);
+        let rejected = finish(
+            agent().get(&url(&sim, "/sharing/rest/community/self", &[("f", "json"), ("token", &access)])).call(),
+        );
+        assert_eq!((rejected.status, rejected.json()["error"]["code"].as_i64()), (401, Some(498)));
+        assert_eq!(get(&sim, "/sharing/rest/portals/self", &[("f", "json")]).status, 200);
+        assert_eq!(admin_post("config", r#"{"invalid_token_status": 302}"#).status, 400);
+
+        let teapot =
+            finish(agent().get(&format!("{}/__test/status/403", sim.admin_url().trim_end_matches("/__admin"))).call());
+        assert_eq!((teapot.status, teapot.json()["error"]["code"].as_i64()), (403, Some(403)));
+        assert_eq!(admin_get("counts").json()["test/status:403"], 1);
+        admin_post("reset_counts", "");
+        assert_eq!(admin_get("requests").json(), json!([]));
     }
 
     #[test]

@@ -145,11 +145,36 @@ fn route(state: &Mutex<ServerState>, req: &Incoming, root: &str) -> Reply {
         "/arcgis/rest/info" => info(st, req, root),
         "/arcgis/tokens/generateToken" | "/arcgis/tokens" => generate_token(st, req),
         "/arcgis/rest/services/Secure/MapServer" => secure_service(st, req, root),
+        "/arcgis/rest/services" => services_directory(st, req, root),
         _ => {
             st.bump("not_found");
             html_page(404, "404 Not Found", "<h1>Not Found</h1>\n<p>The requested resource does not exist.</p>")
         }
     }
+}
+
+/// The services directory: open to all, but a token that comes with the request must be
+/// valid (498 otherwise), as a real site answers.
+fn services_directory(st: &mut ServerState, req: &Incoming, root: &str) -> Reply {
+    st.bump("services");
+    let Some(pretty) = json_format(req) else {
+        return html_directory(&req.path);
+    };
+    if let Some(token) = req.bearer.as_deref().or_else(|| req.param("token")) {
+        let valid = match &st.config.security {
+            ServerSecurity::Open => true,
+            ServerSecurity::Standalone => st.tokens.get(token).is_some_and(|g| g.expires_at > st.now()),
+            ServerSecurity::Federated(link) => link.check(token, root, req),
+        };
+        if !valid {
+            st.bump("services:498");
+            return invalid_token(pretty);
+        }
+    }
+    arcgis_json(
+        json!({"currentVersion": 11.3, "folders": [], "services": [{"name": "Secure", "type": "MapServer"}]}),
+        pretty,
+    )
 }
 
 fn info(st: &mut ServerState, req: &Incoming, root: &str) -> Reply {

@@ -309,3 +309,110 @@ pub const REAL_CLIENT: &str = "age-oauth-cli";
 /// Its confidential twin, authenticated with HTTP Basic.
 pub const REAL_CONFIDENTIAL_CLIENT: &str = "age-oauth-confidential";
 pub const REAL_CONFIDENTIAL_SECRET: &str = "age-oauth-test-secret";
+
+// ------------------------------------------------------------------------------------------------
+// Real peers started by tests/peers/<name>/start.sh, and an attacker that logs everything
+// ------------------------------------------------------------------------------------------------
+
+/// A running peer: its work dir and the variables its start script wrote to `env`.
+pub struct StartedPeer {
+    pub dir: PathBuf,
+    pub vars: std::collections::HashMap<String, String>,
+}
+
+impl StartedPeer {
+    pub fn var(&self, name: &str) -> &str {
+        self.vars.get(name).unwrap_or_else(|| panic!("{name} missing from {}/env", self.dir.display()))
+    }
+}
+
+/// Starts `tests/peers/<name>/start.sh` in a fresh dir; it stops itself when this test process ends.
+pub fn start_named_peer(name: &str) -> StartedPeer {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::Builder::new().prefix(&format!("age-oauth-{name}-")).tempdir().unwrap().keep();
+    let out = Command::new("bash")
+        .arg(root.join(format!("tests/peers/{name}/start.sh")))
+        .env("PEER_DIR", &dir)
+        .env("WATCH_PID", std::process::id().to_string())
+        .output()
+        .expect("bash runs");
+    assert!(
+        out.status.success(),
+        "the {name} peer did not start: {}\nInstall it with `bash tests/setup/{name}.sh`",
+        text(&out.stderr)
+    );
+    let env = std::fs::read_to_string(dir.join("env")).expect("the start script writes env");
+    let mut vars = std::collections::HashMap::new();
+    for line in env.lines() {
+        let rest = line.trim_start_matches("export ").trim();
+        for assignment in rest.split("' ").filter(|a| !a.is_empty()) {
+            if let Some((k, v)) = assignment.split_once('=') {
+                vars.insert(k.trim().to_string(), v.trim_matches('\'').to_string());
+            }
+        }
+    }
+    StartedPeer { dir, vars }
+}
+
+/// An "attacker" HTTP server on 127.0.0.1 that records every request it receives (method, URL,
+/// headers, body) and answers a plausible token-shaped JSON object, so a client that reached it
+/// would go on talking.
+pub struct Attacker {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    server: std::sync::Arc<tiny_http::Server>,
+}
+
+impl Attacker {
+    pub fn start() -> Attacker {
+        let server = std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let port = server.server_addr().to_ip().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, log) = (server.clone(), seen.clone());
+        std::thread::spawn(move || {
+            for mut request in s.incoming_requests() {
+                let mut body = String::new();
+                let _ = std::io::Read::read_to_string(request.as_reader(), &mut body);
+                let headers: Vec<String> =
+                    request.headers().iter().map(|h| format!("{}: {}", h.field, h.value)).collect();
+                log.lock().unwrap().push(format!("{} {} {headers:?} {body}", request.method(), request.url()));
+                let answer = format!(
+                    "{{\"access_token\":\"stolen\",\"token\":\"stolen\",\"expires_in\":3600,\"expires\":9999999999000,\
+                     \"issuer\":\"http://127.0.0.1:{port}\",\"username\":\"attacker\"}}"
+                );
+                let header = tiny_http::Header::from_bytes("Content-Type", "application/json").unwrap();
+                let _ = request.respond(tiny_http::Response::from_string(answer).with_header(header));
+            }
+        });
+        Attacker { port, seen, server }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Attacker {
+    fn drop(&mut self) {
+        self.server.unblock();
+    }
+}
+
+/// A self-signed CA certificate (no key anywhere): what an attacker would have a victim trust.
+pub const ATTACKER_CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBjDCCATOgAwIBAgIUfgq4ujn1PniDbdRI/3RXF/OSXncwCgYIKoZIzj0EAwIw
+GzEZMBcGA1UEAwwQYXR0YWNrZXIgdGVzdCBDQTAgFw0yNjEyMDEwMDMyMDlaGA8y
+MTI2MTEwNzAwMzIwOVowGzEZMBcGA1UEAwwQYXR0YWNrZXIgdGVzdCBDQTBZMBMG
+ByqGSM49AgEGCCqGSM49AwEHA0IABNF0D50Q0QgUsse4z3qmw3+1pddK4MqVGSi3
+mnwXGbvGcvNXdOmTaCi4McHeeGIfKsMObabr7AFDuj11FhpYC4ajUzBRMB0GA1Ud
+DgQWBBSk952HI30wHiIiHRvWuLZO8X/eZjAfBgNVHSMEGDAWgBSk952HI30wHiIi
+HRvWuLZO8X/eZjAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0cAMEQCIHsO
+vcWxnTmLrrq8zmO24S1DHEb6KXBum+y47ySVmctqAiB6yP2P5557+2FDdY/Fh7va
+lbuxuVdC3QFyatKKUC6rkQ==
+-----END CERTIFICATE-----
+";

@@ -1,0 +1,87 @@
+"""age_oauth.get_gis() with the real `arcgis` 2.4.x against the HTTPS Portal simulator: the user, a
+server-side expiry survived with no anonymous request, connection=, a dead login as LoginRequired."""
+
+from __future__ import annotations
+
+import pytest
+
+arcgis = pytest.importorskip("arcgis")  # tests/setup/python.sh installs it; a bare `pytest` run may not have it
+
+import age_oauth  # noqa: E402
+from age_oauth import _core  # noqa: E402
+from age_oauth._arcgis import ArcGISTokenAuth  # noqa: E402
+
+
+def resource_log(sandbox):
+    """What the GIS asked of the portal (not the binary's token endpoint)."""
+    return [e for e in sandbox.requests_log() if "/oauth2/" not in e["path"]]
+
+
+def test_get_gis_signs_in_as_the_profiles_user(prod, sandbox):
+    gis = age_oauth.get_gis(prod)
+    assert gis.users.me.username == "demo"
+    assert isinstance(gis._con._session.auth, arcgis.auth.EsriUserTokenAuth)
+    assert gis._con._auth == "CUSTOM" and gis._con.token == age_oauth.token(prod)
+    assert gis.url.startswith(sandbox.portal)
+    assert resource_log(sandbox) and all(e["auth"] == "valid" for e in resource_log(sandbox))
+
+
+@pytest.mark.parametrize("status", [200, 401], ids=["498-in-200-body", "http-401"])
+def test_the_same_gis_survives_a_server_side_expiry_without_going_anonymous(prod, sandbox, status):
+    gis = age_oauth.get_gis(prod)
+    before = gis._con.token
+    sandbox.configure(invalid_token_status=status)
+    sandbox.advance(1801)  # the portal forgets the token; the cache here still thinks it valid
+    sandbox.reset()
+    assert gis.users.get("demo").username == "demo"  # users.get asks the portal (users.me is cached)
+    assert gis._con.token != before
+    assert sandbox.count("token:refresh_token") == 1
+    log = [e["auth"] for e in resource_log(sandbox)]
+    assert log[0] == "invalid" and log[1:] and set(log[1:]) == {"valid"}, "no anonymous request in between"
+
+
+def test_connection_is_the_old_name_of_profile(prod, sandbox, monkeypatch):
+    assert age_oauth.get_gis(connection=prod).users.me.username == "demo"
+    with pytest.raises(age_oauth.ConfigError):
+        age_oauth.get_gis("prod", connection="other")
+    monkeypatch.setenv("AGE_OAUTH_PROFILE", prod)
+    assert age_oauth.get_gis().users.me.username == "demo"
+
+
+def test_a_revoked_login_raises_login_required_and_never_goes_anonymous(prod, sandbox):
+    gis = age_oauth.get_gis(prod)
+    sandbox.revoke_all()
+    sandbox.advance(1801)
+    sandbox.reset()
+    with pytest.raises(age_oauth.LoginRequired, match="login"):
+        gis.users.get("demo")
+    assert all(e["auth"] != "none" for e in resource_log(sandbox)), resource_log(sandbox)
+    _core._cache.clear()
+    with pytest.raises(age_oauth.LoginRequired):
+        age_oauth.get_gis(prod)
+
+
+def test_auth_object_never_sends_the_token_elsewhere(prod, sandbox):
+    import requests
+
+    auth = ArcGISTokenAuth(prod)
+    elsewhere = requests.Request("GET", "https://other.invalid/x").prepare()
+    assert "X-Esri-Authorization" not in auth(elsewhere).headers
+    ours = auth(requests.Request("GET", f"{sandbox.portal}/sharing/rest/portals/self").prepare())
+    assert ours.headers["X-Esri-Authorization"] == f"Bearer {age_oauth.token(prod)}"
+    assert age_oauth.token(prod) not in repr(auth)
+
+
+def test_api_key_from_the_environment_drives_get_gis_and_a_rejected_key_raises(prod, sandbox, monkeypatch):
+    key = age_oauth.token(prod)
+    _core._cache.clear()
+    _core._cache.calls = 0
+    monkeypatch.setenv("AGE_OAUTH_API_KEY", key)
+    gis = age_oauth.get_gis(prod)
+    assert gis.users.me.username == "demo" and gis._con.token == key
+    assert _core._cache.calls == 0, "no token was asked of the binary"
+    sandbox.advance(1801)
+    sandbox.reset()
+    with pytest.raises(age_oauth.LoginRequired, match="AGE_OAUTH_API_KEY"):
+        gis.users.get("demo")
+    assert all(e["auth"] != "none" for e in resource_log(sandbox))

@@ -1,0 +1,75 @@
+"""age_oauth.httpx_auth() with the real `httpx`, sync and async, against the HTTPS Portal simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+import httpx
+import pytest
+
+import age_oauth
+from age_oauth import _core
+
+ME = "sharing/rest/community/self?f=json"
+
+
+def client(sandbox, prod) -> httpx.Client:
+    return httpx.Client(auth=age_oauth.httpx_auth(prod), verify=ssl.create_default_context(cafile=sandbox.ca),
+                        base_url=sandbox.portal)
+
+
+@pytest.mark.parametrize("status", [200, 401, 498], ids=["498-in-200-body", "http-401", "http-498"])
+def test_sync_refreshes_once_after_server_side_expiry(prod, sandbox, status):
+    with client(sandbox, prod) as c:
+        assert c.get(ME).json()["username"] == "demo"
+        sandbox.configure(invalid_token_status=status)
+        sandbox.advance(1801)
+        sandbox.reset()
+        answer = c.get(ME)
+        assert answer.json()["username"] == "demo"
+        assert [r.status_code for r in answer.history] == [status]
+    assert sandbox.count("token:refresh_token") == 1
+    assert [e["auth"] for e in sandbox.requests_log() if "community" in e["path"]] == ["invalid", "valid"]
+
+
+def test_sync_does_not_loop_on_401_and_never_retries_403(prod, sandbox):
+    root = sandbox.root
+    with client(sandbox, prod) as c:
+        assert c.get(f"{root}/__test/status/401").status_code == 401
+        assert sandbox.count("test/status:401") == 2 and sandbox.count("token:refresh_token") == 1
+        assert c.get(f"{root}/__test/status/403").status_code == 403
+        assert sandbox.count("test/status:403") == 1 and sandbox.count("token:refresh_token") == 1
+
+
+def test_sync_refuses_other_hosts(prod):
+    with httpx.Client(auth=age_oauth.httpx_auth(prod)) as c:
+        with pytest.raises(age_oauth.ConfigError, match="refusing"):
+            c.get("https://127.0.0.1:1/x")
+
+
+def test_async_many_requests_across_an_expiry_refresh_once(prod, sandbox):
+    async def main():
+        verify = ssl.create_default_context(cafile=sandbox.ca)
+        async with httpx.AsyncClient(auth=age_oauth.httpx_auth(prod), verify=verify, base_url=sandbox.portal) as c:
+            first = await asyncio.gather(*(c.get(ME) for _ in range(10)))
+            sandbox.advance(1801)
+            second = await asyncio.gather(*(c.get(ME) for _ in range(10)))
+            return [r.json().get("username") for r in first + second]
+
+    assert asyncio.run(main()) == ["demo"] * 20
+    assert sandbox.count("token:refresh_token") == 1
+    assert _core._cache.calls == 2
+
+
+def test_async_revoked_login_raises_login_required(prod, sandbox):
+    async def main():
+        verify = ssl.create_default_context(cafile=sandbox.ca)
+        async with httpx.AsyncClient(auth=age_oauth.httpx_auth(prod), verify=verify, base_url=sandbox.portal) as c:
+            await c.get(ME)
+            sandbox.revoke_all()
+            sandbox.advance(1801)
+            await c.get(ME)
+
+    with pytest.raises(age_oauth.LoginRequired):
+        asyncio.run(main())

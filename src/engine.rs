@@ -594,8 +594,7 @@ impl Engine {
                 e.tokens = None;
             }
             if bind_to.is_none() {
-                e.binding = None;
-                e.service = None;
+                crate::binding::record(e, None);
             }
             e.provider = provider.to_string();
             Ok(())

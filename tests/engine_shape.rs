@@ -53,7 +53,7 @@ fn the_cache_is_written_only_by_the_store_and_the_engines_update() {
             if writes && !allowed.contains(file) {
                 writers.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
             }
-            if line.contains(".service = ") {
+            if line.contains(".service = ") || line.contains(".binding = ") {
                 binders.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
             }
         }
@@ -66,9 +66,16 @@ fn the_cache_is_written_only_by_the_store_and_the_engines_update() {
     for (i, _) in engine.match_indices("self.store.save") {
         assert!(i > update && i < update_end, "a save outside Engine::update at byte {i}");
     }
-    // The binding is computed in one function.
-    assert_eq!(binders.len(), 1, "the binding is set in one place (engine::bind): {binders:#?}");
-    assert!(binders[0].contains("src/engine.rs"), "{binders:?}");
+    // The binding is written in one function (`binding::record`, which `engine::bind` reaches).
+    assert_eq!(binders.len(), 2, "the binding is set in one place (binding::record): {binders:#?}");
+    assert!(binders.iter().all(|b| b.contains("src/binding.rs")), "{binders:?}");
+    let binding = non_test_code(&root.join("src/binding.rs"));
+    let record = binding.find("pub fn record(").expect("binding::record exists");
+    let record_end = record + binding[record..].find("\n}\n").unwrap();
+    for (i, _) in binding.match_indices(".binding = ").chain(binding.match_indices(".service = ")) {
+        assert!(i > record && i < record_end, "the binding written outside binding::record at byte {i}");
+    }
+    assert!(engine.contains("crate::binding::bind(entry, session)"), "engine::bind records through the binding module");
 }
 
 /// `token --min-ttl 3600` on a 30-minute token: the engine must refresh.

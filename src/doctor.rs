@@ -188,8 +188,8 @@ fn check_profile(engine: &Engine, config: &Config, name: &str) -> Vec<Check> {
 /// The effective values and the layer each came from; secrets by name and origin only.
 fn config_values(session: &Session) -> Check {
     let p = &session.profile;
-    let mut parts = vec![format!("provider {} ", p.provider.name)];
-    for (key, value) in &p.values {
+    let mut parts = vec![format!("provider {}", p.provider.name)];
+    for (key, value) in p.values.iter().filter(|(_, v)| !v.is_null()) {
         let shown = value.as_str().map(String::from).unwrap_or_else(|| value.to_string());
         let origin = p.origins.get(key).map(|o| o.to_string()).unwrap_or_else(|| "default".into());
         parts.push(format!("{key}={} ({origin})", crate::redact::text(&shown)));

@@ -139,6 +139,14 @@ fn config_layers(engine: &Engine, cwd: &Path) -> Check {
 fn key_source(engine: &Engine) -> Check {
     match engine.store.public_key(false) {
         Ok(_) => Check::ok("cache key", engine.store.key_source().describe()),
+        // A fresh machine: the key is made by the first command that stores something.
+        Err(_) if engine.store.cached_profiles().is_ok_and(|c| c.is_empty()) => Check::ok(
+            "cache key",
+            format!(
+                "{}: not created yet (made when the first secret or token is stored)",
+                engine.store.key_source().describe()
+            ),
+        ),
         Err(e) => Check::fail(
             "cache key",
             format!("{}: {e}", engine.store.key_source().describe()),

@@ -290,6 +290,10 @@ fn an_app_without_the_redirect_a_provider_uses_fails_the_redirect_check() {
     let (status, json, _) = doctor(&home, None, &["--json"]);
     assert_eq!(status, 1, "{json}");
     let rows = parse_rows(&json);
+    // No secret and no token stored yet: no key exists, and that is not a failure.
+    let key = row(&rows, None, "cache key");
+    assert_eq!(key["status"], "ok", "{key}");
+    assert!(key["detail"].as_str().unwrap().contains("not created yet"), "{key}");
     let redirect = |p| row(&rows, Some(p), "app redirect").clone();
     assert_eq!(redirect("oob")["status"], "fail");
     assert!(redirect("oob")["detail"].as_str().unwrap().contains("refuses this redirect URI"));

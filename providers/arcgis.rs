@@ -44,27 +44,33 @@ pub fn read_answer(response: &HttpResponse, what: &str) -> Result<Answer> {
     }
     if response.looks_like_html() {
         let title = response.html_title().map(|t| format!(" titled \"{t}\"")).unwrap_or_default();
-        return Err(Error::Server(format!(
-            "{what}: the server answered an HTML page{title} (HTTP {}) instead of JSON; check the URL, \
+        return Err(Error::http_status(
+            response.status,
+            format!(
+                "{what}: the server answered an HTML page{title} (HTTP {}) instead of JSON; check the URL, \
              and whether a web-tier login or proxy sits in front of it",
-            response.status
-        )));
+                response.status
+            ),
+        ));
     }
     let value: Value = serde_json::from_slice(&response.body).map_err(|_| {
-        Error::Server(format!(
-            "{what}: the server answered HTTP {} with {} bytes that are not JSON",
+        Error::http_status(
             response.status,
-            response.body.len()
-        ))
+            format!(
+                "{what}: the server answered HTTP {} with {} bytes that are not JSON",
+                response.status,
+                response.body.len()
+            ),
+        )
     })?;
     let Value::Object(mut object) = value else {
-        return Err(Error::Server(format!("{what}: the server answered JSON that is not an object")));
+        return Err(Error::server(format!("{what}: the server answered JSON that is not an object")));
     };
     if let Some(err) = object.remove("error") {
         return Ok(Answer::Error(parse_error(&err, response.status)));
     }
     if !(200..300).contains(&response.status) {
-        return Err(Error::Server(format!("{what}: HTTP {}", response.status)));
+        return Err(Error::http_status(response.status, format!("{what}: HTTP {}", response.status)));
     }
     Ok(Answer::Ok(object))
 }
@@ -102,8 +108,8 @@ pub fn resource_answer(response: &HttpResponse, what: &str) -> Result<Map<String
     match read_answer(response, what)? {
         Answer::Ok(object) => Ok(object),
         Answer::Error(e) if e.code == 498 || e.code == 499 => Err(Error::TokenRejected(format!("{what}: {e}"))),
-        Answer::Error(e) if e.code == 403 => Err(Error::Server(format!("{what}: permission denied: {e}"))),
-        Answer::Error(e) => Err(Error::Server(format!("{what}: {e}"))),
+        Answer::Error(e) if e.code == 403 => Err(Error::server(format!("{what}: permission denied: {e}"))),
+        Answer::Error(e) => Err(Error::server(format!("{what}: {e}"))),
     }
 }
 
@@ -114,7 +120,7 @@ pub fn token_set(object: &Map<String, Value>, now: u64, previous: Option<&TokenS
         .get("access_token")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| Error::Server(format!("{what}: the answer has no access_token")))?;
+        .ok_or_else(|| Error::server(format!("{what}: the answer has no access_token")))?;
     let seconds = |key: &str| -> Result<Option<u64>> {
         match object.get(key) {
             None | Some(Value::Null) => Ok(None),
@@ -122,16 +128,17 @@ pub fn token_set(object: &Map<String, Value>, now: u64, previous: Option<&TokenS
                 .as_u64()
                 .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
                 .map(Some)
-                .ok_or_else(|| Error::Server(format!("{what}: `{key}` is not a number of seconds"))),
+                .ok_or_else(|| Error::server(format!("{what}: `{key}` is not a number of seconds"))),
         }
     };
     let mut tokens = TokenSet::new(Secret::new(access), now);
-    tokens.expires_at = seconds("expires_in")?.map(|s| now + s);
+    tokens.expires_at = seconds("expires_in")?.map(|s| crate::token::expiry_after(now, s));
     tokens.username = object.get("username").and_then(Value::as_str).map(String::from);
     match object.get("refresh_token").and_then(Value::as_str).filter(|s| !s.is_empty()) {
         Some(rt) => {
             tokens.refresh_token = Some(Secret::new(rt));
-            tokens.refresh_expires_at = seconds("refresh_token_expires_in")?.map(|s| now + s);
+            tokens.refresh_expires_at =
+                seconds("refresh_token_expires_in")?.map(|s| crate::token::expiry_after(now, s));
             tokens.refresh_issued_at = Some(now);
         }
         None => {
@@ -229,6 +236,20 @@ impl Portal {
         format!("{}/sharing/rest/{path}", self.url)
     }
 
+    /// `doctor`: the portal's `sharing/rest/info`, and whether `app` (client_id, redirect URI)
+    /// is registered with that redirect.
+    pub fn doctor_probes(&self, app: Option<(&str, String)>) -> Vec<crate::doctor::Probe> {
+        let mut probes = vec![crate::doctor::Probe::ArcgisInfo { url: self.rest("info") }];
+        if let Some((client_id, redirect_uri)) = app {
+            probes.push(crate::doctor::Probe::AuthorizeRedirect {
+                authorize_url: self.rest("oauth2/authorize"),
+                client_id: client_id.to_string(),
+                redirect_uri,
+            });
+        }
+        probes
+    }
+
     fn decorate(&self, mut request: HttpRequest) -> HttpRequest {
         if let Some(r) = &self.referer {
             request = request.header("Referer", r.clone());
@@ -301,7 +322,7 @@ impl Portal {
         let now = cx.now();
         let mut tokens = match self.token_request(cx, &fields)? {
             Answer::Ok(object) => token_set(&object, now, None, "oauth2/token")?,
-            Answer::Error(e) => return Err(Error::Server(format!("the portal refused the code: {e}"))),
+            Answer::Error(e) => return Err(Error::server(format!("the portal refused the code: {e}"))),
         };
         if tokens.username.is_none() {
             tokens.username = Some(self.community_self(cx, &tokens.access_token)?.username);
@@ -375,7 +396,8 @@ impl Portal {
         match self.token_request(cx, &fields)? {
             Answer::Ok(object) => {
                 let mut fresh = token_set(&object, now, Some(current), "oauth2/token")?;
-                fresh.extra = current.extra.clone();
+                fresh.provider_state = current.provider_state.clone();
+                fresh.derived = current.derived.clone();
                 Ok(fresh)
             }
             // Any refusal of a refresh token (498 "refresh_token expired", invalid_grant,
@@ -386,7 +408,10 @@ impl Portal {
             Answer::Error(e) if refresh_token_refused(&e) => {
                 Err(cx.login_required(format!("the portal refused the refresh token: {e}")))
             }
-            Answer::Error(e) => Err(Error::Server(format!("the portal could not refresh the token: {e}"))),
+            Answer::Error(e) if (500..600).contains(&e.code) => {
+                Err(Error::http_status(e.code as u16, format!("the portal could not refresh the token: {e}")))
+            }
+            Answer::Error(e) => Err(Error::server(format!("the portal could not refresh the token: {e}"))),
         }
     }
 
@@ -396,7 +421,7 @@ impl Portal {
         let username = object
             .get("username")
             .and_then(Value::as_str)
-            .ok_or_else(|| Error::Server("community/self: the answer has no username".into()))?
+            .ok_or_else(|| Error::server("community/self: the answer has no username"))?
             .to_string();
         let mut details = Map::new();
         for key in ["fullName", "email", "orgId", "role"] {

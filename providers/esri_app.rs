@@ -4,7 +4,7 @@
 use super::arcgis::{token_set, Answer, Portal};
 use super::esri_oob::CLIENT_SECRET;
 use crate::error::{Error, Result};
-use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::settings::service_url;
 use crate::token::TokenSet;
 use schemars::JsonSchema;
@@ -82,7 +82,7 @@ impl EsriApp {
                 tokens.username.get_or_insert_with(|| self.client_id.clone());
                 Ok(tokens)
             }
-            Answer::Error(e) => Err(Error::Server(format!("the portal refused the application credentials: {e}"))),
+            Answer::Error(e) => Err(Error::server(format!("the portal refused the application credentials: {e}"))),
         }
     }
 }
@@ -95,8 +95,8 @@ impl EsriApp {
 }
 
 impl Provider for EsriApp {
-    fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
-        self.acquire(cx)
+    fn login(&self, cx: &mut FlowContext<'_>) -> Result<Obtained> {
+        self.acquire(cx).map(Obtained::from)
     }
 
     fn refresh(&self, cx: &mut FlowContext<'_>, _current: &TokenSet) -> Result<TokenSet> {
@@ -136,6 +136,10 @@ impl Provider for EsriApp {
 
     fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
         vec![crate::binding::origin_of("portal", &self.portal.url)]
+    }
+
+    fn doctor_probes(&self) -> Vec<crate::doctor::Probe> {
+        self.portal.doctor_probes(None)
     }
 
     fn service_url(&self) -> Option<String> {

@@ -4,7 +4,7 @@
 use super::arcgis::{Portal, OOB_REDIRECT};
 use crate::error::Result;
 use crate::pkce::{random_urlsafe, Pkce};
-use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::settings::service_url;
 use crate::token::TokenSet;
 use schemars::JsonSchema;
@@ -90,7 +90,7 @@ impl EsriOob {
 }
 
 impl Provider for EsriOob {
-    fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
+    fn login(&self, cx: &mut FlowContext<'_>) -> Result<Obtained> {
         let state = random_urlsafe(16);
         let pkce = Pkce::new();
         let url = self.portal.authorize_url(&self.client_id, OOB_REDIRECT, &state, &pkce, self.expiration);
@@ -106,7 +106,7 @@ impl Provider for EsriOob {
             .as_deref()
             .and_then(extract_code)
             .ok_or_else(|| cx.login_required("no authorization code was given (expected one line on stdin)"))?;
-        self.portal.redeem_code(cx, &self.client_id, &code, OOB_REDIRECT, &pkce)
+        self.portal.redeem_code(cx, &self.client_id, &code, OOB_REDIRECT, &pkce).map(Obtained::from)
     }
 
     fn refresh(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet> {
@@ -127,6 +127,10 @@ impl Provider for EsriOob {
 
     fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
         vec![crate::binding::origin_of("portal", &self.portal.url)]
+    }
+
+    fn doctor_probes(&self) -> Vec<crate::doctor::Probe> {
+        self.portal.doctor_probes(Some((&self.client_id, OOB_REDIRECT.to_string())))
     }
 
     fn service_url(&self) -> Option<String> {

@@ -6,15 +6,21 @@ use super::esri_oob::default_rotate_within;
 use crate::error::Result;
 use crate::loopback::{obtain_code, Expected, Listener, DEFAULT_TIMEOUT_SECS};
 use crate::pkce::{random_urlsafe, Pkce};
-use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo};
+use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo};
 use crate::settings::service_url;
 use crate::token::TokenSet;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Where the login's redirect URI is kept: `exchange_refresh_token` must repeat it.
-const REDIRECT_URI_KEY: &str = "redirect_uri";
+/// What a PKCE login keeps with its tokens: the loopback redirect it used (ArcGIS checks
+/// it again when the refresh token is exchanged).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PkceState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    redirect_uri: Option<String>,
+}
 
 /// Settings of an `esri-pkce` profile.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -62,6 +68,7 @@ pub struct EsriPkce {
 
 fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
     let s: EsriPkceSettings = settings.parse()?;
+    crate::settings::check_login_timeout(&settings.profile, s.login_timeout)?;
     let portal = Portal { url: service_url(&settings.profile, "portal", &s.portal)?, referer: s.referer.clone() };
     Ok(Box::new(EsriPkce { portal, settings: s }))
 }
@@ -88,16 +95,15 @@ impl EsriPkce {
     /// The redirect URI the login used (`exchange_refresh_token` must repeat it).
     fn login_redirect_uri(&self, current: &TokenSet) -> String {
         current
-            .extra
-            .get(REDIRECT_URI_KEY)
-            .and_then(|v| v.as_str())
-            .map(String::from)
+            .provider_state
+            .get::<PkceState>()
+            .redirect_uri
             .unwrap_or_else(|| format!("http://127.0.0.1{}", self.settings.redirect_path))
     }
 }
 
 impl Provider for EsriPkce {
-    fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
+    fn login(&self, cx: &mut FlowContext<'_>) -> Result<Obtained> {
         let s = &self.settings;
         let listener = Listener::bind(cx.profile, s.redirect_port, &s.redirect_path)?;
         let redirect_uri = listener.redirect_uri().to_string();
@@ -108,8 +114,8 @@ impl Provider for EsriPkce {
         let expected = Expected { profile: &profile, state: &state, issuer: None };
         let callback = obtain_code(cx, &listener, &url, &expected, Duration::from_secs(s.login_timeout))?;
         let mut tokens = self.portal.redeem_code(cx, &s.client_id, callback.code.expose(), &redirect_uri, &pkce)?;
-        tokens.extra.insert(REDIRECT_URI_KEY.into(), redirect_uri.into());
-        Ok(tokens)
+        tokens.provider_state.set(&PkceState { redirect_uri: Some(redirect_uri) });
+        Ok(tokens.into())
     }
 
     fn refresh(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet> {
@@ -121,7 +127,7 @@ impl Provider for EsriPkce {
     fn rotate_refresh_token(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet> {
         let redirect_uri = self.login_redirect_uri(current);
         let mut fresh = self.portal.exchange_refresh_token(cx, &self.settings.client_id, &redirect_uri, current)?;
-        fresh.extra.insert(REDIRECT_URI_KEY.into(), redirect_uri.into());
+        fresh.provider_state.set(&PkceState { redirect_uri: Some(redirect_uri) });
         Ok(fresh)
     }
 
@@ -139,6 +145,13 @@ impl Provider for EsriPkce {
 
     fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
         vec![crate::binding::origin_of("portal", &self.portal.url)]
+    }
+
+    fn doctor_probes(&self) -> Vec<crate::doctor::Probe> {
+        // Without a fixed port, login picks a free one: any port stands for it.
+        let port = self.settings.redirect_port.unwrap_or(crate::doctor::ANY_LOOPBACK_PORT);
+        let redirect = format!("http://127.0.0.1:{port}{}", self.settings.redirect_path);
+        self.portal.doctor_probes(Some((&self.settings.client_id, redirect)))
     }
 
     fn service_url(&self) -> Option<String> {

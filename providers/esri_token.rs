@@ -5,7 +5,7 @@ use super::arcgis::{read_answer, Answer, Portal};
 use super::password;
 use crate::error::{Error, Result};
 use crate::http::HttpRequest;
-use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::secret::Secret;
 use crate::settings::service_url;
 use crate::token::TokenSet;
@@ -130,13 +130,13 @@ pub fn generated_token(object: &Map<String, Value>, what: &str) -> Result<(Secre
         .get("token")
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| Error::Server(format!("{what}: the answer has no token")))?;
+        .ok_or_else(|| Error::server(format!("{what}: the answer has no token")))?;
     let expires_ms = match object.get("expires") {
         None | Some(Value::Null) => None,
         Some(v) => Some(
             v.as_u64()
                 .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                .ok_or_else(|| Error::Server(format!("{what}: `expires` is not epoch milliseconds")))?,
+                .ok_or_else(|| Error::server(format!("{what}: `expires` is not epoch milliseconds")))?,
         ),
     };
     Ok((Secret::new(token), expires_ms.map(|ms| ms / 1000)))
@@ -174,7 +174,7 @@ impl EsriToken {
         let response = cx.send(&HttpRequest::get(format!("{server}/rest/info?f=json")))?;
         let info = match read_answer(&response, "rest/info")? {
             Answer::Ok(info) => info,
-            Answer::Error(e) => return Err(Error::Server(format!("{server}/rest/info: {e}"))),
+            Answer::Error(e) => return Err(Error::server(format!("{server}/rest/info: {e}"))),
         };
         let auth = info.get("authInfo");
         if auth.and_then(|a| a.get("isTokenBasedSecurity")).and_then(Value::as_bool) == Some(false) {
@@ -183,7 +183,7 @@ impl EsriToken {
         let named = auth.and_then(|a| a.get("tokenServicesUrl")).and_then(Value::as_str);
         let Some(owner) = info.get("owningSystemUrl").and_then(Value::as_str) else {
             let url =
-                named.ok_or_else(|| Error::Server(format!("{server}/rest/info names no authInfo.tokenServicesUrl")))?;
+                named.ok_or_else(|| Error::server(format!("{server}/rest/info names no authInfo.tokenServicesUrl")))?;
             return Ok(TokenService::Direct(service_url(cx.profile, "authInfo.tokenServicesUrl", url)?));
         };
         let owner = service_url(cx.profile, "owningSystemUrl", owner)?;
@@ -226,13 +226,13 @@ impl EsriToken {
             Ok(Answer::Ok(object)) => object,
             Ok(Answer::Error(e)) => {
                 let source = password::origin_note(cx, &PASSWORD);
-                return Err(Error::Server(format!(
+                return Err(Error::server(format!(
                     "{url} refused user {}{source}: {e}; nothing was stored. Fix the password, then \
                      `age-oauth login --profile {}`",
                     self.username, cx.profile
                 )));
             }
-            Err(Error::TokenRejected(why)) => return Err(Error::Server(why)),
+            Err(Error::TokenRejected(why)) => return Err(Error::server(why)),
             Err(e) => return Err(e),
         };
         let (mut token, mut expires_at) = generated_token(&object, "generateToken")?;
@@ -240,7 +240,7 @@ impl EsriToken {
             (token, expires_at) = self.server_token(cx, &url, &token, &server)?;
         }
         let mut tokens = TokenSet::new(token, now);
-        tokens.expires_at = expires_at;
+        tokens.expires_at = expires_at.map(|at| crate::token::clamp_expiry(now, at));
         tokens.username = Some(self.username.clone());
         Ok(tokens)
     }
@@ -261,7 +261,7 @@ impl EsriToken {
         let object = match read_answer(&response, "generateToken (serverUrl)")? {
             Answer::Ok(object) => object,
             Answer::Error(e) => {
-                return Err(Error::Server(format!("the portal at {url} would not make a token for {server}: {e}")))
+                return Err(Error::server(format!("the portal at {url} would not make a token for {server}: {e}")))
             }
         };
         let (token, expires_at) = generated_token(&object, "generateToken (serverUrl)")?;
@@ -271,9 +271,9 @@ impl EsriToken {
         match read_answer(&response, "rest/services") {
             Ok(Answer::Ok(_)) => Ok((token, expires_at)),
             Ok(Answer::Error(e)) => {
-                Err(Error::Server(format!("{server} does not accept the token its portal made: {e}")))
+                Err(Error::server(format!("{server} does not accept the token its portal made: {e}")))
             }
-            Err(e) => Err(Error::Server(format!("{server} does not accept the token its portal made: {e}"))),
+            Err(e) => Err(Error::server(format!("{server} does not accept the token its portal made: {e}"))),
         }
     }
 }
@@ -284,12 +284,11 @@ fn host_of(url: &str) -> String {
 }
 
 impl Provider for EsriToken {
-    fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
+    fn login(&self, cx: &mut FlowContext<'_>) -> Result<Obtained> {
         // The engine logs in by itself (no browser) when no token is cached: never prompt then.
         let typed = password::password(cx, &PASSWORD, &self.username, !cx.no_browser)?;
-        let mut tokens = self.acquire(cx, &typed.value)?;
-        password::offer_to_keep(cx, &PASSWORD, typed, &mut tokens)?;
-        Ok(tokens)
+        let tokens = self.acquire(cx, &typed.value)?;
+        password::offer_to_keep(cx, &PASSWORD, typed, tokens)
     }
 
     fn refresh(&self, cx: &mut FlowContext<'_>, _current: &TokenSet) -> Result<TokenSet> {
@@ -327,6 +326,21 @@ impl Provider for EsriToken {
             Site::Server { root, portal } => std::iter::once(crate::binding::origin_of("server", root))
                 .chain(portal.iter().map(|p| crate::binding::origin_of("portal", p)))
                 .collect(),
+        }
+    }
+
+    fn doctor_probes(&self) -> Vec<crate::doctor::Probe> {
+        match &self.site {
+            Site::Portal(p) => p.doctor_probes(None),
+            Site::Server { root, portal } => {
+                std::iter::once(crate::doctor::Probe::ArcgisInfo { url: format!("{root}/rest/info") })
+                    .chain(
+                        portal
+                            .iter()
+                            .map(|p| crate::doctor::Probe::ArcgisInfo { url: format!("{p}/sharing/rest/info") }),
+                    )
+                    .collect()
+            }
         }
     }
 

@@ -3,18 +3,15 @@
 
 use super::arcgis::{read_answer, Answer};
 use super::esri_token::generated_token;
-use crate::engine::{Engine, Session};
+use crate::engine::{Engine, Session, UpdateOptions};
 use crate::error::{Error, Result};
 use crate::http::HttpRequest;
 use crate::interact::Interaction;
 use crate::registry::{FlowContext, Provider};
 use crate::secret::Secret;
 use crate::settings::service_url;
-use crate::token::TokenSet;
-use serde_json::{json, Value};
-
-/// Where server tokens live inside the profile's (encrypted) token set: `{root: {token, expires_at}}`.
-const EXTRA_KEY: &str = "server_tokens";
+use crate::token::{DerivedToken, TokenSet};
+use serde_json::Value;
 
 /// A token for one federated server.
 #[derive(Debug, Clone)]
@@ -40,11 +37,9 @@ fn same_site(a: &str, b: &str) -> bool {
 }
 
 fn cached(tokens: &TokenSet, server: &str, now: u64, need: u64) -> Option<ServerToken> {
-    let entry = tokens.extra.get(EXTRA_KEY)?.get(server)?;
-    let token = entry.get("token")?.as_str()?;
-    let expires_at = entry.get("expires_at").and_then(Value::as_u64);
-    let valid = expires_at.is_none_or(|at| at > now && at - now >= need);
-    valid.then(|| ServerToken { server: server.to_string(), token: Secret::new(token), expires_at })
+    let entry = tokens.derived.get(server)?;
+    let valid = entry.expires_at.is_none_or(|at| at > now && at - now >= need);
+    valid.then(|| ServerToken { server: server.to_string(), token: entry.token.clone(), expires_at: entry.expires_at })
 }
 
 /// A valid token for the federated server `server_url`, from the cache or minted with the
@@ -64,24 +59,22 @@ pub fn server_token(
         return Ok(found);
     }
     engine.with_token(session, ui, |engine, session, ui, portal_tokens| {
-        let _lock = engine.store.lock(session.name())?;
-        let mut entry = engine.load(session)?;
-        let now = engine.clock.now();
-        if let Some(found) = entry.as_ref().and_then(|e| e.tokens.as_ref()).and_then(|t| cached(t, &server, now, need))
-        {
-            ui.debug(1, "another process got this server token meanwhile");
-            return Ok(found);
-        }
-        let minted = engine.with_flow(session, ui, |p, cx| exchange(p, cx, portal_tokens, &server))?;
-        if let Some(tokens) = entry.as_mut().and_then(|e| e.tokens.as_mut()) {
-            let slot = tokens.extra.entry(EXTRA_KEY.to_string()).or_insert_with(|| json!({}));
-            if !slot.is_object() {
-                *slot = json!({});
+        let session = &*session;
+        engine.update(session.name(), UpdateOptions::bound(session), |entry, _| {
+            let now = engine.clock.now();
+            if let Some(found) =
+                entry.as_ref().and_then(|e| e.tokens.as_ref()).and_then(|t| cached(t, &server, now, need))
+            {
+                ui.debug(1, "another process got this server token meanwhile");
+                return Ok(found);
             }
-            slot[server.as_str()] = json!({ "token": minted.token.expose(), "expires_at": minted.expires_at });
-            engine.store.save(entry.as_ref().expect("checked above"))?;
-        }
-        Ok(minted)
+            let minted = engine.with_flow(session, ui, |p, cx| exchange(p, cx, portal_tokens, &server))?;
+            if let Some(tokens) = entry.as_mut().and_then(|e| e.tokens.as_mut()) {
+                let derived = DerivedToken { token: minted.token.clone(), expires_at: minted.expires_at };
+                tokens.derived.insert(server.clone(), derived);
+            }
+            Ok(minted)
+        })
     })
 }
 
@@ -101,7 +94,7 @@ fn exchange(
     let response = cx.send(&HttpRequest::get(format!("{server}/rest/info?f=json")))?;
     let info = match read_answer(&response, "rest/info")? {
         Answer::Ok(info) => info,
-        Answer::Error(e) => return Err(Error::Server(format!("{server}/rest/info: {e}"))),
+        Answer::Error(e) => return Err(Error::server(format!("{server}/rest/info: {e}"))),
     };
     let Some(owner) = info.get("owningSystemUrl").and_then(Value::as_str) else {
         return Err(Error::Config(format!(
@@ -127,10 +120,11 @@ fn exchange(
             return Err(Error::TokenRejected(format!("the portal refused the token of profile '{}': {e}", cx.profile)))
         }
         Answer::Error(e) => {
-            return Err(Error::Server(format!("the portal {portal} would not make a token for {server}: {e}")))
+            return Err(Error::server(format!("the portal {portal} would not make a token for {server}: {e}")))
         }
     };
     let (token, expires_at) = generated_token(&object, "generateToken (serverUrl)")?;
+    let expires_at = expires_at.map(|at| crate::token::clamp_expiry(cx.now(), at));
     Ok(ServerToken { server: server.to_string(), token, expires_at })
 }
 

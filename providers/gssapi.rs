@@ -282,7 +282,7 @@ impl Initiator {
         // SAFETY: the name came from gss_import_name and is released once.
         unsafe { (gss.release_name)(&mut ignored, &mut name) };
         if is_error(major) {
-            return Err(Error::Server(format!(
+            return Err(Error::server(format!(
                 "the Kerberos KDC refused the password of {user}: {}",
                 gss.describe(major, minor)
             )));

@@ -85,7 +85,7 @@ fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 
 /// Reads a CHALLENGE_MESSAGE.
 pub fn parse_challenge(message: &[u8]) -> Result<Challenge> {
-    let bad = |why: &str| Error::Server(format!("the server's NTLM challenge is malformed ({why})"));
+    let bad = |why: &str| Error::server(format!("the server's NTLM challenge is malformed ({why})"));
     if message.len() < 48 || &message[..8] != SIGNATURE || u32_at(message, 8) != Some(2) {
         return Err(bad("not a CHALLENGE_MESSAGE"));
     }

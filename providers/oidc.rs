@@ -6,21 +6,43 @@ use crate::http::{HttpRequest, HttpResponse};
 use crate::jwt;
 use crate::loopback::{obtain_code, Expected, Listener};
 use crate::pkce::{random_urlsafe, Pkce};
-use crate::registry::{FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::secret::Secret;
 use crate::settings::{service_url, WordList};
 use crate::token::TokenSet;
 use base64::Engine as _;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// `TokenSet.extra` keys (the whole TokenSet lives only inside the age-encrypted cache).
-const DISCOVERY_KEY: &str = "oidc_discovery";
-const CLAIMS_KEY: &str = "id_token_claims";
-const JWKS_KEY: &str = "oidc_jwks";
+/// What an OpenID Connect login keeps with its tokens (no credential): the discovery
+/// document and JWKS with when they were fetched, and the id_token claims `whoami` shows.
+/// The field names are those older caches used in `TokenSet.extra`, so they read as they are.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct OidcState {
+    #[serde(rename = "oidc_discovery", default, skip_serializing_if = "Option::is_none")]
+    discovery: Option<FetchedDiscovery>,
+    #[serde(rename = "oidc_jwks", default, skip_serializing_if = "Option::is_none")]
+    jwks: Option<FetchedJwks>,
+    #[serde(rename = "id_token_claims", default, skip_serializing_if = "Option::is_none")]
+    claims: Option<Map<String, Value>>,
+}
+
+/// A discovery document and when it was fetched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FetchedDiscovery {
+    fetched_at: u64,
+    metadata: Value,
+}
+
+/// A JWKS and when it was fetched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FetchedJwks {
+    fetched_at: u64,
+    jwks: Value,
+}
 /// Discovery and JWKS older than this are fetched again when next needed.
 const DISCOVERY_MAX_AGE: u64 = 24 * 3600;
 /// RFC 8628 §3.2: the poll interval when the server gives none.
@@ -131,6 +153,7 @@ pub struct Oidc {
 
 fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
     let s: OidcSettings = settings.parse()?;
+    crate::settings::check_login_timeout(&settings.profile, s.login_timeout)?;
     let check =
         |field: &str, v: &Option<String>| v.as_deref().map(|u| service_url(&settings.profile, field, u)).transpose();
     let explicit = Metadata {
@@ -206,11 +229,14 @@ fn read_json(response: &HttpResponse, what: &str) -> Result<std::result::Result<
         })),
         Some(o) if (200..300).contains(&response.status) => Ok(Ok(o)),
         _ if response.status == 401 => Err(Error::TokenRejected(format!("{what}: HTTP 401 Unauthorized"))),
-        _ => Err(Error::Server(format!(
-            "{what}: the server answered HTTP {} without a JSON object{}",
+        _ => Err(Error::http_status(
             response.status,
-            response.html_title().map(|t| format!(" (an HTML page titled \"{t}\")")).unwrap_or_default()
-        ))),
+            format!(
+                "{what}: the server answered HTTP {} without a JSON object{}",
+                response.status,
+                response.html_title().map(|t| format!(" (an HTML page titled \"{t}\")")).unwrap_or_default()
+            ),
+        )),
     }
 }
 
@@ -228,33 +254,37 @@ fn meta_field<'a>(m: &'a Metadata, name: &str) -> Option<&'a str> {
 
 impl Oidc {
     /// The endpoints: the profile's explicit ones over discovery (cached in `cached` when fresh).
-    fn metadata(&self, cx: &mut FlowContext<'_>, cached: Option<&TokenSet>) -> Result<(Metadata, Option<Value>)> {
+    fn metadata(
+        &self,
+        cx: &mut FlowContext<'_>,
+        cached: Option<&TokenSet>,
+    ) -> Result<(Metadata, Option<FetchedDiscovery>)> {
         let Some(issuer) = self.explicit.issuer.clone() else {
             return Ok((self.explicit.clone(), None));
         };
         let now = cx.now();
         // A cached document is used while young and about this issuer (the profile may have changed).
-        let same_issuer = |d: &Value| {
-            d["metadata"]["issuer"].as_str().map(|i| i.trim_end_matches('/')) == Some(issuer.trim_end_matches('/'))
+        let same_issuer = |d: &FetchedDiscovery| {
+            d.metadata["issuer"].as_str().map(|i| i.trim_end_matches('/')) == Some(issuer.trim_end_matches('/'))
         };
-        let fresh_cache = cached.and_then(|t| t.extra.get(DISCOVERY_KEY)).filter(|d| {
-            d.get("fetched_at").and_then(Value::as_u64).is_some_and(|at| at + DISCOVERY_MAX_AGE > now) && same_issuer(d)
-        });
+        let fresh_cache = cached
+            .and_then(|t| t.provider_state.get::<OidcState>().discovery)
+            .filter(|d| d.fetched_at.saturating_add(DISCOVERY_MAX_AGE) > now && same_issuer(d));
         let discovery = match fresh_cache {
-            Some(d) => d.clone(),
+            Some(d) => d,
             None => {
                 let url = format!("{issuer}/.well-known/openid-configuration");
                 let response = cx.send(&HttpRequest::get(&url))?;
                 let doc = read_json(&response, "OpenID Connect discovery")?
-                    .map_err(|e| Error::Server(format!("OpenID Connect discovery at {url}: {e}")))?;
-                json!({ "fetched_at": now, "metadata": doc })
+                    .map_err(|e| Error::server(format!("OpenID Connect discovery at {url}: {e}")))?;
+                FetchedDiscovery { fetched_at: now, metadata: Value::Object(doc) }
             }
         };
-        let found: Metadata = serde_json::from_value(discovery["metadata"].clone()).unwrap_or_default();
+        let found: Metadata = serde_json::from_value(discovery.metadata.clone()).unwrap_or_default();
         // RFC 8414 §3.3: the document must be about the issuer we asked.
         let claimed = found.issuer.clone().unwrap_or_default();
         if claimed.trim_end_matches('/') != issuer.trim_end_matches('/') {
-            return Err(Error::Server(format!(
+            return Err(Error::server(format!(
                 "the discovery document of {issuer} names issuer `{claimed}`; refusing it (check `issuer` of profile '{}')",
                 self.profile
             )));
@@ -310,10 +340,7 @@ impl Oidc {
             }
         }
         .header("Accept", "application/json");
-        cx.send(&request).map_err(|e| match e {
-            Error::Server(m) => Error::Server(format!("{what}: {m}")),
-            other => other,
-        })
+        cx.send(&request).map_err(|e| e.context(what))
     }
 
     fn token_call(
@@ -336,19 +363,19 @@ impl Oidc {
         meta: &Metadata,
         id_token: &str,
         expect: (Option<&str>, Option<&str>),
-        cached: Option<&Value>,
-    ) -> Result<(Map<String, Value>, Value)> {
+        cached: Option<&FetchedJwks>,
+    ) -> Result<(Map<String, Value>, FetchedJwks)> {
         let now = cx.now();
-        let young = cached.filter(|c| c["fetched_at"].as_u64().is_some_and(|at| at + DISCOVERY_MAX_AGE > now));
-        let (claims, entry) = match young.map(|c| (jwt::verify_signature(id_token, &c["jwks"]), c)) {
+        let young = cached.filter(|c| c.fetched_at.saturating_add(DISCOVERY_MAX_AGE) > now);
+        let (claims, entry) = match young.map(|c| (jwt::verify_signature(id_token, &c.jwks), c)) {
             Some((Ok(claims), entry)) => (claims, entry.clone()),
             _ => {
                 let jwks_uri = self.require(meta, "jwks_uri")?.to_string();
                 let response = cx.send(&HttpRequest::get(&jwks_uri))?;
                 let jwks =
-                    read_json(&response, "JWKS")?.map_err(|e| Error::Server(format!("JWKS at {jwks_uri}: {e}")))?;
+                    read_json(&response, "JWKS")?.map_err(|e| Error::server(format!("JWKS at {jwks_uri}: {e}")))?;
                 let jwks = Value::Object(jwks);
-                (jwt::verify_signature(id_token, &jwks)?, json!({ "fetched_at": now, "jwks": jwks }))
+                (jwt::verify_signature(id_token, &jwks)?, FetchedJwks { fetched_at: now, jwks })
             }
         };
         let (nonce, subject) = expect;
@@ -369,35 +396,33 @@ impl Oidc {
         &self,
         cx: &mut FlowContext<'_>,
         meta: &Metadata,
-        discovery: Option<Value>,
+        discovery: Option<FetchedDiscovery>,
         answer: &Map<String, Value>,
         nonce: Option<&str>,
         previous: Option<&TokenSet>,
     ) -> Result<TokenSet> {
         let now = cx.now();
         let mut tokens = super::arcgis::token_set(answer, now, previous, "token endpoint")?;
+        let mut state = previous.map(|p| p.provider_state.get::<OidcState>()).unwrap_or_default();
         if let Some(previous) = previous {
-            tokens.extra = previous.extra.clone();
+            tokens.derived = previous.derived.clone();
         }
         if let Some(d) = discovery {
-            tokens.extra.insert(DISCOVERY_KEY.into(), d);
+            state.discovery = Some(d);
         }
         match answer.get("id_token").and_then(Value::as_str) {
             Some(id_token) => {
-                let subject = previous
-                    .and_then(|p| p.extra.get(CLAIMS_KEY))
-                    .and_then(|c| c.get("sub"))
-                    .and_then(Value::as_str)
-                    .map(String::from);
-                let cached = tokens.extra.get(JWKS_KEY).cloned();
+                let subject = previous.and(state.claims.as_ref()).and_then(|c| c.get("sub")).and_then(Value::as_str);
+                let subject = subject.map(String::from);
+                let cached = state.jwks.clone();
                 match self.verify_id_token(cx, meta, id_token, (nonce, subject.as_deref()), cached.as_ref()) {
                     Ok((claims, jwks)) => {
-                        tokens.extra.insert(JWKS_KEY.into(), jwks);
+                        state.jwks = Some(jwks);
                         let name = ["preferred_username", "email", "sub"]
                             .iter()
                             .find_map(|k| claims.get(*k).and_then(Value::as_str).map(String::from));
                         tokens.username = name.or(tokens.username);
-                        tokens.extra.insert(CLAIMS_KEY.into(), Value::Object(claims));
+                        state.claims = Some(claims);
                     }
                     // On a refresh the server has already rotated the refresh token: dropping
                     // the answer would leave the retired one in the cache, and sending it again
@@ -410,12 +435,11 @@ impl Oidc {
                 }
             }
             None if previous.is_none() && self.scope_list().contains(&"openid") => {
-                return Err(Error::Server(
-                    "the token answer has no id_token although the scopes include openid".into(),
-                ));
+                return Err(Error::server("the token answer has no id_token although the scopes include openid"));
             }
             None => {}
         }
+        tokens.provider_state.set(&state);
         if self.scope_list().contains(&"offline_access") && tokens.refresh_token.is_none() {
             cx.ui.warn("the server issued no refresh token although offline_access was asked for");
         }
@@ -462,7 +486,7 @@ impl Oidc {
         ];
         let answer = self
             .token_call(cx, &meta, &fields)?
-            .map_err(|e| Error::Server(format!("the server refused the authorization code ({e})")))?;
+            .map_err(|e| Error::server(format!("the server refused the authorization code ({e})")))?;
         self.finish(cx, &meta, discovery, &answer, Some(&nonce), None)
     }
 
@@ -476,10 +500,10 @@ impl Oidc {
         }
         let response = self.post(cx, &endpoint, &fields, "device authorization")?;
         let grant = read_json(&response, "device authorization")?
-            .map_err(|e| Error::Server(format!("the server refused to start a device sign-in ({e})")))?;
+            .map_err(|e| Error::server(format!("the server refused to start a device sign-in ({e})")))?;
         let text = |k: &str| grant.get(k).and_then(Value::as_str).map(String::from);
         let (Some(device_code), Some(user_code)) = (text("device_code"), text("user_code")) else {
-            return Err(Error::Server("the device authorization answer lacks device_code or user_code".into()));
+            return Err(Error::server("the device authorization answer lacks device_code or user_code"));
         };
         let device_code = Secret::new(device_code);
         let verification_uri = text("verification_uri").or_else(|| text("verification_url")).unwrap_or_default();
@@ -488,8 +512,10 @@ impl Oidc {
             message.push_str(&format!("\n  or open {complete}"));
         }
         cx.ui.info(&message);
-        let mut interval = grant.get("interval").and_then(Value::as_u64).unwrap_or(DEFAULT_POLL_INTERVAL);
-        let deadline = cx.now() + grant.get("expires_in").and_then(Value::as_u64).unwrap_or(600);
+        let mut interval = grant.get("interval").and_then(Value::as_u64).unwrap_or(DEFAULT_POLL_INTERVAL).clamp(1, 60);
+        // A device code lives minutes; absurd values from the server are clamped.
+        let lifetime = grant.get("expires_in").and_then(Value::as_u64).unwrap_or(600).min(3_600);
+        let deadline = cx.now().saturating_add(lifetime);
         let poll =
             [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", device_code.expose())];
         let result = loop {
@@ -502,12 +528,12 @@ impl Oidc {
                 Ok(answer) => break Ok(answer),
                 Err(e) => match e.error.as_str() {
                     "authorization_pending" => {}
-                    "slow_down" => interval += 5,
+                    "slow_down" => interval = (interval + 5).min(60),
                     "expired_token" => {
                         break Err(cx.login_required("the device code expired before the sign-in was approved"))
                     }
                     "access_denied" => break Err(cx.login_required(format!("the sign-in was denied ({e})"))),
-                    _ => break Err(Error::Server(format!("the server refused the device sign-in ({e})"))),
+                    _ => break Err(Error::server(format!("the server refused the device sign-in ({e})"))),
                 },
             }
         };
@@ -540,11 +566,12 @@ impl Provider for Oidc {
         )
     }
 
-    fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
+    fn login(&self, cx: &mut FlowContext<'_>) -> Result<Obtained> {
         match self.settings.flow {
             Flow::Browser => self.login_browser(cx),
             Flow::Device => self.login_device(cx),
         }
+        .map(Obtained::from)
     }
 
     fn refresh(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet> {
@@ -559,7 +586,7 @@ impl Provider for Oidc {
             Err(e) if e.error == "invalid_grant" => {
                 Err(cx.login_required(format!("the server refused the refresh token ({e})")))
             }
-            Err(e) => Err(Error::Server(format!("the server refused to refresh the token ({e})"))),
+            Err(e) => Err(Error::server(format!("the server refused to refresh the token ({e})"))),
         }
     }
 
@@ -575,13 +602,13 @@ impl Provider for Oidc {
                 if response.status == 401 {
                     return Err(Error::TokenRejected("userinfo: HTTP 401 (invalid or expired access token)".into()));
                 }
-                let info = read_json(&response, "userinfo")?.map_err(|e| Error::Server(format!("userinfo: {e}")))?;
+                let info = read_json(&response, "userinfo")?.map_err(|e| Error::server(format!("userinfo: {e}")))?;
                 (info, "userinfo")
             }
-            None => match tokens.extra.get(CLAIMS_KEY) {
-                Some(Value::Object(c)) => (c.clone(), "id_token"),
+            None => match tokens.provider_state.get::<OidcState>().claims {
+                Some(c) => (c, "id_token"),
                 _ => {
-                    return Err(Error::Server(format!(
+                    return Err(Error::server(format!(
                         "profile '{}': the server has no userinfo endpoint and the login gave no id_token, \
                          so there is no way to tell who the token belongs to",
                         self.profile
@@ -592,7 +619,7 @@ impl Provider for Oidc {
         let username = ["preferred_username", "email", "sub"]
             .iter()
             .find_map(|k| claims.get(*k).and_then(Value::as_str).map(String::from))
-            .ok_or_else(|| Error::Server(format!("{source}: no preferred_username, email or sub")))?;
+            .ok_or_else(|| Error::server(format!("{source}: no preferred_username, email or sub")))?;
         let mut details: Map<String, Value> =
             claims.into_iter().filter(|(k, _)| KEPT_CLAIMS.contains(&k.as_str())).collect();
         details.insert("source".into(), Value::String(source.into()));

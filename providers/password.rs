@@ -2,7 +2,7 @@
 //! terminal at an interactive login — and kept in the encrypted store only when the person agrees.
 
 use crate::error::Result;
-use crate::registry::{FlowContext, SecretOrigin, SecretSpec};
+use crate::registry::{FlowContext, Obtained, SecretOrigin, SecretSpec};
 use crate::secret::Secret;
 use crate::token::TokenSet;
 
@@ -30,23 +30,24 @@ pub fn password(cx: &mut FlowContext<'_>, spec: &SecretSpec, account: &str, inte
 }
 
 /// After a successful sign-in with a typed password: asks whether to keep it (encrypted) so
-/// later runs need no person, and hands it to the engine through `tokens` if so.
+/// later runs need no person, and hands it to the engine with the tokens if so.
 pub fn offer_to_keep(
     cx: &mut FlowContext<'_>,
     spec: &SecretSpec,
     password: Password,
-    tokens: &mut TokenSet,
-) -> Result<()> {
+    tokens: TokenSet,
+) -> Result<Obtained> {
+    let mut obtained = Obtained::from(tokens);
     if !password.typed {
-        return Ok(());
+        return Ok(obtained);
     }
     let answer = cx.ui.read_line("Keep the password in the encrypted cache, so later runs need no prompt? [y/N] ")?;
     if answer.is_some_and(|a| matches!(a.trim().to_ascii_lowercase().as_str(), "y" | "yes")) {
-        tokens.secrets_to_store.push((spec.name.to_string(), password.value));
+        obtained.secrets_to_store.push((spec.name.to_string(), password.value));
     } else {
         cx.ui.info("The password was not kept: when this sign-in expires, run `age-oauth login` again.");
     }
-    Ok(())
+    Ok(obtained)
 }
 
 /// " (password from AGE_OAUTH_PASSWORD)" and the like, for error messages (never the value).

@@ -7,7 +7,9 @@ use super::gssapi::{CredentialProblem, Initiator};
 use super::{ntlm, password};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpRequest, HttpResponse};
-use crate::registry::{AuthVerdict, FlowContext, Identity, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::registry::{
+    AuthVerdict, FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec,
+};
 use crate::secret::Secret;
 use crate::settings::service_url;
 use crate::token::TokenSet;
@@ -15,7 +17,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use rand::RngCore;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Round trips a handshake may take before we call it a loop (SPNEGO needs at most two).
@@ -65,6 +67,13 @@ const PASSWORD: SecretSpec = SecretSpec {
     description: "Password of the account: prompted at login (kept encrypted if you agree), or AGE_OAUTH_PASSWORD",
     required: false,
 };
+
+/// What a web-tier sign-in keeps with its tokens: the site it was made for.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct WebTierState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    web_tier_url: Option<String>,
+}
 
 pub struct WebTier {
     url: String,
@@ -188,7 +197,7 @@ impl WebTier {
                 Mechanism::Negotiate if self.username.is_some() => "Negotiate or NTLM",
                 Mechanism::Negotiate => "Negotiate (Kerberos; NTLM would need `username`)",
             };
-            Error::Server(format!(
+            Error::server(format!(
                 "{} answered 401 but does not offer {wanted} (it offers: {offered}); the web-tier provider speaks \
                  Negotiate and NTLM only — check `url` and `mechanism`",
                 self.url
@@ -212,7 +221,8 @@ impl WebTier {
                 match self.kerberos(cx, client, password, request) {
                     Ok(signed) if signed.response.status != 401 => Ok(signed),
                     Ok(_) => self.ntlm(cx, client, password, request, "NTLM"),
-                    Err(Error::Server(why) | Error::Config(why)) => {
+                    Err(e @ (Error::Server(_) | Error::Config(_))) => {
+                        let why = e.to_string();
                         cx.ui.debug(1, &format!("Kerberos is not usable here ({why}); trying NTLM"));
                         self.ntlm(cx, client, password, request, "NTLM")
                     }
@@ -276,13 +286,13 @@ impl WebTier {
                     let why = match p {
                         CredentialProblem::NoTicket(m) | CredentialProblem::Other(m) => m,
                     };
-                    Error::Server(format!("{}: the server's Kerberos reply does not check out ({why})", self.url))
+                    Error::server(format!("{}: the server's Kerberos reply does not check out ({why})", self.url))
                 })?;
             }
             let who = response.header("X-Remote-User").map(String::from).or_else(|| context.client_name());
             return Ok(Signed { response, who });
         }
-        Err(Error::Server(format!("{}: the Negotiate handshake did not finish in {MAX_LEGS} round trips", self.url)))
+        Err(Error::server(format!("{}: the Negotiate handshake did not finish in {MAX_LEGS} round trips", self.url)))
     }
 
     fn credential_error(&self, cx: &FlowContext<'_>, problem: CredentialProblem) -> Error {
@@ -290,7 +300,7 @@ impl WebTier {
             CredentialProblem::NoTicket(why) => cx.login_required(format!(
                 "no usable Kerberos ticket ({why}): run `kinit user@REALM` (or set `username` and AGE_OAUTH_PASSWORD)"
             )),
-            CredentialProblem::Other(why) => Error::Server(format!("Kerberos towards {}: {why}", self.url)),
+            CredentialProblem::Other(why) => Error::server(format!("Kerberos towards {}: {why}", self.url)),
         }
     }
 
@@ -332,7 +342,7 @@ impl WebTier {
         let now = cx.now();
         let probe = self.sign_in(cx, password, &HttpRequest::get(&self.url))?;
         if matches!(probe.response.status, 401 | 403) {
-            return Err(Error::Server(format!(
+            return Err(Error::server(format!(
                 "{} refused the sign-in{} (HTTP {} after the handshake); nothing was stored",
                 self.url,
                 self.username
@@ -351,7 +361,7 @@ impl WebTier {
                 let object = match read_answer(&signed.response, "generateToken")? {
                     Answer::Ok(object) => object,
                     Answer::Error(e) => {
-                        return Err(Error::Server(format!("{url} would not make an ArcGIS token: {e}")))
+                        return Err(Error::server(format!("{url} would not make an ArcGIS token: {e}")))
                     }
                 };
                 let (token, expires_at) = generated_token(&object, "generateToken")?;
@@ -361,7 +371,7 @@ impl WebTier {
             }
         };
         tokens.username = probe.who.or_else(|| self.username.clone());
-        tokens.extra.insert("web_tier_url".into(), Value::String(self.url.clone()));
+        tokens.provider_state.set(&WebTierState { web_tier_url: Some(self.url.clone()) });
         Ok(tokens)
     }
 
@@ -375,15 +385,14 @@ impl WebTier {
 }
 
 impl Provider for WebTier {
-    fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
+    fn login(&self, cx: &mut FlowContext<'_>) -> Result<Obtained> {
         let Some(user) = self.username.clone() else {
-            return self.establish(cx, None);
+            return self.establish(cx, None).map(Obtained::from);
         };
         // The engine signs in by itself (no browser) when nothing is cached: never prompt then.
         let typed = password::password(cx, &PASSWORD, &user, !cx.no_browser)?;
-        let mut tokens = self.establish(cx, Some(&typed.value))?;
-        password::offer_to_keep(cx, &PASSWORD, typed, &mut tokens)?;
-        Ok(tokens)
+        let tokens = self.establish(cx, Some(&typed.value))?;
+        password::offer_to_keep(cx, &PASSWORD, typed, tokens)
     }
 
     fn refresh(&self, cx: &mut FlowContext<'_>, _current: &TokenSet) -> Result<TokenSet> {
@@ -398,7 +407,7 @@ impl Provider for WebTier {
             401 => return Err(Error::TokenRejected(format!("{}: HTTP 401 after the handshake", self.url))),
             // Signed in but not allowed: a new handshake would not change that.
             403 => {
-                return Err(Error::Server(format!(
+                return Err(Error::server(format!(
                     "{}: HTTP 403 after the handshake (signed in, but not permitted)",
                     self.url
                 )))

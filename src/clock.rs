@@ -72,9 +72,14 @@ impl Clock for ManualClock {
     }
 }
 
-/// RFC 3339 rendering of an epoch second, in UTC.
+/// The last second RFC 3339 can write (9999-12-31T23:59:59Z).
+const LAST_RFC3339_SECOND: u64 = 253_402_300_799;
+
+/// RFC 3339 rendering of an epoch second, in UTC; later times (only a damaged or absurd
+/// value can be) show as the last representable second instead of failing.
 pub fn rfc3339(epoch_seconds: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + std::time::Duration::from_secs(epoch_seconds)).to_string()
+    let seconds = epoch_seconds.min(LAST_RFC3339_SECOND);
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + std::time::Duration::from_secs(seconds)).to_string()
 }
 
 /// `H:MM:SS` for a duration in seconds (the seed's "Expires in" format).
@@ -90,5 +95,6 @@ mod tests {
         assert_eq!(hms(1799), "0:29:59");
         assert_eq!(hms(90061), "25:01:01");
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(u64::MAX), "9999-12-31T23:59:59Z", "absurd values do not panic");
     }
 }

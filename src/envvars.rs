@@ -20,6 +20,7 @@ pub const FIXED: &[EnvVar] = &[
     EnvVar { name: "AGE_OAUTH_KEYRING", description: "`off` keeps the OS keyring out of the way (builds with the `keyring` feature keep the cache identity there when it answers within 3 s).", secret: false },
     EnvVar { name: "AGE_OAUTH_BROWSER", description: "Command that opens the sign-in URL (the URL is its last argument); `none` never opens a browser.", secret: false },
     EnvVar { name: "AGE_OAUTH_CLOCK_OFFSET", description: "Seconds added to the clock when deciding expiry (may be negative): for simulations and tests, never needed in normal use.", secret: false },
+    EnvVar { name: "AGE_OAUTH_HTTP_TIMEOUT", description: "Seconds one HTTP exchange may take (1 to 3600, default 60); a server that does not answer in time counts as unreachable.", secret: false },
     EnvVar { name: "SSL_CERT_FILE", description: "A PEM file of CA certificates to trust instead of the operating system's store (as OpenSSL-based tools read it); a profile's `verify_ssl = PATH` still wins.", secret: false },
     EnvVar { name: "SSL_CERT_DIR", description: "A directory of PEM CA certificates (OpenSSL's hashed layout or plain files) to trust instead of the operating system's store.", secret: false },
     EnvVar { name: "HTTPS_PROXY", description: "Proxy for https:// requests (also `https_proxy`), reached with CONNECT; e.g. `http://proxy.corp:3128`. Loopback addresses are never proxied; `-v` shows the route of each request.", secret: false },

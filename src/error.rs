@@ -1,35 +1,38 @@
-//! Typed errors for the whole library and the exit code each one maps to.
-//! Errors are built where they happen and reported once, by the binary.
+//! Typed errors for the whole library, grouped by concern (configuration, store, server, flow),
+//! each with its exit code; built where they happen and reported once, by the binary.
 
 use std::path::PathBuf;
+
+/// A boxed underlying cause (an I/O or transport error), kept for `source()`.
+pub type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Everything that can go wrong, grouped by what the user should do next.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Bad command-line usage or a configuration the user must fix (exit 2).
+    /// Configuration concern: bad command-line usage or a configuration the user must fix (exit 2).
     #[error("{0}")]
     Config(String),
 
-    /// A profile file could not be parsed; carries file, line and column.
+    /// Configuration concern: a profile file could not be parsed; carries file, line and column.
     #[error("{path}:{line}:{column}: {message}")]
     ConfigSyntax { path: PathBuf, line: usize, column: usize, message: String },
 
-    /// No usable login: the user must run `age-oauth login` (exit 3).
+    /// Flow concern: no usable login: the user must run `age-oauth login` (exit 3).
     #[error("{message}; run `age-oauth login --profile {profile}`")]
     LoginRequired { profile: String, message: String },
 
-    /// The server rejected a token it should have accepted (ArcGIS 498, HTTP 401);
+    /// Flow concern: the server rejected a token it should have accepted (ArcGIS 498, HTTP 401);
     /// the engine refreshes once and retries before letting this out (exit 3).
     #[error("{0}")]
     TokenRejected(String),
 
-    /// The server refused the request or could not be reached (exit 4).
-    #[error("{0}")]
-    Server(String),
+    /// Server concern: the server refused the request or could not be reached (exit 4).
+    #[error(transparent)]
+    Server(ServerError),
 
-    /// The encrypted cache exists but cannot be used; it is left untouched (exit 1).
-    #[error("{0}")]
-    Cache(String),
+    /// Store concern: the encrypted cache exists but cannot be used; it is left untouched (exit 1).
+    #[error(transparent)]
+    Store(StoreError),
 
     /// A file-system operation failed.
     #[error("{context}: {source}")]
@@ -38,6 +41,52 @@ pub enum Error {
     /// Anything else (exit 1).
     #[error("{0}")]
     Other(String),
+}
+
+/// What kind of server failure: decides whether trying again later can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerErrorKind {
+    /// The server answered and said no (an error body, a malformed answer, HTTP 4xx).
+    Refused,
+    /// The server answered with this HTTP status and nothing usable.
+    Status(u16),
+    /// No answer: connection refused, host not found, connection reset.
+    Unreachable,
+    /// The server did not answer in time.
+    Timeout,
+}
+
+/// A server-side failure, with its kind and the transport error behind it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ServerError {
+    pub kind: ServerErrorKind,
+    pub message: String,
+    #[source]
+    pub source: Option<Source>,
+}
+
+/// What is wrong with a cache file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// Truncated, altered, not an age file, not a cache.
+    Damaged,
+    /// Encrypted to another age key than the one in use.
+    WrongKey,
+    /// Passphrase missing, wrong, or given for an identity cache.
+    Passphrase,
+    /// The key that protects the caches is missing.
+    KeyMissing,
+    /// The file holds another profile's entry (renamed or copied).
+    Misplaced,
+}
+
+/// A cache that is there but cannot be used (it is always left untouched).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    pub kind: StoreErrorKind,
+    pub message: String,
 }
 
 /// Stable exit codes of the command-line contract.
@@ -55,8 +104,26 @@ impl Error {
             Error::Config(_) | Error::ConfigSyntax { .. } => exit::USAGE,
             Error::LoginRequired { .. } | Error::TokenRejected(_) => exit::LOGIN_REQUIRED,
             Error::Server(_) => exit::SERVER,
-            Error::Cache(_) | Error::Io { .. } | Error::Other(_) => exit::OTHER,
+            Error::Store(_) | Error::Io { .. } | Error::Other(_) => exit::OTHER,
         }
+    }
+
+    /// True when the same call may well succeed a little later (timeout, unreachable, 5xx, 429):
+    /// the credentials were not judged.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Server(e) => match e.kind {
+                ServerErrorKind::Unreachable | ServerErrorKind::Timeout => true,
+                ServerErrorKind::Status(s) => s >= 500 || s == 429 || s == 408,
+                ServerErrorKind::Refused => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// True when only a new sign-in helps (dead refresh token, rejected credentials).
+    pub fn is_reauth_required(&self) -> bool {
+        matches!(self, Error::LoginRequired { .. } | Error::TokenRejected(_))
     }
 
     pub fn login_required(profile: &str, message: impl Into<String>) -> Self {
@@ -66,6 +133,59 @@ impl Error {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io { context: context.into(), source }
     }
+
+    /// The server answered and refused (an error body, an answer that makes no sense).
+    pub fn server(message: impl Into<String>) -> Self {
+        Error::Server(ServerError { kind: ServerErrorKind::Refused, message: message.into(), source: None })
+    }
+
+    /// The server answered this HTTP status without anything usable (5xx is transient).
+    pub fn http_status(status: u16, message: impl Into<String>) -> Self {
+        Error::Server(ServerError { kind: ServerErrorKind::Status(status), message: message.into(), source: None })
+    }
+
+    /// No answer from the server (`Timeout` or `Unreachable`), with the transport error behind it.
+    pub fn unreachable(kind: ServerErrorKind, message: impl Into<String>, source: Option<Source>) -> Self {
+        Error::Server(ServerError { kind, message: message.into(), source })
+    }
+
+    pub fn store(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        Error::Store(StoreError { kind, message: message.into() })
+    }
+
+    /// The same error with its message prefixed by `context` (kind and source kept).
+    pub fn context(self, context: &str) -> Self {
+        match self {
+            Error::Server(mut e) => {
+                e.message = format!("{context}: {}", e.message);
+                Error::Server(e)
+            }
+            Error::TokenRejected(m) => Error::TokenRejected(format!("{context}: {m}")),
+            other => other,
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_decide_exit_code_transience_and_reauth() {
+        let timeout = Error::unreachable(ServerErrorKind::Timeout, "t", None);
+        assert!(timeout.is_transient() && !timeout.is_reauth_required());
+        assert_eq!(timeout.exit_code(), exit::SERVER);
+        assert!(Error::http_status(503, "x").is_transient());
+        assert!(!Error::http_status(400, "x").is_transient());
+        assert!(!Error::server("refused").is_transient());
+        let login = Error::login_required("p", "gone");
+        assert!(login.is_reauth_required() && !login.is_transient());
+        assert_eq!(login.exit_code(), exit::LOGIN_REQUIRED);
+        assert_eq!(Error::store(StoreErrorKind::Damaged, "d").exit_code(), exit::OTHER);
+        let wrapped = Error::http_status(502, "HTTP 502").context("refresh");
+        assert!(wrapped.is_transient(), "context keeps the kind");
+        assert_eq!(wrapped.to_string(), "refresh: HTTP 502");
+    }
+}

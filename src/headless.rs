@@ -2,10 +2,11 @@
 //! cache) to the server's age key or a passphrase; `cache import` keeps it under the server's own key.
 
 use crate::config::{self, Origin, ResolvedProfile};
+use crate::engine::{Engine, Reread, UpdateOptions};
 use crate::error::{Error, Result};
 use crate::paths::write_atomic;
 use crate::secret::Secret;
-use crate::store::{encrypt_to, encrypt_with, parse_identity_file, CacheEntry, CacheStore, KeySource};
+use crate::store::{encrypt_to, encrypt_with, parse_identity_file, CacheEntry, KeySource, ProfileLock};
 use age::secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -144,7 +145,8 @@ pub fn identity_from_env() -> Result<Option<age::x25519::Identity>> {
 
 /// Stores an opened export as profile `name`: settings into the user file, the cache
 /// re-encrypted under `store`'s own key.
-pub fn import(store: &CacheStore, export: Export, name: &str, force: bool) -> Result<()> {
+pub fn import(engine: &Engine, export: Export, name: &str, force: bool) -> Result<()> {
+    let store = &engine.store;
     config::validate_profile_name(name)?;
     crate::registry::find(&export.provider)?;
     if store.exists(name) && !force {
@@ -152,20 +154,23 @@ pub fn import(store: &CacheStore, export: Export, name: &str, force: bool) -> Re
             "profile '{name}' already has a cache here; import with --as OTHER, or --force to replace it"
         )));
     }
-    let mut entry = export.cache;
-    entry.profile = name.to_string();
-    entry.provider = export.provider.clone();
+    let mut imported = export.cache;
+    imported.profile = name.to_string();
+    imported.provider = export.provider.clone();
     config::write_profile(store.paths(), name, &export.provider, &export.settings)?;
     // Bound to what was just written in the user file, whatever the export carried.
-    entry.binding = crate::binding::user_file_binding(store.paths(), name)?;
-    entry.service = None;
-    let _lock = store.lock(name)?;
-    store.save(&entry)
+    crate::binding::record(&mut imported, crate::binding::user_file_binding(store.paths(), name)?);
+    let options = UpdateOptions { reread: if force { Reread::Replace } else { Reread::Checked }, ..Default::default() };
+    engine.update(name, options, |entry, _| {
+        *entry = Some(imported);
+        Ok(())
+    })
 }
 
 /// `key rotate`: re-encrypts every cache to a new identity. Each step leaves every cache
 /// readable: caches first go to old+new, then the identity file is swapped, then new only.
-pub fn rotate_identity(store: &CacheStore) -> Result<(String, usize)> {
+pub fn rotate_identity(engine: &Engine) -> Result<(String, usize)> {
+    let store = &engine.store;
     let old = store.identity(false)?.ok_or_else(|| {
         Error::Config(
             "the caches are protected by a passphrase (AGE_OAUTH_PASSPHRASE): there is no key to rotate".into(),
@@ -182,15 +187,20 @@ pub fn rotate_identity(store: &CacheStore) -> Result<(String, usize)> {
     };
     let profiles = store.cached_profiles()?;
     // Hold every profile's lock for the whole rotation: no refresh writes with the old key meanwhile.
-    let _locks: Vec<_> = profiles.iter().map(|p| store.lock(p)).collect::<Result<_>>()?;
-    let entries: Vec<CacheEntry> = profiles
-        .iter()
-        .map(|p| store.load(p)?.ok_or_else(|| Error::Other(format!("the cache of '{p}' vanished"))))
-        .collect::<Result<_>>()?;
+    let locks: Vec<_> = profiles.iter().map(|p| store.lock(p)).collect::<Result<_>>()?;
+    // Every cache must be readable before anything is re-encrypted.
+    for p in &profiles {
+        store.load(p)?.ok_or_else(|| Error::Other(format!("the cache of '{p}' vanished")))?;
+    }
     let new = age::x25519::Identity::generate();
     let both = [old.to_public(), new.to_public()];
-    for entry in &entries {
-        store.save_to(entry, &both)?;
+    let reencrypt = |lock: &ProfileLock, recipients: &[age::x25519::Recipient]| {
+        let options =
+            UpdateOptions { held: Some(lock), recipients: Some(recipients), rewrite: true, ..Default::default() };
+        engine.update(lock.profile(), options, |_, _| Ok(()))
+    };
+    for lock in &locks {
+        reencrypt(lock, &both)?;
     }
     let text = format!(
         "# age-oauth cache key: keep this file private (0600); losing it means logging in again\n# public key: {}\n{}\n",
@@ -198,16 +208,16 @@ pub fn rotate_identity(store: &CacheStore) -> Result<(String, usize)> {
         age::secrecy::ExposeSecret::expose_secret(&new.to_string())
     );
     write_atomic(&path, text.as_bytes())?;
-    for entry in &entries {
-        store.save_to(entry, &[new.to_public()])?;
+    for lock in &locks {
+        reencrypt(lock, &[new.to_public()])?;
     }
     // A cache first written meanwhile (a `profile add` while we held the others' locks) may
     // be under the old key only: move it too, while the old key is still in hand.
-    let mut moved = entries.len();
+    let mut moved = locks.len();
     for profile in store.cached_profiles()?.into_iter().filter(|p| !profiles.contains(p)) {
-        let _lock = store.lock(&profile)?;
-        if let Some(entry) = store.load(&profile)? {
-            store.save_to(&entry, &[new.to_public()])?;
+        let lock = store.lock(&profile)?;
+        if store.load(&profile)?.is_some() {
+            reencrypt(&lock, &[new.to_public()])?;
             moved += 1;
         }
     }

@@ -2,7 +2,7 @@
 //! The real one is ureq with rustls: TLS verified against the OS trust store (or a profile's bundle), proxies
 //! from the environment, no redirects followed.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ServerErrorKind};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -357,28 +357,52 @@ fn in_cidr(ip: std::net::IpAddr, net: std::net::IpAddr, bits: u32) -> bool {
 }
 
 /// ureq-backed client. Its agent (and so the trust store) is made on the first request.
+/// How long one HTTP exchange may take when `AGE_OAUTH_HTTP_TIMEOUT` does not say.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The HTTP timeout: `AGE_OAUTH_HTTP_TIMEOUT` (whole seconds, 1 to 3600), else 60 s.
+pub fn timeout_from_env() -> Result<Duration> {
+    match std::env::var("AGE_OAUTH_HTTP_TIMEOUT") {
+        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
+            Ok(s) if (1..=3600).contains(&s) => Ok(Duration::from_secs(s)),
+            _ => Err(Error::Config(format!(
+                "AGE_OAUTH_HTTP_TIMEOUT must be a whole number of seconds from 1 to 3600, got `{v}`"
+            ))),
+        },
+        _ => Ok(DEFAULT_TIMEOUT),
+    }
+}
+
+/// ureq-backed client.
 pub struct UreqClient {
     verify: VerifySsl,
     idle_per_host: usize,
+    timeout: Duration,
     proxies: ProxyEnv,
     agent: std::sync::Mutex<Option<ureq::Agent>>,
 }
 
 impl UreqClient {
     pub fn new(verify: &VerifySsl) -> Result<Self> {
+        Self::with_timeout(verify, DEFAULT_TIMEOUT)
+    }
+
+    /// A client whose every exchange (connect, send, answer) ends within `timeout`.
+    pub fn with_timeout(verify: &VerifySsl, timeout: Duration) -> Result<Self> {
         // A bundle the profile names is checked now (a small file, and a clear error before any
         // request); the OS store waits for the first request.
         if let VerifySsl::CaBundle(path) = verify {
             Trust::bundle(path)?;
         }
-        Ok(Self::with_pool(verify, 3))
+        Ok(Self::with_pool(verify, 3, timeout))
     }
 
     /// `idle_per_host` kept-alive connections per host; 1 pins sequential requests to one connection.
-    fn with_pool(verify: &VerifySsl, idle_per_host: usize) -> Self {
+    fn with_pool(verify: &VerifySsl, idle_per_host: usize, timeout: Duration) -> Self {
         UreqClient {
             verify: verify.clone(),
             idle_per_host,
+            timeout,
             proxies: ProxyEnv::from_env(),
             agent: std::sync::Mutex::new(None),
         }
@@ -400,8 +424,8 @@ impl UreqClient {
             .proxy(None)
             .http_status_as_error(false)
             .max_redirects(0)
-            .timeout_connect(Some(Duration::from_secs(15)))
-            .timeout_global(Some(Duration::from_secs(60)))
+            .timeout_connect(Some(self.timeout.min(Duration::from_secs(15))))
+            .timeout_global(Some(self.timeout))
             .user_agent(concat!("age-oauth/", env!("CARGO_PKG_VERSION")))
             .max_idle_connections(self.idle_per_host.max(10))
             .max_idle_connections_per_host(self.idle_per_host)
@@ -425,7 +449,7 @@ fn ureq_proxy(url: &str, var: &str) -> Result<ureq::Proxy> {
 
 impl HttpClient for UreqClient {
     fn single_connection(&self) -> Result<Option<Box<dyn HttpClient>>> {
-        Ok(Some(Box::new(UreqClient::with_pool(&self.verify, 1))))
+        Ok(Some(Box::new(UreqClient::with_pool(&self.verify, 1, self.timeout))))
     }
 
     fn route(&self, url: &str) -> Option<String> {
@@ -449,20 +473,34 @@ impl HttpClient for UreqClient {
                 (agent.configure_request(req).proxy(Some(proxy)).build(), format!(" ({})", route.describe()))
             }
         };
-        let mut resp = agent
-            .run(req)
-            .map_err(|e| Error::Server(format!("{}{via}: {}", request.describe(), describe_transport_error(&e))))?;
+        let mut resp = agent.run(req).map_err(|e| transport_error(request, &via, "", e))?;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
             .iter()
             .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        let body = resp.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(|e| {
-            Error::Server(format!("{}: cannot read the answer: {}", request.describe(), describe_transport_error(&e)))
-        })?;
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(|e| transport_error(request, "", "cannot read the answer: ", e))?;
         Ok(HttpResponse { status, headers, body })
     }
+}
+
+/// A transport failure as a server error of the right kind: no answer in time and no
+/// connection are transient; anything else (TLS refused, oversized answer) is not.
+fn transport_error(request: &HttpRequest, via: &str, what: &str, e: ureq::Error) -> Error {
+    let message = format!("{}{via}: {what}{}", request.describe(), describe_transport_error(&e));
+    let kind = match &e {
+        ureq::Error::Timeout(_) => ServerErrorKind::Timeout,
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => ServerErrorKind::Timeout,
+        ureq::Error::Io(_) | ureq::Error::HostNotFound | ureq::Error::ConnectionFailed => ServerErrorKind::Unreachable,
+        _ => ServerErrorKind::Refused,
+    };
+    Error::unreachable(kind, message, Some(Box::new(e)))
 }
 
 fn describe_transport_error(e: &ureq::Error) -> String {

@@ -12,12 +12,12 @@ pub fn b64url(bytes: &[u8]) -> String {
 }
 
 fn b64url_decode(part: &str, what: &str) -> Result<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).map_err(|_| Error::Server(format!("{what} is not base64url")))
+    URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).map_err(|_| Error::server(format!("{what} is not base64url")))
 }
 
 fn json_object(part: &str, what: &str) -> Result<Map<String, Value>> {
     serde_json::from_slice(&b64url_decode(part, what)?)
-        .map_err(|_| Error::Server(format!("{what} is not a JSON object")))
+        .map_err(|_| Error::server(format!("{what} is not a JSON object")))
 }
 
 /// Checks `token`'s signature with the matching key of `jwks` (`{"keys":[...]}`) and returns
@@ -25,7 +25,7 @@ fn json_object(part: &str, what: &str) -> Result<Map<String, Value>> {
 pub fn verify_signature(token: &str, jwks: &Value) -> Result<Map<String, Value>> {
     let mut parts = token.split('.');
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(Error::Server("the id_token is not a signed JWT (three dot-separated parts)".into()));
+        return Err(Error::server("the id_token is not a signed JWT (three dot-separated parts)"));
     };
     let header = json_object(h, "the id_token header")?;
     let claims = json_object(p, "the id_token payload")?;
@@ -40,7 +40,7 @@ pub fn verify_signature(token: &str, jwks: &Value) -> Result<Map<String, Value>>
         .filter(|k| k.get("use").and_then(Value::as_str).is_none_or(|u| u == "sig"))
         .find(|k| kid.is_none() || k.get("kid").and_then(Value::as_str) == kid)
         .ok_or_else(|| {
-            Error::Server(format!(
+            Error::server(format!(
                 "the issuer's JWKS has no {kty} key with kid {:?} for the id_token",
                 kid.unwrap_or("-")
             ))
@@ -69,12 +69,12 @@ pub fn verify_signature(token: &str, jwks: &Value) -> Result<Map<String, Value>>
             UnparsedPublicKey::new(params, &point).verify(message.as_bytes(), &sig)
         }
         other => {
-            return Err(Error::Server(format!(
+            return Err(Error::server(format!(
                 "the id_token is signed with `{other}`, which age-oauth does not accept"
             )))
         }
     };
-    verified.map_err(|_| Error::Server("the id_token's signature does not match the issuer's key (JWKS)".into()))?;
+    verified.map_err(|_| Error::server("the id_token's signature does not match the issuer's key (JWKS)"))?;
     Ok(claims)
 }
 
@@ -93,7 +93,7 @@ pub struct Expectations<'a> {
 const LEEWAY_SECS: u64 = 60;
 
 pub fn check_claims(claims: &Map<String, Value>, want: &Expectations<'_>) -> Result<()> {
-    let bad = |why: String| Err(Error::Server(format!("the id_token is not valid for this login: {why}")));
+    let bad = |why: String| Err(Error::server(format!("the id_token is not valid for this login: {why}")));
     let iss = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
     if iss.trim_end_matches('/') != want.issuer.trim_end_matches('/') {
         return bad(format!("issuer `{iss}` instead of `{}`", want.issuer));
@@ -110,7 +110,7 @@ pub fn check_claims(claims: &Map<String, Value>, want: &Expectations<'_>) -> Res
         return bad("authorized party (azp) is another client".into());
     }
     match claims.get("exp").and_then(Value::as_u64) {
-        Some(exp) if exp + LEEWAY_SECS > want.now => {}
+        Some(exp) if exp.saturating_add(LEEWAY_SECS) > want.now => {}
         Some(exp) => return bad(format!("expired at {}", crate::clock::rfc3339(exp))),
         None => return bad("no `exp`".into()),
     }

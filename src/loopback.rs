@@ -156,7 +156,7 @@ impl BackgroundWait {
             let _ = t.join();
         }
         let taken = self.result.lock().unwrap_or_else(|e| e.into_inner()).take();
-        taken.unwrap_or_else(|| Err(Error::Server("the sign-in listener stopped without an answer".into())))
+        taken.unwrap_or_else(|| Err(Error::server("the sign-in listener stopped without an answer")))
     }
 }
 
@@ -182,7 +182,7 @@ fn judge(query: &str, expected: &Expected<'_>) -> Verdict {
     }
     if let (Some(iss), Some(issuer)) = (get("iss"), expected.issuer) {
         if iss.trim_end_matches('/') != issuer.trim_end_matches('/') {
-            return Verdict::Done(Err(Error::Server(format!(
+            return Verdict::Done(Err(Error::server(format!(
                 "the authorization response comes from issuer {iss}, not {issuer} (RFC 9207 mix-up defence); sign-in aborted"
             ))));
         }
@@ -193,12 +193,12 @@ fn judge(query: &str, expected: &Expected<'_>) -> Verdict {
         return Verdict::Done(Err(if error == "access_denied" {
             Error::login_required(expected.profile, e)
         } else {
-            Error::Server(e)
+            Error::server(e)
         }));
     }
     match get("code").filter(|c| !c.is_empty()) {
         Some(code) => Verdict::Done(Ok(Callback { code: Secret::new(code) })),
-        None => Verdict::Done(Err(Error::Server("the authorization response has neither `code` nor `error`".into()))),
+        None => Verdict::Done(Err(Error::server("the authorization response has neither `code` nor `error`"))),
     }
 }
 

@@ -2,6 +2,7 @@
 //! (`connections.json`, `connections/<id>/meta.json` and `.env`) into profiles and encrypted caches.
 
 use crate::config::{self, validate_profile_name};
+use crate::engine::{Engine, UpdateOptions};
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use crate::store::{CacheEntry, CacheStore};
@@ -116,7 +117,8 @@ fn epoch(value: Option<&String>) -> Option<u64> {
 
 /// Reads every connection under `from` and writes profiles and caches; nothing is
 /// written for a connection that fails, and the old files stay unless `shred`.
-pub fn migrate(store: &CacheStore, from: &Path, shred: bool, now: u64) -> Result<Vec<Migrated>> {
+pub fn migrate(engine: &Engine, from: &Path, shred: bool, now: u64) -> Result<Vec<Migrated>> {
+    let store = &engine.store;
     let index_path = from.join("connections.json");
     let text = std::fs::read_to_string(&index_path).map_err(|e| {
         Error::Config(format!("no Python age-oauth store at {} ({e}); pass --from DIR", from.display()))
@@ -185,7 +187,7 @@ pub fn migrate(store: &CacheStore, from: &Path, shred: bool, now: u64) -> Result
             None => crate::binding::Trust::Default,
         };
         // The cache is bound to what is written in the user file (the engine's binding rule).
-        entry.binding = Some(crate::binding::Binding { origins: built.origins(), trust });
+        crate::binding::record(&mut entry, Some(crate::binding::Binding { origins: built.origins(), trust }));
         if let Some(v) = verify {
             settings.insert("verify_ssl".into(), v);
         }
@@ -195,10 +197,11 @@ pub fn migrate(store: &CacheStore, from: &Path, shred: bool, now: u64) -> Result
     let mut done = Vec::new();
     for plan in plans {
         config::write_profile(store.paths(), &plan.name, plan.provider, &plan.settings)?;
-        {
-            let _lock = store.lock(&plan.name)?;
-            store.save(&plan.entry)?;
-        }
+        let entry = plan.entry.clone();
+        engine.update(&plan.name, UpdateOptions::default(), |slot, _| {
+            *slot = Some(entry);
+            Ok(())
+        })?;
         done.push(Migrated {
             connection_id: plan.id,
             profile: plan.name,

@@ -77,12 +77,19 @@ fn set_mode(_path: &Path, _mode: u32) -> Result<()> {
 /// fsync, rename over the target, fsync the directory. A crash at any point leaves
 /// either the old file or the new one, never a mix.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with_prefix(path, bytes, ".tmp-")
+}
+
+/// `write_atomic` with a chosen temp-file prefix (caches name theirs after the profile, so
+/// the next writer of that profile can remove what a killed one left).
+pub fn write_atomic_with_prefix(path: &Path, bytes: &[u8], prefix: &str) -> Result<()> {
     let dir = path.parent().ok_or_else(|| Error::Other(format!("{} has no parent", path.display())))?;
     ensure_private_dir(dir)?;
     let ctx = |what: &str| format!("cannot {what} {}", path.display());
     // tempfile creates the file 0600 on Unix.
     let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
+        .prefix(prefix)
+        .rand_bytes(6)
         .tempfile_in(dir)
         .map_err(|e| Error::io(ctx("create a temporary file for"), e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(ctx("write"), e))?;

@@ -224,10 +224,23 @@ impl FlowContext<'_> {
     }
 }
 
+/// What a login hands the engine to keep: the tokens, and the secrets the person allowed
+/// to be kept (a typed password), which the engine stores encrypted with the profile.
+pub struct Obtained {
+    pub tokens: TokenSet,
+    pub secrets_to_store: Vec<(String, Secret)>,
+}
+
+impl From<TokenSet> for Obtained {
+    fn from(tokens: TokenSet) -> Self {
+        Obtained { tokens, secrets_to_store: Vec::new() }
+    }
+}
+
 /// A provider plugin: one way of getting tokens.
 pub trait Provider: Send + Sync {
     /// Gets tokens, with a person if the flow needs one.
-    fn login(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet>;
+    fn login(&self, cx: &mut FlowContext<'_>) -> Result<Obtained>;
 
     /// Gets fresh tokens without a person, or `Error::LoginRequired`.
     fn refresh(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet>;
@@ -249,6 +262,12 @@ pub trait Provider: Send + Sync {
     /// destination (portal, issuer, each explicit endpoint...). No default: a provider that cannot
     /// say where its tokens go does not compile. The cache is bound to these (see `binding`).
     fn origins(&self) -> Vec<crate::binding::BoundOrigin>;
+
+    /// Unauthenticated checks `age-oauth doctor` may make of this provider's own origins (a
+    /// service's public `rest/info`, whether the app's redirect is registered). Never a credential.
+    fn doctor_probes(&self) -> Vec<crate::doctor::Probe> {
+        Vec::new()
+    }
 
     /// False for flows that never need a person (application credentials): the engine
     /// then logs in by itself when there is no cached token.

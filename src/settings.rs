@@ -126,6 +126,20 @@ impl JsonSchema for WordList {
     }
 }
 
+/// The longest `login_timeout` accepted: a day (a browser sign-in takes minutes).
+pub const MAX_LOGIN_TIMEOUT: u64 = 86_400;
+
+/// Refuses a `login_timeout` of 0 or beyond `MAX_LOGIN_TIMEOUT` (a value near the integer
+/// maximum would overflow the deadline).
+pub fn check_login_timeout(profile: &str, seconds: u64) -> Result<()> {
+    if (1..=MAX_LOGIN_TIMEOUT).contains(&seconds) {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "profile '{profile}': field `login_timeout`: {seconds} is not a number of seconds from 1 to {MAX_LOGIN_TIMEOUT} (a day)"
+    )))
+}
+
 /// True for 127.0.0.0/8, ::1 and `localhost`.
 pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');

@@ -1,8 +1,8 @@
 //! The per-profile cache: tokens and secrets in one file encrypted with age, plus its lock.
 //! Keys come from `AGE_OAUTH_PASSPHRASE`, `AGE_OAUTH_IDENTITY`, or an identity file made on first use.
 
-use crate::error::{Error, Result};
-use crate::paths::{create_new_atomic, ensure_private_dir, write_atomic, Paths};
+use crate::error::{Error, Result, ServerErrorKind, StoreErrorKind};
+use crate::paths::{create_new_atomic, ensure_private_dir, write_atomic_with_prefix, Paths};
 use crate::secret::Secret;
 use crate::token::TokenSet;
 use age::secrecy::{ExposeSecret, SecretString};
@@ -365,14 +365,14 @@ impl CacheStore {
     /// Any file that is there but unusable is an error, and is left as it is.
     pub fn load(&self, profile: &str) -> Result<Option<CacheEntry>> {
         match self.load_once(profile) {
-            Err(Error::Cache(m)) if m.contains("encrypted to another key") => {
+            Err(Error::Store(e)) if e.kind == StoreErrorKind::WrongKey => {
                 // A `key rotate` may have replaced the identity since we loaded it.
                 match self.cached_keys() {
                     Some(k) if self.identity_file_changed(&k) => {
                         self.forget_keys();
                         self.load_once(profile)
                     }
-                    _ => Err(Error::Cache(m)),
+                    _ => Err(Error::Store(e)),
                 }
             }
             other => other,
@@ -387,12 +387,15 @@ impl CacheStore {
             Err(e) => return Err(Error::io(format!("cannot read the cache of profile '{profile}'"), e)),
         };
         let damaged = |why: &str| {
-            Error::Cache(format!(
-                "the cache of profile '{profile}' ({}) cannot be read: {why}; it was left untouched — \
+            Error::store(
+                StoreErrorKind::Damaged,
+                format!(
+                    "the cache of profile '{profile}' ({}) cannot be read: {why}; it was left untouched — \
                  restore it, or replace it with `age-oauth login --profile {profile} --force` \
                  (stored secrets in it are then lost)",
-                path.display()
-            ))
+                    path.display()
+                ),
+            )
         };
         if bytes.is_empty() {
             return Err(damaged("the file is empty"));
@@ -404,9 +407,12 @@ impl CacheStore {
         let keys = match self.keys(false) {
             Ok(k) => k,
             Err(_) if decryptor.is_scrypt() => {
-                return Err(Error::Cache(format!(
+                return Err(Error::store(
+                    StoreErrorKind::Passphrase,
+                    format!(
                     "the cache of profile '{profile}' is protected by a passphrase: set AGE_OAUTH_PASSPHRASE to read it"
-                )))
+                ),
+                ))
             }
             Err(e) => return Err(e),
         };
@@ -418,31 +424,43 @@ impl CacheStore {
             }
             (KeyMaterial::Identity(id), false) => decryptor.decrypt(std::iter::once(id.as_ref() as &dyn age::Identity)),
             (KeyMaterial::Identity(_), true) => {
-                return Err(Error::Cache(format!(
+                return Err(Error::store(
+                    StoreErrorKind::Passphrase,
+                    format!(
                     "the cache of profile '{profile}' is protected by a passphrase: set AGE_OAUTH_PASSPHRASE to read it"
-                )))
+                ),
+                ))
             }
             (KeyMaterial::Passphrase(_), false) => {
-                return Err(Error::Cache(format!(
-                    "the cache of profile '{profile}' is encrypted to an age identity, not a passphrase: \
+                return Err(Error::store(
+                    StoreErrorKind::Passphrase,
+                    format!(
+                        "the cache of profile '{profile}' is encrypted to an age identity, not a passphrase: \
                      unset AGE_OAUTH_PASSPHRASE (or set AGE_OAUTH_IDENTITY to the right key)"
-                )))
+                    ),
+                ))
             }
         };
         let mut reader = result.map_err(|e| match e {
-            age::DecryptError::NoMatchingKeys => Error::Cache(format!(
-                "the cache of profile '{profile}' ({}) is encrypted to another key than {}; \
+            age::DecryptError::NoMatchingKeys => Error::store(
+                StoreErrorKind::WrongKey,
+                format!(
+                    "the cache of profile '{profile}' ({}) is encrypted to another key than {}; \
                  set AGE_OAUTH_IDENTITY to the identity it was made for, or replace it with \
                  `age-oauth login --profile {profile} --force`",
-                path.display(),
-                keys.source.describe()
-            )),
+                    path.display(),
+                    keys.source.describe()
+                ),
+            ),
             age::DecryptError::DecryptionFailed | age::DecryptError::KeyDecryptionFailed
                 if matches!(keys.material, KeyMaterial::Passphrase(_)) =>
             {
-                Error::Cache(format!(
+                Error::store(
+                    StoreErrorKind::Passphrase,
+                    format!(
                     "wrong passphrase for the cache of profile '{profile}' (AGE_OAUTH_PASSPHRASE); nothing was changed"
-                ))
+                ),
+                )
             }
             other => damaged(&describe_decrypt_error(&other)),
         })?;
@@ -452,11 +470,33 @@ impl CacheStore {
         if entry.format != CACHE_FORMAT {
             return Err(damaged(&format!("cache format {} is not supported", entry.format)));
         }
+        if entry.profile != profile {
+            // A renamed or copied file: using it would fork one login into two, and on a
+            // portal that rotates refresh tokens the replayed one revokes the grant.
+            let owner = match crate::config::validate_profile_name(&entry.profile) {
+                Ok(()) => format!(
+                    "the login of profile '{}' (it was renamed or copied); it was left untouched — move it back \
+                     to {}, or",
+                    entry.profile,
+                    self.paths.cache_file(&entry.profile).display()
+                ),
+                Err(_) => "another profile's login (it was renamed or copied); it was left untouched —".into(),
+            };
+            return Err(Error::store(
+                StoreErrorKind::Misplaced,
+                format!(
+                    "the cache file of profile '{profile}' ({}) holds {owner} replace it with \
+                     `age-oauth login --profile {profile} --force`",
+                    path.display(),
+                ),
+            ));
+        }
         Ok(Some(entry))
     }
 
-    /// Encrypts and atomically replaces a profile's cache.
-    pub fn save(&self, entry: &CacheEntry) -> Result<()> {
+    /// Encrypts and atomically replaces the cache of the profile whose lock is held (the file
+    /// is named by the lock, never by the entry). Only the engine's `update` calls this.
+    pub fn save(&self, lock: &ProfileLock, entry: &CacheEntry) -> Result<()> {
         let mut keys = self.keys(true)?;
         if self.identity_file_changed(&keys) {
             self.forget_keys();
@@ -467,14 +507,60 @@ impl CacheStore {
             KeyMaterial::Identity(id) => encrypt_to(&plain, &[id.to_public()])?,
             KeyMaterial::Passphrase(p) => encrypt_with(&plain, age::Encryptor::with_user_passphrase(p.clone()))?,
         };
-        write_atomic(&self.paths.cache_file(&entry.profile), &cipher)
+        self.write_cache(lock, &cipher)
     }
 
     /// Writes a cache encrypted to exactly these recipients (`key rotate` uses the old
     /// and new key together, so a crash mid-rotation leaves every cache readable).
-    pub fn save_to(&self, entry: &CacheEntry, recipients: &[age::x25519::Recipient]) -> Result<()> {
+    pub fn save_to(&self, lock: &ProfileLock, entry: &CacheEntry, recipients: &[age::x25519::Recipient]) -> Result<()> {
         let plain = serde_json::to_vec(entry).map_err(|e| Error::Other(format!("cannot encode the cache: {e}")))?;
-        write_atomic(&self.paths.cache_file(&entry.profile), &encrypt_to(&plain, recipients)?)
+        self.write_cache(lock, &encrypt_to(&plain, recipients)?)
+    }
+
+    /// Removes temp files a killed writer of this profile left, then writes atomically
+    /// through a temp file of its own (named after the profile, so no other profile's
+    /// writer in flight is touched).
+    fn write_cache(&self, lock: &ProfileLock, bytes: &[u8]) -> Result<()> {
+        self.remove_temp_files(lock);
+        write_atomic_with_prefix(&self.paths.cache_file(&lock.profile), bytes, &temp_prefix(&lock.profile))
+    }
+
+    /// Deletes temp files left by a killed writer of the locked profile (best effort).
+    pub fn remove_temp_files(&self, lock: &ProfileLock) -> usize {
+        let prefix = temp_prefix(&lock.profile);
+        let Ok(entries) = fs::read_dir(self.paths.cache_dir()) else { return 0 };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_ours = name
+                .strip_prefix(&prefix)
+                .is_some_and(|rest| rest.len() == TEMP_RANDOM_LEN && rest.chars().all(|c| c.is_ascii_alphanumeric()));
+            if is_ours && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+        removed
+    }
+
+    /// The last failed refresh of a profile (see `FailureRecord`), if any.
+    pub fn last_failure(&self, profile: &str) -> Option<FailureRecord> {
+        let text = fs::read_to_string(self.paths.cache_dir().join(format!("{profile}.failure"))).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Records a failed refresh beside the lock (written under it; holds no secret).
+    pub fn record_failure(&self, lock: &ProfileLock, record: &FailureRecord) -> Result<()> {
+        let text = serde_json::to_vec(record).map_err(|e| Error::Other(format!("cannot encode: {e}")))?;
+        write_atomic_with_prefix(
+            &self.paths.cache_dir().join(format!("{}.failure", lock.profile)),
+            &text,
+            &temp_prefix(&lock.profile),
+        )
+    }
+
+    /// Forgets the last failure (after a success, or when the profile is removed).
+    pub fn clear_failure(&self, lock: &ProfileLock) {
+        let _ = fs::remove_file(self.paths.cache_dir().join(format!("{}.failure", lock.profile)));
     }
 
     /// Profiles that have a cache file.
@@ -504,9 +590,12 @@ impl CacheStore {
         })
     }
 
-    /// Deletes a profile's cache; true when there was one.
-    pub fn remove(&self, profile: &str) -> Result<bool> {
-        let path = self.paths.cache_file(profile);
+    /// Deletes the locked profile's cache, its temp files and failure record; true when
+    /// there was a cache. Only the engine calls this.
+    pub fn remove(&self, lock: &ProfileLock) -> Result<bool> {
+        self.remove_temp_files(lock);
+        self.clear_failure(lock);
+        let path = self.paths.cache_file(&lock.profile);
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -518,24 +607,88 @@ impl CacheStore {
     /// the OS releases it if the process dies.
     pub fn lock(&self, profile: &str) -> Result<ProfileLock> {
         ensure_private_dir(&self.paths.cache_dir())?;
-        lock_file(&self.paths.lock_file(profile))
+        let file = open_lock_file(&self.paths.lock_file(profile))?;
+        let path = self.paths.lock_file(profile);
+        file.lock().map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
+        Ok(ProfileLock { profile: profile.to_string(), _file: file })
+    }
+
+    /// Takes the profile's lock, waiting at most `max_wait`: a process that holds it longer
+    /// (hung on a server that never answers) is reported as a transient failure.
+    pub fn lock_within(&self, profile: &str, max_wait: Duration) -> Result<ProfileLock> {
+        ensure_private_dir(&self.paths.cache_dir())?;
+        let path = self.paths.lock_file(profile);
+        let file = open_lock_file(&path)?;
+        let deadline = std::time::Instant::now() + max_wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(ProfileLock { profile: profile.to_string(), _file: file }),
+                Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(fs::TryLockError::WouldBlock) => {
+                    return Err(Error::unreachable(
+                        ServerErrorKind::Timeout,
+                        format!(
+                            "another age-oauth process has been refreshing profile '{profile}' for more than {} s \
+                             (its lock {} is still held)",
+                            max_wait.as_secs(),
+                            path.display()
+                        ),
+                        None,
+                    ))
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(Error::io(format!("cannot lock {}", path.display()), e)),
+            }
+        }
     }
 }
 
-/// Opens (creating 0600) and exclusively locks a sidecar lock file, blocking until free.
-fn lock_file(path: &Path) -> Result<ProfileLock> {
+/// Length of the random part of a temp file's name (tempfile's default).
+const TEMP_RANDOM_LEN: usize = 6;
+
+/// Temp files of a profile's cache are `.<profile>.age.tmp-XXXXXX`.
+fn temp_prefix(profile: &str) -> String {
+    format!(".{profile}.age.tmp-")
+}
+
+/// Opens (creating 0600) a sidecar lock file.
+fn open_lock_file(path: &Path) -> Result<fs::File> {
     let mut options = fs::OpenOptions::new();
     options.create(true).truncate(false).read(true).write(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(path).map_err(|e| Error::io(format!("cannot open lock {}", path.display()), e))?;
-    file.lock().map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
-    Ok(ProfileLock { _file: file })
+    options.open(path).map_err(|e| Error::io(format!("cannot open lock {}", path.display()), e))
 }
 
-/// Holds a profile's sidecar lock while alive.
+/// Opens and exclusively locks a sidecar lock file, blocking until free.
+fn lock_file(path: &Path) -> Result<fs::File> {
+    let file = open_lock_file(path)?;
+    file.lock().map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
+    Ok(file)
+}
+
+/// Holds a profile's sidecar lock while alive; the cache it guards is named by it.
 pub struct ProfileLock {
+    profile: String,
     _file: fs::File,
+}
+
+impl ProfileLock {
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+}
+
+/// A refresh that failed, kept beside the lock so that processes waiting for the lock
+/// report it instead of each trying again (no secret in it: times and the error's text).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FailureRecord {
+    /// When it failed, in milliseconds since the epoch (the real clock, not the token clock).
+    pub at_ms: u64,
+    /// `transient`, `login` or `refused`.
+    pub kind: String,
+    pub message: String,
 }
 
 /// Encrypts `plain` to X25519 recipients.
@@ -578,7 +731,7 @@ fn load_or_create_identity(path: &Path, create: bool) -> Result<age::x25519::Ide
                 parse_identity_file(path, &text)
             }
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Cache(format!(
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::store(StoreErrorKind::KeyMissing, format!(
             "the key that protects the cache ({}) is missing; set AGE_OAUTH_IDENTITY to the identity the cache was made for, \
              or log in again with `age-oauth login --force`",
             path.display()
@@ -637,7 +790,8 @@ mod tests {
     fn a_working_keyring_holds_the_identity_and_no_key_file_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let keyring = Arc::new(FakeKeyring::default());
-        store(dir.path(), &keyring).save(&entry()).unwrap();
+        let s = store(dir.path(), &keyring);
+        s.save(&s.lock("p").unwrap(), &entry()).unwrap();
         assert!(!dir.path().join("identity.txt").exists());
         assert!(keyring.value.lock().unwrap().as_deref().unwrap().contains("AGE-SECRET-KEY-1"));
         let again = store(dir.path(), &keyring);
@@ -653,7 +807,7 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let keyring = Arc::new(keyring);
             let s = store(dir.path(), &keyring);
-            s.save(&entry()).unwrap();
+            s.save(&s.lock("p").unwrap(), &entry()).unwrap();
             assert!(dir.path().join("identity.txt").exists());
             assert_eq!(s.key_source(), KeySource::IdentityFile(dir.path().join("identity.txt")));
             assert_eq!(store(dir.path(), &keyring).load("p").unwrap().unwrap(), entry());
@@ -663,11 +817,12 @@ mod tests {
     #[test]
     fn an_existing_identity_file_wins_over_an_empty_keyring() {
         let dir = tempfile::tempdir().unwrap();
-        CacheStore::with_keyring(Paths::under(dir.path().to_path_buf()), None, KEYRING_TIMEOUT).save(&entry()).unwrap();
+        let plain = CacheStore::with_keyring(Paths::under(dir.path().to_path_buf()), None, KEYRING_TIMEOUT);
+        plain.save(&plain.lock("p").unwrap(), &entry()).unwrap();
         let keyring = Arc::new(FakeKeyring::default());
         let s = store(dir.path(), &keyring);
         assert_eq!(s.load("p").unwrap().unwrap(), entry(), "the file's key still opens old caches");
-        s.save(&entry()).unwrap();
+        s.save(&s.lock("p").unwrap(), &entry()).unwrap();
         assert!(keyring.value.lock().unwrap().is_none(), "no second key is created in the keyring");
     }
 }

@@ -2,10 +2,13 @@
 //! All times are epoch seconds, computed once from the server's answer.
 
 use crate::secret::Secret;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(from = "StoredTokenSet")]
 pub struct TokenSet {
     pub access_token: Secret,
     /// When the access token stops working; `None` when the server did not say.
@@ -21,18 +24,131 @@ pub struct TokenSet {
     #[serde(default)]
     pub username: Option<String>,
     pub obtained_at: u64,
-    /// Provider-specific values worth keeping with the tokens (never secrets in clear
-    /// elsewhere: this whole structure only ever lives inside age ciphertext).
-    #[serde(default)]
-    pub extra: BTreeMap<String, serde_json::Value>,
-    /// Secrets a flow obtained from the person and was allowed to keep (a prompted password):
-    /// the engine moves them into the profile's encrypted store when it saves these tokens.
-    #[serde(skip)]
-    pub secrets_to_store: Vec<(String, Secret)>,
+    /// What the provider keeps with these tokens (OIDC discovery, JWKS and claims, the PKCE
+    /// redirect): each provider reads and writes it as its own type; never secrets.
+    #[serde(default, skip_serializing_if = "ProviderState::is_empty")]
+    pub provider_state: ProviderState,
+    /// Tokens obtained with these ones (ArcGIS federated server tokens), by what they are for.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub derived: BTreeMap<String, DerivedToken>,
 }
 
-/// `extra` can hold provider tokens (federated server tokens) as plain JSON: `Debug` shows
-/// its keys only. The other secrets are `Secret`s and redact themselves.
+/// A token derived from a profile's tokens, with its own expiry.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
+pub struct DerivedToken {
+    pub token: Secret,
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+}
+
+/// A provider's state, stored as the fields of the provider's own serde type.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(transparent)]
+pub struct ProviderState(Map<String, Value>);
+
+impl ProviderState {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The state as the provider's type `T`; a missing or unreadable state is `T::default()`
+    /// (the provider then fetches again what it had kept).
+    pub fn get<T: DeserializeOwned + Default>(&self) -> T {
+        serde_json::from_value(Value::Object(self.0.clone())).unwrap_or_default()
+    }
+
+    /// Replaces the state with `state`.
+    pub fn set<T: Serialize>(&mut self, state: &T) {
+        self.0 = match serde_json::to_value(state) {
+            Ok(Value::Object(map)) => map,
+            _ => Map::new(),
+        };
+    }
+
+    /// One raw field, for inspection (tests, `status`).
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.0.get(name)
+    }
+
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+impl std::ops::Index<&str> for ProviderState {
+    type Output = Value;
+    fn index(&self, name: &str) -> &Value {
+        self.0.get(name).unwrap_or(&Value::Null)
+    }
+}
+
+/// The keys of the state only: its values are not secrets, but need not be in logs either.
+impl std::fmt::Debug for ProviderState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+/// A token set as caches hold it, including those written before provider state was typed:
+/// their `extra` map becomes the provider state, and federated server tokens (clear JSON under
+/// `extra.server_tokens`) become derived tokens.
+#[derive(Deserialize)]
+struct StoredTokenSet {
+    access_token: Secret,
+    #[serde(default)]
+    expires_at: Option<u64>,
+    #[serde(default)]
+    refresh_token: Option<Secret>,
+    #[serde(default)]
+    refresh_expires_at: Option<u64>,
+    #[serde(default)]
+    refresh_issued_at: Option<u64>,
+    #[serde(default)]
+    username: Option<String>,
+    obtained_at: u64,
+    #[serde(default)]
+    provider_state: ProviderState,
+    #[serde(default)]
+    derived: BTreeMap<String, DerivedToken>,
+    /// Format of caches written before typed state (read only).
+    #[serde(default)]
+    extra: Map<String, Value>,
+}
+
+/// Where older caches kept federated server tokens inside `extra`.
+const LEGACY_SERVER_TOKENS: &str = "server_tokens";
+
+impl From<StoredTokenSet> for TokenSet {
+    fn from(s: StoredTokenSet) -> Self {
+        let mut provider_state = s.provider_state;
+        let mut derived = s.derived;
+        for (key, value) in s.extra {
+            if key != LEGACY_SERVER_TOKENS {
+                provider_state.0.entry(key).or_insert(value);
+                continue;
+            }
+            let Value::Object(servers) = value else { continue };
+            for (server, entry) in servers {
+                let Some(token) = entry.get("token").and_then(Value::as_str) else { continue };
+                let expires_at = entry.get("expires_at").and_then(Value::as_u64);
+                derived.entry(server).or_insert(DerivedToken { token: Secret::new(token), expires_at });
+            }
+        }
+        TokenSet {
+            access_token: s.access_token,
+            expires_at: s.expires_at,
+            refresh_token: s.refresh_token,
+            refresh_expires_at: s.refresh_expires_at,
+            refresh_issued_at: s.refresh_issued_at,
+            username: s.username,
+            obtained_at: s.obtained_at,
+            provider_state,
+            derived,
+        }
+    }
+}
+
+/// Every token is a `Secret` (redacted); the provider state and derived tokens show their keys only.
 impl std::fmt::Debug for TokenSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenSet")
@@ -43,9 +159,24 @@ impl std::fmt::Debug for TokenSet {
             .field("refresh_issued_at", &self.refresh_issued_at)
             .field("username", &self.username)
             .field("obtained_at", &self.obtained_at)
-            .field("extra", &self.extra.keys().collect::<Vec<_>>())
+            .field("provider_state", &self.provider_state)
+            .field("derived", &self.derived.keys().collect::<Vec<_>>())
             .finish()
     }
+}
+
+/// The longest lifetime believed from a server (100 years): a larger `expires_in` or
+/// `expires` is clamped to it, so far-future answers never overflow a date.
+pub const MAX_LIFETIME: u64 = 100 * 365 * 86_400;
+
+/// When something that lives `seconds` from `now` expires, with absurd lifetimes clamped.
+pub fn expiry_after(now: u64, seconds: u64) -> u64 {
+    now.saturating_add(seconds.min(MAX_LIFETIME))
+}
+
+/// An absolute expiry a server sent, clamped to `now + MAX_LIFETIME`.
+pub fn clamp_expiry(now: u64, at: u64) -> u64 {
+    at.min(now.saturating_add(MAX_LIFETIME))
 }
 
 impl TokenSet {
@@ -58,8 +189,8 @@ impl TokenSet {
             refresh_issued_at: None,
             username: None,
             obtained_at,
-            extra: BTreeMap::new(),
-            secrets_to_store: Vec::new(),
+            provider_state: ProviderState::default(),
+            derived: BTreeMap::new(),
         }
     }
 
@@ -88,14 +219,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn debug_hides_every_token_including_provider_extras() {
+    fn debug_hides_every_token_including_derived_ones() {
         let mut t = TokenSet::new(Secret::new("access-xyz"), 0);
         t.refresh_token = Some(Secret::new("refresh-xyz"));
-        t.extra.insert("server_tokens".into(), serde_json::json!({"https://s/arcgis": {"token": "server-xyz"}}));
+        t.derived
+            .insert("https://s/arcgis".into(), DerivedToken { token: Secret::new("server-xyz"), expires_at: Some(5) });
         let shown = format!("{t:?}");
         for secret in ["access-xyz", "refresh-xyz", "server-xyz"] {
             assert!(!shown.contains(secret), "{shown}");
         }
-        assert!(shown.contains("server_tokens"), "the keys are still shown: {shown}");
+        assert!(shown.contains("https://s/arcgis"), "the keys are still shown: {shown}");
+    }
+
+    #[test]
+    fn caches_written_before_typed_state_are_read_and_upgraded() {
+        // As the previous version wrote it: provider state and server tokens in `extra`.
+        let old = serde_json::json!({
+            "access_token": "a", "expires_at": 10, "obtained_at": 1,
+            "extra": {
+                "redirect_uri": "http://127.0.0.1:1234/cb",
+                "oidc_discovery": {"fetched_at": 5, "metadata": {"issuer": "https://i"}},
+                "server_tokens": {"https://s/arcgis": {"token": "st_1", "expires_at": 99}, "bad": 3}
+            }
+        });
+        let t: TokenSet = serde_json::from_value(old).unwrap();
+        assert_eq!(t.provider_state["redirect_uri"], "http://127.0.0.1:1234/cb");
+        assert_eq!(t.provider_state["oidc_discovery"]["metadata"]["issuer"], "https://i");
+        assert!(!t.provider_state.contains_key("server_tokens"), "server tokens are not provider state");
+        assert_eq!(t.derived["https://s/arcgis"].token.expose(), "st_1");
+        assert_eq!(t.derived["https://s/arcgis"].expires_at, Some(99));
+        assert_eq!(t.derived.len(), 1, "an unreadable entry is dropped");
+        // Written back in the new layout, and read the same again.
+        let written = serde_json::to_value(&t).unwrap();
+        assert!(written.get("extra").is_none(), "{written}");
+        assert_eq!(serde_json::from_value::<TokenSet>(written).unwrap(), t);
     }
 }

@@ -344,3 +344,155 @@ fn untrusted_or_unreadable_configuration() {
         check(name, &out, expect, &[SECRET, APP_SECRET]);
     }
 }
+
+/// A listener that accepts connections and never answers (a hung server).
+fn black_hole() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+/// The engine's bad inputs (issue 8): refusing, failing, hung and absent token endpoints,
+/// broken settings of the engine, renamed and damaged caches, absurd numbers.
+#[test]
+fn engine_bad_inputs() {
+    let json = "application/json";
+    let answers: HashMap<String, (u16, &'static str, Vec<u8>)> = [
+        ("http-401", (401, "text/plain", b"Unauthorized".to_vec())),
+        ("http-503", (503, "text/html", b"<html><title>Service Unavailable</title></html>".to_vec())),
+        ("http-429", (429, "", Vec::new())),
+        ("expires-float", (200, json, br#"{"access_token":"a","expires_in":1e30}"#.to_vec())),
+        ("expires-huge", (200, json, br#"{"access_token":"a","expires_in":18446744073709551615}"#.to_vec())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let (port, _server) = bad_server(answers);
+    let hung = black_hole();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    // (case, portal, extra environment, expectation)
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>, Expect);
+    let server_cases: Vec<Case> = vec![
+        (
+            "token endpoint 401",
+            format!("http://127.0.0.1:{port}/http-401/portal"),
+            vec![],
+            Expect { exit: 3, needle: "age-oauth login --profile p" },
+        ),
+        (
+            "token endpoint 503",
+            format!("http://127.0.0.1:{port}/http-503/portal"),
+            vec![],
+            Expect { exit: 4, needle: "HTTP 503" },
+        ),
+        (
+            "token endpoint 429",
+            format!("http://127.0.0.1:{port}/http-429/portal"),
+            vec![],
+            Expect { exit: 4, needle: "HTTP 429" },
+        ),
+        (
+            "expires_in not an integer",
+            format!("http://127.0.0.1:{port}/expires-float/portal"),
+            vec![],
+            Expect { exit: 4, needle: "expires_in" },
+        ),
+        (
+            "hung token endpoint",
+            format!("http://127.0.0.1:{hung}/portal"),
+            vec![("AGE_OAUTH_HTTP_TIMEOUT", "1")],
+            Expect { exit: 4, needle: "timeout" },
+        ),
+        (
+            "closed port",
+            format!("http://127.0.0.1:{closed}/portal"),
+            vec![],
+            Expect { exit: 4, needle: "connection refused" },
+        ),
+        (
+            "HTTP timeout not a number",
+            format!("http://127.0.0.1:{closed}/portal"),
+            vec![("AGE_OAUTH_HTTP_TIMEOUT", "soon")],
+            Expect { exit: 2, needle: "AGE_OAUTH_HTTP_TIMEOUT" },
+        ),
+        (
+            "HTTP timeout absurd",
+            format!("http://127.0.0.1:{closed}/portal"),
+            vec![("AGE_OAUTH_HTTP_TIMEOUT", "18446744073709551616")],
+            Expect { exit: 2, needle: "AGE_OAUTH_HTTP_TIMEOUT" },
+        ),
+    ];
+    for (name, portal, env, expect) in &server_cases {
+        let home = Home::new();
+        add_app_profile(&home, "p", portal, "c", SECRET);
+        let mut cmd = home.cmd();
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.args(["token", "--profile", "p"]).output().unwrap();
+        check(name, &out, expect, &[SECRET]);
+        assert!(home.load_cache("p").tokens.is_none(), "{name}: nothing stored");
+    }
+
+    // Absurd but well-formed numbers are clamped: no error, no panic, then or later.
+    let home = Home::new();
+    add_app_profile(&home, "p", &format!("http://127.0.0.1:{port}/expires-huge/portal"), "c", SECRET);
+    for args in
+        [&["token", "--profile", "p", "--json"][..], &["status", "--profile", "p"], &["profile", "list", "--json"]]
+    {
+        let out = home.run(args);
+        assert_eq!(code(&out), 0, "absurd expires_in {args:?}: {}", text(&out.stderr));
+    }
+
+    // Caches and settings.
+    let sim = start_sim();
+    let home = Home::new();
+    add_profile(&home, &sim, "a");
+    add_profile(&home, &sim, "b");
+    assert_eq!(code(&login(&home, "a", &[])), 0);
+    std::fs::copy(home.cache_file("a"), home.cache_file("b")).unwrap();
+    let out = home.run(&["token", "--profile", "b"]);
+    check("renamed cache", &out, &Expect { exit: 1, needle: "renamed or copied" }, &[SECRET, APP_SECRET]);
+    std::fs::write(home.cache_file("b"), b"\x00garbage").unwrap();
+    let config_before = std::fs::read(home.state().join("config.toml")).unwrap();
+    let out = home.run(&["profile", "add", "b", "--set", "expiration=120"]);
+    check("profile add over a damaged cache", &out, &Expect { exit: 1, needle: "cannot be read" }, &[APP_SECRET]);
+    assert_eq!(std::fs::read(home.state().join("config.toml")).unwrap(), config_before, "nothing written");
+    let out = home.run(&[
+        "profile",
+        "add",
+        "k",
+        "--provider",
+        "esri-pkce",
+        "--portal",
+        "https://gis.example.com/portal",
+        "--client-id",
+        "c",
+        "--set",
+        "login_timeout=18446744073709551615",
+    ]);
+    check("login_timeout near the integer maximum", &out, &Expect { exit: 2, needle: "login_timeout" }, &[]);
+    let out = home.run(&[
+        "profile",
+        "add",
+        "k",
+        "--provider",
+        "esri-pkce",
+        "--portal",
+        "https://gis.example.com/portal",
+        "--client-id",
+        "c",
+        "--set",
+        "login_timeout=0",
+    ]);
+    check("login_timeout zero", &out, &Expect { exit: 2, needle: "login_timeout" }, &[]);
+}

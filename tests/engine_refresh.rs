@@ -588,8 +588,16 @@ fn app_lab(secret: &str) -> (Lab, Engine, Session) {
     let lab = Lab::new();
     lab.add_profile("app", "esri-app", CONFIDENTIAL_APP, &[]);
     let engine = lab.engine();
-    engine.store_secrets("app", "esri-app", None, &[("client_secret".into(), Secret::new(secret))]).unwrap();
     let session = lab.session(&engine, "app");
+    engine
+        .store_secrets(
+            session.name(),
+            session.provider_name(),
+            Some(&session),
+            None,
+            &[("client_secret".into(), Secret::new(secret))],
+        )
+        .unwrap();
     (lab, engine, session)
 }
 
@@ -657,8 +665,16 @@ fn esri_app_secret_from_the_environment_overrides_the_store() {
 fn confidential_oob(lab: &Lab) -> (Engine, Session, TokenSet) {
     lab.add_profile("conf", "esri-oob", CONFIDENTIAL_APP, &[]);
     let engine = lab.engine();
-    engine.store_secrets("conf", "esri-oob", None, &[("client_secret".into(), Secret::new(APP_SECRET))]).unwrap();
     let mut session = lab.session(&engine, "conf");
+    engine
+        .store_secrets(
+            session.name(),
+            session.provider_name(),
+            Some(&session),
+            None,
+            &[("client_secret".into(), Secret::new(APP_SECRET))],
+        )
+        .unwrap();
     let tokens = lab.login(&engine, &mut session);
     (engine, session, tokens)
 }

@@ -185,8 +185,8 @@ fn federated_server_tokens_are_exchanged_and_cached_per_server() {
     assert_ne!(text(&out.stdout).trim(), server_token);
     assert_eq!(sim.count("generateToken:serverUrl"), 2);
     let entry = home.load_cache("gis");
-    let cached = &entry.tokens.unwrap().extra["server_tokens"];
-    assert!(cached.get(server.base_url()).is_some() && cached.get(second.base_url()).is_some(), "{cached}");
+    let cached = entry.tokens.unwrap().derived;
+    assert!(cached.contains_key(&server.base_url()) && cached.contains_key(&second.base_url()), "{cached:?}");
     for (path, bytes) in home.all_files() {
         assert!(!contains(&bytes, &server_token), "server token in clear in {}", path.display());
     }

@@ -352,7 +352,9 @@ fn a_cache_without_a_binding_is_bound_to_the_user_file_not_the_working_directory
     let mut entry = store.load("app").unwrap().unwrap();
     entry.binding = None;
     entry.service = None;
-    store.save(&entry).unwrap();
+    let lock = store.lock("app").unwrap();
+    store.save(&lock, &entry).unwrap();
+    drop(lock);
     let dir = hostile_dir(&bound.home, 1, Layer::DotEnv, "app", "portal", &attacker.url("/portal"));
     let out = bound.run_in(&dir, &["token", "--profile", "app", "--min-ttl", "9999999"]);
     assert_eq!(code(&out), 2, "{}", text(&out.stderr));

@@ -171,9 +171,9 @@ fn oidc_browser_login_verifies_the_id_token_and_caches_discovery() {
     assert_eq!(tokens.username.as_deref(), Some("alice"));
     assert_eq!(tokens.expires_at, Some(lab.clock.now() + 3600));
     assert!(tokens.refresh_token.is_some(), "offline_access with prompt=consent gives a refresh token");
-    assert_eq!(tokens.extra["id_token_claims"]["sub"], "alice");
-    assert_eq!(tokens.extra["oidc_discovery"]["metadata"]["issuer"], sim.issuer());
-    assert_eq!(tokens.extra["oidc_discovery"]["fetched_at"], lab.clock.now());
+    assert_eq!(tokens.provider_state["id_token_claims"]["sub"], "alice");
+    assert_eq!(tokens.provider_state["oidc_discovery"]["metadata"]["issuer"], sim.issuer());
+    assert_eq!(tokens.provider_state["oidc_discovery"]["fetched_at"], lab.clock.now());
     assert_eq!(lab.cached(&engine, "sso"), tokens);
     assert_eq!((sim.count("authorize"), sim.count("token:authorization_code"), sim.count("jwks")), (1, 1, 1));
     assert!(person.messages.iter().any(|m| m.contains("Waiting up to 300 s")), "{:?}", person.messages);
@@ -204,7 +204,7 @@ fn explicit_endpoints_without_discovery_and_whoami_from_the_id_token() {
     let mut session = lab.session(&engine, "manual");
     let tokens = login(&engine, &mut session, &mut Person::new(Browser::Follow)).unwrap();
     assert_eq!(tokens.username.as_deref(), Some("alice"));
-    assert!(!tokens.extra.contains_key("oidc_discovery"));
+    assert!(!tokens.provider_state.contains_key("oidc_discovery"));
     let who = engine.whoami(&mut session, &mut Person::new(Browser::Follow)).unwrap();
     assert_eq!((who.username.as_str(), &who.details["source"]), ("alice", &json!("id_token")));
     assert_eq!((sim.count("discovery"), sim.count("userinfo")), (0, 0));
@@ -402,7 +402,7 @@ fn esri_pkce_browser_login_then_refresh_and_rotation() {
     let mut session = lab.session(&engine, "desk");
     let tokens = login(&engine, &mut session, &mut Person::new(Browser::Follow)).unwrap();
     assert_eq!(tokens.username.as_deref(), Some("demo"));
-    let redirect = tokens.extra["redirect_uri"].as_str().unwrap().to_string();
+    let redirect = tokens.provider_state["redirect_uri"].as_str().unwrap().to_string();
     assert!(redirect.starts_with("http://127.0.0.1:") && redirect.ends_with("/callback"), "{redirect}");
     assert_eq!(sim.count("token:authorization_code"), 1);
 
@@ -412,7 +412,7 @@ fn esri_pkce_browser_login_then_refresh_and_rotation() {
     let rotated = engine.token(&mut session, &mut Person::new(Browser::Follow), 0).unwrap();
     assert_eq!(sim.count("token:exchange_refresh_token"), 1);
     assert_ne!(rotated.refresh_token, tokens.refresh_token);
-    assert_eq!(rotated.extra["redirect_uri"], redirect.as_str());
+    assert_eq!(rotated.provider_state["redirect_uri"], redirect.as_str());
 }
 
 #[test]
@@ -439,7 +439,7 @@ fn two_profiles_log_in_at_the_same_time() {
                 let mut session = lab.session(&engine, name);
                 barrier.wait();
                 let tokens = login(&engine, &mut session, &mut Person::new(Browser::Follow)).unwrap();
-                (tokens.extra["redirect_uri"].as_str().unwrap().to_string(), tokens.access_token)
+                (tokens.provider_state["redirect_uri"].as_str().unwrap().to_string(), tokens.access_token)
             })
         })
         .collect();
@@ -599,7 +599,7 @@ fn real_server_device_flow_approved_in_the_browser() {
         Err(e) => panic!("{e}\n{:#?}", person.0),
     };
     assert_eq!(tokens.username.as_deref(), Some("alice"), "{:#?}", person.0);
-    assert_eq!(tokens.extra["id_token_claims"]["iss"], common::real_oidc_issuer());
+    assert_eq!(tokens.provider_state["id_token_claims"]["iss"], common::real_oidc_issuer());
 }
 
 #[test]

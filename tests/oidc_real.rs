@@ -51,7 +51,7 @@ fn real_oidc_browser_login_refresh_rotation_whoami_logout() {
     assert!(err.contains("prompt=consent"), "offline_access asks for consent: {err}");
     assert!(err.contains("Token is for user: alice"), "{err}");
     let first = home.load_cache("real").tokens.unwrap();
-    assert_eq!(first.extra["id_token_claims"]["iss"], issuer);
+    assert_eq!(first.provider_state["id_token_claims"]["iss"], issuer);
     let mut refresh_tokens = vec![first.refresh_token.clone().expect("a refresh token (offline_access + consent)")];
 
     let out = home.run(&["whoami", "--profile", "real", "--json"]);
@@ -185,7 +185,7 @@ fn two_logins_for_two_profiles_at_once_through_the_binary() {
     }
     let (one, two) = (home.load_cache("one").tokens.unwrap(), home.load_cache("two").tokens.unwrap());
     assert_ne!(one.access_token, two.access_token);
-    assert_ne!(one.extra["redirect_uri"], two.extra["redirect_uri"], "two listeners, two ports");
+    assert_ne!(one.provider_state["redirect_uri"], two.provider_state["redirect_uri"], "two listeners, two ports");
     assert_eq!(sim.count("token:authorization_code"), 2);
 }
 

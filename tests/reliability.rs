@@ -81,6 +81,15 @@ fn kill_nine_during_refreshes_never_corrupts_the_cache() {
     let mut rng = rand::thread_rng();
     let mut previous = home.load_cache("prod");
     let (mut kept_old, mut got_new) = (0, 0);
+    // Temp files a killed writer left (`.prod.age.tmp-XXXXXX`): the next write removes them.
+    let temp_files = || {
+        std::fs::read_dir(home.state().join("cache"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".prod.age.tmp-"))
+            .count()
+    };
+    let (mut most_temp_files, mut rounds_with_temp_files) = (0, 0);
     for i in 0..200 {
         let mut child = home
             .cmd()
@@ -92,6 +101,9 @@ fn kill_nine_during_refreshes_never_corrupts_the_cache() {
         std::thread::sleep(std::time::Duration::from_micros(rng.gen_range(0..full_run_us)));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
+        let left = temp_files();
+        most_temp_files = most_temp_files.max(left);
+        rounds_with_temp_files += usize::from(left > 0);
         let now = home.load_cache("prod"); // panics on a cache that does not decrypt
         let tokens = now.tokens.as_ref().expect("tokens survive");
         assert_eq!(now.secrets, previous.secrets, "round {i}: stored secrets intact");
@@ -107,9 +119,12 @@ fn kill_nine_during_refreshes_never_corrupts_the_cache() {
     // And the cache still works normally afterwards.
     let out = home.run(&["token", "--profile", "prod", "--min-ttl", "999999"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(most_temp_files <= 1, "each write removes what the killed one before it left ({most_temp_files})");
+    assert_eq!(temp_files(), 0, "the last write removed every temp file a killed writer left");
     println!(
         "kill -9: 200 kills within a {} ms refresh run: {kept_old} left the old state, {got_new} the new one, 0 corrupt; \
-         {} refresh grants reached the server",
+         {} refresh grants reached the server; {rounds_with_temp_files} kills left a temp file (never more than \
+         {most_temp_files} at a time), 0 left at the end",
         full_run_us / 1000,
         sim.count("token:refresh_token") - 3
     );

@@ -396,16 +396,12 @@ fn cmd_remove_all(engine: &Engine, cwd: &std::path::Path, ui: &mut dyn Interacti
         }
         Err(_) => Vec::new(),
     };
-    let mut removed = 0;
-    for name in &user_file {
-        config::remove_profile(&engine.paths, name)?;
-        removed += 1;
-    }
-    let mut caches = 0;
-    for name in engine.store.cached_profiles()? {
-        if engine.store.remove(&name)? {
-            caches += 1;
-        }
+    // Each under its lock, so a refresh in flight cannot write a cache back.
+    let (mut removed, mut caches) = (0, 0);
+    for name in user_file.iter().cloned().chain(engine.store.cached_profiles()?) {
+        let (from_file, cache) = engine.remove_profile(&name)?;
+        removed += usize::from(from_file);
+        caches += usize::from(cache);
     }
     config::set_default_profile(&engine.paths, None)?;
     ui.info(&format!("Removed {removed} profile(s) and {caches} encrypted cache(s); the age key stays."));

@@ -87,7 +87,9 @@ pub(super) fn cmd_import(
     let export = open_export(&bytes, identity.as_ref(), passphrase.as_ref())?;
     let name = as_name.unwrap_or(&export.profile).to_string();
     let provider = export.provider.clone();
-    import(&store, export, &name, force)?;
+    let importer = Engine::new(paths.clone()).with_store(store);
+    import(&importer, export, &name, force)?;
+    let store = &importer.store;
     ui.info(&format!(
         "Imported profile '{name}' ({provider}); its cache is kept under {}. Try: age-oauth token --profile {name}",
         store.key_source().describe()
@@ -114,7 +116,7 @@ pub(super) fn cmd_migrate(
     let from = from
         .or_else(crate::migrate::default_python_store)
         .ok_or_else(|| Error::Config("cannot find the Python age-oauth store: pass --from DIR".into()))?;
-    let done = crate::migrate::migrate(&engine.store, &from, shred, engine.clock.now())?;
+    let done = crate::migrate::migrate(engine, &from, shred, engine.clock.now())?;
     if done.is_empty() {
         ui.info(&format!("no connections found in {}", from.display()));
         return Ok(0);

@@ -174,18 +174,26 @@ pub(super) fn cmd_profile_add(
         values.insert(f.field.clone(), f.value.clone());
     }
     let existed = config.profile_names().contains(&name.to_string());
+    // All or nothing: under the profile's lock, a cache that cannot be read stops us here,
+    // before the user file is written.
+    let lock = engine.store.lock(name)?;
+    let has_cache = engine.store.load(name)?.is_some();
     config::write_profile(&engine.paths, name, &provider_name, &values)?;
     ui.info(&format!(
         "{} profile '{name}' ({provider_name}) in {}",
         if existed { "Updated" } else { "Added" },
         engine.paths.config_file.display()
     ));
-    if !secrets.is_empty() || engine.store.exists(name) {
+    if !secrets.is_empty() || has_cache {
         // Bound to what the user file now says (flags included), never to the working directory's
         // project file or `.env`; an existing cache is re-bound when the user pointed it elsewhere.
-        let binding = crate::binding::user_file_binding(&engine.paths, name)?;
-        engine.store_secrets(name, &provider_name, binding, &secrets)?;
+        // A profile the user file alone does not complete (a project template's) stays unbound.
+        let user_session = Config::load_user(&engine.paths)?
+            .and_then(|user| user.resolve(name, &[]).ok())
+            .and_then(|profile| engine.session(profile).ok());
+        engine.store_secrets(name, &provider_name, user_session.as_ref(), Some(&lock), &secrets)?;
     }
+    drop(lock);
     if !secrets.is_empty() {
         let names: Vec<&str> = secrets.iter().map(|(k, _)| k.as_str()).collect();
         ui.info(&format!("Stored {} encrypted in {}", names.join(", "), engine.paths.cache_file(name).display()));
@@ -302,9 +310,7 @@ pub(super) fn cmd_profile_remove(
     name: &str,
 ) -> Result<i32> {
     config::validate_profile_name(name)?;
-    let removed_file = config::remove_profile(&engine.paths, name)?;
-    let removed_cache = engine.store.remove(name)?;
-    // The lock file stays: another process may hold or wait on it right now.
+    let (removed_file, removed_cache) = engine.remove_profile(name)?;
     if !removed_file && !removed_cache {
         let config = Config::load(&engine.paths, cwd)?;
         if let Some(file) = config.profile_files(name).last() {

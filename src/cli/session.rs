@@ -102,7 +102,7 @@ pub(super) fn cmd_request(
         print_bytes(&response.body)?;
     }
     match verdict {
-        AuthVerdict::Rejected | AuthVerdict::Forbidden => Err(Error::Server(format!(
+        AuthVerdict::Rejected | AuthVerdict::Forbidden => Err(Error::server(format!(
             "the server refused the credentials of profile '{}' (HTTP {}{})",
             session.name(),
             response.status,

@@ -198,6 +198,8 @@ struct SimState {
     config: PortalConfig,
     clock_offset_secs: i64,
     deny_next_authorize: bool,
+    /// While set, the token endpoint answers this HTTP status (an outage behind a proxy).
+    token_outage: Option<u16>,
     counts: BTreeMap<String, u64>,
     pending: HashMap<String, PendingAuthorization>,
     codes: HashMap<String, IssuedCode>,
@@ -1290,6 +1292,11 @@ fn dispatch(st: &mut SimState, req: &Incoming, base_url: &str) -> Reply {
         "/portal/sharing/rest/oauth2/authorize" => authorize(st, req),
         "/portal/sharing/rest/oauth2/signin" => sign_in(st, req),
         "/portal/sharing/oauth2/approval" => approval(st, req),
+        "/portal/sharing/rest/oauth2/token" if st.token_outage.is_some() => {
+            st.bump("token:outage");
+            let status = st.token_outage.unwrap_or(503);
+            html_page(status, "Service Unavailable", "<h1>Service Unavailable</h1>")
+        }
         "/portal/sharing/rest/oauth2/token" => token(st, req),
         "/portal/sharing/rest/oauth2/revokeToken" => revoke_token(st, req),
         "/portal/sharing/rest/oauth2/signout" => sign_out(st, req),
@@ -1347,7 +1354,7 @@ fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
     tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
 }
 
-pub(super) fn respond(request: tiny_http::Request, reply: Reply) {
+pub(super) fn respond(request: tiny_http::Request, reply: Reply, date_skew_secs: i64) {
     let (status, content_type, body, location) = match reply {
         Reply::Json { body, pretty } => {
             let text = if pretty { serde_json::to_string_pretty(&body) } else { serde_json::to_string(&body) };
@@ -1366,6 +1373,16 @@ pub(super) fn respond(request: tiny_http::Request, reply: Reply) {
             None => response = tiny_http::Response::from_string("Invalid redirect_uri").with_status_code(400),
         }
     }
+    if date_skew_secs != 0 {
+        // A server whose clock is off says so in its `Date` header (tiny_http adds a correct one otherwise).
+        let now = SystemTime::now();
+        let skewed = if date_skew_secs > 0 {
+            now + std::time::Duration::from_secs(date_skew_secs.unsigned_abs())
+        } else {
+            now - std::time::Duration::from_secs(date_skew_secs.unsigned_abs())
+        };
+        response.add_header(header("Date", &httpdate::fmt_http_date(skewed)).expect("date header"));
+    }
     // The client may have gone away; nothing useful to do about it.
     let _ = request.respond(response);
 }
@@ -1383,6 +1400,8 @@ pub(super) struct Listener {
     pub(super) scheme: &'static str,
     tls_front: Option<super::tls::TlsFront>,
     stopping: Arc<AtomicBool>,
+    /// Seconds the `Date` header of every answer is off by (a server with a wrong clock).
+    date_skew_secs: Arc<std::sync::atomic::AtomicI64>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -1421,15 +1440,22 @@ impl Listener {
         let handler = make(reach);
         let server = Arc::new(server);
         let stopping = Arc::new(AtomicBool::new(false));
+        let date_skew_secs = Arc::new(std::sync::atomic::AtomicI64::new(0));
         let workers = (0..WORKER_THREADS)
             .map(|i| {
                 let (server, handler, stopping) = (server.clone(), handler.clone(), stopping.clone());
+                let skew = date_skew_secs.clone();
                 std::thread::Builder::new()
                     .name(format!("{name}-{i}"))
-                    .spawn(move || serve(&server, &handler, &stopping))
+                    .spawn(move || serve(&server, &handler, &stopping, &skew))
             })
             .collect::<std::io::Result<Vec<_>>>()?;
-        Ok(Listener { server: Some(server), reach, scheme, tls_front, stopping, workers })
+        Ok(Listener { server: Some(server), reach, scheme, tls_front, stopping, date_skew_secs, workers })
+    }
+
+    /// Makes every later answer's `Date` header `seconds` off (negative: behind).
+    pub(super) fn skew_date_header(&self, seconds: i64) {
+        self.date_skew_secs.store(seconds, Ordering::SeqCst);
     }
 
     /// Blocks the calling thread while the listener serves.
@@ -1470,7 +1496,12 @@ impl Drop for Listener {
     }
 }
 
-fn serve(server: &tiny_http::Server, handler: &Handler, stopping: &AtomicBool) {
+fn serve(
+    server: &tiny_http::Server,
+    handler: &Handler,
+    stopping: &AtomicBool,
+    date_skew: &std::sync::atomic::AtomicI64,
+) {
     while !stopping.load(Ordering::SeqCst) {
         let Ok(mut request) = server.recv() else {
             continue;
@@ -1479,7 +1510,7 @@ fn serve(server: &tiny_http::Server, handler: &Handler, stopping: &AtomicBool) {
         // Belt and braces: a handler bug answers 500 instead of killing this worker.
         let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&incoming)))
             .unwrap_or_else(|_| html_page(500, "Server Error", "<h1>Internal simulator error</h1>"));
-        respond(request, reply);
+        respond(request, reply, date_skew.load(Ordering::SeqCst));
     }
 }
 
@@ -1534,6 +1565,7 @@ impl PortalSim {
             config,
             clock_offset_secs: 0,
             deny_next_authorize: false,
+            token_outage: None,
             counts: BTreeMap::new(),
             pending: HashMap::new(),
             codes: HashMap::new(),
@@ -1596,6 +1628,12 @@ impl PortalSim {
         lock(&self.state).now()
     }
 
+    /// Sends every later answer with a `Date` header `seconds` off (negative: behind), as a server
+    /// whose clock drifted does; tokens are still issued on the simulator's own clock.
+    pub fn skew_date_header(&self, seconds: i64) {
+        self.listener.skew_date_header(seconds);
+    }
+
     /// Revokes every access and refresh token (codes stay redeemable).
     pub fn revoke_all(&self) {
         lock(&self.state).revoke_all();
@@ -1620,6 +1658,11 @@ impl PortalSim {
 
     pub fn set_include_refresh_expiry(&self, include: bool) {
         self.update_config(|c| c.include_refresh_expiry = include);
+    }
+
+    /// `Some(status)`: the token endpoint answers that HTTP status (an HTML page) until set back to `None`.
+    pub fn set_token_outage(&self, status: Option<u16>) {
+        lock(&self.state).token_outage = status;
     }
 
     /// The next authorize request answers `error=access_denied` as if the user clicked Cancel.

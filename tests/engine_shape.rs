@@ -78,8 +78,14 @@ fn the_cache_is_written_only_by_the_store_and_the_engines_update() {
     assert!(engine.contains("crate::binding::bind(entry, session)"), "engine::bind records through the binding module");
 }
 
-/// `token --min-ttl 3600` on a 30-minute token: the engine must refresh.
+/// `token` 20 s before the 30-minute token expires: inside the 60 s refresh margin, so the
+/// engine refreshes, and the cached token is still valid.
 fn token_needing_refresh(home: &Home, profile: &str) -> Output {
+    home.cmd().env("AGE_OAUTH_CLOCK_OFFSET", "1780").args(["token", "--profile", profile]).output().unwrap()
+}
+
+/// `token --min-ttl 3600` on a 30-minute token: the caller needs a longer one than is cached.
+fn token_needing_an_hour(home: &Home, profile: &str) -> Output {
     home.run(&["token", "--profile", profile, "--min-ttl", "3600"])
 }
 
@@ -108,15 +114,20 @@ fn a_transient_refresh_failure_prints_the_still_valid_token_with_a_warning() {
     assert_eq!(code(&expired), 4, "{}", text(&expired.stderr));
     assert!(expired.stdout.is_empty());
 
+    // A caller who asked for an hour does not get the cached half hour.
+    let longer = token_needing_an_hour(&home, "p");
+    assert_eq!(code(&longer), 4, "{}", text(&longer.stderr));
+    assert!(longer.stdout.is_empty());
+
     // The server back: the refresh happens.
     sim.set_token_outage(None);
-    let fresh = token_needing_refresh(&home, "p");
+    let fresh = token_needing_an_hour(&home, "p");
     assert_eq!(code(&fresh), 0, "{}", text(&fresh.stderr));
     assert!(fresh.stderr.is_empty(), "no warning: {}", text(&fresh.stderr));
 
     // A refused refresh (the grant revoked) still fails, even with a valid token cached.
     sim.revoke_all();
-    let refused = token_needing_refresh(&home, "p");
+    let refused = token_needing_an_hour(&home, "p");
     assert_eq!(code(&refused), 3, "{}", text(&refused.stderr));
     assert!(text(&refused.stderr).contains("age-oauth login --profile p"), "{}", text(&refused.stderr));
 }
@@ -136,7 +147,8 @@ fn an_unreachable_server_during_refresh_keeps_the_valid_token() {
     assert_eq!(code(&out), 0, "{err}");
     assert_eq!(text(&out.stdout).trim(), cached.access_token.expose());
     assert!(err.starts_with("warning: ") && err.contains("connection refused"), "{err}");
-    let json = home.run(&["token", "--profile", "p", "--min-ttl", "3600", "--json"]);
+    let json =
+        home.cmd().env("AGE_OAUTH_CLOCK_OFFSET", "1780").args(["token", "--profile", "p", "--json"]).output().unwrap();
     assert_eq!(code(&json), 0, "{}", text(&json.stderr));
     let expired = home.cmd().env("AGE_OAUTH_CLOCK_OFFSET", "1900").args(["token", "--profile", "p"]).output().unwrap();
     assert_eq!(code(&expired), 4, "{}", text(&expired.stderr));
@@ -223,7 +235,8 @@ fn a_lock_held_by_a_hung_process_is_waited_for_a_bounded_time() {
     let child = home
         .cmd()
         .env("AGE_OAUTH_HTTP_TIMEOUT", "1")
-        .args(["token", "--profile", "p", "--min-ttl", "3600"])
+        .env("AGE_OAUTH_CLOCK_OFFSET", "1780")
+        .args(["token", "--profile", "p"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -109,7 +109,11 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::Config(format!("cannot read {} ({e})", dotenv_path.display()))),
         }
-        let env = std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        // Only our variables are turned into strings (the environment can be large).
+        let env = std::env::vars_os()
+            .filter(|(k, _)| k.as_encoded_bytes().starts_with(ENV_PREFIX.as_bytes()))
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
         let mut config = Config::from_parts(files, dotenv, env)?;
         config.dotenv_dir = Some(cwd.to_path_buf());
         Ok(config)

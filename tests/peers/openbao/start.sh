@@ -101,6 +101,7 @@ start_server() {
   : >"$DIR/server.log"
   nohup "$BAO" server -config="$DIR/config.hcl" >>"$DIR/server.log" 2>&1 </dev/null &
   echo $! >"$DIR/server.pid"
+  STARTED_HERE=1
   local code
   for _ in $(seq 100); do
     code="$(health)"
@@ -111,6 +112,9 @@ start_server() {
   return 1
 }
 
+# A start that fails after the server is up does not leave it running (the state dir stays, for its logs).
+on_exit() { local rc=$?; [[ $rc -ne 0 && -n "${STARTED_HERE:-}" ]] && "$HERE/stop.sh" --dir "$DIR"; return $rc; }
+trap on_exit EXIT
 started_at=$(date +%s.%N)
 if [[ -s "$DIR/port" ]]; then
   PORT="$(cat "$DIR/port")"

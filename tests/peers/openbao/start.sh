@@ -103,7 +103,8 @@ start_server() {
   echo $! >"$DIR/server.pid"
   STARTED_HERE=1
   local code
-  for _ in $(seq 100); do
+  # Generous: CI's two cores may be busy compiling.
+  for _ in $(seq 300); do
     code="$(health)"
     [[ "$code" =~ ^(200|429|472|473|501|503)$ ]] && return 0
     running || return 1
@@ -155,13 +156,13 @@ if [[ "$(health)" == 503 ]]; then
   rm -f "$DIR/unseal.json"
 fi
 # Active (raft leader elected) before anyone is told the address.
-for _ in $(seq 200); do [[ "$(health)" == 200 ]] && break; sleep 0.05; done
+for _ in $(seq 600); do [[ "$(health)" == 200 ]] && break; sleep 0.05; done
 [[ "$(health)" == 200 ]] || { echo "openbao did not become active (health $(health)):" >&2; tail -20 "$DIR/server.log" >&2; exit 1; }
 
 if [[ ! -s "$DIR/fleet.token" ]]; then
   api POST sys/mounts/secret '{"type":"kv","options":{"version":"2"},"description":"age-oauth fleet records"}' >/dev/null
   # A new KV v2 mount answers "upgrading" for a moment: wait until its config reads.
-  for _ in $(seq 100); do api GET secret/config >/dev/null 2>&1 && break; sleep 0.05; done
+  for _ in $(seq 300); do api GET secret/config >/dev/null 2>&1 && break; sleep 0.05; done
   api GET secret/config >/dev/null
   fleet_policy='path "secret/data/age-oauth/*" { capabilities = ["create", "read", "update"] }
 path "secret/metadata/age-oauth/*" { capabilities = ["read", "list"] }'

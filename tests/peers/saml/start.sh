@@ -8,7 +8,9 @@
 #   --acs-url URL      that SP's AssertionConsumerService (HTTP-POST binding), e.g.
 #                      http://127.0.0.1:PORT/portal/sharing/rest/oauth2/saml/signin
 #   --dir DIR          state dir (or PEER_DIR=DIR; default: a new temp dir). Again with the same DIR while
-#                      the server runs: nothing is started; after stop.sh: restarted with the same key.
+#                      the server runs: only the SP is replaced (config is read per request; an unknown SP
+#                      gets an HTML error page with HTTP 200); after stop.sh: restarted on the same port
+#                      with the same key.
 #   WATCH_PID          optional: when that process ends (the test binary), stop the IdP and delete DIR.
 # Users (exampleauth:UserPass, SP-initiated HTTP-Redirect or IdP-initiated SSO, login form at
 # /module.php/core/loginuserpass.php with fields username/password): alice / alice-password and
@@ -27,7 +29,7 @@ while [[ $# -gt 0 ]]; do
     --sp-entity-id) SP_ENTITY_ID="${2:?--sp-entity-id needs a value}"; shift 2 ;;
     --acs-url) ACS_URL="${2:?--acs-url needs a URL}"; shift 2 ;;
     --port) FIXED_PORT="${2:?--port needs a number}"; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "start.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -177,7 +179,8 @@ start_php() {
     nohup setsid php -S "127.0.0.1:$PORT" -t "$SSP/www" >>"$DIR/server.log" 2>&1 </dev/null &
   echo $! >"$DIR/server.pid"
   STARTED_HERE=1
-  for _ in $(seq 100); do
+  # Generous: CI's two cores may be busy compiling.
+  for _ in $(seq 300); do
     [[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/saml2/idp/metadata.php" 2>/dev/null)" == 200 ]] && return 0
     running || return 1
     sleep 0.05

@@ -29,7 +29,7 @@ while [[ $# -gt 0 ]]; do
     --sp-entity-id) SP_ENTITY_ID="${2:?--sp-entity-id needs a value}"; shift 2 ;;
     --acs-url) ACS_URL="${2:?--acs-url needs a URL}"; shift 2 ;;
     --port) FIXED_PORT="${2:?--port needs a number}"; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
     *) echo "start.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done

@@ -61,7 +61,6 @@ check "audit log records requests" True \
   "$(python3 -c "import json; print(any(json.loads(l).get('request',{}).get('path')=='$KEY' for l in open('$BAO_AUDIT_LOG')))")"
 
 addr_before="$BAO_ADDR"
-t2=$(now)
 "$HERE/stop.sh" --dir "$DIR"
 check "stopped (health unreachable)" 000 "$(curl -s -o /dev/null -w '%{http_code}' "$BAO_ADDR/v1/sys/health" || true)"
 t3=$(now)

@@ -3,7 +3,8 @@
 # KV v2 check-and-set (cas=0 creates, cas=1 updates, a stale cas is refused with HTTP 400 and the
 # "check-and-set" message), metadata (current_version), the policy (a wrong token, the read-only token
 # writing, and the fleet token outside secret/data/age-oauth/* all get 403), and durability (a clean
-# restart and a kill -9 restart against the same state dir: same address, data and tokens intact).
+# restart and a kill -9 restart against the same state dir: same address, data and tokens intact), and
+# the --tls variant (HTTPS trusted through BAO_CACERT only, kept across a restart).
 # Exit 0 only if every check holds. Needs tests/setup/openbao.sh. Prints one line per check and timings.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -81,5 +82,24 @@ check "kill -9 restart: cas=2 update (200)" 200 "$(call "$DIR/fleet.header" POST
 check "  -> version 3" 3 "$(field 'd["data"]["version"]')"
 
 "$HERE/stop.sh" --dir "$DIR" --purge
+
+# TLS variant (--tls): HTTPS trusted through BAO_CACERT only, kept across a restart.
+TLS_DIR="$(mktemp -d /tmp/age-oauth-openbao-prove-tls-XXXXXX)"
+WATCH_PID=$$ "$HERE/start.sh" --dir "$TLS_DIR" --tls >"$TLS_DIR/start.out"
+source "$TLS_DIR/env"
+header "$BAO_TOKEN_FILE" "$TLS_DIR/fleet.header"
+check "tls: https address" https "${BAO_ADDR%%://*}"
+check "tls: cas=0 create through the CA (200)" 200 "$(curl -sS --cacert "$BAO_CACERT" -o /dev/null -w '%{http_code}' \
+  -H "@$TLS_DIR/fleet.header" -H 'Content-Type: application/json' \
+  --data-binary '{"options":{"cas":0},"data":{"gen":"1"}}' "$BAO_ADDR/v1/$KEY")"
+check "tls: without the CA the certificate is refused (curl 60)" 60 \
+  "$(curl -s -o /dev/null "$BAO_ADDR/v1/sys/health"; echo $?)"
+"$HERE/stop.sh" --dir "$TLS_DIR"
+"$HERE/start.sh" --dir "$TLS_DIR" >"$TLS_DIR/restart.out"
+source "$TLS_DIR/env"
+check "tls: restart keeps https and the data" "https/1" "$(curl -sS --cacert "$BAO_CACERT" -o "$TLS_DIR/body" \
+  -H "@$TLS_DIR/fleet.header" "$BAO_ADDR/v1/$KEY" && python3 -c "import json; d=json.load(open('$TLS_DIR/body')); print('${BAO_ADDR%%://*}/' + d['data']['data']['gen'])")"
+"$HERE/stop.sh" --dir "$TLS_DIR" --purge
+
 echo "timings: first start $(secs "$t0" "$t1") s, clean restart $(secs "$t3" "$t4") s, restart after kill -9 $(secs "$t5" "$t6") s"
 if [[ $failed -eq 0 ]]; then echo "openbao proof: all checks passed"; else echo "openbao proof: $failed check(s) FAILED"; exit 1; fi

@@ -13,6 +13,8 @@
 #   kept key; data and tokens are still there. A server already running in DIR is left as it is.
 #   WATCH_PID  optional: when that process ends (the test binary), stop the server and delete DIR.
 #   BAO_PORT   optional fixed port on first start.
+#   --tls      (first start; kept for restarts) HTTPS with a server certificate for 127.0.0.1/localhost
+#              issued by a throw-away CA made here: BAO_ADDR is https://…, BAO_CACERT the CA's PEM.
 # Prints KEY=VALUE lines on stdout (and writes them as `export` lines to DIR/env):
 #   BAO_ADDR, BAO_TOKEN_FILE (fleet token), BAO_READONLY_TOKEN_FILE, BAO_ROOT_TOKEN_FILE, BAO_KV_MOUNT,
 #   BAO_KV_PREFIX, BAO_STATE_DIR, BAO_AUDIT_LOG, BAO_PID
@@ -21,10 +23,11 @@
 # Stop: stop.sh --dir DIR [--purge]. Exit codes: 3 not installed, 1 did not start.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-DIR="${PEER_DIR:-}"
+DIR="${PEER_DIR:-}" WANT_TLS=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --dir) DIR="${2:?--dir needs a directory}"; shift 2 ;;
+    --tls) WANT_TLS=1; shift ;;
     -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
     *) echo "start.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -58,7 +61,7 @@ running() { [[ -f "$DIR/server.pid" ]] && kill -0 "$(cat "$DIR/server.pid")" 2>/
 # api METHOD PATH [JSON] [TOKEN_HEADER_FILE]: one call; prints the body, fails (with the body on stderr) on non-2xx.
 api() {
   local method="$1" path="$2" body="${3:-}" auth="${4:-$DIR/root.header}" out code
-  local args=(-sS -o "$DIR/last-response" -w '%{http_code}' -X "$method" "$ADDR/v1/$path")
+  local args=(-sS "${CURL_TLS[@]}" -o "$DIR/last-response" -w '%{http_code}' -X "$method" "$ADDR/v1/$path")
   [[ -f "$auth" ]] && args+=(-H "@$auth")
   [[ -n "$body" ]] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
   code="$(curl "${args[@]}")" || { echo "openbao: $method $path: no answer" >&2; return 1; }
@@ -66,7 +69,7 @@ api() {
   if [[ "$code" != 2* ]]; then echo "openbao: $method $path -> HTTP $code: $out" >&2; return 1; fi
   printf '%s' "$out"
 }
-health() { curl -s -o /dev/null -w '%{http_code}' "$ADDR/v1/sys/health" 2>/dev/null || true; }
+health() { curl -s "${CURL_TLS[@]}" -o /dev/null -w '%{http_code}' "$ADDR/v1/sys/health" 2>/dev/null || true; }
 
 write_config() {
   mkdir -p "$DIR/data"
@@ -81,9 +84,13 @@ storage "raft" {
 listener "tcp" {
   address         = "127.0.0.1:$PORT"
   cluster_address = "127.0.0.1:$((PORT + 1))"
-  tls_disable     = true
+$(if [[ -n "$TLS" ]]; then
+  printf '  tls_cert_file   = "%s"\n  tls_key_file    = "%s"\n' "$DIR/tls/server.crt" "$DIR/tls/server.key"
+else
+  printf '  tls_disable     = true\n'
+fi)
 }
-api_addr     = "http://127.0.0.1:$PORT"
+api_addr     = "$SCHEME://127.0.0.1:$PORT"
 cluster_addr = "http://127.0.0.1:$((PORT + 1))"
 ui           = false
 log_level    = "warn"
@@ -113,13 +120,42 @@ start_server() {
   return 1
 }
 
+# TLS: chosen on the first start (DIR/tls exists from then on), kept by every restart.
+TLS="" SCHEME=http CURL_TLS=()
+if [[ -n "$WANT_TLS" && ! -d "$DIR/tls" && ! -s "$DIR/port" ]]; then
+  mkdir -p "$DIR/tls"
+  cat >"$DIR/tls/ext.cnf" <<'CNF'
+[age_oauth_ca]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+[age_oauth_server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature, keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1, DNS:localhost
+authorityKeyIdentifier = keyid
+CNF
+  (cd "$DIR/tls" &&
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 -subj '/CN=age-oauth test OpenBao CA' \
+      -keyout ca.key -out ca.crt -extensions age_oauth_ca -config <(cat /etc/ssl/openssl.cnf ext.cnf) &&
+    openssl req -new -newkey rsa:2048 -nodes -sha256 -subj '/CN=127.0.0.1' -keyout server.key -out server.csr &&
+    openssl x509 -req -sha256 -days 30 -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+      -extfile ext.cnf -extensions age_oauth_server -out server.crt) 2>"$DIR/tls/openssl.log" ||
+    { echo "openbao: could not make the TLS certificates:" >&2; cat "$DIR/tls/openssl.log" >&2; exit 1; }
+  rm -f "$DIR/tls/server.csr" "$DIR/tls/ca.key"   # nothing more is signed with it
+fi
+[[ -n "$WANT_TLS" && -s "$DIR/port" && ! -d "$DIR/tls" ]] &&
+  { echo "openbao in $DIR was first started without --tls; use a new dir" >&2; exit 2; }
+if [[ -s "$DIR/tls/server.crt" ]]; then TLS=1 SCHEME=https CURL_TLS=(--cacert "$DIR/tls/ca.crt"); fi
+
 # A start that fails after the server is up does not leave it running (the state dir stays, for its logs).
 on_exit() { local rc=$?; [[ $rc -ne 0 && -n "${STARTED_HERE:-}" ]] && "$HERE/stop.sh" --dir "$DIR"; return $rc; }
 trap on_exit EXIT
 started_at=$(date +%s.%N)
 if [[ -s "$DIR/port" ]]; then
   PORT="$(cat "$DIR/port")"
-  ADDR="http://127.0.0.1:$PORT"
+  ADDR="$SCHEME://127.0.0.1:$PORT"
   if ! running; then
     # Restart against the same storage (and the same address, which clients already hold).
     busy "$PORT" && { echo "openbao: port $PORT (recorded in $DIR/port) is taken by another process" >&2; exit 1; }
@@ -130,7 +166,7 @@ else
   FIXED_PORT="${BAO_PORT:-}"
   for attempt in 1 2 3 4 5; do
     PORT="${FIXED_PORT:-$(free_port)}"
-    ADDR="http://127.0.0.1:$PORT"
+    ADDR="$SCHEME://127.0.0.1:$PORT"
     write_config
     start_server && break
     kill "$(cat "$DIR/server.pid")" 2>/dev/null || true
@@ -191,6 +227,7 @@ export BAO_KV_PREFIX='age-oauth'
 export BAO_STATE_DIR='$DIR'
 export BAO_AUDIT_LOG='$DIR/audit.log'
 export BAO_PID='$(cat "$DIR/server.pid")'
+$([[ -n "$TLS" ]] && echo "export BAO_CACERT='$DIR/tls/ca.crt'")
 ENV
 sed -e 's/^export //' -e "s/'//g" "$DIR/env"
 echo "openbao: $ADDR ready in ${elapsed} s (state: $DIR)" >&2

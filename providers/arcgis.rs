@@ -236,6 +236,20 @@ impl Portal {
         format!("{}/sharing/rest/{path}", self.url)
     }
 
+    /// `doctor`: the portal's `sharing/rest/info`, and whether `app` (client_id, redirect URI)
+    /// is registered with that redirect.
+    pub fn doctor_probes(&self, app: Option<(&str, String)>) -> Vec<crate::doctor::Probe> {
+        let mut probes = vec![crate::doctor::Probe::ArcgisInfo { url: self.rest("info") }];
+        if let Some((client_id, redirect_uri)) = app {
+            probes.push(crate::doctor::Probe::AuthorizeRedirect {
+                authorize_url: self.rest("oauth2/authorize"),
+                client_id: client_id.to_string(),
+                redirect_uri,
+            });
+        }
+        probes
+    }
+
     fn decorate(&self, mut request: HttpRequest) -> HttpRequest {
         if let Some(r) = &self.referer {
             request = request.header("Referer", r.clone());

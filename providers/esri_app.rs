@@ -138,6 +138,10 @@ impl Provider for EsriApp {
         vec![crate::binding::origin_of("portal", &self.portal.url)]
     }
 
+    fn doctor_probes(&self) -> Vec<crate::doctor::Probe> {
+        self.portal.doctor_probes(None)
+    }
+
     fn service_url(&self) -> Option<String> {
         Some(self.portal.url.clone())
     }

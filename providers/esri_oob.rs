@@ -129,6 +129,10 @@ impl Provider for EsriOob {
         vec![crate::binding::origin_of("portal", &self.portal.url)]
     }
 
+    fn doctor_probes(&self) -> Vec<crate::doctor::Probe> {
+        self.portal.doctor_probes(Some((&self.client_id, OOB_REDIRECT.to_string())))
+    }
+
     fn service_url(&self) -> Option<String> {
         Some(self.portal.url.clone())
     }

@@ -147,6 +147,13 @@ impl Provider for EsriPkce {
         vec![crate::binding::origin_of("portal", &self.portal.url)]
     }
 
+    fn doctor_probes(&self) -> Vec<crate::doctor::Probe> {
+        // Without a fixed port, login picks a free one: any port stands for it.
+        let port = self.settings.redirect_port.unwrap_or(crate::doctor::ANY_LOOPBACK_PORT);
+        let redirect = format!("http://127.0.0.1:{port}{}", self.settings.redirect_path);
+        self.portal.doctor_probes(Some((&self.settings.client_id, redirect)))
+    }
+
     fn service_url(&self) -> Option<String> {
         Some(self.portal.url.clone())
     }

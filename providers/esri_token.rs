@@ -329,6 +329,21 @@ impl Provider for EsriToken {
         }
     }
 
+    fn doctor_probes(&self) -> Vec<crate::doctor::Probe> {
+        match &self.site {
+            Site::Portal(p) => p.doctor_probes(None),
+            Site::Server { root, portal } => {
+                std::iter::once(crate::doctor::Probe::ArcgisInfo { url: format!("{root}/rest/info") })
+                    .chain(
+                        portal
+                            .iter()
+                            .map(|p| crate::doctor::Probe::ArcgisInfo { url: format!("{p}/sharing/rest/info") }),
+                    )
+                    .collect()
+            }
+        }
+    }
+
     fn service_url(&self) -> Option<String> {
         Some(match &self.site {
             Site::Portal(p) => p.url.clone(),

@@ -156,9 +156,15 @@ pub fn of_session(session: &Session) -> Binding {
 pub fn bind(entry: &mut CacheEntry, session: &Session) -> bool {
     let now = of_session(session);
     let rebound = recorded_in_entry(entry).is_some_and(|before| !before.matches(&now));
-    entry.binding = Some(now);
-    entry.service = None;
+    record(entry, Some(now));
     rebound
+}
+
+/// The one place an entry's binding is written: `binding`, or none (bound on load to the user
+/// file). The service URL older caches kept is dropped, the binding replaces it.
+pub fn record(entry: &mut CacheEntry, binding: Option<Binding>) {
+    entry.binding = binding;
+    entry.service = None;
 }
 
 /// What the entry itself records: its binding, or the one service URL caches of the previous

@@ -369,7 +369,9 @@ impl Engine {
         match self.refresh_locked(session, ui, need, None, cached.is_some()) {
             Err(e) if e.is_transient() => {
                 let now = self.clock.now();
-                match cached_tokens.filter(|t| t.valid_for(now, 1)) {
+                // Still valid for what the caller asked (`--min-ttl`), if no longer for the refresh
+                // margin: a caller who asked for an hour must not get ten minutes.
+                match cached_tokens.filter(|t| t.valid_for(now, min_ttl.max(1))) {
                     Some(still_valid) => {
                         let left = still_valid.remaining(now).map(crate::clock::hms).unwrap_or_else(|| "?".into());
                         ui.warn(&format!(
@@ -594,8 +596,7 @@ impl Engine {
                 e.tokens = None;
             }
             if bind_to.is_none() {
-                e.binding = None;
-                e.service = None;
+                crate::binding::record(e, None);
             }
             e.provider = provider.to_string();
             Ok(())

@@ -159,8 +159,7 @@ pub fn import(engine: &Engine, export: Export, name: &str, force: bool) -> Resul
     imported.provider = export.provider.clone();
     config::write_profile(store.paths(), name, &export.provider, &export.settings)?;
     // Bound to what was just written in the user file, whatever the export carried.
-    imported.binding = crate::binding::user_file_binding(store.paths(), name)?;
-    imported.service = None;
+    crate::binding::record(&mut imported, crate::binding::user_file_binding(store.paths(), name)?);
     let options = UpdateOptions { reread: if force { Reread::Replace } else { Reread::Checked }, ..Default::default() };
     engine.update(name, options, |entry, _| {
         *entry = Some(imported);

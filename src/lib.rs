@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 #[cfg(feature = "sandbox")]
 pub mod demo;
+pub mod doctor;
 pub mod engine;
 pub mod envvars;
 pub mod error;

@@ -187,7 +187,7 @@ pub fn migrate(engine: &Engine, from: &Path, shred: bool, now: u64) -> Result<Ve
             None => crate::binding::Trust::Default,
         };
         // The cache is bound to what is written in the user file (the engine's binding rule).
-        entry.binding = Some(crate::binding::Binding { origins: built.origins(), trust });
+        crate::binding::record(&mut entry, Some(crate::binding::Binding { origins: built.origins(), trust }));
         if let Some(v) = verify {
             settings.insert("verify_ssl".into(), v);
         }

@@ -263,6 +263,12 @@ pub trait Provider: Send + Sync {
     /// say where its tokens go does not compile. The cache is bound to these (see `binding`).
     fn origins(&self) -> Vec<crate::binding::BoundOrigin>;
 
+    /// Unauthenticated checks `age-oauth doctor` may make of this provider's own origins (a
+    /// service's public `rest/info`, whether the app's redirect is registered). Never a credential.
+    fn doctor_probes(&self) -> Vec<crate::doctor::Probe> {
+        Vec::new()
+    }
+
     /// False for flows that never need a person (application credentials): the engine
     /// then logs in by itself when there is no cached token.
     fn needs_person(&self) -> bool {

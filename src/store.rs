@@ -403,7 +403,7 @@ impl CacheStore {
         if !bytes.starts_with(b"age-encryption.org/") {
             return Err(damaged("it is not an age file"));
         }
-        let decryptor = age::Decryptor::new(&bytes[..]).map_err(|e| damaged(&describe_decrypt_error(&e)))?;
+        let decryptor = age::Decryptor::new_buffered(&bytes[..]).map_err(|e| damaged(&describe_decrypt_error(&e)))?;
         let keys = match self.keys(false) {
             Ok(k) => k,
             Err(_) if decryptor.is_scrypt() => {

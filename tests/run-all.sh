@@ -13,6 +13,11 @@ AGE_OAUTH_SETUP_STAMP=$(mktemp -u /tmp/age-oauth-apt-XXXXXX)
 for setup in tests/setup/*.sh; do
   [ "$(basename "$setup")" = lib.sh ] && continue
   [ -e "$setup" ] || continue
+  # "# run-all: on demand" in a set-up's header: a real server no test uses yet (its cost is in the
+  # header); installed only with AGE_OAUTH_SETUP_ALL=1. The issue whose tests need it deletes that line.
+  if grep -q '^# run-all: on demand' "$setup" && [ "${AGE_OAUTH_SETUP_ALL:-}" != 1 ]; then
+    echo "set-up: $setup skipped (on demand: AGE_OAUTH_SETUP_ALL=1 installs it)" >&2; continue
+  fi
   echo "set-up: $setup" >&2
   bash "$setup"
 done

@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 use std::io::Write;
 
 mod connections;
+mod doctor;
 mod headless;
 mod profiles;
 mod session;
@@ -175,6 +176,17 @@ The exit code is the command's."
     Man,
     /// Show where state lives, which key protects it, and every profile's login state.
     Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check configuration, cache key, binding, DNS, TCP, TLS, proxy, clocks, tokens and endpoints: one line each.
+    #[command(after_help = "Examples:\n  age-oauth doctor                      # every profile\n  \
+age-oauth doctor --profile prod --json | jq '.[] | select(.status != \"ok\")'\n\n\
+Each line is ok, warn or fail, with the next step under each warn and fail. Only unauthenticated requests are \
+made, and only to the origins the cached credentials are bound to: no token or secret is ever sent.\n\n\
+Exit codes: 0 when nothing failed (warnings allowed), 1 when a check failed.")]
+    Doctor {
+        /// An array of {check, status, detail, hint} (with `profile` when several profiles are checked).
         #[arg(long)]
         json: bool,
     },
@@ -556,6 +568,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             cmd_request(&engine, &mut session, &mut ui, &request)
         }
         Command::Status { json } => cmd_status(&engine, &cwd, json),
+        Command::Doctor { json } => doctor::cmd_doctor(&engine, &cwd, profile, json),
         #[cfg(feature = "sandbox")]
         Command::Sandbox { port, tls_cert, tls_key } => {
             let tls = tls_cert.zip(tls_key).map(|(cert, key)| crate::sandbox::TlsFiles { cert, key });

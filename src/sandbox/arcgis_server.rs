@@ -134,6 +134,11 @@ impl ServerSim {
         lock(&self.state).now()
     }
 
+    /// Sends every later answer with a `Date` header `seconds` off (negative: behind).
+    pub fn skew_date_header(&self, seconds: i64) {
+        self.listener.skew_date_header(seconds);
+    }
+
     /// Blocks the calling thread while the simulator serves.
     pub fn serve_forever(mut self) {
         self.listener.join();

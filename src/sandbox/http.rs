@@ -8,6 +8,7 @@ use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::SystemTime;
 
 /// Threads taking requests from tiny_http's queue, per simulator.
 const WORKER_THREADS: usize = 4;
@@ -113,7 +114,7 @@ fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
     tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).ok()
 }
 
-pub(super) fn respond(request: tiny_http::Request, reply: Reply) {
+pub(super) fn respond(request: tiny_http::Request, reply: Reply, date_skew_secs: i64) {
     let (status, content_type, body, location) = match reply {
         Reply::Json { body, pretty } => {
             let text = if pretty { serde_json::to_string_pretty(&body) } else { serde_json::to_string(&body) };
@@ -133,6 +134,16 @@ pub(super) fn respond(request: tiny_http::Request, reply: Reply) {
             None => response = tiny_http::Response::from_string("Invalid redirect_uri").with_status_code(400),
         }
     }
+    if date_skew_secs != 0 {
+        // A server whose clock is off says so in its `Date` header (tiny_http adds a correct one otherwise).
+        let now = SystemTime::now();
+        let skewed = if date_skew_secs > 0 {
+            now + std::time::Duration::from_secs(date_skew_secs.unsigned_abs())
+        } else {
+            now - std::time::Duration::from_secs(date_skew_secs.unsigned_abs())
+        };
+        response.add_header(header("Date", &httpdate::fmt_http_date(skewed)).expect("date header"));
+    }
     // The client may have gone away; nothing useful to do about it.
     let _ = request.respond(response);
 }
@@ -150,6 +161,8 @@ pub(super) struct Listener {
     pub(super) scheme: &'static str,
     tls_front: Option<super::tls::TlsFront>,
     stopping: Arc<AtomicBool>,
+    /// Seconds the `Date` header of every answer is off by (a server with a wrong clock).
+    date_skew_secs: Arc<std::sync::atomic::AtomicI64>,
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -188,15 +201,22 @@ impl Listener {
         let handler = make(reach);
         let server = Arc::new(server);
         let stopping = Arc::new(AtomicBool::new(false));
+        let date_skew_secs = Arc::new(std::sync::atomic::AtomicI64::new(0));
         let workers = (0..WORKER_THREADS)
             .map(|i| {
                 let (server, handler, stopping) = (server.clone(), handler.clone(), stopping.clone());
+                let skew = date_skew_secs.clone();
                 std::thread::Builder::new()
                     .name(format!("{name}-{i}"))
-                    .spawn(move || serve(&server, &handler, &stopping))
+                    .spawn(move || serve(&server, &handler, &stopping, &skew))
             })
             .collect::<std::io::Result<Vec<_>>>()?;
-        Ok(Listener { server: Some(server), reach, scheme, tls_front, stopping, workers })
+        Ok(Listener { server: Some(server), reach, scheme, tls_front, stopping, date_skew_secs, workers })
+    }
+
+    /// Makes every later answer's `Date` header `seconds` off (negative: behind).
+    pub(super) fn skew_date_header(&self, seconds: i64) {
+        self.date_skew_secs.store(seconds, Ordering::SeqCst);
     }
 
     /// Blocks the calling thread while the listener serves.
@@ -237,7 +257,12 @@ impl Drop for Listener {
     }
 }
 
-fn serve(server: &tiny_http::Server, handler: &Handler, stopping: &AtomicBool) {
+fn serve(
+    server: &tiny_http::Server,
+    handler: &Handler,
+    stopping: &AtomicBool,
+    date_skew: &std::sync::atomic::AtomicI64,
+) {
     while !stopping.load(Ordering::SeqCst) {
         let Ok(mut request) = server.recv() else {
             continue;
@@ -246,6 +271,6 @@ fn serve(server: &tiny_http::Server, handler: &Handler, stopping: &AtomicBool) {
         // Belt and braces: a handler bug answers 500 instead of killing this worker.
         let reply = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(&incoming)))
             .unwrap_or_else(|_| html_page(500, "Server Error", "<h1>Internal simulator error</h1>"));
-        respond(request, reply);
+        respond(request, reply, date_skew.load(Ordering::SeqCst));
     }
 }

@@ -393,11 +393,13 @@ fn requests_go_through_the_real_proxy_with_connect_and_are_refused_when_it_refus
     assert_eq!(proxy.requests_for(&plain_target), before + 2, "{}", proxy.log());
 
     // Refused when it refuses: no credentials (407), and a proxy whose rules do not allow us (403).
-    let out = run("tls", &[("HTTPS_PROXY", &proxy.url()), THROUGH]);
+    // The cached token is made expired (a still-valid one would be handed out with a warning).
+    const EXPIRED: (&str, &str) = ("AGE_OAUTH_CLOCK_OFFSET", "999999");
+    let out = run("tls", &[("HTTPS_PROXY", &proxy.url()), THROUGH, EXPIRED]);
     assert_eq!(code(&out), 4, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("via proxy"), "the error names the proxy: {}", text(&out.stderr));
     let denying = TinyProxy::start("Allow 192.0.2.1");
-    let out = run("tls", &[("HTTPS_PROXY", &denying.url()), THROUGH]);
+    let out = run("tls", &[("HTTPS_PROXY", &denying.url()), THROUGH, EXPIRED]);
     assert_eq!(code(&out), 4, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains(&format!("via proxy {}", denying.url())), "{}", text(&out.stderr));
     assert!(denying.log().contains("Unauthorized connection from \"127.0.0.1\""), "{}", denying.log());

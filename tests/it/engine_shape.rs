@@ -52,7 +52,7 @@ fn the_cache_is_written_only_by_the_store_and_the_engines_update() {
             if writes && !allowed.contains(file) {
                 writers.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
             }
-            if line.contains(".service = ") {
+            if line.contains(".service = ") || line.contains(".binding = ") {
                 binders.push(format!("{}:{}: {}", file.display(), n + 1, line.trim()));
             }
         }
@@ -65,13 +65,26 @@ fn the_cache_is_written_only_by_the_store_and_the_engines_update() {
     for (i, _) in engine.match_indices("self.store.save") {
         assert!(i > update && i < update_end, "a save outside Engine::update at byte {i}");
     }
-    // The binding is computed in one function.
-    assert_eq!(binders.len(), 1, "the binding is set in one place (engine::bind): {binders:#?}");
-    assert!(binders[0].contains("src/engine.rs"), "{binders:?}");
+    // The binding is written in one function (`binding::record`, which `engine::bind` reaches).
+    assert_eq!(binders.len(), 2, "the binding is set in one place (binding::record): {binders:#?}");
+    assert!(binders.iter().all(|b| b.contains("src/binding.rs")), "{binders:?}");
+    let binding = non_test_code(&root.join("src/binding.rs"));
+    let record = binding.find("pub fn record(").expect("binding::record exists");
+    let record_end = record + binding[record..].find("\n}\n").unwrap();
+    for (i, _) in binding.match_indices(".binding = ").chain(binding.match_indices(".service = ")) {
+        assert!(i > record && i < record_end, "the binding written outside binding::record at byte {i}");
+    }
+    assert!(engine.contains("crate::binding::bind(entry, session)"), "engine::bind records through the binding module");
 }
 
-/// `token --min-ttl 3600` on a 30-minute token: the engine must refresh.
+/// `token` 20 s before the 30-minute token expires: inside the 60 s refresh margin, so the
+/// engine refreshes, and the cached token is still valid.
 fn token_needing_refresh(home: &Home, profile: &str) -> Output {
+    home.cmd().env("AGE_OAUTH_CLOCK_OFFSET", "1780").args(["token", "--profile", profile]).output().unwrap()
+}
+
+/// `token --min-ttl 3600` on a 30-minute token: the caller needs a longer one than is cached.
+fn token_needing_an_hour(home: &Home, profile: &str) -> Output {
     home.run(&["token", "--profile", profile, "--min-ttl", "3600"])
 }
 
@@ -100,15 +113,20 @@ fn a_transient_refresh_failure_prints_the_still_valid_token_with_a_warning() {
     assert_eq!(code(&expired), 4, "{}", text(&expired.stderr));
     assert!(expired.stdout.is_empty());
 
+    // A caller who asked for an hour does not get the cached half hour.
+    let longer = token_needing_an_hour(&home, "p");
+    assert_eq!(code(&longer), 4, "{}", text(&longer.stderr));
+    assert!(longer.stdout.is_empty());
+
     // The server back: the refresh happens.
     sim.set_token_outage(None);
-    let fresh = token_needing_refresh(&home, "p");
+    let fresh = token_needing_an_hour(&home, "p");
     assert_eq!(code(&fresh), 0, "{}", text(&fresh.stderr));
     assert!(fresh.stderr.is_empty(), "no warning: {}", text(&fresh.stderr));
 
     // A refused refresh (the grant revoked) still fails, even with a valid token cached.
     sim.revoke_all();
-    let refused = token_needing_refresh(&home, "p");
+    let refused = token_needing_an_hour(&home, "p");
     assert_eq!(code(&refused), 3, "{}", text(&refused.stderr));
     assert!(text(&refused.stderr).contains("age-oauth login --profile p"), "{}", text(&refused.stderr));
 }
@@ -128,7 +146,8 @@ fn an_unreachable_server_during_refresh_keeps_the_valid_token() {
     assert_eq!(code(&out), 0, "{err}");
     assert_eq!(text(&out.stdout).trim(), cached.access_token.expose());
     assert!(err.starts_with("warning: ") && err.contains("connection refused"), "{err}");
-    let json = home.run(&["token", "--profile", "p", "--min-ttl", "3600", "--json"]);
+    let json =
+        home.cmd().env("AGE_OAUTH_CLOCK_OFFSET", "1780").args(["token", "--profile", "p", "--json"]).output().unwrap();
     assert_eq!(code(&json), 0, "{}", text(&json.stderr));
     let expired = home.cmd().env("AGE_OAUTH_CLOCK_OFFSET", "1900").args(["token", "--profile", "p"]).output().unwrap();
     assert_eq!(code(&expired), 4, "{}", text(&expired.stderr));
@@ -215,7 +234,8 @@ fn a_lock_held_by_a_hung_process_is_waited_for_a_bounded_time() {
     let child = home
         .cmd()
         .env("AGE_OAUTH_HTTP_TIMEOUT", "1")
-        .args(["token", "--profile", "p", "--min-ttl", "3600"])
+        .env("AGE_OAUTH_CLOCK_OFFSET", "1780")
+        .args(["token", "--profile", "p"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

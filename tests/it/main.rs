@@ -10,6 +10,7 @@ mod cli;
 mod config_layers;
 mod connections;
 mod corporate;
+mod doctor;
 mod engine_refresh;
 mod engine_shape;
 mod esri_token;

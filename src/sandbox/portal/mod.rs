@@ -502,6 +502,12 @@ impl PortalSim {
         lock(&self.state).now()
     }
 
+    /// Sends every later answer with a `Date` header `seconds` off (negative: behind), as a server
+    /// whose clock drifted does; tokens are still issued on the simulator's own clock.
+    pub fn skew_date_header(&self, seconds: i64) {
+        self.listener.skew_date_header(seconds);
+    }
+
     /// Revokes every access and refresh token (codes stay redeemable).
     pub fn revoke_all(&self) {
         lock(&self.state).revoke_all();

@@ -228,4 +228,3 @@ pub fn loose_value(raw: &str) -> Value {
 pub fn is_secret_name(field: &str) -> bool {
     ALWAYS_SECRET.contains(&field) || registry::providers().iter().any(|p| p.secret(field).is_some())
 }
-

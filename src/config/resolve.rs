@@ -258,7 +258,8 @@ impl Config {
         let setting: crate::settings::VerifySslSetting =
             serde_json::from_value(values.get("verify_ssl").cloned().unwrap_or(Value::Bool(true)))
                 .map_err(|e| Error::Config(format!("profile '{name}': field `verify_ssl`: {e}")))?;
-        crate::binding::Trust::of_setting(&setting).map_err(|e| Error::Config(format!("{origin}: profile '{name}': {e}")))
+        crate::binding::Trust::of_setting(&setting)
+            .map_err(|e| Error::Config(format!("{origin}: profile '{name}': {e}")))
     }
 
     /// The origin of a field set in a file, for error messages.
@@ -291,7 +292,11 @@ fn layer_flags(fields: &FieldSet, flags: &[FlagValue], merged: &mut Merged) {
 }
 
 /// The engine's settings, typed, and the provider's values (everything else).
-fn split_values(name: &str, fields: &FieldSet, values: &Map<String, Value>) -> Result<(EngineSettings, Map<String, Value>)> {
+fn split_values(
+    name: &str,
+    fields: &FieldSet,
+    values: &Map<String, Value>,
+) -> Result<(EngineSettings, Map<String, Value>)> {
     let mut engine_values = Map::new();
     let mut provider_values = Map::new();
     for (k, v) in values {

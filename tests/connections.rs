@@ -231,6 +231,9 @@ fn connections_add_flags_of_the_old_tool() {
     assert!(config.contains("[profiles.Prod-GIS]") && config.contains("provider = \"esri-oob\""), "{config}");
     assert!(config.contains("verify_ssl = false") && config.contains("referer = \"https://apps.example.com\""));
     assert!(config.contains("default_profile = \"Prod-GIS\""));
+    // --client-secret is cached, encrypted, for the profile; never written to the TOML.
+    assert_eq!(home.load_cache("Prod-GIS").secrets["client_secret"].expose(), APP_SECRET);
+    assert!(!config.contains(APP_SECRET), "{config}");
     // --auth-type app, and --no-default keeps the default where it was.
     #[rustfmt::skip]
     add(&home, &["connections", "add", "--label", "robot", "--auth-type", "app", "--portal", &sim.base_url(),
@@ -241,7 +244,14 @@ fn connections_add_flags_of_the_old_tool() {
     #[rustfmt::skip]
     add(&home, &["connections", "add", "--label", "robot2", "--auth-type", "app", "--portal", &sim.base_url(),
         "--client-id", APP, "--client-secret", APP_SECRET, "--no-active", "--verify-ssl", ca.to_str().unwrap()]);
-    assert!(config_text(&home).contains("default_profile = \"Prod-GIS\""));
+    let config = config_text(&home);
+    assert!(config.contains("default_profile = \"Prod-GIS\""));
+    // --verify-ssl PATH: the CA file is stored as the profile's trust.
+    let out = home.run(&["profile", "show", "robot2", "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["fields"]["verify_ssl"]["value"], ca.to_str().unwrap(), "{shown}");
+    assert!(config.contains(&format!("verify_ssl = \"{}\"", ca.display())), "{config}");
+    assert_eq!(home.load_cache("robot2").secrets["client_secret"].expose(), APP_SECRET);
     let out = home.run(&["connections", "add", "--label", "x", "--auth-type", "app", "--provider", "esri-oob"]);
     assert_eq!(code(&out), 2, "--auth-type and --provider disagree");
 

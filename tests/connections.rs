@@ -135,6 +135,38 @@ fn ctrl_c_in_the_set_up_writes_nothing() {
 }
 
 #[test]
+fn ctrl_c_at_the_hidden_prompt_gives_the_terminal_its_echo_back() {
+    let sim = start_sim();
+    let home = Home::new();
+    // The same terminal, after the program: what `stty -a` says there is what the person gets.
+    let mut inner = home.cmd();
+    #[rustfmt::skip]
+    inner.args(["connections", "add", "--label", "Prod", "--auth-type", "app", "--portal", &sim.base_url(),
+        "--verify-ssl", "true", "--client-id", APP]);
+    let mut cmd = Command::new("sh");
+    let script = "stty echo icanon; \"$0\" \"$@\"; echo \"exit=$?\"; stty -a";
+    cmd.arg("-c").arg(script).arg(inner.get_program()).args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd.current_dir(home.path().join("work"));
+    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn on a pty");
+    p.exp_string("Client Secret").unwrap();
+    // Let the prompt switch the terminal to no-echo before the key arrives.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    p.send_control('c').unwrap();
+    p.exp_string("exit=").unwrap();
+    let after = p.exp_eof().unwrap();
+    assert!(after.starts_with("130"), "ended as by Ctrl-C: {after}");
+    let flags: Vec<&str> = after.split_whitespace().collect();
+    assert!(flags.contains(&"echo") && !flags.contains(&"-echo"), "echo is off after Ctrl-C: {after}");
+    assert!(flags.contains(&"icanon") && flags.contains(&"isig"), "line mode is off after Ctrl-C: {after}");
+    assert!(home.all_files().is_empty(), "Ctrl-C wrote nothing");
+}
+
+#[test]
 fn without_a_terminal_nothing_is_asked_and_the_missing_fields_are_listed() {
     let home = Home::new();
     let out = home.run(&["connections", "add"]);

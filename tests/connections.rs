@@ -320,6 +320,20 @@ fn connections_add_flags_of_the_old_tool() {
 }
 
 #[test]
+fn client_secret_help_names_the_variable_that_keeps_it_out_of_the_process_list() {
+    let home = Home::new();
+    for cmd in [["connections", "add", "--help"], ["profile", "add", "--help"]] {
+        let out = home.run(&cmd);
+        assert_eq!(code(&out), 0);
+        let help = text(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+        let flag = help.split("--client-secret <CLIENT_SECRET>").nth(1).unwrap_or_else(|| panic!("{help}"));
+        let (about, _) = flag.split_once(" --").unwrap_or((flag, ""));
+        assert!(about.contains("process list") && about.contains("AGE_OAUTH_CLIENT_SECRET"), "{cmd:?}: {about}");
+        assert!(about.contains("not stored"), "says what the variable does not do: {about}");
+    }
+}
+
+#[test]
 fn selectors_follow_the_old_rules() {
     let sim = start_sim();
     let home = Home::new();

@@ -370,7 +370,9 @@ pub struct FieldArgs {
     /// OAuth client_id (App ID).
     #[arg(long)]
     pub client_id: Option<String>,
-    /// Client secret: stored encrypted, never in a file. Prefer AGE_OAUTH_CLIENT_SECRET or the prompt (a flag is visible to `ps`).
+    /// Client secret, stored encrypted (never in a file). A flag shows in the process list (`ps`):
+    /// leave it out to be asked at a terminal, or set AGE_OAUTH_CLIENT_SECRET (environment or .env),
+    /// which is read at each run and not stored.
     #[arg(long, value_parser = parse_secret)]
     pub client_secret: Option<Secret>,
     /// true, false, or the path of a PEM CA bundle.

@@ -103,7 +103,7 @@ impl Interaction for Terminal {
         if !self.can_prompt() {
             return Ok(None);
         }
-        let value = rpassword::prompt_password(prompt).map_err(|e| Error::io("cannot read from the terminal", e))?;
+        let value = read_hidden(prompt).map_err(|e| Error::io("cannot read from the terminal", e))?;
         Ok(Some(Secret::new(value)))
     }
 
@@ -122,6 +122,33 @@ impl Interaction for Terminal {
         }
         let _ = std::io::stderr().flush();
     }
+}
+
+/// rpassword turns echo and signals off and, on Ctrl-C, raises SIGINT *before* it restores the
+/// terminal: the default action would end the process and leave the person's shell without echo.
+/// So SIGINT is ignored while it reads; once the terminal is back, Ctrl-C ends the process as usual.
+#[cfg(unix)]
+fn read_hidden(prompt: &str) -> std::io::Result<String> {
+    // SAFETY: plain sigaction calls with zeroed/saved structs; no handler code runs in signal context.
+    let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
+    let mut ignore: libc::sigaction = unsafe { std::mem::zeroed() };
+    ignore.sa_sigaction = libc::SIG_IGN;
+    let swapped = unsafe { libc::sigaction(libc::SIGINT, &ignore, &mut previous) } == 0;
+    let read = rpassword::prompt_password(prompt);
+    if swapped {
+        unsafe { libc::sigaction(libc::SIGINT, &previous, std::ptr::null_mut()) };
+    }
+    if matches!(&read, Err(e) if e.kind() == std::io::ErrorKind::Interrupted) {
+        eprintln!();
+        // SAFETY: raising a signal at ourselves; under the default action the process ends here.
+        unsafe { libc::raise(libc::SIGINT) };
+    }
+    read
+}
+
+#[cfg(not(unix))]
+fn read_hidden(prompt: &str) -> std::io::Result<String> {
+    rpassword::prompt_password(prompt)
 }
 
 type StdinLine = std::io::Result<Option<String>>;

@@ -68,9 +68,10 @@ fn service_of(engine: &Engine, config: &Config, name: &str) -> Option<String> {
     engine.session(resolved).ok()?.provider.service_url()
 }
 
-/// Picks a profile the way the Python age-oauth picked a connection: the exact name, then the
-/// name in any case, then an old connection id, then a unique prefix of a name. `None` takes the
-/// active one (AGE_OAUTH_PROFILE), then the default (`default_profile`), then the only one.
+/// Picks a profile the way the Python age-oauth 0.2.1 picked a connection (`ConnectionStore.resolve`):
+/// the exact name (or old connection id), then the name in any case, then a unique prefix of the
+/// old connection id (any case) — or, since our names may hold `-` and `.`, of the name. `None` takes
+/// the active one (AGE_OAUTH_PROFILE), then the default (`default_profile`), then the only one.
 pub fn select(engine: &Engine, config: &Config, selector: Option<&str>) -> Result<String> {
     let Some(wanted) = selector.map(str::trim) else {
         return config.select(None);
@@ -78,6 +79,9 @@ pub fn select(engine: &Engine, config: &Config, selector: Option<&str>) -> Resul
     let names = config.profile_names();
     if names.iter().any(|n| n == wanted) {
         return Ok(wanted.to_string());
+    }
+    if let Some(n) = by_connection_id(engine, config, wanted)? {
+        return Ok(n);
     }
     let unique = |found: Vec<&String>, how: &str| -> Result<Option<String>> {
         match found.as_slice() {
@@ -93,22 +97,32 @@ pub fn select(engine: &Engine, config: &Config, selector: Option<&str>) -> Resul
     if let Some(n) = unique(names.iter().filter(|n| n.to_lowercase() == lower).collect(), "names")? {
         return Ok(n);
     }
-    if let Some(n) = by_connection_id(engine, config, wanted)? {
-        return Ok(n);
-    }
-    if let Some(n) = unique(names.iter().filter(|n| n.to_lowercase().starts_with(&lower)).collect(), "begins")? {
+    // Prefixes: ids are lower case, `slug(label)_hash`; a selector with `-` or `.` can only be a name's.
+    let ids = connection_ids(engine, config, &names);
+    let begins = |(name, id): &(String, String)| id.starts_with(&lower) || name.to_lowercase().starts_with(&lower);
+    if let Some(n) = unique(ids.iter().filter(|e| begins(e)).map(|(n, _)| n).collect(), "begins the id or name of")? {
         return Ok(n);
     }
     Err(no_such_profile(wanted, &names))
 }
 
-/// `--connection-id`: the exact profile name, or the Python age-oauth's id of a migrated connection.
+/// `--connection-id`: the exact profile name, or the exact Python age-oauth id of a migrated
+/// connection (no prefixes, no other case: the old tool took ids as they were).
 pub fn select_by_id(engine: &Engine, config: &Config, id: &str) -> Result<String> {
     let names = config.profile_names();
     if names.iter().any(|n| n == id) {
         return Ok(id.to_string());
     }
     by_connection_id(engine, config, id)?.ok_or_else(|| no_such_profile(id, &names))
+}
+
+/// Each profile with the Python age-oauth's id it had (or would have had): a profile with no
+/// service URL gets its slug and the hash of nothing, which still serves prefixes of its name.
+fn connection_ids(engine: &Engine, config: &Config, names: &[String]) -> Vec<(String, String)> {
+    names
+        .iter()
+        .map(|n| (n.clone(), python_connection_id(n, &service_of(engine, config, n).unwrap_or_default())))
+        .collect()
 }
 
 fn by_connection_id(engine: &Engine, config: &Config, id: &str) -> Result<Option<String>> {
@@ -121,9 +135,7 @@ fn by_connection_id(engine: &Engine, config: &Config, id: &str) -> Result<Option
     let found: Vec<String> = config
         .profile_names()
         .into_iter()
-        .filter(|n| {
-            service_of(engine, config, n).is_some_and(|url| python_connection_id(n, &url).eq_ignore_ascii_case(id))
-        })
+        .filter(|n| service_of(engine, config, n).is_some_and(|url| python_connection_id(n, &url) == id))
         .collect();
     Ok(found.into_iter().next())
 }

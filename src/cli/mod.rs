@@ -43,7 +43,7 @@ pub struct Cli {
     /// Profile to use (default: AGE_OAUTH_PROFILE, then default_profile, then the only one).
     #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["connection", "connection_id"])]
     pub profile: Option<String>,
-    /// Pick the profile as the Python age-oauth did: exact name, name in any case, its old connection id, a unique prefix.
+    /// Pick the profile as the Python age-oauth did: exact name or old connection id, name in any case, then a unique prefix of the connection id (or name).
     #[arg(long, global = true, value_name = "SELECTOR", conflicts_with = "connection_id")]
     pub connection: Option<String>,
     /// The profile's exact name, or the Python age-oauth's connection id of a migrated one.
@@ -370,7 +370,9 @@ pub struct FieldArgs {
     /// OAuth client_id (App ID).
     #[arg(long)]
     pub client_id: Option<String>,
-    /// Client secret: stored encrypted, never in a file. Prefer AGE_OAUTH_CLIENT_SECRET or the prompt (a flag is visible to `ps`).
+    /// Client secret, stored encrypted (never in a file). A flag shows in the process list (`ps`):
+    /// leave it out to be asked at a terminal, or set AGE_OAUTH_CLIENT_SECRET (environment or .env),
+    /// which is read at each run and not stored.
     #[arg(long, value_parser = parse_secret)]
     pub client_secret: Option<Secret>,
     /// true, false, or the path of a PEM CA bundle.

@@ -134,6 +134,38 @@ fn ctrl_c_in_the_set_up_writes_nothing() {
 }
 
 #[test]
+fn ctrl_c_at_the_hidden_prompt_gives_the_terminal_its_echo_back() {
+    let sim = start_sim();
+    let home = Home::new();
+    // The same terminal, after the program: what `stty -a` says there is what the person gets.
+    let mut inner = home.cmd();
+    #[rustfmt::skip]
+    inner.args(["connections", "add", "--label", "Prod", "--auth-type", "app", "--portal", &sim.base_url(),
+        "--verify-ssl", "true", "--client-id", APP]);
+    let mut cmd = Command::new("sh");
+    let script = "stty echo icanon; \"$0\" \"$@\"; echo \"exit=$?\"; stty -a";
+    cmd.arg("-c").arg(script).arg(inner.get_program()).args(inner.get_args());
+    for (k, v) in inner.get_envs() {
+        if let Some(v) = v {
+            cmd.env(k, v);
+        }
+    }
+    cmd.current_dir(home.path().join("work"));
+    let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn on a pty");
+    p.exp_string("Client Secret").unwrap();
+    // Let the prompt switch the terminal to no-echo before the key arrives.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    p.send_control('c').unwrap();
+    p.exp_string("exit=").unwrap();
+    let after = p.exp_eof().unwrap();
+    assert!(after.starts_with("130"), "ended as by Ctrl-C: {after}");
+    let flags: Vec<&str> = after.split_whitespace().collect();
+    assert!(flags.contains(&"echo") && !flags.contains(&"-echo"), "echo is off after Ctrl-C: {after}");
+    assert!(flags.contains(&"icanon") && flags.contains(&"isig"), "line mode is off after Ctrl-C: {after}");
+    assert!(home.all_files().is_empty(), "Ctrl-C wrote nothing");
+}
+
+#[test]
 fn without_a_terminal_nothing_is_asked_and_the_missing_fields_are_listed() {
     let home = Home::new();
     let out = home.run(&["connections", "add"]);
@@ -230,6 +262,9 @@ fn connections_add_flags_of_the_old_tool() {
     assert!(config.contains("[profiles.Prod-GIS]") && config.contains("provider = \"esri-oob\""), "{config}");
     assert!(config.contains("verify_ssl = false") && config.contains("referer = \"https://apps.example.com\""));
     assert!(config.contains("default_profile = \"Prod-GIS\""));
+    // --client-secret is cached, encrypted, for the profile; never written to the TOML.
+    assert_eq!(home.load_cache("Prod-GIS").secrets["client_secret"].expose(), APP_SECRET);
+    assert!(!config.contains(APP_SECRET), "{config}");
     // --auth-type app, and --no-default keeps the default where it was.
     #[rustfmt::skip]
     add(&home, &["connections", "add", "--label", "robot", "--auth-type", "app", "--portal", &sim.base_url(),
@@ -240,7 +275,14 @@ fn connections_add_flags_of_the_old_tool() {
     #[rustfmt::skip]
     add(&home, &["connections", "add", "--label", "robot2", "--auth-type", "app", "--portal", &sim.base_url(),
         "--client-id", APP, "--client-secret", APP_SECRET, "--no-active", "--verify-ssl", ca.to_str().unwrap()]);
-    assert!(config_text(&home).contains("default_profile = \"Prod-GIS\""));
+    let config = config_text(&home);
+    assert!(config.contains("default_profile = \"Prod-GIS\""));
+    // --verify-ssl PATH: the CA file is stored as the profile's trust.
+    let out = home.run(&["profile", "show", "robot2", "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["fields"]["verify_ssl"]["value"], ca.to_str().unwrap(), "{shown}");
+    assert!(config.contains(&format!("verify_ssl = \"{}\"", ca.display())), "{config}");
+    assert_eq!(home.load_cache("robot2").secrets["client_secret"].expose(), APP_SECRET);
     let out = home.run(&["connections", "add", "--label", "x", "--auth-type", "app", "--provider", "esri-oob"]);
     assert_eq!(code(&out), 2, "--auth-type and --provider disagree");
 
@@ -277,38 +319,63 @@ fn connections_add_flags_of_the_old_tool() {
 }
 
 #[test]
+fn client_secret_help_names_the_variable_that_keeps_it_out_of_the_process_list() {
+    let home = Home::new();
+    for cmd in [["connections", "add", "--help"], ["profile", "add", "--help"]] {
+        let out = home.run(&cmd);
+        assert_eq!(code(&out), 0);
+        let help = text(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ");
+        let flag = help.split("--client-secret <CLIENT_SECRET>").nth(1).unwrap_or_else(|| panic!("{help}"));
+        let (about, _) = flag.split_once(" --").unwrap_or((flag, ""));
+        assert!(about.contains("process list") && about.contains("AGE_OAUTH_CLIENT_SECRET"), "{cmd:?}: {about}");
+        assert!(about.contains("not stored"), "says what the variable does not do: {about}");
+    }
+}
+
+#[test]
 fn selectors_follow_the_old_rules() {
     let sim = start_sim();
     let home = Home::new();
-    for name in ["Prod", "staging", "stage-eu", "test"] {
+    for name in ["Prod", "prod", "stage", "stage-eu", "staging", "test"] {
         add_oob(&home, &sim, name);
     }
     let show = |args: &[&str]| {
         let out = home.cmd().args(["connections", "show"]).args(args).output().unwrap();
         (code(&out), text(&out.stdout).lines().next().unwrap_or_default().to_string(), text(&out.stderr))
     };
+    // The exact name first: before the name in any case (`prod` would be two) and before a
+    // prefix (`stage` begins `stage-eu` too).
     assert_eq!(show(&["Prod"]).1, "profile Prod", "exact name");
-    assert_eq!(show(&["PROD"]).1, "profile Prod", "name in any case");
+    assert_eq!(show(&["prod"]).1, "profile prod", "exact name, not Prod");
+    assert_eq!(show(&["stage"]).1, "profile stage", "exact name, not a prefix");
+    let (code_, _, err) = show(&["PROD"]);
+    assert_eq!(code_, 2, "two names in any case, as the old tool's two labels");
+    assert!(err.contains("'PROD' names several profiles (Prod, prod)"), "{err}");
+    // The name in any case before a prefix: STAGE begins stage-eu's id too.
+    assert_eq!(show(&["STAGE"]).1, "profile stage", "name in any case before a prefix");
+    assert_eq!(show(&["TEST"]).1, "profile test", "name in any case");
+    // A unique prefix of the old connection id (`stage_eu_1a2b3c4d`), in any case, or of the name.
     assert_eq!(show(&["stagi"]).1, "profile staging", "unique prefix");
+    assert_eq!(show(&["STAGE_E"]).1, "profile stage-eu", "prefix of the connection id");
+    assert_eq!(show(&["stage-"]).1, "profile stage-eu", "prefix of the name");
     let (code_, _, err) = show(&["stag"]);
     assert_eq!(code_, 2);
-    assert!(err.contains("several profiles (stage-eu, staging)"), "{err}");
+    assert!(err.contains("several profiles (stage, stage-eu, staging)"), "{err}");
     let (code_, _, err) = show(&["nope"]);
     assert_eq!(code_, 2);
-    assert!(err.contains("no profile matches 'nope'; profiles: Prod, stage-eu, staging, test"), "{err}");
-    // The Python tool's connection id of a migrated connection.
-    let id = age_oauth::cli::python_connection_id("Prod", &sim.base_url());
-    assert_eq!(show(&[&id]).1, "profile Prod");
-    // --connection / --connection-id on the commands that took them; exact names only for --connection-id.
+    assert!(err.contains("no profile matches 'nope'; profiles: Prod, prod, stage, stage-eu, staging, test"), "{err}");
+    // --connection / --connection-id on the commands that took them; --connection-id takes no prefix.
     let out = home.run(&["whoami", "--connection-id", "tes"]);
     assert_eq!(code(&out), 2, "no prefixes for --connection-id");
-    let out = home.run(&["whoami", "--connection-id", &id]);
-    assert_eq!(code(&out), 3, "found Prod, which is not logged in: {}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("--profile Prod"));
+    let out = home.run(&["whoami", "--connection-id", "stage"]);
+    assert_eq!(code(&out), 3, "found stage, which is not logged in: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--profile stage`"), "{}", text(&out.stderr));
     let out = home.run(&["login", "--connection", "stagi", "--no-browser"]);
-    assert!(text(&out.stderr).contains("Sign in at this URL"), "login picked a profile: {}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("Sign in at this URL") && err.contains(&sim.base_url()), "login went on: {err}");
+    assert!(err.contains("age-oauth login --profile staging`"), "login picked staging: {err}");
     // No selector: the active (AGE_OAUTH_PROFILE), then the default, then the only one.
-    assert_eq!(code(&home.run(&["connections", "show"])), 2, "four profiles, none chosen");
+    assert_eq!(code(&home.run(&["connections", "show"])), 2, "six profiles, none chosen");
     add(&home, &["profile", "use", "test"]);
     assert_eq!(show(&[]).1, "profile test", "the default");
     let out = home.cmd().env("AGE_OAUTH_PROFILE", "staging").args(["connections", "show"]).output().unwrap();
@@ -317,6 +384,60 @@ fn selectors_follow_the_old_rules() {
     add_oob(&only, &sim, "solo");
     let out = only.run(&["connections", "show"]);
     assert!(text(&out.stdout).starts_with("profile solo"), "the only one");
+}
+
+/// The real Python age-oauth 0.2.1, installed by tests/setup/python-age-oauth.sh.
+fn python_age_oauth(xdg: &std::path::Path, args: &[&str]) {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/python-age-oauth/.venv/bin/python");
+    assert!(python.exists(), "the Python age-oauth is not installed: run `bash tests/setup/python-age-oauth.sh`");
+    let out = Command::new(python)
+        .args(["-c", "import sys; from age_oauth.cli import main; sys.exit(main(sys.argv[1:]))"])
+        .args(args)
+        .env("XDG_CONFIG_HOME", xdg)
+        .env("HOME", xdg)
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "python age-oauth {args:?}: {}{}", text(&out.stdout), text(&out.stderr));
+}
+
+#[test]
+fn connection_ids_of_a_real_python_store_still_select_after_migrate() {
+    let sim = start_sim();
+    let xdg = tempfile::tempdir().unwrap();
+    let url = sim.base_url();
+    for (label, auth) in [("Prod GIS", "user"), ("Robot", "app")] {
+        #[rustfmt::skip]
+        python_age_oauth(xdg.path(), &["connections", "add", "--label", label, "--portal", &format!("{url}/"),
+            "--client-id", APP, "--client-secret", APP_SECRET, "--verify-ssl", "true", "--auth-type", auth]);
+    }
+    let store = xdg.path().join("age_oauth");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(store.join("connections.json")).unwrap()).unwrap();
+    let id_of = |label: &str| -> String {
+        let found = index["connections"].as_array().unwrap().iter().find(|c| c["label"] == label);
+        found.unwrap_or_else(|| panic!("{label} in {index}"))["id"].as_str().unwrap().to_string()
+    };
+    let (prod_id, robot_id) = (id_of("Prod GIS"), id_of("Robot"));
+    let home = Home::new();
+    add(&home, &["migrate", "python-age-oauth", "--from", store.to_str().unwrap()]);
+
+    // --connection-id as the old scripts pass it: exactly, no prefix.
+    let out = home.run(&["whoami", "--connection-id", &robot_id]);
+    assert_eq!((code(&out), text(&out.stdout)), (0, format!("{APP}\n")), "{}", text(&out.stderr));
+    let out = home.run(&["whoami", "--connection-id", &prod_id]);
+    assert_eq!(code(&out), 3, "found Prod-GIS, not logged in: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("--profile Prod-GIS`"), "{}", text(&out.stderr));
+    let out = home.run(&["whoami", "--connection-id", &prod_id[..prod_id.len() - 1]]);
+    assert_eq!(code(&out), 2, "a prefix is not an id: {}", text(&out.stderr));
+    let out = home.run(&["whoami", "--connection-id", &prod_id.to_uppercase()]);
+    assert_eq!(code(&out), 2, "ids are taken as they are: {}", text(&out.stderr));
+    // --connection: the id, or a unique prefix of it in any case (`prod_g`, not the label `Prod G`).
+    for selector in [prod_id.as_str(), "prod_g", "PROD_GIS_"] {
+        let out = home.run(&["connections", "show", selector]);
+        assert!(text(&out.stdout).starts_with("profile Prod-GIS"), "{selector}: {}", text(&out.stderr));
+    }
+    let out = home.run(&["token", "--connection", &robot_id[..3]]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
 }
 
 #[test]

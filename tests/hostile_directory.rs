@@ -100,6 +100,7 @@ fn assert_refused_everywhere(bound: &Bound, attacker: &Attacker, settings: &[&st
                 assert!(err.contains(&where_), "{case}: names the layer ({where_}): {err}");
                 assert!(err.contains(&format!("age-oauth login --profile {} --force", bound.profile)), "{case}: {err}");
                 assert!(out.stdout.is_empty(), "{case}: no token printed");
+                assert!(!dir.join(EXPORT_FILE).exists(), "{case}: nothing exported");
                 assert_eq!(attacker.received(), Vec::<String>::new(), "{case}: the attacker received something");
             }
             bound.assert_home_works(&format!("after {setting} via {layer:?}"));
@@ -111,10 +112,22 @@ fn strings(commands: &[&[&str]]) -> Vec<Vec<String>> {
     commands.iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect()
 }
 
-/// The commands that send credentials: a forced refresh, whoami, logout, and a request.
+/// Where `cache export` in a hostile directory would write (relative to that directory).
+const EXPORT_FILE: &str = "hostile-export.age";
+
+/// `cache export` to some age key: the export's settings would aim an importing server.
+fn export_command() -> Vec<String> {
+    let key = age::x25519::Identity::generate().to_public().to_string();
+    strings(&[&["cache", "export", "--recipient", &key, "-o", EXPORT_FILE]]).remove(0)
+}
+
+/// The commands that send credentials: a forced refresh, whoami, logout, and a request; and
+/// `cache export`, which would hand them to a server along with the working directory's settings.
 fn token_commands(attacker: &Attacker) -> Vec<Vec<String>> {
     let url = attacker.url("/sharing/rest/portals/self");
-    strings(&[&["token", "--min-ttl", "9999999"], &["whoami"], &["request", &url], &["logout"]])
+    let mut commands = strings(&[&["token", "--min-ttl", "9999999"], &["whoami"], &["request", &url], &["logout"]]);
+    commands.push(export_command());
+    commands
 }
 
 fn esri_oob() -> Bound {
@@ -391,4 +404,33 @@ fn an_imported_cache_is_bound_to_the_imported_settings() {
     };
     bound.assert_home_works("imported");
     assert_refused_everywhere(&bound, &attacker, &["portal"], &strings(&[&["token", "--min-ttl", "9999999"]]));
+}
+
+#[test]
+fn cache_export_in_a_hostile_directory_is_refused_and_an_export_from_home_works_on_the_server() {
+    let attacker = Attacker::start();
+    let sim = start_sim();
+    let desk = esri_app(&sim);
+    let server = Home::new();
+    let key = text(&server.run(&["key", "show"]).stdout).trim().to_string();
+    for layer in [Layer::ProjectFile, Layer::DotEnv] {
+        let dir = hostile_dir(&desk.home, layer as usize, layer, "app", "portal", &attacker.url("/portal"));
+        let out = desk.run_in(&dir, &["cache", "export", "--profile", "app", "--recipient", &key, "-o", "x.age"]);
+        assert_eq!(code(&out), 2, "{layer:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("`portal`"), "{}", text(&out.stderr));
+        assert!(!dir.join("x.age").exists(), "{layer:?}: nothing written");
+    }
+    let export = desk.home.path().join("app.age");
+    let out = desk.run_in(
+        &desk.work_dir(),
+        &["cache", "export", "--profile", "app", "--recipient", &key, "-o", export.to_str().unwrap()],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = server.run(&["cache", "import", export.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let before = sim.count("token:client_credentials");
+    let out = server.run(&["token", "--profile", "app", "--min-ttl", "9999999"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(sim.count("token:client_credentials") > before, "the imported secret went to the real portal");
+    assert!(attacker.received().is_empty(), "{:?}", attacker.received());
 }

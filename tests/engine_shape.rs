@@ -339,6 +339,36 @@ fn profile_add_is_all_or_nothing_on_a_damaged_cache() {
     assert_eq!(std::fs::read(home.cache_file("p")).unwrap(), b"\x00garbage", "the cache untouched");
 }
 
+#[test]
+fn profile_add_is_all_or_nothing_when_the_secret_cannot_be_saved() {
+    let sim = start_sim();
+    let home = Home::new();
+    let missing = home.path().join("no-such-identity.txt");
+    let config = home.state().join("config.toml");
+    let add = |name: &str| {
+        let portal = sim.base_url();
+        let args = ["profile", "add", name, "--provider", "esri-app", "--portal", &portal, "--client-id", APP];
+        home.cmd()
+            .env("AGE_OAUTH_IDENTITY", &missing)
+            .args(args)
+            .args(["--client-secret", APP_SECRET])
+            .output()
+            .unwrap()
+    };
+    // A new profile: no config.toml appears.
+    let out = add("p");
+    assert_ne!(code(&out), 0, "the secret cannot be saved: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("no-such-identity.txt"), "{}", text(&out.stderr));
+    assert!(!config.exists(), "config.toml not written");
+    // Another profile next to an existing one: config.toml stays byte for byte.
+    add_app_profile(&home, "q", &sim.base_url(), APP, APP_SECRET);
+    let before = std::fs::read(&config).unwrap();
+    let out = add("r");
+    assert_ne!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&config).unwrap(), before, "config.toml untouched");
+    assert!(!home.cache_file("r").exists());
+}
+
 /// Writes a cache for `profile` whose token expires at `expires_at` (as an older or
 /// damaged version could have stored).
 fn write_cache_with_expiry(home: &Home, profile: &str, provider: &str, expires_at: u64) {

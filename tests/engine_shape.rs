@@ -303,6 +303,35 @@ fn profile_remove_waits_for_the_profiles_lock_and_removes_temp_files() {
 }
 
 #[test]
+fn a_refresh_waiting_for_the_lock_does_not_resurrect_a_cache_deleted_under_it() {
+    let sim = start_sim();
+    let home = Home::new();
+    add_profile(&home, &sim, "p");
+    assert_eq!(code(&login(&home, "p", &[])), 0);
+    let store = CacheStore::with_own_identity(Paths::under(home.state()));
+    let lock = store.lock("p").unwrap();
+    // --min-ttl beyond the token's life: the child reads the cache, then waits for the lock to refresh.
+    let child = home
+        .cmd()
+        .args(["token", "--profile", "p", "--min-ttl", "9999999"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // What a `profile remove` or `logout` holding the lock does.
+    std::fs::remove_file(home.cache_file("p")).unwrap();
+    drop(lock);
+    let out = wait_at_most(child, Duration::from_secs(60)).expect("the refresh ends once the lock is free");
+    let err = text(&out.stderr);
+    assert_eq!(code(&out), 3, "{err}");
+    assert!(err.contains("age-oauth login --profile p"), "{err}");
+    assert!(out.stdout.is_empty(), "no token printed");
+    assert!(!home.cache_file("p").exists(), "the removed cache is not written back");
+    assert_eq!(sim.count("token:refresh_token"), 0, "nothing refreshed for a removed profile");
+}
+
+#[test]
 fn the_next_write_removes_temp_files_a_killed_writer_left() {
     let sim = start_sim();
     let home = Home::new();

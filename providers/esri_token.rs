@@ -124,8 +124,9 @@ inventory::submit! {
 }
 
 /// Reads a `generateToken` answer: the token and when it expires (`expires` is epoch
-/// milliseconds, a number or a string).
-pub fn generated_token(object: &Map<String, Value>, what: &str) -> Result<(Secret, Option<u64>)> {
+/// milliseconds, a number or a string), clamped here on the way in (`token::clamp_expiry`
+/// against `now`) so that no caller can keep an absurd expiry.
+pub fn generated_token(object: &Map<String, Value>, what: &str, now: u64) -> Result<(Secret, Option<u64>)> {
     let token = object
         .get("token")
         .and_then(Value::as_str)
@@ -139,7 +140,7 @@ pub fn generated_token(object: &Map<String, Value>, what: &str) -> Result<(Secre
                 .ok_or_else(|| Error::server(format!("{what}: `expires` is not epoch milliseconds")))?,
         ),
     };
-    Ok((Secret::new(token), expires_ms.map(|ms| ms / 1000)))
+    Ok((Secret::new(token), expires_ms.map(|ms| crate::token::clamp_expiry(now, ms / 1000))))
 }
 
 impl EsriToken {
@@ -235,7 +236,7 @@ impl EsriToken {
             Err(Error::TokenRejected(why)) => return Err(Error::server(why)),
             Err(e) => return Err(e),
         };
-        let (mut token, mut expires_at) = generated_token(&object, "generateToken")?;
+        let (mut token, mut expires_at) = generated_token(&object, "generateToken", now)?;
         if let Some(server) = federated {
             (token, expires_at) = self.server_token(cx, &url, &token, &server)?;
         }
@@ -264,7 +265,7 @@ impl EsriToken {
                 return Err(Error::server(format!("the portal at {url} would not make a token for {server}: {e}")))
             }
         };
-        let (token, expires_at) = generated_token(&object, "generateToken (serverUrl)")?;
+        let (token, expires_at) = generated_token(&object, "generateToken (serverUrl)", cx.now())?;
         let check = HttpRequest::get(format!("{server}/rest/services?f=json"))
             .header("X-Esri-Authorization", format!("Bearer {}", token.expose()));
         let response = cx.send(&self.with_referer(check))?;
@@ -362,10 +363,23 @@ mod tests {
     fn expires_is_epoch_milliseconds_number_or_string() {
         let object: Map<String, Value> =
             serde_json::from_str(r#"{"token":"t","expires":1735689600000,"ssl":true}"#).unwrap();
-        assert_eq!(generated_token(&object, "t").unwrap().1, Some(1_735_689_600));
+        let now = 1_735_600_000;
+        assert_eq!(generated_token(&object, "t", now).unwrap().1, Some(1_735_689_600));
         let object: Map<String, Value> = serde_json::from_str(r#"{"token":"t","expires":"1735689600000"}"#).unwrap();
-        assert_eq!(generated_token(&object, "t").unwrap().1, Some(1_735_689_600));
+        assert_eq!(generated_token(&object, "t", now).unwrap().1, Some(1_735_689_600));
         let object: Map<String, Value> = serde_json::from_str(r#"{"expires":1}"#).unwrap();
-        assert!(generated_token(&object, "t").is_err());
+        assert!(generated_token(&object, "t", now).is_err());
+    }
+
+    #[test]
+    fn an_absurd_expires_is_clamped_on_the_way_in() {
+        let now = 1_735_600_000;
+        let limit = crate::token::clamp_expiry(now, u64::MAX);
+        for expires in [r#"18446744073709551615"#, r#""18446744073709551615""#, "99999999999999999"] {
+            let object: Map<String, Value> =
+                serde_json::from_str(&format!(r#"{{"token":"t","expires":{expires}}}"#)).unwrap();
+            assert_eq!(generated_token(&object, "t", now).unwrap().1, Some(limit), "{expires}");
+        }
+        assert!(limit < 253_402_300_800, "still a date before year 10000");
     }
 }

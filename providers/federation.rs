@@ -123,7 +123,7 @@ fn exchange(
             return Err(Error::server(format!("the portal {portal} would not make a token for {server}: {e}")))
         }
     };
-    let (token, expires_at) = generated_token(&object, "generateToken (serverUrl)")?;
+    let (token, expires_at) = generated_token(&object, "generateToken (serverUrl)", cx.now())?;
     let expires_at = expires_at.map(|at| crate::token::clamp_expiry(cx.now(), at));
     Ok(ServerToken { server: server.to_string(), token, expires_at })
 }

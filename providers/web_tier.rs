@@ -364,7 +364,7 @@ impl WebTier {
                         return Err(Error::server(format!("{url} would not make an ArcGIS token: {e}")))
                     }
                 };
-                let (token, expires_at) = generated_token(&object, "generateToken")?;
+                let (token, expires_at) = generated_token(&object, "generateToken", now)?;
                 let mut tokens = TokenSet::new(token, now);
                 tokens.expires_at = expires_at;
                 tokens

@@ -108,7 +108,10 @@ impl Trust {
         match self {
             Trust::Default => "the default trusted roots".into(),
             Trust::Off => "no certificate checks (verify_ssl = false)".into(),
-            Trust::CaBundle { path, sha256 } => format!("the CA bundle {path} (sha256 {}…)", &sha256[..12]),
+            Trust::CaBundle { path, sha256 } => {
+                // The hash comes from a cache file: a short or crafted one must not panic.
+                format!("the CA bundle {path} (sha256 {}…)", sha256.get(..12).unwrap_or(sha256))
+            }
         }
     }
 
@@ -150,14 +153,34 @@ pub fn of_session(session: &Session) -> Binding {
     Binding { origins: session.provider.origins(), trust: session.profile.trust.clone() }
 }
 
+/// `of_session`, refused when the provider names no origin at all: credentials whose
+/// destination nobody can say are neither bound nor sent.
+fn of_session_checked(session: &Session) -> Result<Binding> {
+    let now = of_session(session);
+    require_origins(session.name(), &now.origins)?;
+    Ok(now)
+}
+
+/// Refuses an empty set of origins (a provider that cannot say where its tokens go).
+fn require_origins(profile: &str, origins: &[BoundOrigin]) -> Result<()> {
+    if origins.is_empty() {
+        return Err(Error::Config(format!(
+            "profile '{profile}': its provider names no origin its credentials may be sent to, so nothing is \
+             bound or sent; set the provider's service URL (portal, server, issuer or url)"
+        )));
+    }
+    Ok(())
+}
+
 /// Records the session's binding in an entry about to be written (the engine's writer calls this).
 /// True when the entry was bound to other origins or another trust before (its tokens then belong
 /// elsewhere: `profile add` drops them).
-pub fn bind(entry: &mut CacheEntry, session: &Session) -> bool {
-    let now = of_session(session);
+/// Refused (nothing recorded) when the provider names no origin.
+pub fn bind(entry: &mut CacheEntry, session: &Session) -> Result<bool> {
+    let now = of_session_checked(session)?;
     let rebound = recorded_in_entry(entry).is_some_and(|before| !before.matches(&now));
     record(entry, Some(now));
-    rebound
+    Ok(rebound)
 }
 
 /// The one place an entry's binding is written: `binding`, or none (bound on load to the user
@@ -216,6 +239,7 @@ pub fn recorded(entry: &CacheEntry, paths: &Paths) -> Result<Option<Binding>> {
 /// Refuses (exit 2, nothing sent) when the session's effective settings name other origins or
 /// another trust than the entry's binding; the message names the setting and the layer it came from.
 pub fn check(entry: &CacheEntry, session: &Session, paths: &Paths) -> Result<()> {
+    let now = of_session_checked(session)?;
     let bound = match recorded(entry, paths)? {
         Some(b) => b,
         // Only secrets and tokens with a known home are ever sent.
@@ -229,7 +253,6 @@ pub fn check(entry: &CacheEntry, session: &Session, paths: &Paths) -> Result<()>
             )))
         }
     };
-    let now = of_session(session);
     if now.matches(&bound) {
         return Ok(());
     }
@@ -283,6 +306,7 @@ fn layer_name(origin: &config::Origin) -> String {
 /// library's authenticated requests), unless the caller allowed other hosts.
 pub fn check_url(session: &Session, url: &str) -> Result<()> {
     let origins = session.provider.origins();
+    require_origins(session.name(), &origins)?;
     let target = Origin::of_url(url);
     if target.as_ref().is_some_and(|t| origins.iter().any(|b| &b.origin == t)) {
         return Ok(());
@@ -335,5 +359,27 @@ mod tests {
         let ca = |path: &str, h: &str| Trust::CaBundle { path: path.into(), sha256: h.into() };
         assert!(ca("/a", "11").same(&ca("/b", "11")));
         assert!(!ca("/a", "11").same(&ca("/a", "22")));
+    }
+
+    #[test]
+    fn a_provider_naming_no_origin_is_refused() {
+        let err = require_origins("p", &[]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("names no origin"), "{err}");
+        assert!(require_origins("p", &[origin_of("portal", "https://a.example")]).is_ok());
+        // Without the refusal two empty bindings would "match": nothing would be checked.
+        let empty = Binding { origins: vec![], trust: Trust::Default };
+        assert!(empty.matches(&empty.clone()));
+    }
+
+    #[test]
+    fn a_short_or_crafted_hash_from_a_cache_is_described_without_panicking() {
+        for sha256 in ["", "ab", "é", "0123456789abcdef"] {
+            let described = Trust::CaBundle { path: "/ca.pem".into(), sha256: sha256.into() }.describe();
+            assert!(described.contains("/ca.pem"), "{described}");
+        }
+        // 11 ASCII bytes then a multi-byte character across byte 12.
+        let crafted = Trust::CaBundle { path: "/x".into(), sha256: "0123456789aé".into() };
+        assert!(crafted.describe().contains("/x"));
     }
 }

@@ -95,7 +95,7 @@ impl<'a> UpdateOptions<'a> {
 /// The one function that decides what a cache entry is bound to (where its tokens and
 /// secrets may go), from the session's effective settings. Returns true when the entry
 /// was bound elsewhere before.
-pub fn bind(entry: &mut CacheEntry, session: &Session) -> bool {
+pub fn bind(entry: &mut CacheEntry, session: &Session) -> Result<bool> {
     crate::binding::bind(entry, session)
 }
 
@@ -243,7 +243,7 @@ impl Engine {
         let mut entry = before.clone();
         let out = change(&mut entry, lock)?;
         if let (Some(e), Some(session)) = (entry.as_mut(), options.bind_to) {
-            bind(e, session);
+            bind(e, session)?;
         }
         if entry == before && !options.rewrite {
             return Ok(out);
@@ -589,7 +589,7 @@ impl Engine {
                 e.secrets.insert(k.clone(), v.clone());
             }
             let rebound = match bind_to {
-                Some(session) => bind(&mut e.clone(), session),
+                Some(session) => bind(&mut e.clone(), session)?,
                 None => crate::binding::recorded_in_entry(e).is_some(),
             };
             if rebound {

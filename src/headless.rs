@@ -60,6 +60,32 @@ pub fn parse_recipients(text: &str, source: &str) -> Result<Vec<age::x25519::Rec
     Ok(out)
 }
 
+/// The settings an export carries: the user file's profile when its binding is the one `entry`
+/// records (never the working directory's values); `None` when the user file does not define the
+/// profile, or defines it elsewhere (then the session's settings, already checked against the
+/// binding by `Engine::load`, are exported).
+pub fn bound_settings(
+    paths: &crate::paths::Paths,
+    session: &crate::engine::Session,
+    entry: &CacheEntry,
+) -> Result<Option<ResolvedProfile>> {
+    let Some(user) = config::Config::load_user(paths)? else {
+        return Ok(None);
+    };
+    if user.provider_of(session.name()).as_deref() != Some(session.provider_name()) {
+        return Ok(None);
+    }
+    let Ok(profile) = user.resolve(session.name(), &[]) else {
+        return Ok(None);
+    };
+    let user_binding = crate::binding::user_file_binding(paths, session.name())?;
+    let recorded = crate::binding::recorded(entry, paths)?;
+    Ok(match (user_binding, recorded) {
+        (Some(u), Some(r)) if u.matches(&r) => Some(profile),
+        _ => None,
+    })
+}
+
 /// Builds and encrypts the export of a profile whose cache is `entry`.
 pub fn export_bytes(profile: &ResolvedProfile, entry: CacheEntry, to: &ExportTo) -> Result<Vec<u8>> {
     let settings: Map<String, Value> = profile

@@ -45,10 +45,12 @@ pub(super) fn cmd_export(
         }
         ExportTo::Recipients(parse_recipients(&text, &source)?)
     };
-    let entry = engine.store.load(session.name())?.filter(|e| e.tokens.is_some()).ok_or_else(|| {
+    // Binding-checked: a working directory naming other origins or trust gets exit 2, nothing written.
+    let entry = engine.load(session)?.filter(|e| e.tokens.is_some()).ok_or_else(|| {
         Error::login_required(session.name(), format!("profile '{}' has nothing to export yet", session.name()))
     })?;
-    let bytes = export_bytes(&session.profile, entry, &to)?;
+    let bound = crate::headless::bound_settings(&engine.paths, session, &entry)?;
+    let bytes = export_bytes(bound.as_ref().unwrap_or(&session.profile), entry, &to)?;
     crate::paths::write_private_file(output, &bytes)?;
     ui.info(&format!("Exported profile '{}' to {} (age, 0600).", session.name(), output.display()));
     ui.info("On the server: age-oauth cache import FILE   (with AGE_OAUTH_IDENTITY or AGE_OAUTH_PASSPHRASE)");

@@ -178,6 +178,11 @@ pub(super) fn cmd_profile_add(
     // before the user file is written.
     let lock = engine.store.lock(name)?;
     let has_cache = engine.store.load(name)?.is_some();
+    if !secrets.is_empty() || has_cache {
+        // The store write below needs the key: one that cannot be read or made (a missing
+        // AGE_OAUTH_IDENTITY file) stops us before the user file is written.
+        engine.store.identity(true)?;
+    }
     config::write_profile(&engine.paths, name, &provider_name, &values)?;
     ui.info(&format!(
         "{} profile '{name}' ({provider_name}) in {}",

@@ -368,6 +368,10 @@ fn engine_bad_inputs() {
         ("http-429", (429, "", Vec::new())),
         ("expires-float", (200, json, br#"{"access_token":"a","expires_in":1e30}"#.to_vec())),
         ("expires-huge", (200, json, br#"{"access_token":"a","expires_in":18446744073709551615}"#.to_vec())),
+        // generateToken answers (portal tokens and federated server tokens): `expires` in epoch ms.
+        ("gt-expires-huge", (200, json, br#"{"token":"t","expires":18446744073709551615}"#.to_vec())),
+        ("gt-expires-huge-string", (200, json, br#"{"token":"t","expires":"18446744073709551615"}"#.to_vec())),
+        ("gt-expires-float", (200, json, br#"{"token":"t","expires":1e30}"#.to_vec())),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -451,6 +455,30 @@ fn engine_bad_inputs() {
         let out = home.run(args);
         assert_eq!(code(&out), 0, "absurd expires_in {args:?}: {}", text(&out.stderr));
     }
+
+    // generateToken's `expires` (epoch ms), absurd: clamped where it is read (`generated_token`,
+    // which federated server tokens and web-tier go through too); a float is refused.
+    for case in ["gt-expires-huge", "gt-expires-huge-string"] {
+        let home = Home::new();
+        let portal = format!("http://127.0.0.1:{port}/{case}/portal");
+        let add = ["profile", "add", "g", "--provider", "esri-token", "--set", &format!("portal={portal}")];
+        let out = home.run(&[&add[..], &["--set", "username=alice", "--set", &format!("password={SECRET}")]].concat());
+        assert_eq!(code(&out), 0, "{case}: {}", text(&out.stderr));
+        for args in
+            [&["token", "--profile", "g", "--json"][..], &["status", "--profile", "g"], &["profile", "list", "--json"]]
+        {
+            let out = home.run(args);
+            assert_eq!(code(&out), 0, "{case}: absurd expires {args:?}: {}", text(&out.stderr));
+            assert!(!text(&out.stdout).contains("18446744073709551"), "{case} {args:?}: clamped");
+        }
+    }
+    let home = Home::new();
+    let portal = format!("http://127.0.0.1:{port}/gt-expires-float/portal");
+    let add = ["profile", "add", "g", "--provider", "esri-token", "--set", &format!("portal={portal}")];
+    let out = home.run(&[&add[..], &["--set", "username=alice", "--set", &format!("password={SECRET}")]].concat());
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = home.run(&["token", "--profile", "g"]);
+    check("generateToken expires a float", &out, &Expect { exit: 4, needle: "epoch milliseconds" }, &[SECRET]);
 
     // Caches and settings.
     let sim = start_sim();

@@ -302,6 +302,35 @@ fn profile_remove_waits_for_the_profiles_lock_and_removes_temp_files() {
 }
 
 #[test]
+fn a_refresh_waiting_for_the_lock_does_not_resurrect_a_cache_deleted_under_it() {
+    let sim = start_sim();
+    let home = Home::new();
+    add_profile(&home, &sim, "p");
+    assert_eq!(code(&login(&home, "p", &[])), 0);
+    let store = CacheStore::with_own_identity(Paths::under(home.state()));
+    let lock = store.lock("p").unwrap();
+    // --min-ttl beyond the token's life: the child reads the cache, then waits for the lock to refresh.
+    let child = home
+        .cmd()
+        .args(["token", "--profile", "p", "--min-ttl", "9999999"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // What a `profile remove` or `logout` holding the lock does.
+    std::fs::remove_file(home.cache_file("p")).unwrap();
+    drop(lock);
+    let out = wait_at_most(child, Duration::from_secs(60)).expect("the refresh ends once the lock is free");
+    let err = text(&out.stderr);
+    assert_eq!(code(&out), 3, "{err}");
+    assert!(err.contains("age-oauth login --profile p"), "{err}");
+    assert!(out.stdout.is_empty(), "no token printed");
+    assert!(!home.cache_file("p").exists(), "the removed cache is not written back");
+    assert_eq!(sim.count("token:refresh_token"), 0, "nothing refreshed for a removed profile");
+}
+
+#[test]
 fn the_next_write_removes_temp_files_a_killed_writer_left() {
     let sim = start_sim();
     let home = Home::new();
@@ -336,6 +365,36 @@ fn profile_add_is_all_or_nothing_on_a_damaged_cache() {
     assert!(err.contains("cannot be read"), "{err}");
     assert_eq!(std::fs::read(&config).unwrap(), before, "config.toml untouched");
     assert_eq!(std::fs::read(home.cache_file("p")).unwrap(), b"\x00garbage", "the cache untouched");
+}
+
+#[test]
+fn profile_add_is_all_or_nothing_when_the_secret_cannot_be_saved() {
+    let sim = start_sim();
+    let home = Home::new();
+    let missing = home.path().join("no-such-identity.txt");
+    let config = home.state().join("config.toml");
+    let add = |name: &str| {
+        let portal = sim.base_url();
+        let args = ["profile", "add", name, "--provider", "esri-app", "--portal", &portal, "--client-id", APP];
+        home.cmd()
+            .env("AGE_OAUTH_IDENTITY", &missing)
+            .args(args)
+            .args(["--client-secret", APP_SECRET])
+            .output()
+            .unwrap()
+    };
+    // A new profile: no config.toml appears.
+    let out = add("p");
+    assert_ne!(code(&out), 0, "the secret cannot be saved: {}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("no-such-identity.txt"), "{}", text(&out.stderr));
+    assert!(!config.exists(), "config.toml not written");
+    // Another profile next to an existing one: config.toml stays byte for byte.
+    add_app_profile(&home, "q", &sim.base_url(), APP, APP_SECRET);
+    let before = std::fs::read(&config).unwrap();
+    let out = add("r");
+    assert_ne!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&config).unwrap(), before, "config.toml untouched");
+    assert!(!home.cache_file("r").exists());
 }
 
 /// Writes a cache for `profile` whose token expires at `expires_at` (as an older or

@@ -22,9 +22,17 @@ struct Bound {
 
 impl Bound {
     fn run_in(&self, dir: &Path, args: &[&str]) -> Output {
+        self.run_with(dir, None, args)
+    }
+
+    /// `run_in` with one more variable in the process environment.
+    fn run_with(&self, dir: &Path, var: Option<(&str, &str)>, args: &[&str]) -> Output {
         let mut cmd = self.home.cmd();
         cmd.current_dir(dir);
         for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        if let Some((k, v)) = var {
             cmd.env(k, v);
         }
         cmd.args(args).output().unwrap()
@@ -41,11 +49,13 @@ impl Bound {
     }
 }
 
-/// Which layer of the working directory changes the setting.
+/// Which layer changes the setting: the working directory's files, or an `AGE_OAUTH_*` variable
+/// in the process environment (the cache is bound: that too needs `login --force`).
 #[derive(Clone, Copy, Debug)]
 enum Layer {
     ProjectFile,
     DotEnv,
+    Env,
 }
 
 /// A directory whose project file or `.env` sets `setting` to `value` for `profile`.
@@ -62,6 +72,7 @@ fn hostile_dir(home: &Home, n: usize, layer: Layer, profile: &str, setting: &str
             dir.join(".env"),
             format!("OTHER_TOOL=1\nAGE_OAUTH_{}={value}\n", setting.to_ascii_uppercase()),
         ),
+        Layer::Env => Ok(()),
     }
     .unwrap();
     dir
@@ -72,21 +83,27 @@ fn hostile_dir(home: &Home, n: usize, layer: Layer, profile: &str, setting: &str
 fn assert_refused_everywhere(bound: &Bound, attacker: &Attacker, settings: &[&str], commands: &[Vec<String>]) {
     let mut n = 0;
     for setting in settings {
-        for layer in [Layer::ProjectFile, Layer::DotEnv] {
+        for layer in [Layer::ProjectFile, Layer::DotEnv, Layer::Env] {
             n += 1;
+            let dir_of = |n: usize| bound.home.path().join(format!("repo-{n}"));
             let value = match *setting {
                 "verify_ssl" => match layer {
                     Layer::ProjectFile => "attacker-ca.pem".to_string(),
                     Layer::DotEnv => "./attacker-ca.pem".to_string(),
+                    Layer::Env => dir_of(n).join("attacker-ca.pem").display().to_string(),
                 },
                 _ => attacker.url(&format!("/{setting}")),
             };
             let dir = hostile_dir(&bound.home, n, layer, bound.profile, setting, &value);
+            let var_name = format!("AGE_OAUTH_{}", setting.to_ascii_uppercase());
+            let var = matches!(layer, Layer::Env).then_some((var_name.as_str(), value.as_str()));
             for command in commands {
                 let mut args: Vec<&str> = command.iter().map(String::as_str).collect();
-                args.extend(["--profile", bound.profile]);
+                // Before `--` (exec's child command), else at the end.
+                let at = args.iter().position(|a| *a == "--").unwrap_or(args.len());
+                args.splice(at..at, ["--profile", bound.profile]);
                 let case = format!("{} {setting} via {layer:?}: {}", bound.profile, command.join(" "));
-                let out = bound.run_in(&dir, &args);
+                let out = bound.run_with(&dir, var, &args);
                 let err = text(&out.stderr);
                 assert_eq!(code(&out), 2, "{case}: {err}");
                 assert!(err.contains(&format!("`{setting}`")), "{case}: names the setting: {err}");
@@ -95,10 +112,12 @@ fn assert_refused_everywhere(bound: &Bound, attacker: &Attacker, settings: &[&st
                     Layer::DotEnv => {
                         format!("AGE_OAUTH_{} in the working directory's .env", setting.to_ascii_uppercase())
                     }
+                    Layer::Env => format!("the environment variable AGE_OAUTH_{}", setting.to_ascii_uppercase()),
                 };
                 assert!(err.contains(&where_), "{case}: names the layer ({where_}): {err}");
                 assert!(err.contains(&format!("age-oauth login --profile {} --force", bound.profile)), "{case}: {err}");
                 assert!(out.stdout.is_empty(), "{case}: no token printed");
+                assert!(!dir.join(EXPORT_FILE).exists(), "{case}: nothing exported");
                 assert_eq!(attacker.received(), Vec::<String>::new(), "{case}: the attacker received something");
             }
             bound.assert_home_works(&format!("after {setting} via {layer:?}"));
@@ -110,10 +129,30 @@ fn strings(commands: &[&[&str]]) -> Vec<Vec<String>> {
     commands.iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect()
 }
 
-/// The commands that send credentials: a forced refresh, whoami, logout, and a request.
+/// Where `cache export` in a hostile directory would write (relative to that directory).
+const EXPORT_FILE: &str = "hostile-export.age";
+
+/// `cache export` to some age key: the export's settings would aim an importing server.
+fn export_command() -> Vec<String> {
+    let key = age::x25519::Identity::generate().to_public().to_string();
+    strings(&[&["cache", "export", "--recipient", &key, "-o", EXPORT_FILE]]).remove(0)
+}
+
+/// The commands that send credentials: a forced refresh, whoami, logout, a request, `login`
+/// without `--force` and `exec` (which hands the token to a child); and `cache export`, which
+/// would hand them to a server along with the working directory's settings.
 fn token_commands(attacker: &Attacker) -> Vec<Vec<String>> {
     let url = attacker.url("/sharing/rest/portals/self");
-    strings(&[&["token", "--min-ttl", "9999999"], &["whoami"], &["request", &url], &["logout"]])
+    let mut commands = strings(&[
+        &["token", "--min-ttl", "9999999"],
+        &["whoami"],
+        &["request", &url],
+        &["logout"],
+        &["login"],
+        &["exec", "--", "sh", "-c", "echo \"$AGE_OAUTH_TOKEN\""],
+    ]);
+    commands.push(export_command());
+    commands
 }
 
 fn esri_oob() -> Bound {
@@ -385,4 +424,33 @@ fn an_imported_cache_is_bound_to_the_imported_settings() {
     };
     bound.assert_home_works("imported");
     assert_refused_everywhere(&bound, &attacker, &["portal"], &strings(&[&["token", "--min-ttl", "9999999"]]));
+}
+
+#[test]
+fn cache_export_in_a_hostile_directory_is_refused_and_an_export_from_home_works_on_the_server() {
+    let attacker = Attacker::start();
+    let sim = start_sim();
+    let desk = esri_app(&sim);
+    let server = Home::new();
+    let key = text(&server.run(&["key", "show"]).stdout).trim().to_string();
+    for layer in [Layer::ProjectFile, Layer::DotEnv] {
+        let dir = hostile_dir(&desk.home, layer as usize, layer, "app", "portal", &attacker.url("/portal"));
+        let out = desk.run_in(&dir, &["cache", "export", "--profile", "app", "--recipient", &key, "-o", "x.age"]);
+        assert_eq!(code(&out), 2, "{layer:?}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("`portal`"), "{}", text(&out.stderr));
+        assert!(!dir.join("x.age").exists(), "{layer:?}: nothing written");
+    }
+    let export = desk.home.path().join("app.age");
+    let out = desk.run_in(
+        &desk.work_dir(),
+        &["cache", "export", "--profile", "app", "--recipient", &key, "-o", export.to_str().unwrap()],
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = server.run(&["cache", "import", export.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let before = sim.count("token:client_credentials");
+    let out = server.run(&["token", "--profile", "app", "--min-ttl", "9999999"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(sim.count("token:client_credentials") > before, "the imported secret went to the real portal");
+    assert!(attacker.received().is_empty(), "{:?}", attacker.received());
 }

@@ -85,3 +85,30 @@ def test_api_key_from_the_environment_drives_get_gis_and_a_rejected_key_raises(p
     with pytest.raises(age_oauth.LoginRequired, match="AGE_OAUTH_API_KEY"):
         gis.users.get("demo")
     assert all(e["auth"] != "none" for e in resource_log(sandbox))
+
+
+def test_a_url_at_another_origin_is_refused_not_served_anonymously(prod, sandbox):
+    """The token goes only to the profile's portal: a GIS at any other origin (the same sandbox by
+    another name, a federated server elsewhere) would run anonymously, so get_gis refuses it."""
+    port = sandbox.portal.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1]
+    same_server_other_name = f"https://localhost:{port}/portal"
+    for url in (same_server_other_name, f"https://127.0.0.1:1/arcgis?token=abc"):
+        with pytest.raises(age_oauth.ConfigError) as refused:
+            age_oauth.get_gis(prod, url=url)
+        message = str(refused.value)
+        assert sandbox.portal in message and "prod" in message and "token=abc" not in message
+    assert resource_log(sandbox) == [], "no GIS was built, so nothing went out anonymously"
+    gis = age_oauth.get_gis(prod, url=sandbox.portal)  # the profile's own portal, named explicitly
+    assert gis.users.me.username == "demo"
+    assert all(e["auth"] == "valid" for e in resource_log(sandbox))
+
+
+def test_a_rejected_api_key_message_carries_no_query(prod, sandbox, monkeypatch):
+    import requests
+
+    monkeypatch.setenv("AGE_OAUTH_API_KEY", age_oauth.token(prod))
+    sandbox.advance(1801)
+    url = f"{sandbox.portal}/sharing/rest/community/self?f=json&token=SECRET-IN-QUERY"
+    with pytest.raises(age_oauth.LoginRequired) as rejected:
+        requests.get(url, auth=ArcGISTokenAuth(prod), verify=sandbox.ca)
+    assert "SECRET-IN-QUERY" not in str(rejected.value) and "community/self" in str(rejected.value)

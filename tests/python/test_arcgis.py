@@ -40,6 +40,18 @@ def test_the_same_gis_survives_a_server_side_expiry_without_going_anonymous(prod
     assert log[0] == "invalid" and log[1:] and set(log[1:]) == {"valid"}, "no anonymous request in between"
 
 
+def test_a_token_near_expiry_is_refreshed_before_the_gis_sends_it(home, prod, sandbox):
+    sandbox.configure(access_token_lifetime=30)  # under the refresh margin: every token is "near expiry"
+    home.ok("token", "--profile", prod, "--force-refresh")
+    gis = age_oauth.get_gis(prod)
+    sandbox.advance(31)  # the GIS's last token is dead at the portal; here it has under a minute left
+    sandbox.reset()
+    assert gis.users.get("demo").username == "demo"
+    assert sandbox.count("token:refresh_token") >= 1
+    log = [e["auth"] for e in resource_log(sandbox)]
+    assert log and set(log) == {"valid"}, f"refreshed before sending, nothing rejected first: {log}"
+
+
 def test_connection_is_the_old_name_of_profile(prod, sandbox, monkeypatch):
     assert age_oauth.get_gis(connection=prod).users.me.username == "demo"
     with pytest.raises(age_oauth.ConfigError):

@@ -73,3 +73,29 @@ def test_async_revoked_login_raises_login_required(prod, sandbox):
 
     with pytest.raises(age_oauth.LoginRequired):
         asyncio.run(main())
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_token_near_expiry_is_refreshed_before_it_is_sent(home, prod, sandbox, mode):
+    sandbox.configure(access_token_lifetime=30)  # under the refresh margin: every token is "near expiry"
+    home.ok("token", "--profile", prod, "--force-refresh")
+    sandbox.reset()
+
+    async def run_async():
+        verify = ssl.create_default_context(cafile=sandbox.ca)
+        async with httpx.AsyncClient(auth=age_oauth.httpx_auth(prod), verify=verify, base_url=sandbox.portal) as c:
+            first = await c.get(ME)
+            sandbox.advance(31)  # dead at the portal; here it has under a minute left
+            return first, await c.get(ME)
+
+    if mode == "async":
+        first, second = asyncio.run(run_async())
+    else:
+        with client(sandbox, prod) as c:
+            first = c.get(ME)
+            sandbox.advance(31)
+            second = c.get(ME)
+    assert [first.json()["username"], second.json()["username"]] == ["demo", "demo"]
+    assert not second.history, "no request was rejected first"
+    assert [e["auth"] for e in sandbox.requests_log() if "community" in e["path"]] == ["valid", "valid"]
+    assert sandbox.count("token:refresh_token") == 2

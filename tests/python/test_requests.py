@@ -39,6 +39,27 @@ def test_expired_server_side_refreshes_once_and_resends_once(prod, sandbox, stat
     assert [e["auth"] for e in sandbox.requests_log() if "community" in e["path"]] == ["invalid", "valid"]
 
 
+def short_lived_tokens(home, sandbox, prod, seconds=30):
+    """From now on the portal issues tokens valid for `seconds` (less than the refresh margin), and the
+    cached one is such a token."""
+    sandbox.configure(access_token_lifetime=seconds)
+    home.ok("token", "--profile", prod, "--force-refresh")
+    sandbox.reset()
+
+
+def test_a_token_near_expiry_is_refreshed_before_it_is_sent(home, prod, sandbox):
+    short_lived_tokens(home, sandbox, prod)
+    session = requests.Session()
+    session.auth = age_oauth.requests_auth(prod)
+    session.verify = sandbox.ca
+    assert session.get(f"{sandbox.portal}/{ME}").json()["username"] == "demo"
+    sandbox.advance(31)  # the token sent above is dead at the portal; here it has under a minute left
+    answer = session.get(f"{sandbox.portal}/{ME}")
+    assert answer.json()["username"] == "demo" and not answer.history, "no request was rejected first"
+    assert [e["auth"] for e in sandbox.requests_log() if "community" in e["path"]] == ["valid", "valid"]
+    assert sandbox.count("token:refresh_token") == 2, "each token had less than the margin left: refreshed first"
+
+
 def test_a_401_that_stays_is_returned_after_one_retry(prod, sandbox):
     answer = get(sandbox, prod, "../__test/status/401")
     assert answer.status_code == 401

@@ -3,9 +3,16 @@ server-side expiry survived with no anonymous request, connection=, a dead login
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-arcgis = pytest.importorskip("arcgis")  # tests/setup/python.sh installs it; a bare `pytest` run may not have it
+# tests/setup/python.sh installs arcgis, so a missing one is a failure (run-all and CI count skips as
+# ignored); a developer's bare `pytest` may opt out with AGE_OAUTH_ALLOW_MISSING_ARCGIS=1, never under CI.
+if os.environ.get("AGE_OAUTH_ALLOW_MISSING_ARCGIS") == "1" and os.environ.get("CI", "").lower() != "true":
+    arcgis = pytest.importorskip("arcgis")
+else:
+    import arcgis
 
 import age_oauth  # noqa: E402
 from age_oauth import _core  # noqa: E402

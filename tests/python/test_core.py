@@ -167,3 +167,22 @@ def test_import_has_no_third_party_dependency():
     probe = "import sys, age_oauth; print(sorted(m for m in ('requests', 'httpx', 'arcgis', 'urllib3') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_a_missing_arcgis_fails_the_arcgis_tests_instead_of_skipping_them(tmp_path):
+    fake = tmp_path / "fake" / "arcgis"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ModuleNotFoundError('arcgis is not installed here', name='arcgis')\n")
+    base = {k: v for k, v in os.environ.items() if k not in ("CI", "AGE_OAUTH_ALLOW_MISSING_ARCGIS")}
+    base.update(PYTHONPATH=str(tmp_path / "fake"), AGE_OAUTH_TEST_BIN=str(BIN))
+
+    def collect(**env):
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only",
+                               str(ROOT / "tests" / "python" / "test_arcgis.py")],
+                              capture_output=True, text=True, env={**base, **env})
+
+    for env in ({}, {"CI": "true"}, {"CI": "true", "AGE_OAUTH_ALLOW_MISSING_ARCGIS": "1"}):
+        out = collect(**env)
+        assert out.returncode == 2 and "arcgis is not installed here" in out.stdout, (env, out.stdout + out.stderr)
+    out = collect(AGE_OAUTH_ALLOW_MISSING_ARCGIS="1")  # a developer's explicit opt-out, outside CI
+    assert out.returncode == 5 and "error" not in out.stdout, "skipped: no test collected, no error"

@@ -179,3 +179,45 @@ def prod(home, sandbox) -> str:
     login_profile(home, sandbox)
     sandbox.reset()
     return "prod"
+
+
+class ErrorBodyServer:
+    """A plain-HTTP loopback server that answers its first `failures` requests with HTTP 200 and an
+    ArcGIS error body (`{"error": {"code": N}}`), then `{"ok": true}`; it records each request's headers."""
+
+    def __init__(self, code: int, failures: int = 1):
+        import http.server
+        import threading
+
+        self.seen: list = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                server.seen.append(dict(self.headers))
+                failing = len(server.seen) <= failures
+                body = {"error": {"code": code, "message": "Token Required", "details": []}} if failing else {"ok": True}
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/rest/services?f=json"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def error_body_499():
+    server = ErrorBodyServer(499)
+    yield server
+    server.stop()

@@ -33,7 +33,7 @@ def test_get_gis_signs_in_as_the_profiles_user(prod, sandbox):
     assert resource_log(sandbox) and all(e["auth"] == "valid" for e in resource_log(sandbox))
 
 
-@pytest.mark.parametrize("status", [200, 401], ids=["498-in-200-body", "http-401"])
+@pytest.mark.parametrize("status", [200, 401, 498], ids=["498-in-200-body", "http-401", "http-498"])
 def test_the_same_gis_survives_a_server_side_expiry_without_going_anonymous(prod, sandbox, status):
     gis = age_oauth.get_gis(prod)
     before = gis._con.token

@@ -42,6 +42,32 @@ def test_sync_does_not_loop_on_401_and_never_retries_403(prod, sandbox):
         assert sandbox.count("test/status:403") == 1 and sandbox.count("token:refresh_token") == 1
 
 
+@pytest.mark.parametrize("status", [498, 499])
+def test_sync_a_498_or_499_that_stays_is_retried_once(prod, sandbox, status):
+    with client(sandbox, prod) as c:
+        assert c.get(f"{sandbox.root}/__test/status/{status}").status_code == status
+    assert sandbox.count(f"test/status:{status}") == 2 and sandbox.count("token:refresh_token") == 1
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_an_arcgis_499_in_a_200_body_refreshes_once_and_resends(prod, sandbox, error_body_499, mode):
+    auth = age_oauth.httpx_auth(prod, allow_other_hosts=True)
+
+    async def run_async():
+        async with httpx.AsyncClient(auth=auth) as c:
+            return await c.get(error_body_499.url)
+
+    if mode == "async":
+        answer = asyncio.run(run_async())
+    else:
+        with httpx.Client(auth=auth) as c:
+            answer = c.get(error_body_499.url)
+    assert answer.json() == {"ok": True} and len(answer.history) == 1
+    first, second = (h["X-Esri-Authorization"] for h in error_body_499.seen)
+    assert first != second, "the re-sent request carries the refreshed token"
+    assert sandbox.count("token:refresh_token") == 1
+
+
 def test_sync_refuses_other_hosts(prod):
     with httpx.Client(auth=age_oauth.httpx_auth(prod)) as c:
         with pytest.raises(age_oauth.ConfigError, match="refusing"):

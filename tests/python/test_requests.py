@@ -60,10 +60,20 @@ def test_a_token_near_expiry_is_refreshed_before_it_is_sent(home, prod, sandbox)
     assert sandbox.count("token:refresh_token") == 2, "each token had less than the margin left: refreshed first"
 
 
-def test_a_401_that_stays_is_returned_after_one_retry(prod, sandbox):
-    answer = get(sandbox, prod, "../__test/status/401")
-    assert answer.status_code == 401
-    assert sandbox.count("test/status:401") == 2, "sent, refreshed once, re-sent once: no loop"
+@pytest.mark.parametrize("status", [401, 498, 499])
+def test_a_rejection_that_stays_is_returned_after_one_retry(prod, sandbox, status):
+    answer = get(sandbox, prod, f"../__test/status/{status}")
+    assert answer.status_code == status
+    assert sandbox.count(f"test/status:{status}") == 2, "sent, refreshed once, re-sent once: no loop"
+    assert sandbox.count("token:refresh_token") == 1
+
+
+def test_an_arcgis_499_in_a_200_body_refreshes_once_and_resends(prod, sandbox, error_body_499):
+    """ArcGIS Server answers "Token Required" (499) in an HTTP 200 body."""
+    answer = requests.get(error_body_499.url, auth=age_oauth.requests_auth(prod, allow_other_hosts=True))
+    assert answer.json() == {"ok": True} and len(answer.history) == 1
+    first, second = (h["X-Esri-Authorization"] for h in error_body_499.seen)
+    assert first != second, "the re-sent request carries the refreshed token"
     assert sandbox.count("token:refresh_token") == 1
 
 

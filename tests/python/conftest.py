@@ -221,3 +221,19 @@ def error_body_499():
     server = ErrorBodyServer(499)
     yield server
     server.stop()
+
+
+REFERER = "https://scripts.example.test"
+
+
+@pytest.fixture
+def referer_profile(home, sandbox) -> str:
+    """A signed-in profile `ref` (esri-token, generateToken `client=referer`) whose tokens the sandbox
+    accepts only with `Referer: REFERER`; returns its name."""
+    home.ok("profile", "add", "ref", "--provider", "esri-token", "--portal", sandbox.portal, "--verify-ssl",
+            sandbox.ca, "--set", "username=demo", "--set", f"referer={REFERER}")
+    out = subprocess.run([str(BIN), "login", "--profile", "ref"], cwd=home.work, capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL, env={**os.environ, "AGE_OAUTH_PASSWORD": "demo-password"})
+    assert out.returncode == 0, out.stderr
+    sandbox.reset()
+    return "ref"

@@ -131,3 +131,12 @@ def test_a_rejected_api_key_message_carries_no_query(prod, sandbox, monkeypatch)
     with pytest.raises(age_oauth.LoginRequired) as rejected:
         requests.get(url, auth=ArcGISTokenAuth(prod), verify=sandbox.ca)
     assert "SECRET-IN-QUERY" not in str(rejected.value) and "community/self" in str(rejected.value)
+
+
+def test_the_profiles_referer_goes_with_every_request(referer_profile, sandbox):
+    """The sandbox accepts the profile's `client=referer` token only with that Referer."""
+    from conftest import REFERER
+
+    gis = age_oauth.get_gis(referer_profile)
+    assert gis.users.me.username == "demo" and gis.users.get("demo").username == "demo"
+    assert gis._con._session.auth.referer == REFERER

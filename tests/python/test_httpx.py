@@ -125,3 +125,11 @@ def test_a_token_near_expiry_is_refreshed_before_it_is_sent(home, prod, sandbox,
     assert not second.history, "no request was rejected first"
     assert [e["auth"] for e in sandbox.requests_log() if "community" in e["path"]] == ["valid", "valid"]
     assert sandbox.count("token:refresh_token") == 2
+
+
+def test_the_profiles_referer_goes_with_every_request(referer_profile, sandbox):
+    from conftest import REFERER
+
+    with client(sandbox, referer_profile) as c:
+        answer = c.get(ME)
+    assert answer.json()["username"] == "demo" and answer.request.headers["Referer"] == REFERER

@@ -159,3 +159,17 @@ def test_a_redirect_to_another_host_does_not_carry_the_token(prod, sandbox):
     assert answer.status_code == 200 and answer.history and answer.history[0].is_redirect
     assert len(seen) == 1 and "X-Esri-Authorization" not in seen[0], seen
     assert sandbox.requests_log()[0]["auth"] == "valid", "the portal itself got the token"
+
+
+def test_the_profiles_referer_goes_with_every_request(referer_profile, sandbox):
+    """The sandbox accepts a `client=referer` token only with that Referer (498 otherwise)."""
+    from conftest import REFERER
+
+    session = age_oauth.Session(referer_profile)
+    assert session.headers["Referer"] == REFERER
+    assert session.get(ME).json()["username"] == "demo"
+    plain = requests.get(f"{sandbox.portal}/{ME}", auth=age_oauth.requests_auth(referer_profile), verify=sandbox.ca)
+    assert plain.json()["username"] == "demo" and plain.request.headers["Referer"] == REFERER
+    mine = requests.Request("GET", f"{sandbox.portal}/{ME}", headers={"Referer": "https://mine.example.test"})
+    signed = age_oauth.requests_auth(referer_profile)(mine.prepare())
+    assert signed.headers["Referer"] == "https://mine.example.test", "a caller's own Referer is kept"

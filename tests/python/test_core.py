@@ -3,6 +3,7 @@ and version check, python -m age_oauth, login() — against the HTTPS Portal sim
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -110,10 +111,37 @@ def test_binary_lookup_without_override_lists_where_it_looked(monkeypatch):
     dirs = _bin.candidate_dirs()
     assert dirs[0] == __import__("sysconfig").get_path("scripts")
     assert os.path.join(os.path.dirname(os.path.dirname(_bin.__file__)), "bin") in dirs
-    if not any(os.path.isfile(os.path.join(d, "age-oauth")) for d in dirs):
-        with pytest.raises(age_oauth.BinaryNotFound) as e:
-            age_oauth.find_age_oauth_bin()
-        assert dirs[0] in str(e.value) and "AGE_OAUTH_BIN" in str(e.value)
+
+
+def test_an_age_oauth_only_on_path_is_not_used(tmp_path):
+    """No blind PATH search (an old Python age-oauth may own that name there): in a fresh venv whose
+    scripts dir, user scheme and package folder hold no age-oauth, one on PATH is BinaryNotFound."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    on_path = tmp_path / "on-path"
+    on_path.mkdir()
+    (on_path / "age-oauth").symlink_to(BIN)
+    user = tmp_path / "user"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGE_OAUTH_")}
+    env.update(PYTHONPATH=str(ROOT / "python"), HOME=str(tmp_path), PYTHONUSERBASE=str(user),
+               PATH=f"{on_path}{os.pathsep}{env.get('PATH', '')}")
+    probe = (
+        "import age_oauth, age_oauth._bin as b, json\n"
+        "try:\n    print(json.dumps(['found', age_oauth.find_age_oauth_bin()]))\n"
+        "except age_oauth.BinaryNotFound as e:\n    print(json.dumps(['missing', str(e), b.candidate_dirs()]))\n"
+    )
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, env=env,
+                         cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    verdict, message, dirs = json.loads(out.stdout)
+    assert verdict == "missing", message
+    assert dirs[0] == str(venv / "bin") and str(user / "bin") in dirs and str(on_path) not in dirs
+    assert all(d in message for d in dirs) and "AGE_OAUTH_BIN" in message
+    # Where the package does look, it is found.
+    (venv / "bin" / "age-oauth").symlink_to(BIN)
+    out = subprocess.run([str(venv / "bin" / "python"), "-c", probe], capture_output=True, text=True, env=env,
+                         cwd=tmp_path)
+    assert json.loads(out.stdout) == ["found", str(venv / "bin" / "age-oauth")], out.stderr
 
 
 def test_a_binary_of_another_version_is_refused(home, tmp_path, monkeypatch):

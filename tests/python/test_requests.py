@@ -173,3 +173,17 @@ def test_the_profiles_referer_goes_with_every_request(referer_profile, sandbox):
     mine = requests.Request("GET", f"{sandbox.portal}/{ME}", headers={"Referer": "https://mine.example.test"})
     signed = age_oauth.requests_auth(referer_profile)(mine.prepare())
     assert signed.headers["Referer"] == "https://mine.example.test", "a caller's own Referer is kept"
+
+
+def test_session_is_a_class_to_check_and_subclass(prod, sandbox):
+    from age_oauth import Session
+
+    assert Session is age_oauth.Session and issubclass(Session, requests.Session)
+
+    class Client(age_oauth.Session):  # Anaconda's BaseClient pattern: a session subclass with its own defaults
+        def me(self):
+            return self.get(ME).json()["username"]
+
+    client = Client(prod)
+    assert isinstance(client, age_oauth.Session) and isinstance(client, requests.Session)
+    assert client.me() == "demo"

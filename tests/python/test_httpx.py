@@ -133,3 +133,17 @@ def test_the_profiles_referer_goes_with_every_request(referer_profile, sandbox):
     with client(sandbox, referer_profile) as c:
         answer = c.get(ME)
     assert answer.json()["username"] == "demo" and answer.request.headers["Referer"] == REFERER
+
+
+def test_async_does_not_loop_on_401_and_never_retries_403(prod, sandbox):
+    async def main():
+        verify = ssl.create_default_context(cafile=sandbox.ca)
+        async with httpx.AsyncClient(auth=age_oauth.httpx_auth(prod), verify=verify) as c:
+            stays = await c.get(f"{sandbox.root}/__test/status/401")
+            assert sandbox.count("test/status:401") == 2 and sandbox.count("token:refresh_token") == 1
+            forbidden = await c.get(f"{sandbox.root}/__test/status/403")
+            return stays.status_code, forbidden.status_code
+
+    assert asyncio.run(main()) == (401, 403)
+    assert sandbox.count("test/status:401") == 2, "sent, refreshed once, re-sent once: no loop"
+    assert sandbox.count("test/status:403") == 1 and sandbox.count("token:refresh_token") == 1, "403 never retried"

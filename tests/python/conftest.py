@@ -237,3 +237,32 @@ def referer_profile(home, sandbox) -> str:
     assert out.returncode == 0, out.stderr
     sandbox.reset()
     return "ref"
+
+
+@pytest.fixture
+def oidc_provider(tmp_path):
+    """The real oidc-provider (tests/peers/oidc, installed by tests/setup/oidc.sh) on a free port; its issuer URL."""
+    peer = ROOT / "tests" / "peers" / "oidc"
+    work = tmp_path / "oidc-provider"
+    started = subprocess.run(["bash", str(peer / "start.sh"), str(work)], capture_output=True, text=True)
+    assert started.returncode == 0, f"oidc-provider did not start (bash tests/setup/oidc.sh installs it): {started.stderr}"
+    yield started.stdout.strip()
+    subprocess.run(["bash", str(peer / "stop.sh"), str(work)], capture_output=True)
+
+
+def approve_device(url: str) -> str:
+    """Plays the person at oidc-provider's device page (`verification_uri_complete`): submits the code,
+    confirms; the server's interaction signs in its test user. Returns the last page's title."""
+    import requests
+
+    session = requests.Session()
+    page = session.get(url, timeout=10)
+    for _ in range(4):
+        action = re.search(r'<form[^>]*action="([^"]+)"', page.text)
+        if action is None:
+            break
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+        if "Device Login Confirmation" in page.text:
+            fields["confirm"] = "yes"
+        page = session.post(requests.compat.urljoin(page.url, action.group(1)), data=fields, timeout=10)
+    return re.search(r"<title>([^<]*)</title>", page.text).group(1)

@@ -214,3 +214,34 @@ def test_a_missing_arcgis_fails_the_arcgis_tests_instead_of_skipping_them(tmp_pa
         assert out.returncode == 2 and "arcgis is not installed here" in out.stdout, (env, out.stdout + out.stderr)
     out = collect(AGE_OAUTH_ALLOW_MISSING_ARCGIS="1")  # a developer's explicit opt-out, outside CI
     assert out.returncode == 5 and "error" not in out.stdout, "skipped: no test collected, no error"
+
+
+def test_login_relays_a_device_code_to_the_notebook(home, oidc_provider):
+    """Device flow against the real oidc-provider: the code and URL reach `output` while the sign-in
+    waits, the person approves elsewhere, and login() returns the token; nothing is asked."""
+    from conftest import approve_device
+
+    home.ok("profile", "add", "dev", "--provider", "oidc", "--client-id", "age-oauth-cli",
+            "--set", f"issuer={oidc_provider}", "--set", "flow=device")
+    shown: list[str] = []
+    approved: list[str] = []
+    person = threading.Thread()
+
+    def output(text: str) -> None:
+        nonlocal person
+        shown.append(text)
+        found = re.search(r"(http://\S+/device\?user_code=\S+)", text)
+        if found and not person.is_alive():  # the person opens the link on a phone meanwhile
+            person = threading.Thread(target=lambda: approved.append(approve_device(found.group(1))))
+            person.start()
+
+    def no_prompt(prompt: str) -> str:
+        raise AssertionError(f"the device flow asked something: {prompt!r}")
+
+    tok = age_oauth.login("dev", output=output, input=no_prompt)
+    person.join()
+    code = re.search(r"enter the code (\S+)", "".join(shown))
+    assert code and f"user_code={code.group(1)}" in "".join(shown), shown
+    assert approved == ["Sign-in Success"]
+    assert tok.profile == "dev" and tok.provider == "oidc" and tok.value
+    assert age_oauth.token("dev") == tok.value

@@ -42,11 +42,13 @@ def requests_auth(profile=None, *, allow_other_hosts=False):
     return make(profile, allow_other_hosts=allow_other_hosts)
 
 
-def Session(profile=None, base_url=None):  # noqa: N802 - a class to its users
-    """A `requests.Session` with the profile's auth, TLS setting and base URL (extra `age-oauth[requests]`)."""
-    from ._requests import Session as cls
+def __getattr__(name):
+    # `age_oauth.Session` is the class itself (isinstance, subclassing), imported with requests on first use.
+    if name == "Session":
+        from ._requests import Session
 
-    return cls(profile, base_url)
+        return Session
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def httpx_auth(profile=None, *, allow_other_hosts=False):

@@ -94,7 +94,8 @@ class ArcGISTokenAuth(EsriUserTokenAuth):
         except Error as e:
             raise self._remember(e)
         if fresh is None:
-            raise self._remember(LoginRequired(f"the portal rejected the key in AGE_OAUTH_API_KEY ({response.url})"))
+            where = _without_query(response.url)
+            raise self._remember(LoginRequired(f"the portal rejected the key in AGE_OAUTH_API_KEY ({where})"))
         response.content
         response.close()
         retry = request.copy()
@@ -107,6 +108,11 @@ class ArcGISTokenAuth(EsriUserTokenAuth):
         again.history.append(response)
         again.request = retry
         return again
+
+
+def _without_query(url: str) -> str:
+    """`url` without its query and fragment: arcgis may put `token=` there, and messages must not carry it."""
+    return url.split("?", 1)[0].split("#", 1)[0]
 
 
 def _reraise_ours(auth: ArcGISTokenAuth, call):
@@ -157,6 +163,12 @@ def get_gis(profile: Optional[str] = None, *, connection: Optional[str] = None, 
     url = gis_kwargs.pop("url", None) or tok.service_url
     if not url:
         raise ConfigError(f"profile '{tok.profile}' has no portal URL: pass url=")
+    if not _core.may_send_to(tok, url):
+        # The auth object sends the token only to the profile's portal: a GIS elsewhere would be anonymous.
+        raise ConfigError(
+            f"get_gis: url {_without_query(url)} is not at the portal of profile '{tok.profile}' "
+            f"({tok.service_url}), and its token goes only there: leave url= out, or use a profile for that portal"
+        )
     verify = tok.verify
     if isinstance(verify, str):
         gis_kwargs.setdefault("ca_bundles", verify)

@@ -27,6 +27,8 @@ class AgeOAuthHttpxAuth(httpx.Auth):
         if not self.allow_other_hosts and not _core.may_send_to(tok, str(request.url)):
             raise _core.refuse_other_host(tok, str(request.url))
         request.headers.update(tok.header)
+        if tok.referer and "referer" not in request.headers:
+            request.headers["Referer"] = tok.referer  # portals bind `client=referer` tokens to it; a caller's own wins
 
     @staticmethod
     def _needs_body(response: httpx.Response) -> bool:

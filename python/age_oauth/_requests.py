@@ -17,8 +17,9 @@ _USED = "_age_oauth_token"
 
 
 class AgeOAuthAuth(requests.auth.AuthBase):
-    """`requests` auth for an age-oauth profile. Sends the token only to the profile's service origin
-    (`ConfigError` otherwise, unless `allow_other_hosts=True`); 403 is never retried."""
+    """`requests` auth for an age-oauth profile. Sends the token (and the profile's `referer`, unless the
+    request has one) only to the profile's service origin (`ConfigError` otherwise, unless
+    `allow_other_hosts=True`); 403 is never retried."""
 
     def __init__(self, profile: Optional[str] = None, *, allow_other_hosts: bool = False):
         self.profile = profile
@@ -38,6 +39,8 @@ class AgeOAuthAuth(requests.auth.AuthBase):
     @staticmethod
     def _apply(r: requests.PreparedRequest, tok: _core.Token) -> None:
         r.headers.update(tok.header)
+        if tok.referer and "Referer" not in r.headers:
+            r.headers["Referer"] = tok.referer  # portals bind `client=referer` tokens to it; a caller's own wins
         setattr(r, _USED, tok)
 
     def _on_response(self, response: requests.Response, **kwargs) -> requests.Response:

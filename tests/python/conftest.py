@@ -179,3 +179,90 @@ def prod(home, sandbox) -> str:
     login_profile(home, sandbox)
     sandbox.reset()
     return "prod"
+
+
+class ErrorBodyServer:
+    """A plain-HTTP loopback server that answers its first `failures` requests with HTTP 200 and an
+    ArcGIS error body (`{"error": {"code": N}}`), then `{"ok": true}`; it records each request's headers."""
+
+    def __init__(self, code: int, failures: int = 1):
+        import http.server
+        import threading
+
+        self.seen: list = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                server.seen.append(dict(self.headers))
+                failing = len(server.seen) <= failures
+                body = {"error": {"code": code, "message": "Token Required", "details": []}} if failing else {"ok": True}
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/rest/services?f=json"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def error_body_499():
+    server = ErrorBodyServer(499)
+    yield server
+    server.stop()
+
+
+REFERER = "https://scripts.example.test"
+
+
+@pytest.fixture
+def referer_profile(home, sandbox) -> str:
+    """A signed-in profile `ref` (esri-token, generateToken `client=referer`) whose tokens the sandbox
+    accepts only with `Referer: REFERER`; returns its name."""
+    home.ok("profile", "add", "ref", "--provider", "esri-token", "--portal", sandbox.portal, "--verify-ssl",
+            sandbox.ca, "--set", "username=demo", "--set", f"referer={REFERER}")
+    out = subprocess.run([str(BIN), "login", "--profile", "ref"], cwd=home.work, capture_output=True, text=True,
+                         stdin=subprocess.DEVNULL, env={**os.environ, "AGE_OAUTH_PASSWORD": "demo-password"})
+    assert out.returncode == 0, out.stderr
+    sandbox.reset()
+    return "ref"
+
+
+@pytest.fixture
+def oidc_provider(tmp_path):
+    """The real oidc-provider (tests/peers/oidc, installed by tests/setup/oidc.sh) on a free port; its issuer URL."""
+    peer = ROOT / "tests" / "peers" / "oidc"
+    work = tmp_path / "oidc-provider"
+    started = subprocess.run(["bash", str(peer / "start.sh"), str(work)], capture_output=True, text=True)
+    assert started.returncode == 0, f"oidc-provider did not start (bash tests/setup/oidc.sh installs it): {started.stderr}"
+    yield started.stdout.strip()
+    subprocess.run(["bash", str(peer / "stop.sh"), str(work)], capture_output=True)
+
+
+def approve_device(url: str) -> str:
+    """Plays the person at oidc-provider's device page (`verification_uri_complete`): submits the code,
+    confirms; the server's interaction signs in its test user. Returns the last page's title."""
+    import requests
+
+    session = requests.Session()
+    page = session.get(url, timeout=10)
+    for _ in range(4):
+        action = re.search(r'<form[^>]*action="([^"]+)"', page.text)
+        if action is None:
+            break
+        fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page.text))
+        if "Device Login Confirmation" in page.text:
+            fields["confirm"] = "yes"
+        page = session.post(requests.compat.urljoin(page.url, action.group(1)), data=fields, timeout=10)
+    return re.search(r"<title>([^<]*)</title>", page.text).group(1)

@@ -39,10 +39,41 @@ def test_expired_server_side_refreshes_once_and_resends_once(prod, sandbox, stat
     assert [e["auth"] for e in sandbox.requests_log() if "community" in e["path"]] == ["invalid", "valid"]
 
 
-def test_a_401_that_stays_is_returned_after_one_retry(prod, sandbox):
-    answer = get(sandbox, prod, "../__test/status/401")
-    assert answer.status_code == 401
-    assert sandbox.count("test/status:401") == 2, "sent, refreshed once, re-sent once: no loop"
+def short_lived_tokens(home, sandbox, prod, seconds=30):
+    """From now on the portal issues tokens valid for `seconds` (less than the refresh margin), and the
+    cached one is such a token."""
+    sandbox.configure(access_token_lifetime=seconds)
+    home.ok("token", "--profile", prod, "--force-refresh")
+    sandbox.reset()
+
+
+def test_a_token_near_expiry_is_refreshed_before_it_is_sent(home, prod, sandbox):
+    short_lived_tokens(home, sandbox, prod)
+    session = requests.Session()
+    session.auth = age_oauth.requests_auth(prod)
+    session.verify = sandbox.ca
+    assert session.get(f"{sandbox.portal}/{ME}").json()["username"] == "demo"
+    sandbox.advance(31)  # the token sent above is dead at the portal; here it has under a minute left
+    answer = session.get(f"{sandbox.portal}/{ME}")
+    assert answer.json()["username"] == "demo" and not answer.history, "no request was rejected first"
+    assert [e["auth"] for e in sandbox.requests_log() if "community" in e["path"]] == ["valid", "valid"]
+    assert sandbox.count("token:refresh_token") == 2, "each token had less than the margin left: refreshed first"
+
+
+@pytest.mark.parametrize("status", [401, 498, 499])
+def test_a_rejection_that_stays_is_returned_after_one_retry(prod, sandbox, status):
+    answer = get(sandbox, prod, f"../__test/status/{status}")
+    assert answer.status_code == status
+    assert sandbox.count(f"test/status:{status}") == 2, "sent, refreshed once, re-sent once: no loop"
+    assert sandbox.count("token:refresh_token") == 1
+
+
+def test_an_arcgis_499_in_a_200_body_refreshes_once_and_resends(prod, sandbox, error_body_499):
+    """ArcGIS Server answers "Token Required" (499) in an HTTP 200 body."""
+    answer = requests.get(error_body_499.url, auth=age_oauth.requests_auth(prod, allow_other_hosts=True))
+    assert answer.json() == {"ok": True} and len(answer.history) == 1
+    first, second = (h["X-Esri-Authorization"] for h in error_body_499.seen)
+    assert first != second, "the re-sent request carries the refreshed token"
     assert sandbox.count("token:refresh_token") == 1
 
 
@@ -128,3 +159,31 @@ def test_a_redirect_to_another_host_does_not_carry_the_token(prod, sandbox):
     assert answer.status_code == 200 and answer.history and answer.history[0].is_redirect
     assert len(seen) == 1 and "X-Esri-Authorization" not in seen[0], seen
     assert sandbox.requests_log()[0]["auth"] == "valid", "the portal itself got the token"
+
+
+def test_the_profiles_referer_goes_with_every_request(referer_profile, sandbox):
+    """The sandbox accepts a `client=referer` token only with that Referer (498 otherwise)."""
+    from conftest import REFERER
+
+    session = age_oauth.Session(referer_profile)
+    assert session.headers["Referer"] == REFERER
+    assert session.get(ME).json()["username"] == "demo"
+    plain = requests.get(f"{sandbox.portal}/{ME}", auth=age_oauth.requests_auth(referer_profile), verify=sandbox.ca)
+    assert plain.json()["username"] == "demo" and plain.request.headers["Referer"] == REFERER
+    mine = requests.Request("GET", f"{sandbox.portal}/{ME}", headers={"Referer": "https://mine.example.test"})
+    signed = age_oauth.requests_auth(referer_profile)(mine.prepare())
+    assert signed.headers["Referer"] == "https://mine.example.test", "a caller's own Referer is kept"
+
+
+def test_session_is_a_class_to_check_and_subclass(prod, sandbox):
+    from age_oauth import Session
+
+    assert Session is age_oauth.Session and issubclass(Session, requests.Session)
+
+    class Client(age_oauth.Session):  # Anaconda's BaseClient pattern: a session subclass with its own defaults
+        def me(self):
+            return self.get(ME).json()["username"]
+
+    client = Client(prod)
+    assert isinstance(client, age_oauth.Session) and isinstance(client, requests.Session)
+    assert client.me() == "demo"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -45,6 +46,22 @@ def test_wheel_holds_the_binary_and_the_package(wheel):
     assert f"age_oauth-{VERSION}.data/scripts/age-oauth" in names
     assert "age_oauth/__init__.py" in names and "age_oauth/_bin.py" in names
     assert not any(n.startswith("tests/") for n in names)
+
+
+def test_wheel_metadata_has_no_dependency_but_the_extras(wheel):
+    """The core package depends on nothing; requests, httpx and arcgis come only with their extras."""
+    from email.parser import Parser
+
+    with zipfile.ZipFile(wheel) as z:
+        metadata = Parser().parsestr(z.read(f"age_oauth-{VERSION}.dist-info/METADATA").decode())
+    assert metadata["Name"] == "age-oauth" and metadata["Version"] == VERSION
+    requires = metadata.get_all("Requires-Dist") or []
+    extra_of = {r: re.search(r"""extra\s*==\s*["']([\w-]+)["']""", r) for r in requires}
+    assert [r for r, m in extra_of.items() if m is None] == [], "no dependency outside an extra"
+    by_extra = {m.group(1): r.split(";")[0].strip() for r, m in extra_of.items()}
+    assert set(by_extra) == {"requests", "httpx", "arcgis"}, requires
+    assert all(re.match(rf"{name}\b", spec) for name, spec in by_extra.items()), by_extra
+    assert {"requests", "httpx", "arcgis"} <= set(metadata.get_all("Provides-Extra") or [])
 
 
 @pytest.fixture(scope="module")

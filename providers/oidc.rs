@@ -3,9 +3,10 @@
 
 use crate::error::{Error, Result};
 use crate::http::{HttpRequest, HttpResponse};
-use crate::jwt;
-use crate::loopback::{obtain_code, Expected, Listener};
-use crate::pkce::{random_urlsafe, Pkce};
+use crate::protocol::jwt;
+use crate::protocol::loopback::{obtain_code, Expected, Listener};
+use crate::protocol::oauth2::{read_json, token_set, OAuthError};
+use crate::protocol::pkce::{random_urlsafe, Pkce};
 use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::secret::Secret;
 use crate::settings::{service_url, WordList};
@@ -102,10 +103,10 @@ pub struct OidcSettings {
     #[serde(default)]
     pub redirect_port: Option<u16>,
     /// Path of the loopback redirect URI.
-    #[serde(default = "super::esri_pkce::default_redirect_path")]
+    #[serde(default = "crate::protocol::loopback::default_redirect_path")]
     pub redirect_path: String,
     /// Seconds to wait for the browser to come back before giving up.
-    #[serde(default = "super::esri_pkce::default_login_timeout")]
+    #[serde(default = "crate::protocol::loopback::default_login_timeout")]
     pub login_timeout: u64,
     /// `audience` parameter sent with the authorization and device requests (Auth0 and similar).
     #[serde(default)]
@@ -198,45 +199,6 @@ inventory::submit! {
         secrets: &[CLIENT_SECRET],
         template: include_str!("oidc.toml"),
         build,
-    }
-}
-
-/// An RFC 6749 §5.2 error answer.
-struct OAuthError {
-    error: String,
-    description: Option<String>,
-}
-
-impl std::fmt::Display for OAuthError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.description {
-            Some(d) => write!(f, "{}: {d}", self.error),
-            None => f.write_str(&self.error),
-        }
-    }
-}
-
-/// Reads a JSON answer: an object, or the RFC 6749 error it carries.
-fn read_json(response: &HttpResponse, what: &str) -> Result<std::result::Result<Map<String, Value>, OAuthError>> {
-    let object = serde_json::from_slice::<Value>(&response.body).ok().and_then(|v| match v {
-        Value::Object(o) => Some(o),
-        _ => None,
-    });
-    match object {
-        Some(o) if o.get("error").is_some_and(Value::is_string) => Ok(Err(OAuthError {
-            error: o["error"].as_str().unwrap_or_default().to_string(),
-            description: o.get("error_description").and_then(Value::as_str).map(String::from),
-        })),
-        Some(o) if (200..300).contains(&response.status) => Ok(Ok(o)),
-        _ if response.status == 401 => Err(Error::TokenRejected(format!("{what}: HTTP 401 Unauthorized"))),
-        _ => Err(Error::http_status(
-            response.status,
-            format!(
-                "{what}: the server answered HTTP {} without a JSON object{}",
-                response.status,
-                response.html_title().map(|t| format!(" (an HTML page titled \"{t}\")")).unwrap_or_default()
-            ),
-        )),
     }
 }
 
@@ -402,7 +364,7 @@ impl Oidc {
         previous: Option<&TokenSet>,
     ) -> Result<TokenSet> {
         let now = cx.now();
-        let mut tokens = super::arcgis::token_set(answer, now, previous, "token endpoint")?;
+        let mut tokens = token_set(answer, now, previous, "token endpoint")?;
         let mut state = previous.map(|p| p.provider_state.get::<OidcState>()).unwrap_or_default();
         if let Some(previous) = previous {
             tokens.derived = previous.derived.clone();

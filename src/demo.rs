@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpRequest, UreqClient, VerifySsl};
 use crate::interact::{Interaction, Terminal};
 use crate::paths::Paths;
-use crate::providers::esri_oob::extract_code;
+use crate::protocol::arcgis::extract_code;
 use crate::sandbox::{PortalConfig, PortalSim};
 use crate::secret::Secret;
 use crate::store::CacheStore;

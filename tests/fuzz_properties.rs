@@ -5,8 +5,8 @@
 use age_oauth::config::{loose_value, Config};
 use age_oauth::http::HttpResponse;
 use age_oauth::paths::Paths;
-use age_oauth::providers::arcgis::{read_answer, token_set, Answer};
-use age_oauth::providers::esri_oob::extract_code;
+use age_oauth::protocol::arcgis::extract_code;
+use age_oauth::protocol::arcgis::{read_answer, token_set, Answer};
 use age_oauth::store::CacheStore;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
@@ -90,7 +90,7 @@ proptest! {
         if let Ok(Answer::Ok(object)) = read_answer(&response, "fuzz") {
             let _ = token_set(&object, 1_700_000_000, None, "fuzz");
         }
-        let _ = age_oauth::providers::arcgis::judge(&response);
+        let _ = age_oauth::protocol::arcgis::judge(&response);
     }
 
     #[test]

@@ -431,7 +431,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Token { json, min_ttl, server: Some(server), force_refresh, .. } => {
             let min_ttl = if force_refresh { u64::MAX } else { min_ttl };
             let mut session = engine.open(&cwd, profile)?;
-            let found = crate::providers::federation::server_token(&engine, &mut session, &mut ui, &server, min_ttl)?;
+            let found = crate::engine::federation::server_token(&engine, &mut session, &mut ui, &server, min_ttl)?;
             if json {
                 print_json(&json!({
                     "access_token": found.token.expose(),

@@ -1,8 +1,8 @@
 //! Local OpenID Connect simulator with injectable faults: discovery, JWKS (ES256), authorize (auto-approve to
 //! a loopback redirect, PKCE S256 required), token (code, rotating refresh, device code), revocation, userinfo.
 
-use crate::jwt::b64url;
-use crate::pkce::{challenge_s256, random_urlsafe};
+use crate::protocol::jwt::b64url;
+use crate::protocol::pkce::{challenge_s256, random_urlsafe};
 use ring::rand::SystemRandom;
 use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};

@@ -297,6 +297,16 @@ pub fn obtain_code(
     listener.wait(expected, timeout, |why| ui.warn(&format!("ignored a request to the sign-in listener: {why}")))
 }
 
+/// The callback path of a loopback redirect by default.
+pub fn default_redirect_path() -> String {
+    "/callback".into()
+}
+
+/// How long a browser sign-in may take by default.
+pub fn default_login_timeout() -> u64 {
+    DEFAULT_TIMEOUT_SECS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,8 @@
 //! The engine: runs a provider's flow, keeps the result in the encrypted cache, refreshes under a lock.
 //! Every cache write goes through `Engine::update`: lock the sidecar → guarded re-read → change → bind → atomic write.
 
+pub mod federation;
+
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ResolvedProfile};
 use crate::error::{Error, Result, ServerErrorKind};

@@ -606,3 +606,79 @@ impl Provider for Oidc {
         })
     }
 }
+
+#[cfg(test)]
+mod jwks_tests {
+    use super::*;
+    use crate::http::HttpClient;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn key(kid: &str) -> (EncodingKey, Value) {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let p = pair.public_key().as_ref();
+        let b64 = crate::protocol::jwt::b64url;
+        let jwk = json!({"kty":"EC","crv":"P-256","kid":kid,"x":b64(&p[1..33]),"y":b64(&p[33..])});
+        (EncodingKey::from_ec_der(pkcs8.as_ref()), jwk)
+    }
+
+    /// The issuer's JWKS endpoint: serves `jwks`, counts the fetches.
+    struct Issuer {
+        jwks: Value,
+        fetches: AtomicUsize,
+    }
+
+    impl HttpClient for Issuer {
+        fn send(&self, _request: &HttpRequest) -> Result<HttpResponse> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            Ok(HttpResponse { status: 200, headers: vec![], body: self.jwks.to_string().into_bytes() })
+        }
+    }
+
+    /// A JWKS cached by an earlier login lacks the key a new id_token names (the issuer rotated its
+    /// keys): it is fetched again, once; a token no key verifies is refused after that one fetch.
+    #[test]
+    fn an_unknown_kid_fetches_the_jwks_once_more() {
+        let (old, old_jwk) = key("old");
+        let (new, new_jwk) = key("new");
+        let (rogue, _) = key("new");
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+        let settings: OidcSettings = serde_json::from_value(json!({"client_id": "c"})).unwrap();
+        let oidc = Oidc { profile: "p".into(), settings, explicit: Metadata::default() };
+        let meta = Metadata { jwks_uri: Some("http://127.0.0.1:9/jwks".into()), ..Metadata::default() };
+        let cached = FetchedJwks { fetched_at: now, jwks: json!({"keys": [old_jwk]}) };
+        let issuer = Issuer { jwks: json!({"keys": [old_jwk, new_jwk]}), fetches: AtomicUsize::new(0) };
+        let claims = json!({"iss": "http://i", "aud": "c", "exp": now + 600, "sub": "alice"});
+        let sign = |kid: &str, k: &EncodingKey| {
+            let mut header = Header::new(Algorithm::ES256);
+            header.kid = Some(kid.into());
+            jsonwebtoken::encode(&header, &claims, k).unwrap()
+        };
+        let mut ui = crate::interact::Terminal::new(0);
+        let secrets = crate::registry::Secrets::default();
+        let mut cx = FlowContext {
+            profile: "p",
+            http: &issuer,
+            clock: &crate::clock::SystemClock,
+            ui: &mut ui,
+            secrets: &secrets,
+            no_browser: true,
+        };
+        // The cached key still verifies: no fetch.
+        oidc.verify_id_token(&mut cx, &meta, &sign("old", &old), (None, None), Some(&cached)).unwrap();
+        assert_eq!(issuer.fetches.load(Ordering::SeqCst), 0);
+        // A new kid: one fetch, and the fresh JWKS comes back to be cached.
+        let (got, fresh) =
+            oidc.verify_id_token(&mut cx, &meta, &sign("new", &new), (None, None), Some(&cached)).unwrap();
+        assert_eq!((got["sub"].as_str(), issuer.fetches.load(Ordering::SeqCst)), (Some("alice"), 1));
+        assert_eq!(fresh.jwks["keys"].as_array().map(Vec::len), Some(2));
+        // Signed by a key the issuer does not have: refused after exactly one more fetch.
+        let err = oidc.verify_id_token(&mut cx, &meta, &sign("new", &rogue), (None, None), Some(&cached));
+        assert!(err.unwrap_err().to_string().contains("signature does not match"));
+        assert_eq!(issuer.fetches.load(Ordering::SeqCst), 2);
+    }
+}

@@ -1,81 +1,85 @@
-//! JSON Web Tokens as far as a client needs them: the signature of an OpenID Connect id_token checked
-//! against the issuer's JWKS (RS256/384/512, ES256/384) with `ring`, which rustls already brings.
+//! JSON Web Tokens as far as a client needs them: an OpenID Connect id_token's signature checked
+//! against the issuer's JWKS by `jsonwebtoken` (RustCrypto backend), then its claims against this login.
 
 use crate::error::{Error, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
+/// Base64url without padding, as JOSE writes it.
 pub fn b64url(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn b64url_decode(part: &str, what: &str) -> Result<Vec<u8>> {
-    URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).map_err(|_| Error::server(format!("{what} is not base64url")))
-}
+/// The signatures an id_token may carry: asymmetric only. `none` and the HMAC family are refused, so a
+/// public key can never be used as a shared secret (algorithm confusion).
+const ACCEPTED: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+];
 
-fn json_object(part: &str, what: &str) -> Result<Map<String, Value>> {
-    serde_json::from_slice(&b64url_decode(part, what)?)
-        .map_err(|_| Error::server(format!("{what} is not a JSON object")))
-}
-
-/// Checks `token`'s signature with the matching key of `jwks` (`{"keys":[...]}`) and returns
-/// its claims. Unsigned (`alg: none`) and symmetric (`HS*`) tokens are refused.
-pub fn verify_signature(token: &str, jwks: &Value) -> Result<Map<String, Value>> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(Error::server("the id_token is not a signed JWT (three dot-separated parts)"));
+/// True when `jwk` can check a signature made with `alg`: the same key type, meant for signatures,
+/// and the same algorithm when the key names one.
+fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
+    let same_type = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => alg.family() == jsonwebtoken::AlgorithmFamily::Rsa,
+        AlgorithmParameters::EllipticCurve(_) => alg.family() == jsonwebtoken::AlgorithmFamily::Ec,
+        _ => false,
     };
-    let header = json_object(h, "the id_token header")?;
-    let claims = json_object(p, "the id_token payload")?;
-    let sig = b64url_decode(s, "the id_token signature")?;
-    let alg = header.get("alg").and_then(Value::as_str).unwrap_or_default();
-    let kid = header.get("kid").and_then(Value::as_str);
+    let for_signing = jwk.common.public_key_use.as_ref().is_none_or(|u| *u == PublicKeyUse::Signature);
+    let same_alg = jwk.common.key_algorithm.is_none_or(|k| k.to_string() == format!("{alg:?}"));
+    same_type && for_signing && same_alg
+}
+
+/// Checks `token`'s signature with the matching key of `jwks` (`{"keys":[...]}`) and returns its
+/// claims. Unsigned (`alg: none`) and symmetric (`HS*`) tokens are refused, and so is a key of
+/// another type than the algorithm's. Keys this crate cannot read are skipped, not fatal.
+/// Time claims are not judged here but by [`check_claims`], against the engine's clock.
+pub fn verify_signature(token: &str, jwks: &Value) -> Result<Map<String, Value>> {
+    let header = jsonwebtoken::decode_header(token).map_err(|e| {
+        Error::server(format!(
+            "the id_token is not a signed JWT age-oauth accepts ({e}); accepted: RS*, PS*, ES256, ES384 (never `none` or HS*)"
+        ))
+    })?;
+    let alg = header.alg;
+    if !ACCEPTED.contains(&alg) {
+        return Err(Error::server(format!("the id_token is signed with `{alg:?}`, which age-oauth does not accept")));
+    }
+    let kid = header.kid.as_deref();
     let keys = jwks.get("keys").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
-    let kty = if alg.starts_with("RS") { "RSA" } else { "EC" };
-    let key = keys
+    let jwk = keys
         .iter()
-        .filter(|k| k.get("kty").and_then(Value::as_str) == Some(kty))
-        .filter(|k| k.get("use").and_then(Value::as_str).is_none_or(|u| u == "sig"))
-        .find(|k| kid.is_none() || k.get("kid").and_then(Value::as_str) == kid)
+        .filter_map(|k| serde_json::from_value::<Jwk>(k.clone()).ok())
+        .filter(|k| fits(k, alg))
+        .find(|k| kid.is_none() || k.common.key_id.as_deref() == kid)
         .ok_or_else(|| {
             Error::server(format!(
-                "the issuer's JWKS has no {kty} key with kid {:?} for the id_token",
+                "the issuer's JWKS has no {alg:?} signing key with kid {:?} for the id_token",
                 kid.unwrap_or("-")
             ))
         })?;
-    let field = |name: &str| -> Result<Vec<u8>> {
-        let text = key.get(name).and_then(Value::as_str).unwrap_or_default();
-        b64url_decode(text, &format!("JWKS field `{name}`"))
-    };
-    let message = format!("{h}.{p}");
-    let verified = match alg {
-        "RS256" | "RS384" | "RS512" => {
-            let params = match alg {
-                "RS256" => &signature::RSA_PKCS1_2048_8192_SHA256,
-                "RS384" => &signature::RSA_PKCS1_2048_8192_SHA384,
-                _ => &signature::RSA_PKCS1_2048_8192_SHA512,
-            };
-            let (n, e) = (field("n")?, field("e")?);
-            RsaPublicKeyComponents { n: &n, e: &e }.verify(params, message.as_bytes(), &sig)
+    let key =
+        DecodingKey::from_jwk(&jwk).map_err(|e| Error::server(format!("the issuer's JWKS key is unusable: {e}")))?;
+    let mut validation = Validation::new(alg);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation).map_err(|e| match e.kind() {
+        jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+            Error::server("the id_token's signature does not match the issuer's key (JWKS)")
         }
-        "ES256" | "ES384" => {
-            let params =
-                if alg == "ES256" { &signature::ECDSA_P256_SHA256_FIXED } else { &signature::ECDSA_P384_SHA384_FIXED };
-            let mut point = vec![0x04];
-            point.extend(field("x")?);
-            point.extend(field("y")?);
-            UnparsedPublicKey::new(params, &point).verify(message.as_bytes(), &sig)
-        }
-        other => {
-            return Err(Error::server(format!(
-                "the id_token is signed with `{other}`, which age-oauth does not accept"
-            )))
-        }
-    };
-    verified.map_err(|_| Error::server("the id_token's signature does not match the issuer's key (JWKS)"))?;
-    Ok(claims)
+        _ => Error::server(format!("the id_token could not be verified: {e}")),
+    })?;
+    Ok(data.claims)
 }
 
 /// What the claims of an id_token must say (OpenID Connect Core §3.1.3.7).
@@ -130,40 +134,149 @@ pub fn check_claims(claims: &Map<String, Value>, want: &Expectations<'_>) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use jsonwebtoken::{encode, EncodingKey, Header};
     use ring::rand::SystemRandom;
     use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
     use serde_json::json;
 
-    fn signed(claims: &Value) -> (String, Value) {
+    /// A fresh P-256 key: its PKCS#8 form for signing and its JWK.
+    fn ec_key(kid: &str) -> (EncodingKey, Value) {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
-        let public = key.public_key().as_ref();
-        let jwks = json!({"keys":[{"kty":"EC","crv":"P-256","kid":"k1","x":b64url(&public[1..33]),"y":b64url(&public[33..])}]});
-        let input = format!("{}.{}", b64url(br#"{"alg":"ES256","kid":"k1"}"#), b64url(claims.to_string().as_bytes()));
-        let sig = key.sign(&rng, input.as_bytes()).unwrap();
-        (format!("{input}.{}", b64url(sig.as_ref())), jwks)
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let public = pair.public_key().as_ref();
+        let jwk = json!({"kty":"EC","crv":"P-256","kid":kid,"use":"sig","x":b64url(&public[1..33]),"y":b64url(&public[33..])});
+        (EncodingKey::from_ec_der(pkcs8.as_ref()), jwk)
+    }
+
+    /// The throw-away RSA key of testdata/rsa-test-key.txt: for signing, its JWK, and its modulus bytes.
+    fn rsa_key(kid: &str) -> (EncodingKey, Value, Vec<u8>) {
+        let text = include_str!("testdata/rsa-test-key.txt");
+        let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+        let (der, n, e) = (lines.next().unwrap(), lines.next().unwrap(), lines.next().unwrap());
+        let der = base64::engine::general_purpose::STANDARD.decode(der).unwrap();
+        let jwk = json!({"kty":"RSA","kid":kid,"alg":"RS256","n":n,"e":e});
+        (EncodingKey::from_rsa_der(&der), jwk, URL_SAFE_NO_PAD.decode(n).unwrap())
+    }
+
+    fn sign(alg: Algorithm, kid: &str, key: &EncodingKey, claims: &Value) -> String {
+        let mut header = Header::new(alg);
+        header.kid = Some(kid.into());
+        encode(&header, claims, key).unwrap()
+    }
+
+    fn jwks(keys: &[&Value]) -> Value {
+        json!({ "keys": keys })
+    }
+
+    fn claims() -> Value {
+        json!({"iss":"http://i","aud":"c","exp":2000,"nonce":"n","sub":"alice"})
+    }
+
+    fn refused(token: &str, jwks: &Value) -> String {
+        verify_signature(token, jwks).expect_err("must be refused").to_string()
     }
 
     #[test]
     fn es256_signature_and_claims() {
-        let claims = json!({"iss":"http://i","aud":"c","exp":2000,"nonce":"n","sub":"alice"});
-        let (token, jwks) = signed(&claims);
-        let got = verify_signature(&token, &jwks).unwrap();
+        let (key, jwk) = ec_key("k1");
+        let token = sign(Algorithm::ES256, "k1", &key, &claims());
+        let set = jwks(&[&jwk]);
+        let got = verify_signature(&token, &set).unwrap();
         let want = Expectations { issuer: "http://i/", client_id: "c", nonce: Some("n"), subject: None, now: 1000 };
         check_claims(&got, &want).unwrap();
         assert!(check_claims(&got, &Expectations { client_id: "other", ..want }).is_err());
         assert!(check_claims(&got, &Expectations { nonce: Some("m"), ..want }).is_err());
-        assert!(check_claims(&got, &Expectations { now: 3000, ..want }).is_err());
         assert!(check_claims(&got, &Expectations { subject: Some("bob"), ..want }).is_err());
 
         let mut tampered = token.clone();
         tampered.insert(tampered.find('.').unwrap() + 2, 'x');
-        assert!(verify_signature(&tampered, &jwks).is_err());
-        let (_, other_key) = signed(&claims);
-        let err = verify_signature(&token, &other_key).unwrap_err().to_string();
-        assert!(err.contains("signature does not match"), "{err}");
-        let unsigned = format!("{}.{}.", b64url(br#"{"alg":"none"}"#), b64url(claims.to_string().as_bytes()));
-        assert!(verify_signature(&unsigned, &jwks).unwrap_err().to_string().contains("`none`"));
+        assert!(verify_signature(&tampered, &set).is_err());
+        let (_, other) = ec_key("k1");
+        assert!(refused(&token, &jwks(&[&other])).contains("signature does not match"));
+    }
+
+    #[test]
+    fn rs256_signature_with_an_unreadable_key_beside_it() {
+        let (key, jwk, _) = rsa_key("r1");
+        let token = sign(Algorithm::RS256, "r1", &key, &claims());
+        // A key of a type this crate does not read must not spoil the set.
+        let odd = json!({"kty":"XYZ","kid":"odd"});
+        let got = verify_signature(&token, &jwks(&[&odd, &jwk])).unwrap();
+        assert_eq!(got["sub"], "alice");
+        // A key that names another algorithm is not used for this one.
+        let mut ps = jwk.clone();
+        ps["alg"] = json!("PS256");
+        assert!(refused(&token, &jwks(&[&ps])).contains("no RS256 signing key"));
+        // Nor is an encryption key.
+        let mut enc = jwk.clone();
+        enc["use"] = json!("enc");
+        assert!(refused(&token, &jwks(&[&enc])).contains("no RS256 signing key"));
+    }
+
+    /// HS256 "signed" with the issuer's public RSA key as the shared secret: a verifier that let
+    /// the token pick the algorithm would accept it.
+    #[test]
+    fn algorithm_confusion_is_refused() {
+        let (_, jwk, modulus) = rsa_key("r1");
+        let set = jwks(&[&jwk]);
+        let n_text = jwk["n"].as_str().unwrap().as_bytes().to_vec();
+        for secret in [modulus, n_text, jwk.to_string().into_bytes()] {
+            let forged = sign(Algorithm::HS256, "r1", &EncodingKey::from_secret(&secret).unwrap(), &claims());
+            assert!(refused(&forged, &set).contains("`HS256`"), "{forged}");
+        }
+        // The same with an `oct` key in the JWKS under the token's kid.
+        let oct = json!({"kty":"oct","kid":"h","k":b64url(b"shared")});
+        let forged = sign(Algorithm::HS256, "h", &EncodingKey::from_secret(b"shared").unwrap(), &claims());
+        assert!(verify_signature(&forged, &jwks(&[&oct, &jwk])).is_err());
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let (_, jwk) = ec_key("k1");
+        let body = b64url(claims().to_string().as_bytes());
+        for header in [r#"{"alg":"none"}"#, r#"{"alg":"none","kid":"k1"}"#, r#"{"alg":"None","typ":"JWT"}"#] {
+            let unsigned = format!("{}.{body}.", b64url(header.as_bytes()));
+            let err = refused(&unsigned, &jwks(&[&jwk]));
+            assert!(err.contains("never `none`"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_key_of_the_wrong_type_is_refused() {
+        let (ec_signer, ec_jwk) = ec_key("same");
+        let (rsa_signer, mut rsa_jwk, _) = rsa_key("same");
+        rsa_jwk.as_object_mut().unwrap().remove("alg");
+        // An ES256 token whose kid names only an RSA key, and the other way round.
+        let es = sign(Algorithm::ES256, "same", &ec_signer, &claims());
+        assert!(refused(&es, &jwks(&[&rsa_jwk])).contains("no ES256 signing key"));
+        let rs = sign(Algorithm::RS256, "same", &rsa_signer, &claims());
+        assert!(refused(&rs, &jwks(&[&ec_jwk])).contains("no RS256 signing key"));
+        // An ES384 header over a P-256 key fails the signature check, not a panic.
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some("same".into());
+        let token = encode(&header, &claims(), &ec_signer).unwrap();
+        let (_, rest) = token.split_once('.').unwrap();
+        let relabelled = format!("{}.{rest}", b64url(br#"{"alg":"ES384","kid":"same"}"#));
+        assert!(verify_signature(&relabelled, &jwks(&[&ec_jwk])).is_err());
+    }
+
+    #[test]
+    fn expired_tokens_are_refused() {
+        let (key, jwk) = ec_key("k1");
+        let set = jwks(&[&jwk]);
+        let want = Expectations { issuer: "http://i", client_id: "c", nonce: None, subject: None, now: 1000 };
+        let got = verify_signature(&sign(Algorithm::ES256, "k1", &key, &claims()), &set).unwrap();
+        // exp 2000: valid until the leeway runs out, refused after.
+        assert!(check_claims(&got, &Expectations { now: 2000 + LEEWAY_SECS - 1, ..want }).is_ok());
+        let err = check_claims(&got, &Expectations { now: 2000 + LEEWAY_SECS, ..want }).unwrap_err().to_string();
+        assert!(err.contains("expired at"), "{err}");
+        // No exp at all is refused too; so is an exp that is not a number.
+        for exp in [json!(null), json!("2000")] {
+            let mut c = claims();
+            c["exp"] = exp;
+            let got = verify_signature(&sign(Algorithm::ES256, "k1", &key, &c), &set).unwrap();
+            assert!(check_claims(&got, &want).is_err());
+        }
     }
 }

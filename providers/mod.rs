@@ -1,12 +1,20 @@
-//! Built-in provider plugins. Each is one module that registers itself with
-//! `inventory::submit!`; nothing outside its module names it, and none imports a sibling.
+//! The plugin interface: a provider implements [`Provider`] and registers a [`ProviderInfo`] with
+//! `inventory::submit!`; the wire code plugins share is in [`arcgis`], [`oauth2`], [`loopback`], [`pkce`],
+//! [`jwt`], [`negotiate`] and [`password`]. The built-in plugins below are one private module each;
+//! nothing outside its module names one, and none imports a sibling.
 
-pub mod esri_app;
-pub mod esri_oob;
-pub mod esri_pkce;
-pub mod esri_token;
-pub mod oidc;
-pub mod web_tier;
+pub use crate::protocol::{arcgis, jwt, loopback, negotiate, oauth2, password, pkce};
+pub use crate::registry::{
+    find, provider_names, providers as all, AuthVerdict, FlowContext, Identity, Obtained, ProfileSettings, Provider,
+    ProviderInfo, SecretOrigin, SecretSpec, Secrets,
+};
+
+mod esri_app;
+mod esri_oob;
+mod esri_pkce;
+mod esri_token;
+mod oidc;
+mod web_tier;
 
 #[cfg(test)]
 mod tests {

@@ -5,11 +5,13 @@ use crate::error::{Error, Result};
 use crate::secret::Secret;
 use std::io::{BufRead, IsTerminal, Write};
 
+/// The person at the keyboard, injectable: a terminal in production, a script in tests.
 pub trait Interaction {
     /// True when a person can answer prompts (stdin and stderr are terminals).
     fn can_prompt(&self) -> bool;
     /// A progress or result line for the person (stderr).
     fn info(&mut self, message: &str);
+    /// Shows a warning.
     fn warn(&mut self, message: &str);
     /// Detail shown at `-v` and above; never pass a secret.
     fn debug(&mut self, level: u8, message: &str);
@@ -30,12 +32,14 @@ pub trait Interaction {
 
 /// The real terminal: stderr for messages, stdin for input.
 pub struct Terminal {
+    /// How much debug output to show (`-v` count).
     pub verbosity: u8,
     color: bool,
     spinner_frame: usize,
 }
 
 impl Terminal {
+    /// A terminal interaction at this verbosity.
     pub fn new(verbosity: u8) -> Self {
         let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal();
         Terminal { verbosity, color, spinner_frame: 0 }

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 /// The per-user locations: config file, encrypted caches, locks and the identity.
 #[derive(Debug, Clone)]
 pub struct Paths {
+    /// The user configuration file.
     pub config_file: PathBuf,
+    /// The per-user data directory (caches, identity).
     pub data_dir: PathBuf,
 }
 
@@ -34,18 +36,22 @@ impl Paths {
         Paths { config_file: home.join("config.toml"), data_dir: home }
     }
 
+    /// The directory of the encrypted caches.
     pub fn cache_dir(&self) -> PathBuf {
         self.data_dir.join("cache")
     }
 
+    /// The encrypted cache file of a profile.
     pub fn cache_file(&self, profile: &str) -> PathBuf {
         self.cache_dir().join(format!("{profile}.age"))
     }
 
+    /// The lock file that serialises a profile's refreshes.
     pub fn lock_file(&self, profile: &str) -> PathBuf {
         self.cache_dir().join(format!("{profile}.lock"))
     }
 
+    /// The age identity file that decrypts the caches.
     pub fn identity_file(&self) -> PathBuf {
         self.data_dir.join("identity.txt")
     }

@@ -1,7 +1,7 @@
 //! Interactive set-up: the fields a provider asks a person for, in the order and with the short
 //! labels it declares (`x-prompt` / `x-secret-prompts` in its settings schema), each answer checked at once.
 
-use crate::config::{validate_profile_name, FlagValue};
+use crate::config::FlagValue;
 use crate::error::{Error, Result};
 use crate::interact::Interaction;
 use crate::registry::ProviderInfo;
@@ -20,7 +20,6 @@ pub enum Check {
     Integer,
     Bool,
     Choice(Vec<String>),
-    ProfileName,
 }
 
 /// One field of a provider as the set-up asks for it.
@@ -169,7 +168,6 @@ pub fn check(field: &SetupField, answer: &str) -> std::result::Result<Value, Str
             .find(|c| c.eq_ignore_ascii_case(answer))
             .map(|c| json!(c))
             .ok_or_else(|| format!("`{answer}` is not one of: {}", choices.join(", "))),
-        Check::ProfileName => validate_profile_name(answer).map(|_| json!(answer)).map_err(|e| e.to_string()),
     }
 }
 

@@ -22,11 +22,16 @@ pub const CACHE_FORMAT: u32 = 1;
 /// (client secret, password) and its tokens.
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct CacheEntry {
+    /// The cache format version.
     pub format: u32,
+    /// The profile the entry belongs to.
     pub profile: String,
+    /// The provider that made it.
     pub provider: String,
+    /// Stored secrets (client secret, password), by name.
     #[serde(default)]
     pub secrets: BTreeMap<String, Secret>,
+    /// The tokens, if signed in.
     #[serde(default)]
     pub tokens: Option<TokenSet>,
     /// The service (portal, server, site) the tokens were issued by and the secrets were
@@ -40,6 +45,7 @@ pub struct CacheEntry {
 }
 
 impl CacheEntry {
+    /// An empty entry for a profile.
     pub fn new(profile: &str, provider: &str) -> Self {
         CacheEntry {
             format: CACHE_FORMAT,
@@ -249,6 +255,7 @@ impl CacheStore {
         }
     }
 
+    /// Where the caches and identity live.
     pub fn paths(&self) -> &Paths {
         &self.paths
     }
@@ -357,6 +364,7 @@ impl CacheStore {
         })
     }
 
+    /// True when the profile has a cache file.
     pub fn exists(&self, profile: &str) -> bool {
         self.paths.cache_file(profile).exists()
     }

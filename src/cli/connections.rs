@@ -6,7 +6,7 @@ use crate::prompt;
 
 /// `--auth-type` of the Python age-oauth: which provider a connection uses.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthType {
+pub(crate) enum AuthType {
     /// A person signs in (esri-oob).
     User,
     /// Application credentials (esri-app).
@@ -23,24 +23,24 @@ impl AuthType {
 }
 
 #[derive(Args, Debug)]
-pub struct ConnectionAddArgs {
+pub(crate) struct ConnectionAddArgs {
     /// Name of the profile (the Python age-oauth's connection label; spaces become '-'). Asked at a terminal.
     #[arg(long, value_name = "LABEL")]
-    pub label: Option<String>,
+    pub(crate) label: Option<String>,
     /// user (a person signs in: esri-oob, the default) or app (application credentials: esri-app).
     #[arg(long, value_enum, value_name = "user|app")]
-    pub auth_type: Option<AuthType>,
+    pub(crate) auth_type: Option<AuthType>,
     /// Referer header sent with every request (for credentials bound to a referer).
     #[arg(long, value_name = "URL")]
-    pub referer: Option<String>,
+    pub(crate) referer: Option<String>,
     /// Keep the current default profile (the new one is not made the default).
     #[arg(long)]
-    pub no_active: bool,
+    pub(crate) no_active: bool,
     /// Same as --no-active: our profiles have one default (`default_profile`), which is left as it is.
     #[arg(long)]
-    pub no_default: bool,
+    pub(crate) no_default: bool,
     #[command(flatten)]
-    pub fields: FieldArgs,
+    pub(crate) fields: FieldArgs,
 }
 
 /// The Python age-oauth's connection id: `slug(label)_` + the first 8 hex digits of SHA-1(portal URL).
@@ -71,7 +71,7 @@ fn service_of(engine: &Engine, config: &Config, name: &str) -> Option<String> {
 /// Picks a profile the way the Python age-oauth picked a connection: the exact name, then the
 /// name in any case, then an old connection id, then a unique prefix of a name. `None` takes the
 /// active one (AGE_OAUTH_PROFILE), then the default (`default_profile`), then the only one.
-pub fn select(engine: &Engine, config: &Config, selector: Option<&str>) -> Result<String> {
+pub(crate) fn select(engine: &Engine, config: &Config, selector: Option<&str>) -> Result<String> {
     let Some(wanted) = selector.map(str::trim) else {
         return config.select(None);
     };
@@ -103,7 +103,7 @@ pub fn select(engine: &Engine, config: &Config, selector: Option<&str>) -> Resul
 }
 
 /// `--connection-id`: the exact profile name, or the Python age-oauth's id of a migrated connection.
-pub fn select_by_id(engine: &Engine, config: &Config, id: &str) -> Result<String> {
+pub(crate) fn select_by_id(engine: &Engine, config: &Config, id: &str) -> Result<String> {
     let names = config.profile_names();
     if names.iter().any(|n| n == id) {
         return Ok(id.to_string());

@@ -19,8 +19,9 @@ mod connections;
 mod headless;
 mod profiles;
 mod session;
+pub use connections::python_connection_id;
+pub(crate) use connections::ConnectionAddArgs;
 use connections::*;
-pub use connections::{python_connection_id, AuthType, ConnectionAddArgs};
 use headless::*;
 use profiles::*;
 use session::*;
@@ -38,25 +39,26 @@ Exit codes: 0 ok, 2 usage or configuration error, 3 login required,
 
 #[derive(Parser, Debug)]
 #[command(name = "age-oauth", version, about = "Tokens for scripts, from an age-encrypted cache that refreshes itself", after_help = EXAMPLES)]
+/// The command line of `age-oauth` (see `age-oauth --help`).
 pub struct Cli {
     /// Profile to use (default: AGE_OAUTH_PROFILE, then default_profile, then the only one).
     #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["connection", "connection_id"])]
-    pub profile: Option<String>,
+    pub(crate) profile: Option<String>,
     /// Pick the profile as the Python age-oauth did: exact name, name in any case, its old connection id, a unique prefix.
     #[arg(long, global = true, value_name = "SELECTOR", conflicts_with = "connection_id")]
-    pub connection: Option<String>,
+    pub(crate) connection: Option<String>,
     /// The profile's exact name, or the Python age-oauth's connection id of a migrated one.
     #[arg(long, global = true, value_name = "ID")]
-    pub connection_id: Option<String>,
+    pub(crate) connection_id: Option<String>,
     /// More detail on stderr (repeat for more); never prints a secret.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Subcommand, Debug)]
-pub enum Command {
+pub(crate) enum Command {
     /// List the providers this build knows, with their fields.
     #[command(after_help = "Example:\n  age-oauth providers --json | jq '.[].name'")]
     Providers {
@@ -199,7 +201,7 @@ age-oauth sandbox --port 8443 --tls-cert cert.pem --tls-key key.pem   # https://
 }
 
 #[derive(Subcommand, Debug)]
-pub enum ProfileCommand {
+pub(crate) enum ProfileCommand {
     /// Add or update a profile: settings go to the user file, secrets to the encrypted cache.
     #[command(
         after_help = "Examples:\n  age-oauth profile add                            # at a terminal: asks for each field\n  age-oauth profile add prod --provider esri-oob --portal https://gis.example.com/portal --client-id MYAPP\n  age-oauth profile add app --provider esri-app --portal https://www.arcgis.com --client-id ID --client-secret S\n  age-oauth profile add prod --provider esri-oob --set expiration=20160 --set referer=https://apps.example.com\n\n\
@@ -230,7 +232,7 @@ At a terminal, missing fields are asked for in the provider's order (Ctrl-C writ
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenFormat {
+pub(crate) enum TokenFormat {
     Token,
     Env,
     Json,
@@ -238,7 +240,7 @@ pub enum TokenFormat {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum CacheCommand {
+pub(crate) enum CacheCommand {
     /// Re-encrypt a profile (settings and cache) to another machine's age key or a passphrase.
     #[command(
         after_help = "Examples:\n  age-oauth cache export --profile prod --recipient age1… -o prod.age   # key from `age-oauth key show` on the server\n  \
@@ -277,7 +279,7 @@ A passphrase export is opened with AGE_OAUTH_EXPORT_PASSPHRASE (or AGE_OAUTH_PAS
 }
 
 #[derive(Subcommand, Debug)]
-pub enum KeyCommand {
+pub(crate) enum KeyCommand {
     /// Print this machine's age public key (creates the key on first use).
     Show,
     /// Re-encrypt every cache to a new identity and replace the identity file.
@@ -285,7 +287,7 @@ pub enum KeyCommand {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum MigrateCommand {
+pub(crate) enum MigrateCommand {
     /// Import the Python age-oauth's connections (client secrets and tokens move into the encrypted cache).
     #[command(name = "python-age-oauth")]
     PythonAgeOauth {
@@ -299,7 +301,7 @@ pub enum MigrateCommand {
 }
 
 #[derive(Subcommand, Debug)]
-pub enum ConnectionsCommand {
+pub(crate) enum ConnectionsCommand {
     /// List profiles: NAME (active, default)  -  provider  -  URL  -  login state.
     List {
         #[arg(long)]
@@ -340,33 +342,33 @@ The new profile becomes the default one unless --no-default (or --no-active) is 
 }
 
 #[derive(Args, Debug)]
-pub struct AddArgs {
+pub(crate) struct AddArgs {
     /// Profile name (asked at a terminal when missing).
-    pub name: Option<String>,
+    pub(crate) name: Option<String>,
     #[command(flatten)]
-    pub fields: FieldArgs,
+    pub(crate) fields: FieldArgs,
 }
 
 #[derive(Args, Debug, Default, Clone)]
-pub struct FieldArgs {
+pub(crate) struct FieldArgs {
     /// Provider name (see `age-oauth providers`); default esri-oob, or the profile's current one.
     #[arg(long)]
-    pub provider: Option<String>,
+    pub(crate) provider: Option<String>,
     /// Portal URL.
     #[arg(long, visible_alias = "url")]
-    pub portal: Option<String>,
+    pub(crate) portal: Option<String>,
     /// OAuth client_id (App ID).
     #[arg(long)]
-    pub client_id: Option<String>,
+    pub(crate) client_id: Option<String>,
     /// Client secret: stored encrypted, never in a file. Prefer AGE_OAUTH_CLIENT_SECRET or the prompt (a flag is visible to `ps`).
     #[arg(long, value_parser = parse_secret)]
-    pub client_secret: Option<Secret>,
+    pub(crate) client_secret: Option<Secret>,
     /// true, false, or the path of a PEM CA bundle.
     #[arg(long, value_name = "true|false|PATH")]
-    pub verify_ssl: Option<String>,
+    pub(crate) verify_ssl: Option<String>,
     /// Any field of the provider; VALUE is read as TOML when it parses, else as a string.
     #[arg(long = "set", value_name = "KEY=VALUE")]
-    pub set: Vec<String>,
+    pub(crate) set: Vec<String>,
 }
 
 /// Runs a parsed command; `Ok` carries the exit code.

@@ -15,8 +15,11 @@ use serde_json::Value;
 /// A token for one federated server.
 #[derive(Debug, Clone)]
 pub struct ServerToken {
+    /// The server root the token is for.
     pub server: String,
+    /// The server token.
     pub token: Secret,
+    /// When it expires (Unix seconds), if the portal said.
     pub expires_at: Option<u64>,
 }
 

@@ -18,9 +18,13 @@ use std::time::Duration;
 /// Makes the HTTP client for a profile's TLS settings (injected in tests).
 pub type HttpFactory = Box<dyn Fn(&VerifySsl) -> Result<Arc<dyn HttpClient>> + Send + Sync>;
 
+/// Runs flows and owns the cache: every read and write of a profile's cache goes through it.
 pub struct Engine {
+    /// Where the configuration, caches and identity live.
     pub paths: Paths,
+    /// The encrypted cache.
     pub store: CacheStore,
+    /// The clock every expiry is judged by.
     pub clock: Arc<dyn Clock>,
     http_factory: HttpFactory,
     /// Longest wait for a profile's lock before a refresh reports "another process is stuck".
@@ -29,7 +33,9 @@ pub struct Engine {
 
 /// A profile with its provider built and its secrets gathered.
 pub struct Session {
+    /// The profile's resolved settings.
     pub profile: ResolvedProfile,
+    /// The profile's provider, built from them.
     pub provider: Box<dyn Provider>,
     http: OnceLock<Arc<dyn HttpClient>>,
     /// `request --allow-other-host`: authenticated requests may leave the bound origins.
@@ -37,9 +43,11 @@ pub struct Session {
 }
 
 impl Session {
+    /// The profile's name.
     pub fn name(&self) -> &str {
         &self.profile.name
     }
+    /// The provider's registered name (`esri-oob`, `oidc`, ...).
     pub fn provider_name(&self) -> &'static str {
         self.profile.provider.name
     }
@@ -47,15 +55,21 @@ impl Session {
 
 /// What `login` did.
 pub enum LoginOutcome {
+    /// The cached tokens were still good.
     AlreadyValid(TokenSet),
+    /// The tokens were refreshed without a person.
     Refreshed(TokenSet),
+    /// A full sign-in ran.
     LoggedIn(TokenSet),
 }
 
 /// What `logout` did.
 pub struct LogoutReport {
+    /// What the server said about revoking the tokens, when it was asked.
     pub revocation: Option<String>,
+    /// The cached tokens were removed.
     pub removed_tokens: bool,
+    /// Stored secrets (client secret, password) were kept.
     pub kept_secrets: bool,
 }
 
@@ -106,6 +120,7 @@ fn now_ms() -> u64 {
 }
 
 impl Engine {
+    /// The engine with the system clock and the real HTTP client.
     pub fn new(paths: Paths) -> Self {
         Engine::with_clock(paths, Arc::new(SystemClock))
     }
@@ -124,6 +139,7 @@ impl Engine {
         .with_lock_wait(lock_wait_for(timeout))
     }
 
+    /// The engine with an injected clock and HTTP client factory (tests).
     pub fn with_parts(paths: Paths, clock: Arc<dyn Clock>, http_factory: HttpFactory) -> Self {
         let store = CacheStore::new(paths.clone());
         Engine { paths, store, clock, http_factory, lock_wait: lock_wait_for(crate::http::DEFAULT_TIMEOUT) }

@@ -15,7 +15,9 @@ pub const OOB_REDIRECT: &str = "urn:ietf:wg:oauth:2.0:oob";
 /// An error object an ArcGIS server put in its answer.
 #[derive(Debug, Clone)]
 pub struct ArcgisError {
+    /// The ArcGIS error code (498/499 invalid token, 403 no permission, ...).
     pub code: i64,
+    /// The message, with its details.
     pub message: String,
     /// The OAuth-style `error` string some endpoints add (`invalid_request`, ...).
     pub oauth_error: Option<String>,
@@ -33,7 +35,9 @@ impl std::fmt::Display for ArcgisError {
 
 /// How an ArcGIS answer turned out.
 pub enum Answer {
+    /// A JSON object without an `error`.
     Ok(Map<String, Value>),
+    /// The error object the server sent (often with HTTP 200).
     Error(ArcgisError),
 }
 
@@ -229,11 +233,14 @@ pub fn generated_token(object: &Map<String, Value>, what: &str) -> Result<(Secre
 
 /// One portal and the endpoints under its sharing REST root.
 pub struct Portal {
+    /// The portal's URL (`https://host/portal`).
     pub url: String,
+    /// The Referer requests carry, for tokens bound to one.
     pub referer: Option<String>,
 }
 
 impl Portal {
+    /// The URL of a sharing REST resource.
     pub fn rest(&self, path: &str) -> String {
         format!("{}/sharing/rest/{path}", self.url)
     }

@@ -84,18 +84,22 @@ pub fn verify_signature(token: &str, jwks: &Value) -> Result<Map<String, Value>>
 
 /// What the claims of an id_token must say (OpenID Connect Core §3.1.3.7).
 pub struct Expectations<'a> {
+    /// The issuer the token must name.
     pub issuer: &'a str,
+    /// This client, which must be in the audience.
     pub client_id: &'a str,
     /// The login's nonce; `None` for tokens from refresh or the device flow.
     pub nonce: Option<&'a str>,
     /// The subject of the earlier id_token, which a refreshed one must repeat.
     pub subject: Option<&'a str>,
+    /// Now (Unix seconds), from the engine's clock.
     pub now: u64,
 }
 
 /// Clock skew tolerated on `exp`.
 const LEEWAY_SECS: u64 = 60;
 
+/// Checks issuer, audience, authorized party, expiry, nonce and subject.
 pub fn check_claims(claims: &Map<String, Value>, want: &Expectations<'_>) -> Result<()> {
     let bad = |why: String| Err(Error::server(format!("the id_token is not valid for this login: {why}")));
     let iss = claims.get("iss").and_then(Value::as_str).unwrap_or_default();

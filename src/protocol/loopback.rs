@@ -12,7 +12,9 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
 
 /// What the authorization response must carry to be ours.
 pub struct Expected<'a> {
+    /// The profile signing in (for messages).
     pub profile: &'a str,
+    /// The `state` the redirect must carry back.
     pub state: &'a str,
     /// The issuer the response's `iss` must equal when it has one (RFC 9207).
     pub issuer: Option<&'a str>,
@@ -21,6 +23,7 @@ pub struct Expected<'a> {
 /// A valid authorization response.
 #[derive(Debug)]
 pub struct Callback {
+    /// The authorization code.
     pub code: Secret,
 }
 
@@ -58,6 +61,7 @@ impl Listener {
         Ok(Listener { server: Arc::new(server), redirect_uri: format!("http://127.0.0.1:{bound}{path}"), path })
     }
 
+    /// The redirect URI to register with the authorization request.
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
     }

@@ -230,7 +230,9 @@ impl Gssapi {
 
 /// Why a handshake could not start: no ticket is a login matter, anything else the server's or the setup's.
 pub enum CredentialProblem {
+    /// No Kerberos ticket (run `kinit`).
     NoTicket(String),
+    /// Any other GSSAPI failure.
     Other(String),
 }
 
@@ -290,6 +292,7 @@ impl Initiator {
         Ok(cred)
     }
 
+    /// True when the context is established.
     pub fn is_complete(&self) -> bool {
         self.complete
     }

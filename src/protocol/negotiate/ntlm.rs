@@ -34,7 +34,9 @@ const FILETIME_UNIX_OFFSET: u64 = 11_644_473_600;
 /// The account NTLM authenticates: `DOMAIN\user`, or a user and an optional domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
+    /// The user name.
     pub user: String,
+    /// The domain (may be empty).
     pub domain: String,
 }
 

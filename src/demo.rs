@@ -1,5 +1,6 @@
 //! `age-oauth demo` and `age-oauth sandbox`: the whole product against the built-in Portal
 //! simulator, with no network and no prompt — the quickest way to see what age-oauth does.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the `sandbox` and `demo` commands talk to the terminal
 
 use crate::config::{self, Config};
 use crate::engine::{Engine, LoginOutcome};

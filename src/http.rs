@@ -434,7 +434,7 @@ impl UreqClient {
     }
 
     fn agent(&self) -> Result<ureq::Agent> {
-        let mut slot = self.agent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.agent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(agent) = slot.as_ref() {
             return Ok(agent.clone());
         }

@@ -54,6 +54,7 @@ impl Terminal {
     }
 }
 
+#[allow(clippy::print_stderr)] // the terminal: messages and prompts go to stderr
 impl Interaction for Terminal {
     fn can_prompt(&self) -> bool {
         std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
@@ -88,7 +89,7 @@ impl Interaction for Terminal {
     fn read_line_or(&mut self, prompt: &str, done: &dyn Fn() -> bool) -> Result<Option<String>> {
         eprint!("{prompt}");
         let _ = std::io::stderr().flush();
-        let lines = stdin_lines().lock().unwrap_or_else(|e| e.into_inner());
+        let lines = stdin_lines().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         loop {
             if done() {
                 eprintln!();

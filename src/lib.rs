@@ -23,11 +23,14 @@
 //! assert!(engine.load(&session).unwrap().is_none());
 //! ```
 #![warn(missing_docs)]
+// The library only (tests may be long and cast freely): the guide's 100-line limit (clippy.toml), and
+// casts that could lose a server's absurd number silently.
+#![warn(clippy::too_many_lines, clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap)]
 
 mod binding;
 mod clock;
-// The lead is restructuring the configuration (src/config/): its docs come with that.
-#[allow(missing_docs)]
+// The lead is restructuring the configuration (src/config/): its docs and lint clean-up come with that.
+#[allow(missing_docs, clippy::too_many_lines, clippy::redundant_closure_for_method_calls, clippy::print_stderr)]
 mod config;
 mod demo;
 mod engine;
@@ -50,11 +53,16 @@ mod token;
 
 /// The command line: the `age-oauth` binary is [`cli::run`] over [`cli::Cli`].
 pub mod cli;
-/// The plugin interface, the wire code plugins share, and the built-in provider plugins (under `providers/`).
 #[path = "../providers/mod.rs"]
 pub mod providers;
 /// Simulators of ArcGIS portals and servers and an OpenID Connect issuer, for `age-oauth sandbox`, `demo` and tests.
-#[allow(missing_docs)]
+// The other half of issue 9 (branch layout-sim) rewrites the simulators: docs and lint clean-up come with that.
+#[allow(
+    missing_docs,
+    clippy::redundant_closure_for_method_calls,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
 pub mod sandbox;
 
 pub use binding::{Binding, BoundOrigin, Origin, Trust};

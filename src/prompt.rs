@@ -74,7 +74,7 @@ pub fn setup_fields(provider: &ProviderInfo) -> Vec<SetupField> {
         fields.push(SetupField {
             name: spec.name.to_string(),
             label: declared.and_then(|d| d["label"].as_str()).map(String::from).unwrap_or_else(|| humanize(spec.name)),
-            order: declared.and_then(|d| d["order"].as_i64()).unwrap_or(2000 + i as i64),
+            order: declared.and_then(|d| d["order"].as_i64()).unwrap_or(2000 + i64::try_from(i).unwrap_or(0)),
             required: spec.required,
             secret: true,
             default: None,
@@ -107,7 +107,7 @@ fn schema_fields(schema: &Value, include_undeclared: bool) -> Vec<SetupField> {
         out.push(SetupField {
             name: name.clone(),
             label: declared.and_then(|d| d["label"].as_str()).map(String::from).unwrap_or_else(|| humanize(name)),
-            order: declared.and_then(|d| d["order"].as_i64()).unwrap_or(1000 + i as i64),
+            order: declared.and_then(|d| d["order"].as_i64()).unwrap_or(1000 + i64::try_from(i).unwrap_or(0)),
             required: required.contains(&name.as_str()),
             secret: false,
             default: prop.get("default").filter(|d| !d.is_null()).cloned(),

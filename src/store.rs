@@ -303,12 +303,12 @@ impl CacheStore {
     }
 
     fn cached_keys(&self) -> Option<Arc<Keys>> {
-        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     fn remember(&self, keys: Keys) -> Arc<Keys> {
         let keys = Arc::new(keys);
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(keys.clone());
+        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(keys.clone());
         keys
     }
 
@@ -325,7 +325,7 @@ impl CacheStore {
     }
 
     fn forget_keys(&self) {
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// The key, loaded once; `create` makes the identity file when it is missing.
@@ -414,14 +414,7 @@ impl CacheStore {
         let decryptor = age::Decryptor::new(&bytes[..]).map_err(|e| damaged(&describe_decrypt_error(&e)))?;
         let keys = match self.keys(false) {
             Ok(k) => k,
-            Err(_) if decryptor.is_scrypt() => {
-                return Err(Error::store(
-                    StoreErrorKind::Passphrase,
-                    format!(
-                    "the cache of profile '{profile}' is protected by a passphrase: set AGE_OAUTH_PASSPHRASE to read it"
-                ),
-                ))
-            }
+            Err(_) if decryptor.is_scrypt() => return Err(passphrase_needed(profile)),
             Err(e) => return Err(e),
         };
         let mut plain = Vec::new();
@@ -431,14 +424,7 @@ impl CacheStore {
                 decryptor.decrypt(std::iter::once(&id as &dyn age::Identity))
             }
             (KeyMaterial::Identity(id), false) => decryptor.decrypt(std::iter::once(id.as_ref() as &dyn age::Identity)),
-            (KeyMaterial::Identity(_), true) => {
-                return Err(Error::store(
-                    StoreErrorKind::Passphrase,
-                    format!(
-                    "the cache of profile '{profile}' is protected by a passphrase: set AGE_OAUTH_PASSPHRASE to read it"
-                ),
-                ))
-            }
+            (KeyMaterial::Identity(_), true) => return Err(passphrase_needed(profile)),
             (KeyMaterial::Passphrase(_), false) => {
                 return Err(Error::store(
                     StoreErrorKind::Passphrase,
@@ -746,6 +732,14 @@ fn load_or_create_identity(path: &Path, create: bool) -> Result<age::x25519::Ide
         ))),
         Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
     }
+}
+
+/// A passphrase cache read without the passphrase.
+fn passphrase_needed(profile: &str) -> Error {
+    Error::store(
+        StoreErrorKind::Passphrase,
+        format!("the cache of profile '{profile}' is protected by a passphrase: set AGE_OAUTH_PASSPHRASE to read it"),
+    )
 }
 
 #[cfg(test)]

@@ -605,9 +605,8 @@ fn app_lab(secret: &str) -> (Lab, Engine, Session) {
 fn esri_app_logs_in_and_refreshes_with_client_credentials() {
     let (lab, engine, mut session) = app_lab(APP_SECRET);
     let mut ui = ScriptedUi::default();
-    let first = match engine.login(&mut session, &mut ui, false, true).unwrap() {
-        LoginOutcome::LoggedIn(t) => t,
-        _ => panic!("expected LoggedIn"),
+    let LoginOutcome::LoggedIn(first) = engine.login(&mut session, &mut ui, false, true).unwrap() else {
+        panic!("expected LoggedIn")
     };
     assert_eq!(ui.prompts, 0, "no person needed");
     assert!(first.refresh_token.is_none());

@@ -108,7 +108,7 @@ fn assert_refused_everywhere(bound: &Bound, attacker: &Attacker, settings: &[&st
 }
 
 fn strings(commands: &[&[&str]]) -> Vec<Vec<String>> {
-    commands.iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect()
+    commands.iter().map(|c| c.iter().map(ToString::to_string).collect()).collect()
 }
 
 /// The commands that send credentials: a forced refresh, whoami, logout, and a request.

@@ -21,6 +21,9 @@ export CARGO_TERM_COLOR=never
 cargo build --locked --all-targets
 # The optional OS-keyring backend must keep compiling (its logic is tested with a fake keyring).
 cargo check --locked --features keyring --lib
+# Lints (Cargo.toml [lints], src/lib.rs) and the API docs: warnings are errors.
+cargo clippy --locked --all-targets -- -D warnings
+RUSTDOCFLAGS=-Dwarnings cargo doc --locked --no-deps
 set +e
 cargo test --locked --no-fail-fast 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}

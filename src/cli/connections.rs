@@ -1,8 +1,19 @@
 //! The Python age-oauth's command line over our profiles: `connections list|add|use|show|info|remove`,
 //! its way of picking a connection (`--connection`, `--connection-id`), `profile use`, and removal prompts.
 
-use super::*;
+use super::args::{Cli, Command, FieldArgs};
+use super::output::{print_json, print_line};
+use super::profiles::{cache_state, cmd_profile_add, cmd_profile_remove, cmd_profile_show, flag_values};
+use crate::clock::rfc3339;
+use crate::config;
+use crate::config::Config;
+use crate::engine::{Engine, Session};
+use crate::error::{Error, Result};
+use crate::interact::Interaction;
 use crate::prompt;
+use crate::registry;
+use clap::Args;
+use serde_json::{json, Value};
 
 /// `--auth-type` of the Python age-oauth: which provider a connection uses.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -498,4 +509,36 @@ pub(super) fn cmd_rotate(
         out.push_str(&format!("; the new one is valid until {at}"));
     }
     print_line(&out)
+}
+
+/// The profile the command line names: `--profile`, else `--connection` / `--connection-id` (or the
+/// Python tool's positional portal selector of `token`).
+pub(super) fn chosen_for(engine: &Engine, cwd: &std::path::Path, cli: &Cli) -> Result<Option<String>> {
+    let token_selector = match &cli.command {
+        Command::Token { portal_selector: Some(s), .. } if cli.connection.is_none() => Some(s.as_str()),
+        _ => None,
+    };
+    chosen_profile(
+        engine,
+        cwd,
+        cli.profile.as_deref(),
+        cli.connection.as_deref().or(token_selector),
+        cli.connection_id.as_deref(),
+    )
+}
+
+/// `connections show [SELECTOR]`: the selected connection, else the one `--profile` chose.
+pub(super) fn cmd_show(
+    engine: &Engine,
+    cwd: &std::path::Path,
+    selector: Option<&str>,
+    profile: Option<&str>,
+    json: bool,
+) -> Result<i32> {
+    let config = Config::load(&engine.paths, cwd)?;
+    let name = match (selector, profile) {
+        (None, Some(p)) => p.to_string(),
+        (s, _) => select(engine, &config, s)?,
+    };
+    cmd_profile_show(engine, cwd, &name, json)
 }

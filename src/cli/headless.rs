@@ -1,7 +1,13 @@
 //! Commands that move logins between machines and tools: cache export / import and migrate.
 //! The formats and crypto live in `crate::headless` and `crate::migrate`; these are the CLI ends.
 
-use super::*;
+use super::output::{print_json, print_line};
+use crate::config::Config;
+use crate::engine::{Engine, Session};
+use crate::error::{Error, Result};
+use crate::interact::Interaction;
+use crate::paths::Paths;
+use crate::secret::Secret;
 
 pub(super) fn cmd_export(
     engine: &Engine,
@@ -145,4 +151,22 @@ pub(super) fn cmd_migrate(
         ));
     }
     print_json(&serde_json::to_value(&done).unwrap_or_default())
+}
+
+/// `key show`: the public key the caches are encrypted to.
+pub(super) fn cmd_key_show(engine: &Engine) -> Result<i32> {
+    match engine.store.public_key(true)? {
+        Some(key) => print_line(&key),
+        None => Err(Error::Config(
+            "the caches are protected by a passphrase (AGE_OAUTH_PASSPHRASE): this machine has no age key to show"
+                .into(),
+        )),
+    }
+}
+
+/// `key rotate`: a new key, every cache re-encrypted to it, the old key gone.
+pub(super) fn cmd_key_rotate(engine: &Engine, ui: &mut dyn Interaction) -> Result<i32> {
+    let (public, count) = crate::headless::rotate_identity(engine)?;
+    ui.info(&format!("Re-encrypted {count} cache(s) to the new key {public}; the old key is gone."));
+    print_line(&public)
 }

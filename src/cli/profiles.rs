@@ -1,7 +1,19 @@
 //! Commands about configuration and state: providers, profile add / list / show / remove, status.
 //! They read config and caches; only `profile add` and `remove` write.
 
-use super::*;
+use super::args::{AddArgs, FieldArgs};
+use super::connections::{ask_name_and_provider, confirm_remove};
+use super::output::{print_json, print_line};
+use crate::clock::rfc3339;
+use crate::config;
+use crate::config::{loose_value, Config, FlagValue};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::interact::Interaction;
+use crate::registry;
+use crate::registry::SecretOrigin;
+use crate::secret::Secret;
+use serde_json::{json, Map, Value};
 
 pub(super) fn cmd_providers(as_json: bool) -> Result<i32> {
     let providers = registry::providers();
@@ -154,22 +166,7 @@ pub(super) fn cmd_profile_add(
     }
 
     // Write the non-secret fields given now over what the user file already had.
-    let mut values = Map::new();
-    if let Ok(text) = std::fs::read_to_string(&engine.paths.config_file) {
-        if let Ok(user) =
-            Config::from_parts(vec![(engine.paths.config_file.clone(), text)], Default::default(), Default::default())
-        {
-            if user.provider_of(name).as_deref() == Some(provider_name.as_str()) {
-                if let Ok(r) = user.resolve(name, &[]) {
-                    for (k, origin) in &r.origins {
-                        if matches!(origin, config::Origin::File { .. }) {
-                            values.insert(k.clone(), r.values[k].clone());
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let mut values = user_file_values(engine, name, &provider_name);
     for f in flags.iter().filter(|f| f.field != "provider") {
         values.insert(f.field.clone(), f.value.clone());
     }
@@ -269,7 +266,7 @@ pub(super) fn cmd_profile_show(engine: &Engine, cwd: &std::path::Path, name: &st
     let stored = engine.store.load(name).ok().flatten();
     let mut fields = Map::new();
     for (k, v) in &resolved.values {
-        let origin = resolved.origins.get(k).map(|o| o.to_string()).unwrap_or_default();
+        let origin = resolved.origins.get(k).map(std::string::ToString::to_string).unwrap_or_default();
         fields.insert(k.clone(), json!({ "value": v, "source": origin }));
     }
     for spec in resolved.provider.secrets {
@@ -391,4 +388,53 @@ pub(super) fn cmd_status(engine: &Engine, cwd: &std::path::Path, as_json: bool) 
         ));
     }
     print_line(out.trim_end())
+}
+
+/// The values the user file already holds for profile `name` of `provider` (none when it names another provider).
+fn user_file_values(engine: &Engine, name: &str, provider: &str) -> Map<String, Value> {
+    let mut values = Map::new();
+    let Ok(text) = std::fs::read_to_string(&engine.paths.config_file) else {
+        return values;
+    };
+    let files = vec![(engine.paths.config_file.clone(), text)];
+    let Ok(user) = Config::from_parts(files, Default::default(), Default::default()) else {
+        return values;
+    };
+    if user.provider_of(name).as_deref() != Some(provider) {
+        return values;
+    }
+    if let Ok(r) = user.resolve(name, &[]) {
+        for (k, origin) in &r.origins {
+            if matches!(origin, config::Origin::File { .. }) {
+                values.insert(k.clone(), r.values[k].clone());
+            }
+        }
+    }
+    values
+}
+
+/// `profile add`: asks for the name and provider when they are missing, then adds.
+pub(super) fn cmd_profile_add_asking(
+    engine: &Engine,
+    cwd: &std::path::Path,
+    ui: &mut dyn Interaction,
+    args: AddArgs,
+) -> Result<i32> {
+    let (name, provider) = ask_name_and_provider(engine, cwd, ui, args.name.as_deref(), &args.fields)?;
+    let fields = FieldArgs { provider, ..args.fields };
+    cmd_profile_add(engine, cwd, ui, &name, &fields)
+}
+
+/// `profile remove`: after the confirmation (unless `--yes`); declining exits 1.
+pub(super) fn cmd_remove_confirmed(
+    engine: &Engine,
+    cwd: &std::path::Path,
+    ui: &mut dyn Interaction,
+    name: &str,
+    yes: bool,
+) -> Result<i32> {
+    if !confirm_remove(engine, cwd, ui, name, yes)? {
+        return Ok(1);
+    }
+    cmd_profile_remove(engine, cwd, ui, name)
 }

@@ -171,7 +171,7 @@ pub fn judge(response: &HttpResponse) -> AuthVerdict {
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.get("code")).and_then(Value::as_i64));
     match code {
-        Some(498) | Some(499) => AuthVerdict::Rejected,
+        Some(498 | 499) => AuthVerdict::Rejected,
         Some(403) => AuthVerdict::Forbidden,
         _ => AuthVerdict::Accepted,
     }
@@ -403,9 +403,10 @@ impl Portal {
             Answer::Error(e) if refresh_token_refused(&e) => {
                 Err(cx.login_required(format!("the portal refused the refresh token: {e}")))
             }
-            Answer::Error(e) if (500..600).contains(&e.code) => {
-                Err(Error::http_status(e.code as u16, format!("the portal could not refresh the token: {e}")))
-            }
+            Answer::Error(e) if (500..600).contains(&e.code) => Err(Error::http_status(
+                u16::try_from(e.code).unwrap_or(500),
+                format!("the portal could not refresh the token: {e}"),
+            )),
             Answer::Error(e) => Err(Error::server(format!("the portal could not refresh the token: {e}"))),
         }
     }

@@ -136,7 +136,7 @@ impl Listener {
         let thread = std::thread::spawn(move || {
             let expected = Expected { profile: &profile, state: &state, issuer: issuer.as_deref() };
             let outcome = listener.wait_until(&expected, Instant::now() + timeout, timeout, &stopping, |_| {});
-            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+            *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome);
         });
         BackgroundWait { result, stop, thread: Some(thread) }
     }
@@ -151,7 +151,7 @@ struct BackgroundWait {
 
 impl BackgroundWait {
     fn finished(&self) -> bool {
-        self.result.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        self.result.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
     }
 
     /// What the listener ended with (waiting for it to end).
@@ -159,7 +159,7 @@ impl BackgroundWait {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let taken = self.result.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let taken = self.result.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         taken.unwrap_or_else(|| Err(Error::server("the sign-in listener stopped without an answer")))
     }
 }

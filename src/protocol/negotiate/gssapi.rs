@@ -158,6 +158,7 @@ fn resolve(library: libloading::Library) -> std::result::Result<Gssapi, libloadi
     }
 }
 
+#[allow(clippy::cast_possible_truncation)] // a static OID of a few bytes
 fn oid(der: &'static [u8]) -> Oid {
     Oid { length: der.len() as OmUint32, elements: der.as_ptr().cast() }
 }

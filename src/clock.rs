@@ -35,9 +35,9 @@ impl Clock for OffsetClock {
 }
 
 /// The clock the binary uses: the system clock, shifted when `AGE_OAUTH_CLOCK_OFFSET` is set.
-pub fn from_env() -> crate::error::Result<std::sync::Arc<dyn Clock>> {
-    match std::env::var("AGE_OAUTH_CLOCK_OFFSET") {
-        Ok(v) if !v.trim().is_empty() => {
+pub fn from_env(env: &crate::env::Env) -> crate::error::Result<std::sync::Arc<dyn Clock>> {
+    match env.raw(crate::env::CLOCK_OFFSET.name) {
+        Some(v) if !v.trim().is_empty() => {
             let offset: i64 = v.trim().parse().map_err(|_| {
                 crate::error::Error::Config(format!(
                     "AGE_OAUTH_CLOCK_OFFSET must be a whole number of seconds, got `{v}`"

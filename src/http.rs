@@ -196,9 +196,7 @@ impl Trust {
     fn os_store() -> Result<Trust> {
         let named: Vec<String> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
             .iter()
-            .filter_map(|var| {
-                std::env::var_os(var).filter(|v| !v.is_empty()).map(|v| format!("{var} ({})", v.to_string_lossy()))
-            })
+            .filter_map(|var| crate::env::process().raw(var).filter(|v| !v.is_empty()).map(|v| format!("{var} ({v})")))
             .collect();
         let loaded = rustls_native_certs::load_native_certs();
         if loaded.certs.is_empty() {
@@ -291,7 +289,7 @@ pub fn redact_userinfo(url: &str) -> String {
 
 impl ProxyEnv {
     pub fn from_env() -> ProxyEnv {
-        ProxyEnv::from_lookup(|name| std::env::var(name).ok())
+        ProxyEnv::from_lookup(|name| crate::env::process().raw(name).map(String::from))
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> ProxyEnv {
@@ -386,8 +384,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The HTTP timeout: `AGE_OAUTH_HTTP_TIMEOUT` (whole seconds, 1 to 3600), else 60 s.
 pub fn timeout_from_env() -> Result<Duration> {
-    match std::env::var("AGE_OAUTH_HTTP_TIMEOUT") {
-        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
+    match crate::env::process().raw(crate::env::HTTP_TIMEOUT.name) {
+        Some(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
             Ok(s) if (1..=3600).contains(&s) => Ok(Duration::from_secs(s)),
             _ => Err(Error::Config(format!(
                 "AGE_OAUTH_HTTP_TIMEOUT must be a whole number of seconds from 1 to 3600, got `{v}`"

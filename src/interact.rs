@@ -41,7 +41,7 @@ pub struct Terminal {
 impl Terminal {
     /// A terminal interaction at this verbosity.
     pub fn new(verbosity: u8) -> Self {
-        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal();
+        let color = crate::env::process().get(&crate::env::NO_COLOR).is_none() && std::io::stderr().is_terminal();
         Terminal { verbosity, color, spinner_frame: 0 }
     }
 
@@ -152,7 +152,7 @@ fn stdin_lines() -> &'static std::sync::Mutex<std::sync::mpsc::Receiver<StdinLin
 
 /// Opens a URL with `AGE_OAUTH_BROWSER` (a command; `none` disables), else the platform opener.
 pub fn launch_browser(url: &str) -> std::result::Result<(), String> {
-    let custom = std::env::var("AGE_OAUTH_BROWSER").ok().filter(|s| !s.is_empty());
+    let custom = crate::env::process().get(&crate::env::BROWSER).map(String::from);
     let (program, mut args): (String, Vec<String>) = match custom.as_deref() {
         Some("none") => return Err("AGE_OAUTH_BROWSER=none".into()),
         Some(cmd) => {

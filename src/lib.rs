@@ -34,7 +34,7 @@ mod clock;
 mod config;
 mod demo;
 mod engine;
-mod envvars;
+mod env;
 mod error;
 mod headless;
 mod http;
@@ -72,7 +72,7 @@ pub use config::{
 };
 pub use engine::federation::ServerToken;
 pub use engine::{Engine, LoginOutcome, LogoutReport, Session};
-pub use envvars::table_markdown as environment_markdown;
+pub use env::{table_markdown as environment_markdown, Env};
 pub use error::exit::{
     LOGIN_REQUIRED as EXIT_LOGIN_REQUIRED, OK as EXIT_OK, OTHER as EXIT_OTHER, SERVER as EXIT_SERVER,
     USAGE as EXIT_USAGE,

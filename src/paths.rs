@@ -17,13 +17,13 @@ pub struct Paths {
 
 impl Paths {
     /// Resolves from `AGE_OAUTH_HOME` when set, else from the platform's directories.
-    pub fn from_env() -> Result<Paths> {
-        if let Some(home) = std::env::var_os("AGE_OAUTH_HOME").filter(|h| !h.is_empty()) {
+    pub fn from_env(env: &crate::env::Env) -> Result<Paths> {
+        if let Some(home) = env.get(&crate::env::HOME_DIR) {
             return Ok(Paths::under(PathBuf::from(home)));
         }
         // Windows: everything in %APPDATA%\age-oauth (ProjectDirs would split it into \config and \data).
         #[cfg(windows)]
-        if let Some(appdata) = std::env::var_os("APPDATA").filter(|a| !a.is_empty()) {
+        if let Some(appdata) = env.get(&crate::env::APPDATA) {
             return Ok(Paths::under(PathBuf::from(appdata).join("age-oauth")));
         }
         let dirs = directories::ProjectDirs::from("", "", "age-oauth")

@@ -212,7 +212,7 @@ pub fn check_verify_ssl(answer: &str) -> std::result::Result<Value, String> {
         return Ok(json!(b));
     }
     let expanded = match answer.strip_prefix("~/") {
-        Some(rest) => std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(rest)),
+        Some(rest) => crate::env::process().raw(crate::env::HOME.name).map(|h| std::path::PathBuf::from(h).join(rest)),
         None => Some(std::path::PathBuf::from(answer)),
     }
     .ok_or_else(|| "cannot expand ~ without HOME".to_string())?;

@@ -94,9 +94,10 @@ struct Keys {
 
 /// Reads the key source from the environment without touching any file.
 pub fn key_source(paths: &Paths) -> KeySource {
-    if std::env::var_os("AGE_OAUTH_PASSPHRASE").is_some() {
+    let env = crate::env::process();
+    if env.is_set(&crate::env::PASSPHRASE) {
         KeySource::Passphrase
-    } else if let Some(p) = std::env::var_os("AGE_OAUTH_IDENTITY").filter(|p| !p.is_empty()) {
+    } else if let Some(p) = env.get(&crate::env::IDENTITY) {
         KeySource::IdentityFromEnv(PathBuf::from(p))
     } else {
         KeySource::IdentityFile(paths.identity_file())
@@ -153,7 +154,7 @@ fn with_timeout<T: Send + 'static>(
 /// The OS keyring, when built with the `keyring` feature and not disabled by
 /// `AGE_OAUTH_KEYRING=off`.
 pub fn os_keyring(paths: &Paths) -> Option<Arc<dyn Keyring>> {
-    if std::env::var("AGE_OAUTH_KEYRING").is_ok_and(|v| v.eq_ignore_ascii_case("off")) {
+    if crate::env::process().raw(crate::env::KEYRING.name).is_some_and(|v| v.eq_ignore_ascii_case("off")) {
         return None;
     }
     #[cfg(feature = "keyring")]
@@ -336,7 +337,7 @@ impl CacheStore {
         let source = self.key_source();
         let material = match &source {
             KeySource::Passphrase => {
-                let pass = std::env::var("AGE_OAUTH_PASSPHRASE").unwrap_or_default();
+                let pass = crate::env::process().raw(crate::env::PASSPHRASE.name).unwrap_or_default().to_string();
                 if pass.is_empty() {
                     return Err(Error::Config("AGE_OAUTH_PASSPHRASE is set but empty".into()));
                 }

@@ -20,7 +20,7 @@ pub(super) fn cmd_export(
 ) -> Result<i32> {
     use crate::headless::{export_bytes, parse_recipients, ExportTo};
     let to = if passphrase {
-        let pass = match std::env::var("AGE_OAUTH_EXPORT_PASSPHRASE").ok().filter(|p| !p.is_empty()) {
+        let pass = match crate::env::process().get(&crate::env::EXPORT_PASSPHRASE) {
             Some(p) => Secret::new(p),
             None => {
                 let first = ui.read_secret("Passphrase for the export: ")?.ok_or_else(|| {
@@ -80,9 +80,8 @@ pub(super) fn cmd_import(
     };
     // AGE_OAUTH_EXPORT_PASSPHRASE first: it opens the export only, while AGE_OAUTH_PASSPHRASE
     // (still read, for older scripts) would also switch this machine's caches to a passphrase.
-    let from_env = ["AGE_OAUTH_EXPORT_PASSPHRASE", "AGE_OAUTH_PASSPHRASE"]
-        .iter()
-        .find_map(|var| std::env::var(var).ok().filter(|p| !p.is_empty()));
+    let env = crate::env::process();
+    let from_env = [crate::env::EXPORT_PASSPHRASE, crate::env::PASSPHRASE].iter().find_map(|var| env.get(var));
     let passphrase = match from_env {
         Some(p) => Some(Secret::new(p)),
         None if age::Decryptor::new(&bytes[..]).is_ok_and(|d| d.is_scrypt()) => {
@@ -100,7 +99,7 @@ pub(super) fn cmd_import(
         "Imported profile '{name}' ({provider}); its cache is kept under {}. Try: age-oauth token --profile {name}",
         store.key_source().describe()
     ));
-    if std::env::var_os("AGE_OAUTH_PASSPHRASE").is_some() {
+    if env.is_set(&crate::env::PASSPHRASE) {
         ui.warn("unset AGE_OAUTH_PASSPHRASE for later commands: the imported cache is under this machine's key now");
     }
     let config = Config::load(paths, &std::env::current_dir().unwrap_or_default());

@@ -23,10 +23,11 @@ use crate::paths::Paths;
 /// Runs a parsed command; `Ok` carries the exit code.
 #[rustfmt::skip]
 pub fn run(cli: Cli) -> Result<i32> {
-    let paths = Paths::from_env()?;
+    let env = crate::env::process(); // read once, here, and handed down
+    let paths = Paths::from_env(env)?;
     let mut ui = Terminal::new(cli.verbose);
     let cwd = std::env::current_dir().map_err(|e| Error::io("cannot read the working directory", e))?;
-    let engine = Engine::with_clock(paths.clone(), crate::clock::from_env()?);
+    let engine = Engine::with_clock(paths.clone(), crate::clock::from_env(env)?);
     let chosen = connections::chosen_for(&engine, &cwd, &cli)?;
     let (profile, ui) = (chosen.as_deref(), &mut ui);
     let open = || engine.open(&cwd, profile);
@@ -66,7 +67,7 @@ pub fn run(cli: Cli) -> Result<i32> {
 
 /// Prints an error the one way errors are reported.
 pub fn report(error: &Error) {
-    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    let color = crate::env::process().get(&crate::env::NO_COLOR).is_none()
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let label = if color { "\x1b[31merror:\x1b[0m" } else { "error:" };
     // Messages carry server text (and URLs as typed): no control sequences, no URL passwords.

@@ -136,7 +136,7 @@ pub(super) fn cmd_exec(session: &Session, tokens: &TokenSet, command: &[String])
     let mut child = std::process::Command::new(program);
     child.args(args).env("AGE_OAUTH_TOKEN", tokens.access_token.expose()).env(config::EXEC_MARKER, session.name());
     // The child gets the token, never what age-oauth itself unlocks or signs in with.
-    for name in crate::envvars::secret_names() {
+    for name in crate::env::secret_names() {
         child.env_remove(name);
     }
     if let Some(url) = session.provider.service_url() {

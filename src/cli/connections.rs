@@ -3,7 +3,8 @@
 
 use super::args::{Cli, Command, FieldArgs};
 use super::output::{print_json, print_line};
-use super::profiles::{cache_state, cmd_profile_add, cmd_profile_remove, cmd_profile_show, flag_values};
+use super::profiles::{cmd_profile_add, cmd_profile_remove, cmd_profile_show, flag_values};
+use super::rows::{CacheState, ConnectionRow};
 use crate::clock::rfc3339;
 use crate::config;
 use crate::config::Config;
@@ -257,22 +258,20 @@ fn label_to_name(label: &str) -> std::result::Result<String, String> {
 pub(super) fn cmd_list(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Result<i32> {
     let config = Config::load(&engine.paths, cwd)?;
     let (active, default) = (config.env_profile(), config.default_profile());
-    let mut rows = Vec::new();
-    for name in config.profile_names() {
-        let mut row = json!({
-            "name": name,
-            "provider": config.provider_of(&name),
-            "url": service_of(engine, &config, &name),
-            "active": active.as_deref() == Some(name.as_str()),
-            "default": default.as_deref() == Some(name.as_str()),
-        });
-        if let (Value::Object(r), Value::Object(s)) = (&mut row, cache_state(engine, &name)) {
-            r.extend(s);
-        }
-        rows.push(row);
-    }
+    let rows: Vec<ConnectionRow> = config
+        .profile_names()
+        .into_iter()
+        .map(|name| ConnectionRow {
+            provider: config.provider_of(&name),
+            url: service_of(engine, &config, &name),
+            active: active.as_deref() == Some(name.as_str()),
+            default: default.as_deref() == Some(name.as_str()),
+            state: CacheState::of(engine, &name),
+            name,
+        })
+        .collect();
     if as_json {
-        return print_json(&Value::Array(rows));
+        return print_json(&serde_json::to_value(&rows).unwrap_or_default());
     }
     if rows.is_empty() {
         eprintln!("No connections found. Add one with: age-oauth connections add");
@@ -280,22 +279,15 @@ pub(super) fn cmd_list(engine: &Engine, cwd: &std::path::Path, as_json: bool) ->
     }
     let mut out = String::new();
     for r in &rows {
-        let marks: Vec<&str> = [("active", "active"), ("default", "default")]
-            .into_iter()
-            .filter(|(k, _)| r[*k] == json!(true))
-            .map(|(_, m)| m)
-            .collect();
+        let marks: Vec<&str> =
+            [(r.active, "active"), (r.default, "default")].into_iter().filter(|(on, _)| *on).map(|(_, m)| m).collect();
         let mark = if marks.is_empty() { String::new() } else { format!(" ({})", marks.join(", ")) };
-        let state = if r["logged_in"] == json!(true) {
-            format!("logged in as {}", r["username"].as_str().unwrap_or("?"))
-        } else {
-            "not logged in".to_string()
-        };
+        let state = r.state.logged_in_as().map_or_else(|| "not logged in".to_string(), |u| format!("logged in as {u}"));
         out.push_str(&format!(
             "{}{mark}  -  {}  -  {}  -  {state}\n",
-            r["name"].as_str().unwrap_or_default(),
-            r["provider"].as_str().unwrap_or("?"),
-            r["url"].as_str().unwrap_or("-"),
+            r.name,
+            r.provider.as_deref().unwrap_or("?"),
+            r.url.as_deref().unwrap_or("-"),
         ));
     }
     print_line(out.trim_end())

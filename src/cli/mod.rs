@@ -8,6 +8,7 @@ mod generate;
 mod headless;
 mod output;
 mod profiles;
+mod rows;
 mod session;
 
 pub use args::Cli;

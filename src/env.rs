@@ -138,7 +138,7 @@ pub const SET: &[Var] = &[TOKEN, TOKEN_EXPIRES_AT, PORTAL, USERNAME, EXEC];
 /// The prefix of every profile-field override (`AGE_OAUTH_PORTAL` for `portal`).
 pub const FIELD_PREFIX: &str = "AGE_OAUTH_";
 
-/// A snapshot of the environment: taken once per process ([`process`]), or built from pairs in tests.
+/// A snapshot of the environment: taken once per process (`env::process`), or built from pairs in tests.
 /// `Debug` shows the names only: values may be secrets.
 #[derive(Clone, Default)]
 pub struct Env {

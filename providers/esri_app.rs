@@ -1,9 +1,9 @@
 //! `esri-app`: an ArcGIS application's own identity (`grant_type=client_credentials`).
 //! No person and no refresh token: a new app token is simply requested again.
 
-use super::arcgis::{token_set, Answer, Portal};
-use super::esri_oob::CLIENT_SECRET;
 use crate::error::{Error, Result};
+use crate::protocol::arcgis::{Answer, Portal, CLIENT_SECRET};
+use crate::protocol::oauth2::token_set;
 use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::settings::service_url;
 use crate::token::TokenSet;
@@ -146,5 +146,5 @@ impl Provider for EsriApp {
         Some(self.portal.url.clone())
     }
 
-    super::arcgis::arcgis_token_transport!();
+    crate::protocol::arcgis::arcgis_token_transport!();
 }

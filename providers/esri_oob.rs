@@ -1,10 +1,10 @@
 //! `esri-oob`: ArcGIS Portal / ArcGIS Online OAuth 2.0 authorization code with the out-of-band
 //! redirect — the portal shows a code, the user pastes it — plus refresh and refresh-token rotation.
 
-use super::arcgis::{Portal, OOB_REDIRECT};
 use crate::error::Result;
-use crate::pkce::{random_urlsafe, Pkce};
-use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::protocol::arcgis::{default_rotate_within, extract_code, Portal, CLIENT_SECRET, OOB_REDIRECT};
+use crate::protocol::pkce::{random_urlsafe, Pkce};
+use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo};
 use crate::settings::service_url;
 use crate::token::TokenSet;
 use schemars::JsonSchema;
@@ -32,16 +32,6 @@ pub struct EsriOobSettings {
     pub rotate_refresh_within: u64,
 }
 
-pub(crate) fn default_rotate_within() -> u64 {
-    24 * 3600
-}
-
-pub const CLIENT_SECRET: SecretSpec = SecretSpec {
-    name: "client_secret",
-    description: "Client secret of the OAuth application (only for confidential apps)",
-    required: false,
-};
-
 pub struct EsriOob {
     portal: Portal,
     client_id: String,
@@ -68,18 +58,6 @@ inventory::submit! {
         template: include_str!("esri-oob.toml"),
         build,
     }
-}
-
-/// Pulls the code out of what a person pasted: the bare code, the approval page's
-/// title (`SUCCESS code=…`), or a URL with `code=`.
-pub fn extract_code(pasted: &str) -> Option<String> {
-    let text = pasted.trim();
-    let code = match text.find("code=") {
-        Some(i) => text[i + 5..].split(['&', ' ', '#', '"', '<']).next().unwrap_or_default(),
-        None => text,
-    };
-    let code = code.trim();
-    (!code.is_empty() && !code.contains(char::is_whitespace)).then(|| code.to_string())
 }
 
 impl EsriOob {
@@ -138,22 +116,8 @@ impl Provider for EsriOob {
     }
 
     fn rotation_note(&self) -> Option<&'static str> {
-        Some(super::arcgis::ROTATION_NOTE)
+        Some(crate::protocol::arcgis::ROTATION_NOTE)
     }
 
-    super::arcgis::arcgis_token_transport!();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn extracts_pasted_codes() {
-        assert_eq!(extract_code("  abc123\n").as_deref(), Some("abc123"));
-        assert_eq!(extract_code("SUCCESS code=xyz").as_deref(), Some("xyz"));
-        assert_eq!(extract_code("https://p/sharing/oauth2/approval?code=q1&state=s").as_deref(), Some("q1"));
-        assert_eq!(extract_code("   "), None);
-        assert_eq!(extract_code("two words"), None);
-    }
+    crate::protocol::arcgis::arcgis_token_transport!();
 }

@@ -1,11 +1,10 @@
 //! `esri-pkce`: ArcGIS Portal / ArcGIS Online authorization code + PKCE for a public app, the browser
 //! coming back to a loopback listener by itself (RFC 8252); then the refresh and rotation of `esri-oob`.
 
-use super::arcgis::Portal;
-use super::esri_oob::default_rotate_within;
 use crate::error::Result;
-use crate::loopback::{obtain_code, Expected, Listener, DEFAULT_TIMEOUT_SECS};
-use crate::pkce::{random_urlsafe, Pkce};
+use crate::protocol::arcgis::{default_rotate_within, Portal};
+use crate::protocol::loopback::{default_login_timeout, default_redirect_path, obtain_code, Expected, Listener};
+use crate::protocol::pkce::{random_urlsafe, Pkce};
 use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo};
 use crate::settings::service_url;
 use crate::token::TokenSet;
@@ -51,14 +50,6 @@ pub struct EsriPkceSettings {
     /// Rotate the refresh token (exchange_refresh_token) when it has less than this many seconds left.
     #[serde(default = "default_rotate_within")]
     pub rotate_refresh_within: u64,
-}
-
-pub(crate) fn default_redirect_path() -> String {
-    "/callback".into()
-}
-
-pub(crate) fn default_login_timeout() -> u64 {
-    DEFAULT_TIMEOUT_SECS
 }
 
 pub struct EsriPkce {
@@ -140,7 +131,7 @@ impl Provider for EsriPkce {
     }
 
     fn rotation_note(&self) -> Option<&'static str> {
-        Some(super::arcgis::ROTATION_NOTE)
+        Some(crate::protocol::arcgis::ROTATION_NOTE)
     }
 
     fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
@@ -158,5 +149,5 @@ impl Provider for EsriPkce {
         Some(self.portal.url.clone())
     }
 
-    super::arcgis::arcgis_token_transport!();
+    crate::protocol::arcgis::arcgis_token_transport!();
 }

@@ -1,10 +1,10 @@
 //! `esri-token`: ArcGIS tokens from `generateToken` with a built-in account's username and password,
 //! at a Portal or at a standalone ArcGIS Server (token URL read from its `rest/info`); no refresh token, so re-acquired.
 
-use super::arcgis::{read_answer, Answer, Portal};
-use super::password;
 use crate::error::{Error, Result};
 use crate::http::HttpRequest;
+use crate::protocol::arcgis::{generated_token, read_answer, Answer, Portal};
+use crate::protocol::password;
 use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::secret::Secret;
 use crate::settings::service_url;
@@ -121,26 +121,6 @@ inventory::submit! {
         template: include_str!("esri-token.toml"),
         build,
     }
-}
-
-/// Reads a `generateToken` answer: the token and when it expires (`expires` is epoch
-/// milliseconds, a number or a string), clamped here on the way in (`token::clamp_expiry`
-/// against `now`) so that no caller can keep an absurd expiry.
-pub fn generated_token(object: &Map<String, Value>, what: &str, now: u64) -> Result<(Secret, Option<u64>)> {
-    let token = object
-        .get("token")
-        .and_then(Value::as_str)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| Error::server(format!("{what}: the answer has no token")))?;
-    let expires_ms = match object.get("expires") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-                .ok_or_else(|| Error::server(format!("{what}: `expires` is not epoch milliseconds")))?,
-        ),
-    };
-    Ok((Secret::new(token), expires_ms.map(|ms| crate::token::clamp_expiry(now, ms / 1000))))
 }
 
 impl EsriToken {
@@ -352,7 +332,7 @@ impl Provider for EsriToken {
         })
     }
 
-    super::arcgis::arcgis_token_transport!();
+    crate::protocol::arcgis::arcgis_token_transport!();
 }
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 
 use crate::error::{Error, Result};
 use crate::http::{HttpRequest, HttpResponse};
-use crate::jwt;
-use crate::loopback::{obtain_code, Expected, Listener};
-use crate::pkce::{random_urlsafe, Pkce};
+use crate::protocol::jwt;
+use crate::protocol::loopback::{obtain_code, Expected, Listener};
+use crate::protocol::oauth2::{read_json, token_set, OAuthError};
+use crate::protocol::pkce::{random_urlsafe, Pkce};
 use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec};
 use crate::secret::Secret;
 use crate::settings::{service_url, WordList};
@@ -102,10 +103,10 @@ pub struct OidcSettings {
     #[serde(default)]
     pub redirect_port: Option<u16>,
     /// Path of the loopback redirect URI.
-    #[serde(default = "super::esri_pkce::default_redirect_path")]
+    #[serde(default = "crate::protocol::loopback::default_redirect_path")]
     pub redirect_path: String,
     /// Seconds to wait for the browser to come back before giving up.
-    #[serde(default = "super::esri_pkce::default_login_timeout")]
+    #[serde(default = "crate::protocol::loopback::default_login_timeout")]
     pub login_timeout: u64,
     /// `audience` parameter sent with the authorization and device requests (Auth0 and similar).
     #[serde(default)]
@@ -198,45 +199,6 @@ inventory::submit! {
         secrets: &[CLIENT_SECRET],
         template: include_str!("oidc.toml"),
         build,
-    }
-}
-
-/// An RFC 6749 §5.2 error answer.
-struct OAuthError {
-    error: String,
-    description: Option<String>,
-}
-
-impl std::fmt::Display for OAuthError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.description {
-            Some(d) => write!(f, "{}: {d}", self.error),
-            None => f.write_str(&self.error),
-        }
-    }
-}
-
-/// Reads a JSON answer: an object, or the RFC 6749 error it carries.
-fn read_json(response: &HttpResponse, what: &str) -> Result<std::result::Result<Map<String, Value>, OAuthError>> {
-    let object = serde_json::from_slice::<Value>(&response.body).ok().and_then(|v| match v {
-        Value::Object(o) => Some(o),
-        _ => None,
-    });
-    match object {
-        Some(o) if o.get("error").is_some_and(Value::is_string) => Ok(Err(OAuthError {
-            error: o["error"].as_str().unwrap_or_default().to_string(),
-            description: o.get("error_description").and_then(Value::as_str).map(String::from),
-        })),
-        Some(o) if (200..300).contains(&response.status) => Ok(Ok(o)),
-        _ if response.status == 401 => Err(Error::TokenRejected(format!("{what}: HTTP 401 Unauthorized"))),
-        _ => Err(Error::http_status(
-            response.status,
-            format!(
-                "{what}: the server answered HTTP {} without a JSON object{}",
-                response.status,
-                response.html_title().map(|t| format!(" (an HTML page titled \"{t}\")")).unwrap_or_default()
-            ),
-        )),
     }
 }
 
@@ -402,7 +364,7 @@ impl Oidc {
         previous: Option<&TokenSet>,
     ) -> Result<TokenSet> {
         let now = cx.now();
-        let mut tokens = super::arcgis::token_set(answer, now, previous, "token endpoint")?;
+        let mut tokens = token_set(answer, now, previous, "token endpoint")?;
         let mut state = previous.map(|p| p.provider_state.get::<OidcState>()).unwrap_or_default();
         if let Some(previous) = previous {
             tokens.derived = previous.derived.clone();
@@ -642,5 +604,81 @@ impl Provider for Oidc {
             200 => format!("revoked the {what} at {url}"),
             status => format!("the server refused to revoke the {what} (HTTP {status})"),
         })
+    }
+}
+
+#[cfg(test)]
+mod jwks_tests {
+    use super::*;
+    use crate::http::HttpClient;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn key(kid: &str) -> (EncodingKey, Value) {
+        let rng = ring::rand::SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        let p = pair.public_key().as_ref();
+        let b64 = crate::protocol::jwt::b64url;
+        let jwk = json!({"kty":"EC","crv":"P-256","kid":kid,"x":b64(&p[1..33]),"y":b64(&p[33..])});
+        (EncodingKey::from_ec_der(pkcs8.as_ref()), jwk)
+    }
+
+    /// The issuer's JWKS endpoint: serves `jwks`, counts the fetches.
+    struct Issuer {
+        jwks: Value,
+        fetches: AtomicUsize,
+    }
+
+    impl HttpClient for Issuer {
+        fn send(&self, _request: &HttpRequest) -> Result<HttpResponse> {
+            self.fetches.fetch_add(1, Ordering::SeqCst);
+            Ok(HttpResponse { status: 200, headers: vec![], body: self.jwks.to_string().into_bytes() })
+        }
+    }
+
+    /// A JWKS cached by an earlier login lacks the key a new id_token names (the issuer rotated its
+    /// keys): it is fetched again, once; a token no key verifies is refused after that one fetch.
+    #[test]
+    fn an_unknown_kid_fetches_the_jwks_once_more() {
+        let (old, old_jwk) = key("old");
+        let (new, new_jwk) = key("new");
+        let (rogue, _) = key("new");
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
+        let settings: OidcSettings = serde_json::from_value(json!({"client_id": "c"})).unwrap();
+        let oidc = Oidc { profile: "p".into(), settings, explicit: Metadata::default() };
+        let meta = Metadata { jwks_uri: Some("http://127.0.0.1:9/jwks".into()), ..Metadata::default() };
+        let cached = FetchedJwks { fetched_at: now, jwks: json!({"keys": [old_jwk]}) };
+        let issuer = Issuer { jwks: json!({"keys": [old_jwk, new_jwk]}), fetches: AtomicUsize::new(0) };
+        let claims = json!({"iss": "http://i", "aud": "c", "exp": now + 600, "sub": "alice"});
+        let sign = |kid: &str, k: &EncodingKey| {
+            let mut header = Header::new(Algorithm::ES256);
+            header.kid = Some(kid.into());
+            jsonwebtoken::encode(&header, &claims, k).unwrap()
+        };
+        let mut ui = crate::interact::Terminal::new(0);
+        let secrets = crate::registry::Secrets::default();
+        let mut cx = FlowContext {
+            profile: "p",
+            http: &issuer,
+            clock: &crate::clock::SystemClock,
+            ui: &mut ui,
+            secrets: &secrets,
+            no_browser: true,
+        };
+        // The cached key still verifies: no fetch.
+        oidc.verify_id_token(&mut cx, &meta, &sign("old", &old), (None, None), Some(&cached)).unwrap();
+        assert_eq!(issuer.fetches.load(Ordering::SeqCst), 0);
+        // A new kid: one fetch, and the fresh JWKS comes back to be cached.
+        let (got, fresh) =
+            oidc.verify_id_token(&mut cx, &meta, &sign("new", &new), (None, None), Some(&cached)).unwrap();
+        assert_eq!((got["sub"].as_str(), issuer.fetches.load(Ordering::SeqCst)), (Some("alice"), 1));
+        assert_eq!(fresh.jwks["keys"].as_array().map(Vec::len), Some(2));
+        // Signed by a key the issuer does not have: refused after exactly one more fetch.
+        let err = oidc.verify_id_token(&mut cx, &meta, &sign("new", &rogue), (None, None), Some(&cached));
+        assert!(err.unwrap_err().to_string().contains("signature does not match"));
+        assert_eq!(issuer.fetches.load(Ordering::SeqCst), 2);
     }
 }

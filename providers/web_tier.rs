@@ -1,12 +1,12 @@
 //! `web-tier`: sites behind Windows-integrated authentication — HTTP Negotiate (Kerberos/SPNEGO, from the ticket
 //! cache or a password) and NTLM — optionally turning the session into an ArcGIS token (`X-Esri-Authorization`).
 
-use super::arcgis::{read_answer, Answer};
-use super::esri_token::generated_token;
-use super::gssapi::{CredentialProblem, Initiator};
-use super::{ntlm, password};
 use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpRequest, HttpResponse};
+use crate::protocol::arcgis::{generated_token, read_answer, Answer};
+use crate::protocol::negotiate::gssapi::{CredentialProblem, Initiator};
+use crate::protocol::negotiate::ntlm;
+use crate::protocol::password;
 use crate::registry::{
     AuthVerdict, FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec,
 };
@@ -458,7 +458,7 @@ impl Provider for WebTier {
 
     fn judge(&self, response: &HttpResponse) -> AuthVerdict {
         if self.generate_token_url.is_some() {
-            return super::arcgis::judge(response);
+            return crate::protocol::arcgis::judge(response);
         }
         match response.status {
             401 => AuthVerdict::Rejected,

@@ -19,8 +19,11 @@ use std::path::Path;
 /// Where a request goes: scheme, host (lower case) and port (explicit or the scheme's default).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct Origin {
+    /// URL scheme (`https`, or `http` on loopback).
     pub scheme: String,
+    /// Host name, lower case.
     pub host: String,
+    /// Port, the scheme's default when the URL names none.
     pub port: u16,
 }
 
@@ -52,7 +55,9 @@ impl std::fmt::Display for Origin {
 /// One setting of a provider that names a destination, with the origin it names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoundOrigin {
+    /// The setting that named the URL (`portal`, `issuer`, ...).
     pub setting: String,
+    /// Where that setting points.
     pub origin: Origin,
 }
 
@@ -73,8 +78,11 @@ pub enum Trust {
     Default,
     /// `verify_ssl = false`: nothing checked.
     Off,
+    /// A CA bundle file, pinned by its content.
     CaBundle {
+        /// The bundle's path as configured.
         path: String,
+        /// SHA-256 of the bundle's bytes, hex.
         sha256: String,
     },
 }
@@ -131,7 +139,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
 /// Where a cache entry's secrets and tokens may travel, recorded when it is written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binding {
+    /// The origins the cached secrets may travel to.
     pub origins: Vec<BoundOrigin>,
+    /// The TLS trust they travel under.
     pub trust: Trust,
 }
 

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// The time, injectable: the system clock in production, a manual one in tests.
 pub trait Clock: Send + Sync {
     /// Seconds since the Unix epoch.
     fn now(&self) -> u64;
@@ -34,9 +35,9 @@ impl Clock for OffsetClock {
 }
 
 /// The clock the binary uses: the system clock, shifted when `AGE_OAUTH_CLOCK_OFFSET` is set.
-pub fn from_env() -> crate::error::Result<std::sync::Arc<dyn Clock>> {
-    match std::env::var("AGE_OAUTH_CLOCK_OFFSET") {
-        Ok(v) if !v.trim().is_empty() => {
+pub fn from_env(env: &crate::env::Env) -> crate::error::Result<std::sync::Arc<dyn Clock>> {
+    match env.raw(crate::env::CLOCK_OFFSET.name) {
+        Some(v) if !v.trim().is_empty() => {
             let offset: i64 = v.trim().parse().map_err(|_| {
                 crate::error::Error::Config(format!(
                     "AGE_OAUTH_CLOCK_OFFSET must be a whole number of seconds, got `{v}`"
@@ -52,12 +53,15 @@ pub fn from_env() -> crate::error::Result<std::sync::Arc<dyn Clock>> {
 pub struct ManualClock(AtomicU64);
 
 impl ManualClock {
+    /// A clock stopped at `start` (Unix seconds).
     pub fn new(start: u64) -> Self {
         ManualClock(AtomicU64::new(start))
     }
+    /// Moves the clock forward.
     pub fn advance(&self, seconds: u64) {
         self.0.fetch_add(seconds, Ordering::SeqCst);
     }
+    /// Sets the clock to `now` (Unix seconds).
     pub fn set(&self, now: u64) {
         self.0.store(now, Ordering::SeqCst);
     }

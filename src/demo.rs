@@ -1,5 +1,6 @@
 //! `age-oauth demo` and `age-oauth sandbox`: the whole product against the built-in Portal
 //! simulator, with no network and no prompt — the quickest way to see what age-oauth does.
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the `sandbox` and `demo` commands talk to the terminal
 
 use crate::config::{self, Config};
 use crate::engine::{Engine, LoginOutcome};
@@ -7,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::http::{HttpClient, HttpRequest, UreqClient, VerifySsl};
 use crate::interact::{Interaction, Terminal};
 use crate::paths::Paths;
-use crate::providers::esri_oob::extract_code;
+use crate::protocol::arcgis::extract_code;
 use crate::sandbox::{PortalConfig, PortalSim};
 use crate::secret::Secret;
 use crate::store::CacheStore;

@@ -15,11 +15,25 @@ pub enum Error {
 
     /// Configuration concern: a profile file could not be parsed; carries file, line and column.
     #[error("{path}:{line}:{column}: {message}")]
-    ConfigSyntax { path: PathBuf, line: usize, column: usize, message: String },
+    ConfigSyntax {
+        /// The file.
+        path: PathBuf,
+        /// Line, from 1.
+        line: usize,
+        /// Column, from 1.
+        column: usize,
+        /// What is wrong there.
+        message: String,
+    },
 
     /// Flow concern: no usable login: the user must run `age-oauth login` (exit 3).
     #[error("{message}; run `age-oauth login --profile {profile}`")]
-    LoginRequired { profile: String, message: String },
+    LoginRequired {
+        /// The profile.
+        profile: String,
+        /// Why a login is needed.
+        message: String,
+    },
 
     /// Flow concern: the server rejected a token it should have accepted (ArcGIS 498, HTTP 401);
     /// the engine refreshes once and retries before letting this out (exit 3).
@@ -36,7 +50,12 @@ pub enum Error {
 
     /// A file-system operation failed.
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        /// What was being done.
+        context: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 
     /// Anything else (exit 1).
     #[error("{0}")]
@@ -60,8 +79,11 @@ pub enum ServerErrorKind {
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct ServerError {
+    /// What kind of failure.
     pub kind: ServerErrorKind,
+    /// The message shown (no secrets).
     pub message: String,
+    /// The underlying error, if any.
     #[source]
     pub source: Option<Source>,
 }
@@ -85,20 +107,28 @@ pub enum StoreErrorKind {
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct StoreError {
+    /// What kind of failure.
     pub kind: StoreErrorKind,
+    /// The message shown (no secrets).
     pub message: String,
 }
 
 /// Stable exit codes of the command-line contract.
 pub mod exit {
+    /// Success.
     pub const OK: i32 = 0;
+    /// Anything else.
     pub const OTHER: i32 = 1;
+    /// A usage or configuration error.
     pub const USAGE: i32 = 2;
+    /// A person must sign in (`age-oauth login`).
     pub const LOGIN_REQUIRED: i32 = 3;
+    /// The server refused, or could not be reached.
     pub const SERVER: i32 = 4;
 }
 
 impl Error {
+    /// The process exit code this error maps to.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Config(_) | Error::ConfigSyntax { .. } => exit::USAGE,
@@ -126,10 +156,12 @@ impl Error {
         matches!(self, Error::LoginRequired { .. } | Error::TokenRejected(_))
     }
 
+    /// A `LoginRequired` error for `profile`.
     pub fn login_required(profile: &str, message: impl Into<String>) -> Self {
         Error::LoginRequired { profile: profile.to_string(), message: message.into() }
     }
 
+    /// An I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         Error::Io { context: context.into(), source }
     }
@@ -149,6 +181,7 @@ impl Error {
         Error::Server(ServerError { kind, message: message.into(), source })
     }
 
+    /// A cache store error.
     pub fn store(kind: StoreErrorKind, message: impl Into<String>) -> Self {
         Error::Store(StoreError { kind, message: message.into() })
     }
@@ -166,6 +199,7 @@ impl Error {
     }
 }
 
+/// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]

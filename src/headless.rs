@@ -158,7 +158,7 @@ pub fn open_export(
 
 /// Reads the identity named by `AGE_OAUTH_IDENTITY`, if set.
 pub fn identity_from_env() -> Result<Option<age::x25519::Identity>> {
-    match std::env::var_os("AGE_OAUTH_IDENTITY").filter(|p| !p.is_empty()) {
+    match crate::env::process().get(&crate::env::IDENTITY).map(std::ffi::OsString::from) {
         None => Ok(None),
         Some(p) => {
             let path = Path::new(&p);

@@ -9,14 +9,19 @@ use std::time::Duration;
 /// Largest body read from a server: anything bigger is refused, not buffered.
 pub const MAX_BODY: u64 = 8 * 1024 * 1024;
 
+/// An HTTP method.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Method {
+    /// GET.
     Get,
+    /// POST.
     Post,
+    /// Any other method, by name.
     Other(String),
 }
 
 impl Method {
+    /// The method's name.
     pub fn as_str(&self) -> &str {
         match self {
             Method::Get => "GET",
@@ -30,13 +35,18 @@ impl Method {
 /// by method, URL (without query) and field *names* only.
 #[derive(Clone)]
 pub struct HttpRequest {
+    /// The method.
     pub method: Method,
+    /// The full URL.
     pub url: String,
+    /// Request headers, in order.
     pub headers: Vec<(String, String)>,
+    /// The body, if any.
     pub body: Option<Vec<u8>>,
 }
 
 impl HttpRequest {
+    /// A GET request.
     pub fn get(url: impl Into<String>) -> Self {
         HttpRequest { method: Method::Get, url: url.into(), headers: Vec::new(), body: None }
     }
@@ -55,6 +65,7 @@ impl HttpRequest {
         }
     }
 
+    /// Adds a header.
     pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_string(), value.into()));
         self
@@ -67,18 +78,24 @@ impl HttpRequest {
     }
 }
 
+/// An HTTP response, read whole (at most `MAX_BODY` bytes).
 #[derive(Debug, Clone)]
 pub struct HttpResponse {
+    /// The status code.
     pub status: u16,
+    /// Response headers, in order.
     pub headers: Vec<(String, String)>,
+    /// The body.
     pub body: Vec<u8>,
 }
 
 impl HttpResponse {
+    /// The first value of a header, by case-insensitive name.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
+    /// Every value of a header, by case-insensitive name.
     pub fn header_values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers.iter().filter(move |(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
@@ -103,7 +120,9 @@ impl HttpResponse {
     }
 }
 
+/// Sends HTTP requests; injectable (tests record or fake the network).
 pub trait HttpClient: Send + Sync {
+    /// Sends one request and reads the whole answer.
     fn send(&self, request: &HttpRequest) -> Result<HttpResponse>;
 
     /// A client whose requests all go over one kept-alive connection, for connection-bound
@@ -122,8 +141,11 @@ pub trait HttpClient: Send + Sync {
 /// How a profile wants server certificates checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum VerifySsl {
+    /// Verify against the OS trust store (the built-in roots when it is empty).
     On,
+    /// No verification (loopback and explicit opt-out only).
     Off,
+    /// Verify against this CA bundle (PEM).
     CaBundle(PathBuf),
 }
 
@@ -132,6 +154,7 @@ pub enum VerifySsl {
 pub struct Trust {
     pub anchors: Anchors,
     /// For `-v` and `doctor`: "the operating system's trust store", "SSL_CERT_FILE (/x.pem)", ...
+    #[allow(dead_code)] // read by `doctor` (branch doctor, not merged yet)
     pub source: String,
 }
 
@@ -173,9 +196,7 @@ impl Trust {
     fn os_store() -> Result<Trust> {
         let named: Vec<String> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
             .iter()
-            .filter_map(|var| {
-                std::env::var_os(var).filter(|v| !v.is_empty()).map(|v| format!("{var} ({})", v.to_string_lossy()))
-            })
+            .filter_map(|var| crate::env::process().raw(var).filter(|v| !v.is_empty()).map(|v| format!("{var} ({v})")))
             .collect();
         let loaded = rustls_native_certs::load_native_certs();
         if loaded.certs.is_empty() {
@@ -197,6 +218,7 @@ impl Trust {
     }
 
     /// The anchors as a rustls root store (for `doctor`'s own handshake).
+    #[allow(dead_code)] // called by `doctor` (branch doctor, not merged yet)
     pub fn root_store(&self) -> rustls::RootCertStore {
         match &self.anchors {
             Anchors::BuiltIn => rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() },
@@ -267,7 +289,7 @@ pub fn redact_userinfo(url: &str) -> String {
 
 impl ProxyEnv {
     pub fn from_env() -> ProxyEnv {
-        ProxyEnv::from_lookup(|name| std::env::var(name).ok())
+        ProxyEnv::from_lookup(|name| crate::env::process().raw(name).map(String::from))
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> ProxyEnv {
@@ -362,8 +384,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The HTTP timeout: `AGE_OAUTH_HTTP_TIMEOUT` (whole seconds, 1 to 3600), else 60 s.
 pub fn timeout_from_env() -> Result<Duration> {
-    match std::env::var("AGE_OAUTH_HTTP_TIMEOUT") {
-        Ok(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
+    match crate::env::process().raw(crate::env::HTTP_TIMEOUT.name) {
+        Some(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
             Ok(s) if (1..=3600).contains(&s) => Ok(Duration::from_secs(s)),
             _ => Err(Error::Config(format!(
                 "AGE_OAUTH_HTTP_TIMEOUT must be a whole number of seconds from 1 to 3600, got `{v}`"
@@ -383,6 +405,7 @@ pub struct UreqClient {
 }
 
 impl UreqClient {
+    /// A client verifying TLS as `verify` says, with the default timeout.
     pub fn new(verify: &VerifySsl) -> Result<Self> {
         Self::with_timeout(verify, DEFAULT_TIMEOUT)
     }
@@ -409,7 +432,7 @@ impl UreqClient {
     }
 
     fn agent(&self) -> Result<ureq::Agent> {
-        let mut slot = self.agent.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slot = self.agent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(agent) = slot.as_ref() {
             return Ok(agent.clone());
         }

@@ -5,11 +5,13 @@ use crate::error::{Error, Result};
 use crate::secret::Secret;
 use std::io::{BufRead, IsTerminal, Write};
 
+/// The person at the keyboard, injectable: a terminal in production, a script in tests.
 pub trait Interaction {
     /// True when a person can answer prompts (stdin and stderr are terminals).
     fn can_prompt(&self) -> bool;
     /// A progress or result line for the person (stderr).
     fn info(&mut self, message: &str);
+    /// Shows a warning.
     fn warn(&mut self, message: &str);
     /// Detail shown at `-v` and above; never pass a secret.
     fn debug(&mut self, level: u8, message: &str);
@@ -30,14 +32,16 @@ pub trait Interaction {
 
 /// The real terminal: stderr for messages, stdin for input.
 pub struct Terminal {
+    /// How much debug output to show (`-v` count).
     pub verbosity: u8,
     color: bool,
     spinner_frame: usize,
 }
 
 impl Terminal {
+    /// A terminal interaction at this verbosity.
     pub fn new(verbosity: u8) -> Self {
-        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal();
+        let color = crate::env::process().get(&crate::env::NO_COLOR).is_none() && std::io::stderr().is_terminal();
         Terminal { verbosity, color, spinner_frame: 0 }
     }
 
@@ -50,6 +54,7 @@ impl Terminal {
     }
 }
 
+#[allow(clippy::print_stderr)] // the terminal: messages and prompts go to stderr
 impl Interaction for Terminal {
     fn can_prompt(&self) -> bool {
         std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
@@ -84,7 +89,7 @@ impl Interaction for Terminal {
     fn read_line_or(&mut self, prompt: &str, done: &dyn Fn() -> bool) -> Result<Option<String>> {
         eprint!("{prompt}");
         let _ = std::io::stderr().flush();
-        let lines = stdin_lines().lock().unwrap_or_else(|e| e.into_inner());
+        let lines = stdin_lines().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         loop {
             if done() {
                 eprintln!();
@@ -174,7 +179,7 @@ fn stdin_lines() -> &'static std::sync::Mutex<std::sync::mpsc::Receiver<StdinLin
 
 /// Opens a URL with `AGE_OAUTH_BROWSER` (a command; `none` disables), else the platform opener.
 pub fn launch_browser(url: &str) -> std::result::Result<(), String> {
-    let custom = std::env::var("AGE_OAUTH_BROWSER").ok().filter(|s| !s.is_empty());
+    let custom = crate::env::process().get(&crate::env::BROWSER).map(String::from);
     let (program, mut args): (String, Vec<String>) = match custom.as_deref() {
         Some("none") => return Err("AGE_OAUTH_BROWSER=none".into()),
         Some(cmd) => {

@@ -111,6 +111,7 @@ fn verify_ssl(env: &BTreeMap<String, String>, meta: &Value) -> Option<Value> {
 }
 
 /// Epoch seconds from the Python store's float (`1730000000.123`).
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // positive, and `as` saturates (absurd → u64::MAX)
 fn epoch(value: Option<&String>) -> Option<u64> {
     value.and_then(|v| v.trim().parse::<f64>().ok()).filter(|f| *f > 0.0).map(|f| f as u64)
 }
@@ -269,7 +270,7 @@ fn shred_file(path: &Path) -> std::io::Result<()> {
     use std::io::Write;
     let len = std::fs::metadata(path)?.len();
     let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
-    f.write_all(&vec![0u8; len as usize])?;
+    f.write_all(&vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)])?;
     f.sync_all()?;
     drop(f);
     std::fs::remove_file(path)

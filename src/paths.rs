@@ -9,19 +9,21 @@ use std::path::{Path, PathBuf};
 /// The per-user locations: config file, encrypted caches, locks and the identity.
 #[derive(Debug, Clone)]
 pub struct Paths {
+    /// The user configuration file.
     pub config_file: PathBuf,
+    /// The per-user data directory (caches, identity).
     pub data_dir: PathBuf,
 }
 
 impl Paths {
     /// Resolves from `AGE_OAUTH_HOME` when set, else from the platform's directories.
-    pub fn from_env() -> Result<Paths> {
-        if let Some(home) = std::env::var_os("AGE_OAUTH_HOME").filter(|h| !h.is_empty()) {
+    pub fn from_env(env: &crate::env::Env) -> Result<Paths> {
+        if let Some(home) = env.get(&crate::env::HOME_DIR) {
             return Ok(Paths::under(PathBuf::from(home)));
         }
         // Windows: everything in %APPDATA%\age-oauth (ProjectDirs would split it into \config and \data).
         #[cfg(windows)]
-        if let Some(appdata) = std::env::var_os("APPDATA").filter(|a| !a.is_empty()) {
+        if let Some(appdata) = env.get(&crate::env::APPDATA) {
             return Ok(Paths::under(PathBuf::from(appdata).join("age-oauth")));
         }
         let dirs = directories::ProjectDirs::from("", "", "age-oauth")
@@ -34,18 +36,22 @@ impl Paths {
         Paths { config_file: home.join("config.toml"), data_dir: home }
     }
 
+    /// The directory of the encrypted caches.
     pub fn cache_dir(&self) -> PathBuf {
         self.data_dir.join("cache")
     }
 
+    /// The encrypted cache file of a profile.
     pub fn cache_file(&self, profile: &str) -> PathBuf {
         self.cache_dir().join(format!("{profile}.age"))
     }
 
+    /// The lock file that serialises a profile's refreshes.
     pub fn lock_file(&self, profile: &str) -> PathBuf {
         self.cache_dir().join(format!("{profile}.lock"))
     }
 
+    /// The age identity file that decrypts the caches.
     pub fn identity_file(&self) -> PathBuf {
         self.data_dir.join("identity.txt")
     }

@@ -1,7 +1,7 @@
 //! Interactive set-up: the fields a provider asks a person for, in the order and with the short
 //! labels it declares (`x-prompt` / `x-secret-prompts` in its settings schema), each answer checked at once.
 
-use crate::config::{validate_profile_name, FlagValue};
+use crate::config::FlagValue;
 use crate::error::{Error, Result};
 use crate::interact::Interaction;
 use crate::registry::ProviderInfo;
@@ -20,7 +20,6 @@ pub enum Check {
     Integer,
     Bool,
     Choice(Vec<String>),
-    ProfileName,
 }
 
 /// One field of a provider as the set-up asks for it.
@@ -75,7 +74,7 @@ pub fn setup_fields(provider: &ProviderInfo) -> Vec<SetupField> {
         fields.push(SetupField {
             name: spec.name.to_string(),
             label: declared.and_then(|d| d["label"].as_str()).map(String::from).unwrap_or_else(|| humanize(spec.name)),
-            order: declared.and_then(|d| d["order"].as_i64()).unwrap_or(2000 + i as i64),
+            order: declared.and_then(|d| d["order"].as_i64()).unwrap_or(2000 + i64::try_from(i).unwrap_or(0)),
             required: spec.required,
             secret: true,
             default: None,
@@ -108,7 +107,7 @@ fn schema_fields(schema: &Value, include_undeclared: bool) -> Vec<SetupField> {
         out.push(SetupField {
             name: name.clone(),
             label: declared.and_then(|d| d["label"].as_str()).map(String::from).unwrap_or_else(|| humanize(name)),
-            order: declared.and_then(|d| d["order"].as_i64()).unwrap_or(1000 + i as i64),
+            order: declared.and_then(|d| d["order"].as_i64()).unwrap_or(1000 + i64::try_from(i).unwrap_or(0)),
             required: required.contains(&name.as_str()),
             secret: false,
             default: prop.get("default").filter(|d| !d.is_null()).cloned(),
@@ -169,7 +168,6 @@ pub fn check(field: &SetupField, answer: &str) -> std::result::Result<Value, Str
             .find(|c| c.eq_ignore_ascii_case(answer))
             .map(|c| json!(c))
             .ok_or_else(|| format!("`{answer}` is not one of: {}", choices.join(", "))),
-        Check::ProfileName => validate_profile_name(answer).map(|_| json!(answer)).map_err(|e| e.to_string()),
     }
 }
 
@@ -214,7 +212,7 @@ pub fn check_verify_ssl(answer: &str) -> std::result::Result<Value, String> {
         return Ok(json!(b));
     }
     let expanded = match answer.strip_prefix("~/") {
-        Some(rest) => std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(rest)),
+        Some(rest) => crate::env::process().raw(crate::env::HOME.name).map(|h| std::path::PathBuf::from(h).join(rest)),
         None => Some(std::path::PathBuf::from(answer)),
     }
     .ok_or_else(|| "cannot expand ~ without HOME".to_string())?;

@@ -12,17 +12,23 @@ use std::collections::BTreeMap;
 
 /// A secret a provider needs: never read from TOML, kept in the encrypted cache.
 pub struct SecretSpec {
+    /// The secret's name (`client_secret`, `password`).
     pub name: &'static str,
+    /// What it is, for `--help` and prompts.
     pub description: &'static str,
+    /// True when a login cannot go without it.
     pub required: bool,
 }
 
 /// One provider plugin, submitted with `inventory::submit!`.
 pub struct ProviderInfo {
+    /// The name profiles use (`provider = "esri-oob"`).
     pub name: &'static str,
+    /// One line for `age-oauth providers`.
     pub description: &'static str,
     /// JSON Schema of the provider's non-secret settings (from its settings type).
     pub settings_schema: fn() -> schemars::Schema,
+    /// The secrets it may need.
     pub secrets: &'static [SecretSpec],
     /// A commented profile template users can copy into `age-oauth.toml`.
     pub template: &'static str,
@@ -46,6 +52,7 @@ pub fn find(name: &str) -> Result<&'static ProviderInfo> {
     })
 }
 
+/// The names of all registered providers, sorted.
 pub fn provider_names() -> Vec<&'static str> {
     providers().iter().map(|p| p.name).collect()
 }
@@ -78,6 +85,7 @@ impl ProviderInfo {
         fields
     }
 
+    /// The spec of one of its secrets.
     pub fn secret(&self, name: &str) -> Option<&'static SecretSpec> {
         self.secrets.iter().find(|s| s.name == name)
     }
@@ -134,7 +142,9 @@ fn type_name(prop: &Value, root: &Value) -> String {
 
 /// A profile's merged non-secret settings, handed to a provider's `build`.
 pub struct ProfileSettings {
+    /// The profile's name.
     pub profile: String,
+    /// The provider's settings, merged from every layer.
     pub values: Map<String, Value>,
 }
 
@@ -149,6 +159,7 @@ impl ProfileSettings {
 /// The user as a provider sees it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Identity {
+    /// The signed-in user's name.
     pub username: String,
     /// Extra, non-secret details (full name, email, org, app...).
     pub details: Map<String, Value>,
@@ -157,10 +168,15 @@ pub struct Identity {
 /// Where a secret's value came from (shown, never the value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretOrigin {
+    /// The encrypted cache.
     Store,
+    /// An environment variable (its name).
     Env(String),
+    /// A `.env` file (the variable's name).
     DotEnv(String),
+    /// A command-line flag (its name).
     Flag(String),
+    /// Typed at a prompt.
     Prompt,
 }
 
@@ -171,9 +187,11 @@ pub struct Secrets {
 }
 
 impl Secrets {
+    /// A secret by name.
     pub fn get(&self, name: &str) -> Option<&Secret> {
         self.values.get(name).map(|(s, _)| s)
     }
+    /// Where a secret came from.
     pub fn origin(&self, name: &str) -> Option<&SecretOrigin> {
         self.values.get(name).map(|(_, o)| o)
     }
@@ -182,9 +200,11 @@ impl Secrets {
     pub fn offer(&mut self, name: &str, value: Secret, origin: SecretOrigin) {
         self.values.entry(name.to_string()).or_insert((value, origin));
     }
+    /// Sets a secret.
     pub fn set(&mut self, name: &str, value: Secret, origin: SecretOrigin) {
         self.values.insert(name.to_string(), (value, origin));
     }
+    /// The names of the secrets present.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.values.keys().map(String::as_str)
     }
@@ -192,16 +212,22 @@ impl Secrets {
 
 /// What a provider's flow gets from the engine.
 pub struct FlowContext<'a> {
+    /// The profile's name.
     pub profile: &'a str,
+    /// The HTTP client (the profile's TLS and proxy settings).
     pub http: &'a dyn HttpClient,
+    /// The engine's clock.
     pub clock: &'a dyn Clock,
+    /// The person, if any.
     pub ui: &'a mut dyn Interaction,
+    /// The profile's secrets.
     pub secrets: &'a Secrets,
     /// `--no-browser`: print the URL and read the answer from stdin.
     pub no_browser: bool,
 }
 
 impl FlowContext<'_> {
+    /// Now (Unix seconds).
     pub fn now(&self) -> u64 {
         self.clock.now()
     }
@@ -219,6 +245,7 @@ impl FlowContext<'_> {
         Ok(response)
     }
 
+    /// A `LoginRequired` error for this profile.
     pub fn login_required(&self, message: impl Into<String>) -> Error {
         Error::login_required(self.profile, message)
     }
@@ -227,7 +254,9 @@ impl FlowContext<'_> {
 /// What a login hands the engine to keep: the tokens, and the secrets the person allowed
 /// to be kept (a typed password), which the engine stores encrypted with the profile.
 pub struct Obtained {
+    /// The tokens.
     pub tokens: TokenSet,
+    /// Secrets the person agreed to keep (name, value).
     pub secrets_to_store: Vec<(String, Secret)>,
 }
 
@@ -317,6 +346,7 @@ pub trait Provider: Send + Sync {
 /// How a server took the credentials of an authenticated request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthVerdict {
+    /// The token was accepted.
     Accepted,
     /// Invalid or expired (HTTP 401, ArcGIS 498/499): refresh once and retry.
     Rejected,

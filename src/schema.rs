@@ -5,6 +5,7 @@ use crate::registry;
 use crate::settings::EngineSettings;
 use serde_json::{json, Map, Value};
 
+/// The JSON Schema of a profiles file (every provider's settings).
 pub fn profile_file_schema() -> Value {
     let mut defs = Map::new();
     let mut alternatives = Vec::new();

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret value.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }
@@ -19,6 +20,7 @@ impl Secret {
         &self.0
     }
 
+    /// True when the value is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -7,22 +7,28 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// What a sign-in yields: the tokens, their expiries and the user, as cached.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(from = "StoredTokenSet")]
 pub struct TokenSet {
+    /// The access token.
     pub access_token: Secret,
     /// When the access token stops working; `None` when the server did not say.
     #[serde(default)]
     pub expires_at: Option<u64>,
+    /// The refresh token, if the grant gave one.
     #[serde(default)]
     pub refresh_token: Option<Secret>,
+    /// When the refresh token expires (Unix seconds), if known.
     #[serde(default)]
     pub refresh_expires_at: Option<u64>,
     /// When the current refresh token was issued (for "share of its life" decisions).
     #[serde(default)]
     pub refresh_issued_at: Option<u64>,
+    /// The signed-in user, if known.
     #[serde(default)]
     pub username: Option<String>,
+    /// When the tokens were obtained (Unix seconds).
     pub obtained_at: u64,
     /// What the provider keeps with these tokens (OIDC discovery, JWKS and claims, the PKCE
     /// redirect): each provider reads and writes it as its own type; never secrets.
@@ -36,7 +42,9 @@ pub struct TokenSet {
 /// A token derived from a profile's tokens, with its own expiry.
 #[derive(Clone, Serialize, Deserialize, PartialEq, Debug)]
 pub struct DerivedToken {
+    /// The derived token.
     pub token: Secret,
+    /// When it expires (Unix seconds), if known.
     #[serde(default)]
     pub expires_at: Option<u64>,
 }
@@ -47,6 +55,7 @@ pub struct DerivedToken {
 pub struct ProviderState(Map<String, Value>);
 
 impl ProviderState {
+    /// True when no provider state is kept.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -70,6 +79,7 @@ impl ProviderState {
         self.0.get(name)
     }
 
+    /// True when the provider kept state under `name`.
     pub fn contains_key(&self, name: &str) -> bool {
         self.0.contains_key(name)
     }
@@ -180,6 +190,7 @@ pub fn clamp_expiry(now: u64, at: u64) -> u64 {
 }
 
 impl TokenSet {
+    /// Tokens obtained at `obtained_at` (Unix seconds) with no expiry known yet.
     pub fn new(access_token: Secret, obtained_at: u64) -> Self {
         TokenSet {
             access_token,

@@ -28,6 +28,9 @@ cargo build --locked --all-targets
 cargo check --locked --features keyring --lib
 # Without the simulators (the default `sandbox` feature) the library and the binary still build.
 cargo check --locked --no-default-features
+# Lints (Cargo.toml [lints], src/lib.rs) and the API docs: warnings are errors.
+cargo clippy --locked --all-targets -- -D warnings
+RUSTDOCFLAGS=-Dwarnings cargo doc --locked --no-deps
 set +e
 cargo test --locked --no-fail-fast 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}

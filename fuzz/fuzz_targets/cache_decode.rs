@@ -1,7 +1,7 @@
 //! Fuzz target: arbitrary bytes as a profile's cache file; decoding must fail cleanly.
 #![no_main]
-use age_oauth::paths::Paths;
-use age_oauth::store::CacheStore;
+use age_oauth::Paths;
+use age_oauth::CacheStore;
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 

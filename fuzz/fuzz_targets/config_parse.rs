@@ -1,6 +1,6 @@
 //! Fuzz target: a profile file through parse, profile selection, resolution and provider build.
 #![no_main]
-use age_oauth::config::Config;
+use age_oauth::Config;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
         let _ = config.select(None);
         for name in config.profile_names() {
             if let Ok(resolved) = config.resolve(&name, &[]) {
-                let settings = age_oauth::registry::ProfileSettings { profile: name, values: resolved.provider_values };
+                let settings = age_oauth::providers::ProfileSettings { profile: name, values: resolved.provider_values };
                 let _ = (resolved.provider.build)(&settings);
             }
         }

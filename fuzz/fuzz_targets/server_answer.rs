@@ -1,7 +1,7 @@
 //! Fuzz target: a server's answer (status from the first byte, body from the rest) through
 //! ArcGIS answer reading, token-response parsing and the credential verdict.
 #![no_main]
-use age_oauth::http::HttpResponse;
+use age_oauth::HttpResponse;
 use age_oauth::providers::arcgis::{judge, read_answer, token_set, Answer};
 use libfuzzer_sys::fuzz_target;
 

@@ -1,12 +1,24 @@
 //! The Python age-oauth's command line over our profiles: `connections list|add|use|show|info|remove`,
 //! its way of picking a connection (`--connection`, `--connection-id`), `profile use`, and removal prompts.
 
-use super::*;
+use super::args::{Cli, Command, FieldArgs};
+use super::output::{print_json, print_line};
+use super::profiles::{cmd_profile_add, cmd_profile_remove, cmd_profile_show, flag_values};
+use super::rows::{CacheState, ConnectionRow};
+use crate::clock::rfc3339;
+use crate::config;
+use crate::config::Config;
+use crate::engine::{Engine, Session};
+use crate::error::{Error, Result};
+use crate::interact::Interaction;
 use crate::prompt;
+use crate::registry;
+use clap::Args;
+use serde_json::{json, Value};
 
 /// `--auth-type` of the Python age-oauth: which provider a connection uses.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthType {
+pub(crate) enum AuthType {
     /// A person signs in (esri-oob).
     User,
     /// Application credentials (esri-app).
@@ -23,24 +35,24 @@ impl AuthType {
 }
 
 #[derive(Args, Debug)]
-pub struct ConnectionAddArgs {
+pub(crate) struct ConnectionAddArgs {
     /// Name of the profile (the Python age-oauth's connection label; spaces become '-'). Asked at a terminal.
     #[arg(long, value_name = "LABEL")]
-    pub label: Option<String>,
+    pub(crate) label: Option<String>,
     /// user (a person signs in: esri-oob, the default) or app (application credentials: esri-app).
     #[arg(long, value_enum, value_name = "user|app")]
-    pub auth_type: Option<AuthType>,
+    pub(crate) auth_type: Option<AuthType>,
     /// Referer header sent with every request (for credentials bound to a referer).
     #[arg(long, value_name = "URL")]
-    pub referer: Option<String>,
+    pub(crate) referer: Option<String>,
     /// Keep the current default profile (the new one is not made the default).
     #[arg(long)]
-    pub no_active: bool,
+    pub(crate) no_active: bool,
     /// Same as --no-active: our profiles have one default (`default_profile`), which is left as it is.
     #[arg(long)]
-    pub no_default: bool,
+    pub(crate) no_default: bool,
     #[command(flatten)]
-    pub fields: FieldArgs,
+    pub(crate) fields: FieldArgs,
 }
 
 /// The Python age-oauth's connection id: `slug(label)_` + the first 8 hex digits of SHA-1(portal URL).
@@ -72,7 +84,7 @@ fn service_of(engine: &Engine, config: &Config, name: &str) -> Option<String> {
 /// the exact name (or old connection id), then the name in any case, then a unique prefix of the
 /// old connection id (any case) — or, since our names may hold `-` and `.`, of the name. `None` takes
 /// the active one (AGE_OAUTH_PROFILE), then the default (`default_profile`), then the only one.
-pub fn select(engine: &Engine, config: &Config, selector: Option<&str>) -> Result<String> {
+pub(crate) fn select(engine: &Engine, config: &Config, selector: Option<&str>) -> Result<String> {
     let Some(wanted) = selector.map(str::trim) else {
         return config.select(None);
     };
@@ -108,7 +120,7 @@ pub fn select(engine: &Engine, config: &Config, selector: Option<&str>) -> Resul
 
 /// `--connection-id`: the exact profile name, or the exact Python age-oauth id of a migrated
 /// connection (no prefixes, no other case: the old tool took ids as they were).
-pub fn select_by_id(engine: &Engine, config: &Config, id: &str) -> Result<String> {
+pub(crate) fn select_by_id(engine: &Engine, config: &Config, id: &str) -> Result<String> {
     let names = config.profile_names();
     if names.iter().any(|n| n == id) {
         return Ok(id.to_string());
@@ -258,22 +270,20 @@ fn label_to_name(label: &str) -> std::result::Result<String, String> {
 pub(super) fn cmd_list(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Result<i32> {
     let config = Config::load(&engine.paths, cwd)?;
     let (active, default) = (config.env_profile(), config.default_profile());
-    let mut rows = Vec::new();
-    for name in config.profile_names() {
-        let mut row = json!({
-            "name": name,
-            "provider": config.provider_of(&name),
-            "url": service_of(engine, &config, &name),
-            "active": active.as_deref() == Some(name.as_str()),
-            "default": default.as_deref() == Some(name.as_str()),
-        });
-        if let (Value::Object(r), Value::Object(s)) = (&mut row, cache_state(engine, &name)) {
-            r.extend(s);
-        }
-        rows.push(row);
-    }
+    let rows: Vec<ConnectionRow> = config
+        .profile_names()
+        .into_iter()
+        .map(|name| ConnectionRow {
+            provider: config.provider_of(&name),
+            url: service_of(engine, &config, &name),
+            active: active.as_deref() == Some(name.as_str()),
+            default: default.as_deref() == Some(name.as_str()),
+            state: CacheState::of(engine, &name),
+            name,
+        })
+        .collect();
     if as_json {
-        return print_json(&Value::Array(rows));
+        return print_json(&serde_json::to_value(&rows).unwrap_or_default());
     }
     if rows.is_empty() {
         eprintln!("No connections found. Add one with: age-oauth connections add");
@@ -281,22 +291,15 @@ pub(super) fn cmd_list(engine: &Engine, cwd: &std::path::Path, as_json: bool) ->
     }
     let mut out = String::new();
     for r in &rows {
-        let marks: Vec<&str> = [("active", "active"), ("default", "default")]
-            .into_iter()
-            .filter(|(k, _)| r[*k] == json!(true))
-            .map(|(_, m)| m)
-            .collect();
+        let marks: Vec<&str> =
+            [(r.active, "active"), (r.default, "default")].into_iter().filter(|(on, _)| *on).map(|(_, m)| m).collect();
         let mark = if marks.is_empty() { String::new() } else { format!(" ({})", marks.join(", ")) };
-        let state = if r["logged_in"] == json!(true) {
-            format!("logged in as {}", r["username"].as_str().unwrap_or("?"))
-        } else {
-            "not logged in".to_string()
-        };
+        let state = r.state.logged_in_as().map_or_else(|| "not logged in".to_string(), |u| format!("logged in as {u}"));
         out.push_str(&format!(
             "{}{mark}  -  {}  -  {}  -  {state}\n",
-            r["name"].as_str().unwrap_or_default(),
-            r["provider"].as_str().unwrap_or("?"),
-            r["url"].as_str().unwrap_or("-"),
+            r.name,
+            r.provider.as_deref().unwrap_or("?"),
+            r.url.as_deref().unwrap_or("-"),
         ));
     }
     print_line(out.trim_end())
@@ -510,4 +513,36 @@ pub(super) fn cmd_rotate(
         out.push_str(&format!("; the new one is valid until {at}"));
     }
     print_line(&out)
+}
+
+/// The profile the command line names: `--profile`, else `--connection` / `--connection-id` (or the
+/// Python tool's positional portal selector of `token`).
+pub(super) fn chosen_for(engine: &Engine, cwd: &std::path::Path, cli: &Cli) -> Result<Option<String>> {
+    let token_selector = match &cli.command {
+        Command::Token { portal_selector: Some(s), .. } if cli.connection.is_none() => Some(s.as_str()),
+        _ => None,
+    };
+    chosen_profile(
+        engine,
+        cwd,
+        cli.profile.as_deref(),
+        cli.connection.as_deref().or(token_selector),
+        cli.connection_id.as_deref(),
+    )
+}
+
+/// `connections show [SELECTOR]`: the selected connection, else the one `--profile` chose.
+pub(super) fn cmd_show(
+    engine: &Engine,
+    cwd: &std::path::Path,
+    selector: Option<&str>,
+    profile: Option<&str>,
+    json: bool,
+) -> Result<i32> {
+    let config = Config::load(&engine.paths, cwd)?;
+    let name = match (selector, profile) {
+        (None, Some(p)) => p.to_string(),
+        (s, _) => select(engine, &config, s)?,
+    };
+    cmd_profile_show(engine, cwd, &name, json)
 }

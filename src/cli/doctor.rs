@@ -1,7 +1,9 @@
 //! `age-oauth doctor`: runs the checks of `crate::doctor` and prints them as text or JSON.
 //! The exit code is 1 when a check failed, 0 otherwise (warnings allowed).
 
-use super::*;
+use super::output::{print_bytes, print_json};
+use crate::engine::Engine;
+use crate::error::Result;
 
 pub(super) fn cmd_doctor(engine: &Engine, cwd: &std::path::Path, profile: Option<&str>, as_json: bool) -> Result<i32> {
     let rows = crate::doctor::run(engine, cwd, profile);

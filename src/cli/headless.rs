@@ -1,7 +1,13 @@
 //! Commands that move logins between machines and tools: cache export / import and migrate.
 //! The formats and crypto live in `crate::headless` and `crate::migrate`; these are the CLI ends.
 
-use super::*;
+use super::output::{print_json, print_line};
+use crate::config::Config;
+use crate::engine::{Engine, Session};
+use crate::error::{Error, Result};
+use crate::interact::Interaction;
+use crate::paths::Paths;
+use crate::secret::Secret;
 
 pub(super) fn cmd_export(
     engine: &Engine,
@@ -14,7 +20,7 @@ pub(super) fn cmd_export(
 ) -> Result<i32> {
     use crate::headless::{export_bytes, parse_recipients, ExportTo};
     let to = if passphrase {
-        let pass = match std::env::var("AGE_OAUTH_EXPORT_PASSPHRASE").ok().filter(|p| !p.is_empty()) {
+        let pass = match crate::env::process().get(&crate::env::EXPORT_PASSPHRASE) {
             Some(p) => Secret::new(p),
             None => {
                 let first = ui.read_secret("Passphrase for the export: ")?.ok_or_else(|| {
@@ -76,9 +82,8 @@ pub(super) fn cmd_import(
     };
     // AGE_OAUTH_EXPORT_PASSPHRASE first: it opens the export only, while AGE_OAUTH_PASSPHRASE
     // (still read, for older scripts) would also switch this machine's caches to a passphrase.
-    let from_env = ["AGE_OAUTH_EXPORT_PASSPHRASE", "AGE_OAUTH_PASSPHRASE"]
-        .iter()
-        .find_map(|var| std::env::var(var).ok().filter(|p| !p.is_empty()));
+    let env = crate::env::process();
+    let from_env = [crate::env::EXPORT_PASSPHRASE, crate::env::PASSPHRASE].iter().find_map(|var| env.get(var));
     let passphrase = match from_env {
         Some(p) => Some(Secret::new(p)),
         None if age::Decryptor::new(&bytes[..]).is_ok_and(|d| d.is_scrypt()) => {
@@ -96,7 +101,7 @@ pub(super) fn cmd_import(
         "Imported profile '{name}' ({provider}); its cache is kept under {}. Try: age-oauth token --profile {name}",
         store.key_source().describe()
     ));
-    if std::env::var_os("AGE_OAUTH_PASSPHRASE").is_some() {
+    if env.is_set(&crate::env::PASSPHRASE) {
         ui.warn("unset AGE_OAUTH_PASSPHRASE for later commands: the imported cache is under this machine's key now");
     }
     let config = Config::load(paths, &std::env::current_dir().unwrap_or_default());
@@ -147,4 +152,22 @@ pub(super) fn cmd_migrate(
         ));
     }
     print_json(&serde_json::to_value(&done).unwrap_or_default())
+}
+
+/// `key show`: the public key the caches are encrypted to.
+pub(super) fn cmd_key_show(engine: &Engine) -> Result<i32> {
+    match engine.store.public_key(true)? {
+        Some(key) => print_line(&key),
+        None => Err(Error::Config(
+            "the caches are protected by a passphrase (AGE_OAUTH_PASSPHRASE): this machine has no age key to show"
+                .into(),
+        )),
+    }
+}
+
+/// `key rotate`: a new key, every cache re-encrypted to it, the old key gone.
+pub(super) fn cmd_key_rotate(engine: &Engine, ui: &mut dyn Interaction) -> Result<i32> {
+    let (public, count) = crate::headless::rotate_identity(engine)?;
+    ui.info(&format!("Re-encrypted {count} cache(s) to the new key {public}; the old key is gone."));
+    print_line(&public)
 }

@@ -1,7 +1,19 @@
 //! Commands about configuration and state: providers, profile add / list / show / remove, status.
 //! They read config and caches; only `profile add` and `remove` write.
 
-use super::*;
+use super::args::{AddArgs, FieldArgs};
+use super::connections::{ask_name_and_provider, confirm_remove};
+use super::output::{print_json, print_line};
+use super::rows::{CacheState, ProfileRow, Status};
+use crate::config;
+use crate::config::{loose_value, Config, FlagValue};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::interact::Interaction;
+use crate::registry;
+use crate::registry::SecretOrigin;
+use crate::secret::Secret;
+use serde_json::{json, Map, Value};
 
 pub(super) fn cmd_providers(as_json: bool) -> Result<i32> {
     let providers = registry::providers();
@@ -154,22 +166,7 @@ pub(super) fn cmd_profile_add(
     }
 
     // Write the non-secret fields given now over what the user file already had.
-    let mut values = Map::new();
-    if let Ok(text) = std::fs::read_to_string(&engine.paths.config_file) {
-        if let Ok(user) =
-            Config::from_parts(vec![(engine.paths.config_file.clone(), text)], Default::default(), Default::default())
-        {
-            if user.provider_of(name).as_deref() == Some(provider_name.as_str()) {
-                if let Ok(r) = user.resolve(name, &[]) {
-                    for (k, origin) in &r.origins {
-                        if matches!(origin, config::Origin::File { .. }) {
-                            values.insert(k.clone(), r.values[k].clone());
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let mut values = user_file_values(engine, name, &provider_name);
     for f in flags.iter().filter(|f| f.field != "provider") {
         values.insert(f.field.clone(), f.value.clone());
     }
@@ -207,43 +204,12 @@ pub(super) fn cmd_profile_add(
     Ok(0)
 }
 
-/// A profile's login state, read from its cache without any network call.
-pub(super) fn cache_state(engine: &Engine, name: &str) -> Value {
-    match engine.store.load(name) {
-        Ok(None) => json!({ "logged_in": false }),
-        Ok(Some(entry)) => {
-            let now = engine.clock.now();
-            let secrets: Vec<&String> = entry.secrets.keys().collect();
-            match &entry.tokens {
-                None => json!({ "logged_in": false, "stored_secrets": secrets }),
-                Some(t) => json!({
-                    "logged_in": true,
-                    "username": t.username,
-                    "expires_at": t.expires_at.map(rfc3339),
-                    "expired": !t.valid_for(now, 0),
-                    "refresh_expires_at": t.refresh_expires_at.map(rfc3339),
-                    "can_refresh": t.can_refresh(now),
-                    "stored_secrets": secrets,
-                }),
-            }
-        }
-        Err(e) => json!({ "logged_in": false, "error": e.to_string() }),
-    }
-}
-
 pub(super) fn cmd_profile_list(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Result<i32> {
     let config = Config::load(&engine.paths, cwd)?;
-    let mut rows = Vec::new();
-    for name in config.profile_names() {
-        let files: Vec<String> = config.profile_files(&name).iter().map(|p| p.display().to_string()).collect();
-        let mut row = json!({ "name": name, "provider": config.provider_of(&name), "files": files });
-        if let (Value::Object(r), Value::Object(s)) = (&mut row, cache_state(engine, &name)) {
-            r.extend(s);
-        }
-        rows.push(row);
-    }
+    let rows: Vec<ProfileRow> =
+        config.profile_names().iter().map(|n| ProfileRow::of(engine, &config, n, true)).collect();
     if as_json {
-        return print_json(&Value::Array(rows));
+        return print_json(&serde_json::to_value(&rows).unwrap_or_default());
     }
     if rows.is_empty() {
         eprintln!("no profiles yet: age-oauth profile add NAME --provider esri-oob --portal URL --client-id ID");
@@ -251,19 +217,12 @@ pub(super) fn cmd_profile_list(engine: &Engine, cwd: &std::path::Path, as_json: 
     }
     let mut out = String::new();
     for r in rows {
-        let state = if r["error"].is_string() {
-            "cache unreadable".to_string()
-        } else if r["logged_in"] == json!(true) {
-            format!("logged in as {}", r["username"].as_str().unwrap_or("?"))
-        } else {
-            "not logged in".to_string()
+        let state = match (&r.state, r.state.logged_in_as()) {
+            (CacheState::Unreadable { .. }, _) => "cache unreadable".to_string(),
+            (_, Some(user)) => format!("logged in as {user}"),
+            _ => "not logged in".to_string(),
         };
-        out.push_str(&format!(
-            "{:<20} {:<12} {}\n",
-            r["name"].as_str().unwrap_or_default(),
-            r["provider"].as_str().unwrap_or("?"),
-            state
-        ));
+        out.push_str(&format!("{:<20} {:<12} {}\n", r.name, r.provider.as_deref().unwrap_or("?"), state));
     }
     print_line(out.trim_end())
 }
@@ -274,7 +233,7 @@ pub(super) fn cmd_profile_show(engine: &Engine, cwd: &std::path::Path, name: &st
     let stored = engine.store.load(name).ok().flatten();
     let mut fields = Map::new();
     for (k, v) in &resolved.values {
-        let origin = resolved.origins.get(k).map(|o| o.to_string()).unwrap_or_default();
+        let origin = resolved.origins.get(k).map(std::string::ToString::to_string).unwrap_or_default();
         fields.insert(k.clone(), json!({ "value": v, "source": origin }));
     }
     for spec in resolved.provider.secrets {
@@ -338,62 +297,94 @@ pub(super) fn cmd_status(engine: &Engine, cwd: &std::path::Path, as_json: bool) 
     let public_key = engine.store.public_key(false).ok().flatten();
     let key_source = engine.store.key_source();
     let config = Config::load(&engine.paths, cwd);
-    let mut profiles = Vec::new();
-    let config_error = match &config {
-        Ok(c) => {
-            for name in c.profile_names() {
-                let mut row = json!({ "name": name, "provider": c.provider_of(&name) });
-                if let (Value::Object(r), Value::Object(s)) = (&mut row, cache_state(engine, &name)) {
-                    r.extend(s);
-                }
-                profiles.push(row);
-            }
-            None
-        }
-        Err(e) => Some(e.to_string()),
+    let (profiles, config_error) = match &config {
+        Ok(c) => (c.profile_names().iter().map(|n| ProfileRow::of(engine, c, n, false)).collect(), None),
+        Err(e) => (Vec::new(), Some(e.to_string())),
     };
-    let status = json!({
-        "config_file": engine.paths.config_file.display().to_string(),
-        "project_file": cwd.join(config::PROJECT_FILE).exists().then(|| cwd.join(config::PROJECT_FILE).display().to_string()),
-        "data_dir": engine.paths.data_dir.display().to_string(),
-        "key_source": key_source.describe(),
-        "public_key": public_key,
-        "config_error": config_error,
-        "profiles": profiles,
-    });
+    let project_file = cwd.join(config::PROJECT_FILE);
+    let status = Status {
+        config_file: engine.paths.config_file.display().to_string(),
+        project_file: project_file.exists().then(|| project_file.display().to_string()),
+        data_dir: engine.paths.data_dir.display().to_string(),
+        key_source: key_source.describe(),
+        public_key,
+        config_error,
+        profiles,
+    };
     if as_json {
-        return print_json(&status);
+        return print_json(&serde_json::to_value(&status).unwrap_or_default());
     }
     let mut out = format!(
         "config file: {}\ndata dir:    {}\ncache key:   {}\n",
-        status["config_file"].as_str().unwrap_or_default(),
-        status["data_dir"].as_str().unwrap_or_default(),
-        status["key_source"].as_str().unwrap_or_default()
+        status.config_file, status.data_dir, status.key_source
     );
-    if let Some(pk) = &public_key {
+    if let Some(pk) = &status.public_key {
         out.push_str(&format!("public key:  {pk}\n"));
     }
-    if let Some(e) = &config_error {
+    if let Some(e) = &status.config_error {
         out.push_str(&format!("config error: {e}\n"));
     }
-    for p in &profiles {
-        let state = if let Some(e) = p["error"].as_str() {
-            format!("cache unreadable: {e}")
-        } else if p["logged_in"] == json!(true) {
-            format!(
+    for p in &status.profiles {
+        let state = match &p.state {
+            CacheState::Unreadable { error, .. } => format!("cache unreadable: {error}"),
+            CacheState::LoggedIn { username, expired, expires_at, .. } => format!(
                 "logged in as {}, token {} {}",
-                p["username"].as_str().unwrap_or("?"),
-                if p["expired"] == json!(true) { "expired" } else { "expires" },
-                p["expires_at"].as_str().unwrap_or("?")
-            )
-        } else {
-            "not logged in".into()
+                username.as_deref().unwrap_or("?"),
+                if *expired { "expired" } else { "expires" },
+                expires_at.as_deref().unwrap_or("?")
+            ),
+            _ => "not logged in".into(),
         };
-        out.push_str(&format!(
-            "profile {:<16} {:<10} {state}\n",
-            p["name"].as_str().unwrap_or_default(),
-            p["provider"].as_str().unwrap_or("?")
-        ));
+        out.push_str(&format!("profile {:<16} {:<10} {state}\n", p.name, p.provider.as_deref().unwrap_or("?")));
     }
     print_line(out.trim_end())
+}
+
+/// The values the user file already holds for profile `name` of `provider` (none when it names another provider).
+fn user_file_values(engine: &Engine, name: &str, provider: &str) -> Map<String, Value> {
+    let mut values = Map::new();
+    let Ok(text) = std::fs::read_to_string(&engine.paths.config_file) else {
+        return values;
+    };
+    let files = vec![(engine.paths.config_file.clone(), text)];
+    let Ok(user) = Config::from_parts(files, Default::default(), Default::default()) else {
+        return values;
+    };
+    if user.provider_of(name).as_deref() != Some(provider) {
+        return values;
+    }
+    if let Ok(r) = user.resolve(name, &[]) {
+        for (k, origin) in &r.origins {
+            if matches!(origin, config::Origin::File { .. }) {
+                values.insert(k.clone(), r.values[k].clone());
+            }
+        }
+    }
+    values
+}
+
+/// `profile add`: asks for the name and provider when they are missing, then adds.
+pub(super) fn cmd_profile_add_asking(
+    engine: &Engine,
+    cwd: &std::path::Path,
+    ui: &mut dyn Interaction,
+    args: AddArgs,
+) -> Result<i32> {
+    let (name, provider) = ask_name_and_provider(engine, cwd, ui, args.name.as_deref(), &args.fields)?;
+    let fields = FieldArgs { provider, ..args.fields };
+    cmd_profile_add(engine, cwd, ui, &name, &fields)
+}
+
+/// `profile remove`: after the confirmation (unless `--yes`); declining exits 1.
+pub(super) fn cmd_remove_confirmed(
+    engine: &Engine,
+    cwd: &std::path::Path,
+    ui: &mut dyn Interaction,
+    name: &str,
+    yes: bool,
+) -> Result<i32> {
+    if !confirm_remove(engine, cwd, ui, name, yes)? {
+        return Ok(1);
+    }
+    cmd_profile_remove(engine, cwd, ui, name)
 }

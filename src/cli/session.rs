@@ -1,7 +1,17 @@
 //! Commands that use a logged-in profile: login, request, exec, and how tokens are printed.
 //! Each returns the exit code; errors go back to `run` to be reported once.
 
-use super::*;
+use super::args::TokenFormat;
+use super::output::{print_bytes, print_json, print_line};
+use crate::clock::{hms, rfc3339};
+use crate::config;
+use crate::engine::{Engine, LoginOutcome, Session};
+use crate::error::{Error, Result};
+use crate::http::{HttpRequest, Method};
+use crate::interact::Interaction;
+use crate::registry::AuthVerdict;
+use crate::token::TokenSet;
+use serde_json::{json, Value};
 
 pub(super) fn cmd_login(
     engine: &Engine,
@@ -126,7 +136,7 @@ pub(super) fn cmd_exec(session: &Session, tokens: &TokenSet, command: &[String])
     let mut child = std::process::Command::new(program);
     child.args(args).env("AGE_OAUTH_TOKEN", tokens.access_token.expose()).env(config::EXEC_MARKER, session.name());
     // The child gets the token, never what age-oauth itself unlocks or signs in with.
-    for name in crate::envvars::secret_names() {
+    for name in crate::env::secret_names() {
         child.env_remove(name);
     }
     if let Some(url) = session.provider.service_url() {
@@ -141,4 +151,127 @@ pub(super) fn cmd_exec(session: &Session, tokens: &TokenSet, command: &[String])
         return Ok(128 + signal);
     }
     Ok(status.code().unwrap_or(1))
+}
+
+/// `--force-refresh` asks for a token valid for ever: none is, so the engine refreshes under its lock.
+pub(super) fn wanted_ttl(min_ttl: u64, force_refresh: bool) -> u64 {
+    if force_refresh {
+        u64::MAX
+    } else {
+        min_ttl
+    }
+}
+
+/// `token --server URL`: a token for a server federated with the profile's portal.
+pub(super) fn cmd_server_token(
+    engine: &Engine,
+    session: &mut Session,
+    ui: &mut dyn Interaction,
+    server: &str,
+    min_ttl: u64,
+    json: bool,
+) -> Result<i32> {
+    let found = crate::engine::federation::server_token(engine, session, ui, server, min_ttl)?;
+    if !json {
+        return print_line(found.token.expose());
+    }
+    print_json(&json!({
+        "access_token": found.token.expose(),
+        "expires_at": found.expires_at.map(rfc3339),
+        "server": found.server,
+        "profile": session.name(),
+        "provider": session.provider_name(),
+    }))
+}
+
+/// `token`: a valid token, refreshed when needed, in the format asked for.
+pub(super) fn cmd_token(
+    engine: &Engine,
+    session: &mut Session,
+    ui: &mut dyn Interaction,
+    min_ttl: u64,
+    format: TokenFormat,
+) -> Result<i32> {
+    let tokens = engine.token(session, ui, min_ttl)?;
+    if tokens.access_token.is_empty() {
+        return Err(Error::Config(format!(
+            "profile '{0}' ({1}) signs each request in itself and holds no bearer token: use \
+             `age-oauth request --profile {0} URL`, or (web-tier) set `generate_token_url` to get an ArcGIS token",
+            session.name(),
+            session.provider_name()
+        )));
+    }
+    match format {
+        TokenFormat::Json => print_json(&token_json(session, &tokens)),
+        TokenFormat::Token => print_line(tokens.access_token.expose()),
+        TokenFormat::Header => {
+            print_line(&format!("{}: Bearer {}", session.provider.token_header(), tokens.access_token.expose()))
+        }
+        TokenFormat::Env => {
+            let mut out = format!("export AGE_OAUTH_TOKEN={}\n", shell_quote(tokens.access_token.expose()));
+            if let Some(at) = tokens.expires_at {
+                out.push_str(&format!("export AGE_OAUTH_TOKEN_EXPIRES_AT={}\n", shell_quote(&rfc3339(at))));
+            }
+            print_line(out.trim_end())
+        }
+    }
+}
+
+/// `exec -- COMMAND`: runs it with a valid token in its environment.
+pub(super) fn cmd_exec_with_token(
+    engine: &Engine,
+    session: &mut Session,
+    ui: &mut dyn Interaction,
+    command: &[String],
+) -> Result<i32> {
+    let tokens = engine.token(session, ui, 0)?;
+    cmd_exec(session, &tokens, command)
+}
+
+/// `request URL`: (method, data, headers, allow_other_host) as given on the command line.
+pub(super) fn cmd_request_url(
+    engine: &Engine,
+    session: &mut Session,
+    ui: &mut dyn Interaction,
+    (method, data, headers, allow_other_host): (Option<String>, Option<String>, &[String], bool),
+    url: &str,
+) -> Result<i32> {
+    session.allow_other_host = allow_other_host;
+    let request = build_request(session, method, data, headers, url)?;
+    cmd_request(engine, session, ui, &request)
+}
+
+/// `whoami`: the signed-in user (JSON: everything the provider knows about them).
+pub(super) fn cmd_whoami(engine: &Engine, session: &mut Session, ui: &mut dyn Interaction, json: bool) -> Result<i32> {
+    let who = engine.whoami(session, ui)?;
+    if json {
+        let mut v = serde_json::to_value(&who).unwrap_or_default();
+        v["profile"] = json!(session.name());
+        v["provider"] = json!(session.provider_name());
+        return print_json(&v);
+    }
+    for (k, v) in &who.details {
+        ui.debug(1, &format!("{k}: {}", v.as_str().map_or_else(|| v.to_string(), String::from)));
+    }
+    if who.details.get("auth_type").and_then(Value::as_str) == Some("app")
+        && std::io::IsTerminal::is_terminal(&std::io::stdout())
+    {
+        return print_line(&super::connections::app_block(&who));
+    }
+    print_line(&who.username)
+}
+
+/// `logout`: revokes what the server lets us revoke and deletes the cached tokens.
+pub(super) fn cmd_logout(engine: &Engine, session: &mut Session, ui: &mut dyn Interaction) -> Result<i32> {
+    let report = engine.logout(session, ui)?;
+    if !report.removed_tokens {
+        ui.info(&format!("profile '{}' was not logged in; nothing to do", session.name()));
+        return Ok(0);
+    }
+    if let Some(line) = &report.revocation {
+        ui.info(line);
+    }
+    let kept = if report.kept_secrets { " (stored secrets kept; `age-oauth profile remove` deletes them)" } else { "" };
+    ui.info(&format!("Logged out of profile '{}': cached tokens deleted{kept}", session.name()));
+    Ok(0)
 }

@@ -43,7 +43,7 @@ pub fn read_dotenv(path: &Path, bytes: &[u8]) -> Result<(BTreeMap<String, String
 
 /// One `KEY=value` line, read literally: `'single'` quotes keep everything, `"double"` quotes
 /// know `\"`, `\\` and `\n`, an unquoted value ends at ` #`. Nothing is expanded. `None`: malformed.
-pub fn parse_env_line(line: &str) -> Option<(String, String)> {
+pub(super) fn parse_env_line(line: &str) -> Option<(String, String)> {
     let line = line.trim_end_matches('\r').trim_start();
     let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
     let (key, rest) = line.split_once('=')?;

@@ -6,7 +6,7 @@ mod file;
 mod resolve;
 mod write;
 
-pub use dotenv::{parse_env_line, read_dotenv};
+pub use dotenv::read_dotenv;
 pub use write::{remove_profile, set_default_profile, write_profile};
 
 use crate::error::{Error, Result};
@@ -109,11 +109,7 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::Config(format!("cannot read {} ({e})", dotenv_path.display()))),
         }
-        // Only our variables are turned into strings (the environment can be large).
-        let env = std::env::vars_os()
-            .filter(|(k, _)| k.as_encoded_bytes().starts_with(ENV_PREFIX.as_bytes()))
-            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-            .collect();
+        let env = crate::env::process().with_prefix(ENV_PREFIX).map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut config = Config::from_parts(files, dotenv, env)?;
         config.dotenv_dir = Some(cwd.to_path_buf());
         Ok(config)

@@ -176,7 +176,7 @@ fn bad_caches_and_environments() {
     // A valid age file (to our key) holding something that is not a cache.
     let our_key = text(&home.run(&["key", "show"]).stdout).trim().to_string();
     let recipient: age::x25519::Recipient = our_key.parse().unwrap();
-    let not_a_cache = age_oauth::store::encrypt_to(b"{\"hello\": 1}", &[recipient]).unwrap();
+    let not_a_cache = age_oauth::encrypt_to(b"{\"hello\": 1}", &[recipient]).unwrap();
 
     type Setup<'a> = (&'a str, Option<Vec<u8>>, Vec<(&'a str, String)>, Expect);
     let cases: Vec<Setup> = vec![

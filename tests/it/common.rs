@@ -2,9 +2,9 @@
 //! a clean environment, the in-process Portal simulator, and the login dance.
 #![allow(dead_code)]
 
-use age_oauth::paths::Paths;
 use age_oauth::sandbox::{PortalConfig, PortalSim};
-use age_oauth::store::{CacheEntry, CacheStore};
+use age_oauth::Paths;
+use age_oauth::{CacheEntry, CacheStore};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -185,7 +185,7 @@ pub fn add_profile(home: &Home, sim: &PortalSim, profile: &str) {
 /// device-flow confirmation forms of oidc-provider, and returns the URL where it stopped:
 /// the first one starting with `stop_at` (not requested), else the last page's URL.
 pub fn browse(url: &str, stop_at: Option<&str>) -> String {
-    use age_oauth::http::{HttpClient, HttpRequest, UreqClient, VerifySsl};
+    use age_oauth::{HttpClient, HttpRequest, UreqClient, VerifySsl};
     let client = UreqClient::new(&VerifySsl::On).unwrap();
     let mut jar: std::collections::BTreeMap<String, String> = Default::default();
     let mut url = url.to_string();

@@ -1,10 +1,10 @@
 //! Profile configuration: layer precedence (defaults < user < project < .env < env < flags) with origins,
 //! profile selection, error messages (syntax, unknown/missing fields, secrets), the user file writer and the registry.
 
-use age_oauth::config::{self, Config, FlagValue, Origin, ResolvedProfile};
-use age_oauth::paths::Paths;
-use age_oauth::registry::{self, ProfileSettings, SecretOrigin};
+use age_oauth::providers::{self as registry, ProfileSettings, SecretOrigin};
 use age_oauth::Error;
+use age_oauth::Paths;
+use age_oauth::{Config, FlagValue, ResolvedProfile, ValueOrigin as Origin};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -214,7 +214,7 @@ fn env_value_for_a_string_field_that_looks_like_a_bool_stays_usable() {
     let cfg = Config::from_parts(vec![file(&user_path(), USER_FILE)], BTreeMap::new(), env).unwrap();
     let p = cfg.resolve("p", &[]).unwrap();
     assert_eq!(p.values["verify_ssl"], json!(false));
-    assert_eq!(p.engine.verify_ssl.to_verify(), age_oauth::http::VerifySsl::Off);
+    assert_eq!(p.engine.verify_ssl.to_verify(), age_oauth::VerifySsl::Off);
     assert_eq!(p.origins["verify_ssl"], Origin::Env("AGE_OAUTH_VERIFY_SSL".into()));
 }
 
@@ -597,7 +597,7 @@ fn write_and_remove_profile_keep_other_profiles_and_comments() {
         ("client_id", json!("new-id")),
         ("refresh_margin", json!(120)),
     ]);
-    config::write_profile(&paths, "new", "esri-oob", &new_fields).unwrap();
+    age_oauth::write_profile(&paths, "new", "esri-oob", &new_fields).unwrap();
     let text = std::fs::read_to_string(&paths.config_file).unwrap();
     assert!(text.starts_with(EXISTING_USER_FILE.trim_end()), "existing content must be kept verbatim:\n{text}");
     assert!(text.contains("[profiles.new]"), "{text}");
@@ -614,7 +614,7 @@ fn write_and_remove_profile_keep_other_profiles_and_comments() {
     assert_eq!(keep.origins["client_id"], file_origin(&paths.config_file, 8));
 
     // Replacing a profile rewrites only its table.
-    config::write_profile(
+    age_oauth::write_profile(
         &paths,
         "new",
         "esri-app",
@@ -626,22 +626,22 @@ fn write_and_remove_profile_keep_other_profiles_and_comments() {
     assert_eq!(text.matches("[profiles.new]").count(), 1, "{text}");
     assert!(text.contains("provider = \"esri-app\"") && !text.contains("new-id"), "{text}");
 
-    assert!(config::remove_profile(&paths, "new").unwrap());
+    assert!(age_oauth::remove_profile(&paths, "new").unwrap());
     let text = std::fs::read_to_string(&paths.config_file).unwrap();
     assert!(!text.contains("[profiles.new]"), "{text}");
     assert!(text.contains("# My age-oauth profiles — keep this comment"), "{text}");
     assert!(text.contains("# the production portal"), "{text}");
     assert!(text.contains("# inline comment"), "{text}");
     assert!(text.contains("[profiles.keep]"), "{text}");
-    assert!(!config::remove_profile(&paths, "new").unwrap(), "removing twice reports false");
-    assert!(!config::remove_profile(&paths, "never-there").unwrap());
+    assert!(!age_oauth::remove_profile(&paths, "new").unwrap(), "removing twice reports false");
+    assert!(!age_oauth::remove_profile(&paths, "never-there").unwrap());
 }
 
 #[test]
 fn write_profile_into_a_fresh_home_creates_a_loadable_file() {
     let home = tempfile::tempdir().unwrap();
     let paths = Paths::under(home.path().join("nested").join("home"));
-    config::write_profile(
+    age_oauth::write_profile(
         &paths,
         "p",
         "esri-app",
@@ -668,7 +668,7 @@ fn written_user_file_is_0600_in_a_0700_dir() {
     std::fs::write(&paths.config_file, EXISTING_USER_FILE).unwrap();
     std::fs::set_permissions(&paths.config_file, std::fs::Permissions::from_mode(0o644)).unwrap();
 
-    config::write_profile(
+    age_oauth::write_profile(
         &paths,
         "p",
         "esri-oob",
@@ -680,7 +680,7 @@ fn written_user_file_is_0600_in_a_0700_dir() {
     assert_eq!(mode(&dir), 0o700);
 
     std::fs::set_permissions(&paths.config_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-    assert!(config::remove_profile(&paths, "p").unwrap());
+    assert!(age_oauth::remove_profile(&paths, "p").unwrap());
     assert_eq!(mode(&paths.config_file), 0o600, "remove_profile rewrites the file 0600 too");
     assert_eq!(mode(&dir), 0o700);
 }
@@ -696,7 +696,7 @@ fn write_profile_never_writes_a_secret() {
         ("client_secret", json!("hunter2-in-toml")),
     ]);
     // Refusing may be an error or (in debug builds) a failed assertion; writing it is never acceptable.
-    let outcome = std::panic::catch_unwind(|| config::write_profile(&paths, "p", "esri-app", &with_secret));
+    let outcome = std::panic::catch_unwind(|| age_oauth::write_profile(&paths, "p", "esri-app", &with_secret));
     assert!(!matches!(outcome, Ok(Ok(()))), "write_profile accepted a client_secret");
     let text = std::fs::read_to_string(&paths.config_file).unwrap();
     assert!(!text.contains("hunter2-in-toml"), "{text}");
@@ -709,7 +709,7 @@ fn write_profile_refuses_a_secret_with_an_error() {
     let paths = Paths::under(home.path().to_path_buf());
     let with_secret =
         fields(&[("portal", json!("https://x.example.com")), ("client_id", json!("c")), ("password", json!("pw"))]);
-    let outcome = std::panic::catch_unwind(|| config::write_profile(&paths, "p", "esri-app", &with_secret));
+    let outcome = std::panic::catch_unwind(|| age_oauth::write_profile(&paths, "p", "esri-app", &with_secret));
     match outcome {
         Ok(Err(Error::Config(m))) => assert!(m.contains("password"), "{m}"),
         Ok(other) => panic!("expected Error::Config, got {other:?}"),
@@ -722,7 +722,7 @@ fn write_profile_refuses_a_secret_with_an_error() {
 fn write_profile_refuses_a_bad_profile_name() {
     let home = tempfile::tempdir().unwrap();
     let paths = Paths::under(home.path().to_path_buf());
-    let e = config::write_profile(&paths, "../evil", "esri-oob", &Map::new()).unwrap_err();
+    let e = age_oauth::write_profile(&paths, "../evil", "esri-oob", &Map::new()).unwrap_err();
     assert!(matches!(&e, Error::Config(m) if m.contains("invalid profile name '../evil'")), "{e:?}");
     assert!(!paths.config_file.exists());
 }
@@ -733,15 +733,15 @@ fn write_profile_refuses_a_bad_profile_name() {
 
 #[test]
 fn loose_value_types() {
-    assert_eq!(config::loose_value("60"), json!(60));
-    assert!(config::loose_value("60").is_i64());
-    assert_eq!(config::loose_value("true"), json!(true));
-    assert_eq!(config::loose_value("false"), json!(false));
-    assert_eq!(config::loose_value("https://x"), json!("https://x"));
-    assert_eq!(config::loose_value("/etc/ssl/ca.pem"), json!("/etc/ssl/ca.pem"));
-    assert_eq!(config::loose_value("[1, 2]"), json!([1, 2]));
-    assert_eq!(config::loose_value("-1"), json!(-1));
-    assert_eq!(config::loose_value("hello world"), json!("hello world"));
+    assert_eq!(age_oauth::loose_value("60"), json!(60));
+    assert!(age_oauth::loose_value("60").is_i64());
+    assert_eq!(age_oauth::loose_value("true"), json!(true));
+    assert_eq!(age_oauth::loose_value("false"), json!(false));
+    assert_eq!(age_oauth::loose_value("https://x"), json!("https://x"));
+    assert_eq!(age_oauth::loose_value("/etc/ssl/ca.pem"), json!("/etc/ssl/ca.pem"));
+    assert_eq!(age_oauth::loose_value("[1, 2]"), json!([1, 2]));
+    assert_eq!(age_oauth::loose_value("-1"), json!(-1));
+    assert_eq!(age_oauth::loose_value("hello world"), json!("hello world"));
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -763,7 +763,7 @@ fn built_in_providers_are_registered() {
 
 #[test]
 fn every_provider_template_parses_resolves_and_builds() {
-    let providers = registry::providers();
+    let providers = registry::all();
     assert!(providers.len() >= 2);
     for info in providers {
         let path = PathBuf::from(format!("/templates/{}.toml", info.name));
@@ -793,7 +793,7 @@ fn every_provider_template_parses_resolves_and_builds() {
 // Portal URL policy (checked when the provider is built)
 // ------------------------------------------------------------------------------------------------
 
-fn build_with_portal(provider: &str, portal: &str) -> Result<Box<dyn age_oauth::registry::Provider>, Error> {
+fn build_with_portal(provider: &str, portal: &str) -> Result<Box<dyn age_oauth::providers::Provider>, Error> {
     let text = format!("[profiles.p]\nprovider = \"{provider}\"\nportal = \"{portal}\"\nclient_id = \"cid\"\n");
     let (_, cfg) = one_file(&text);
     let resolved = cfg.unwrap().resolve("p", &[]).expect("the URL is only checked by the provider");

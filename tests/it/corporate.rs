@@ -420,6 +420,7 @@ fn requests_go_through_the_real_proxy_with_connect_and_are_refused_when_it_refus
 // ------------------------------------------------------------------------------------------------
 
 /// Starts `login --no-browser` for an esri-pkce profile and returns (child, stdin, the sign-in URL, stderr so far).
+#[allow(clippy::zombie_processes)] // the child is returned: the caller waits for it
 fn start_no_browser_login(
     home: &Home,
     profile: &str,

@@ -1,18 +1,18 @@
 //! The engine against the in-process ArcGIS Portal simulator, with a manual clock: when it refreshes (margin, min_ttl,
 //! rotation, 498/401 retry, never 403), login/logout, esri-app, one refresh across threads, and no secret in clear on disk.
 
-use age_oauth::clock::{Clock, ManualClock};
-use age_oauth::config::{self, Config};
-use age_oauth::engine::{Engine, LoginOutcome, Session};
-use age_oauth::error::exit;
-use age_oauth::http::{HttpClient, HttpRequest, HttpResponse, UreqClient, VerifySsl};
-use age_oauth::interact::Interaction;
-use age_oauth::paths::Paths;
 use age_oauth::sandbox::{PortalConfig, PortalSim};
-use age_oauth::secret::Secret;
-use age_oauth::store::CacheStore;
-use age_oauth::token::TokenSet;
+use age_oauth::CacheStore;
+use age_oauth::Config;
 use age_oauth::Error;
+use age_oauth::Interaction;
+use age_oauth::Paths;
+use age_oauth::Secret;
+use age_oauth::TokenSet;
+use age_oauth::{Clock, ManualClock};
+use age_oauth::{Engine, LoginOutcome, Session};
+use age_oauth::{HttpClient, HttpRequest, HttpResponse, UreqClient, VerifySsl};
+use age_oauth::{EXIT_LOGIN_REQUIRED, EXIT_SERVER};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -55,7 +55,7 @@ impl Lab {
         for (k, v) in extra {
             fields.insert(k.to_string(), v.clone());
         }
-        config::write_profile(&self.paths(), name, provider, &fields).unwrap();
+        age_oauth::write_profile(&self.paths(), name, provider, &fields).unwrap();
     }
 
     /// An engine on the temp home with the real HTTP client.
@@ -225,7 +225,7 @@ fn unauthorized_401() -> HttpResponse {
 fn assert_login_required(result: age_oauth::Result<impl Sized>, profile: &str) -> String {
     match result {
         Err(e @ Error::LoginRequired { .. }) => {
-            assert_eq!(e.exit_code(), exit::LOGIN_REQUIRED);
+            assert_eq!(e.exit_code(), EXIT_LOGIN_REQUIRED);
             let m = e.to_string();
             assert!(m.contains(&format!("run `age-oauth login --profile {profile}`")), "{m}");
             m
@@ -536,7 +536,7 @@ fn whoami_with_403_is_a_server_error_without_refresh() {
     let mut ui = ScriptedUi::default();
     match engine.whoami(&mut session, &mut ui) {
         Err(e @ Error::Server(_)) => {
-            assert_eq!(e.exit_code(), exit::SERVER);
+            assert_eq!(e.exit_code(), EXIT_SERVER);
             assert!(e.to_string().contains("permission denied"), "{e}");
         }
         Err(other) => panic!("expected Error::Server, got {other:?}"),
@@ -605,9 +605,8 @@ fn app_lab(secret: &str) -> (Lab, Engine, Session) {
 fn esri_app_logs_in_and_refreshes_with_client_credentials() {
     let (lab, engine, mut session) = app_lab(APP_SECRET);
     let mut ui = ScriptedUi::default();
-    let first = match engine.login(&mut session, &mut ui, false, true).unwrap() {
-        LoginOutcome::LoggedIn(t) => t,
-        _ => panic!("expected LoggedIn"),
+    let LoginOutcome::LoggedIn(first) = engine.login(&mut session, &mut ui, false, true).unwrap() else {
+        panic!("expected LoggedIn")
     };
     assert_eq!(ui.prompts, 0, "no person needed");
     assert!(first.refresh_token.is_none());
@@ -634,7 +633,7 @@ fn esri_app_with_a_wrong_secret_is_a_server_error() {
     let mut ui = ScriptedUi::default();
     match engine.login(&mut session, &mut ui, false, true) {
         Err(e @ Error::Server(_)) => {
-            assert_eq!(e.exit_code(), exit::SERVER);
+            assert_eq!(e.exit_code(), EXIT_SERVER);
             let m = e.to_string();
             assert!(m.contains("Invalid client_secret"), "{m}");
             assert!(!m.contains("not-the-secret"), "the secret is not echoed: {m}");

@@ -239,7 +239,7 @@ struct Typist {
     asked: Vec<String>,
 }
 
-impl age_oauth::interact::Interaction for Typist {
+impl age_oauth::Interaction for Typist {
     fn can_prompt(&self) -> bool {
         true
     }
@@ -253,17 +253,17 @@ impl age_oauth::interact::Interaction for Typist {
         self.asked.push(prompt.to_string());
         Ok(Some(self.keep.to_string()))
     }
-    fn read_secret(&mut self, prompt: &str) -> age_oauth::Result<Option<age_oauth::secret::Secret>> {
+    fn read_secret(&mut self, prompt: &str) -> age_oauth::Result<Option<age_oauth::Secret>> {
         self.asked.push(prompt.to_string());
-        Ok(Some(age_oauth::secret::Secret::new(self.password)))
+        Ok(Some(age_oauth::Secret::new(self.password)))
     }
 }
 
 #[test]
 fn a_typed_password_is_kept_encrypted_only_when_the_person_agrees() {
-    use age_oauth::engine::{Engine, LoginOutcome};
-    use age_oauth::paths::Paths;
-    use age_oauth::store::CacheStore;
+    use age_oauth::CacheStore;
+    use age_oauth::Paths;
+    use age_oauth::{Engine, LoginOutcome};
     let server = ServerSim::start("127.0.0.1:0", ServerConfig::default()).unwrap();
     let home = Home::new();
     add_token_profile(&home, "kept", ("server", &server.base_url()), &[]);
@@ -271,7 +271,7 @@ fn a_typed_password_is_kept_encrypted_only_when_the_person_agrees() {
     let paths = Paths::under(home.state());
     let engine = Engine::new(paths.clone()).with_store(CacheStore::with_own_identity(paths));
     let config = std::fs::read_to_string(home.state().join("config.toml")).unwrap();
-    let config = age_oauth::config::Config::from_parts(
+    let config = age_oauth::Config::from_parts(
         vec![(home.state().join("config.toml"), config)],
         Default::default(),
         Default::default(),
@@ -295,7 +295,7 @@ fn a_typed_password_is_kept_encrypted_only_when_the_person_agrees() {
 
     // A wrong typed password: nothing asked about keeping, nothing stored.
     add_token_profile(&home, "typo", ("server", &server.base_url()), &[]);
-    let config = age_oauth::config::Config::from_parts(
+    let config = age_oauth::Config::from_parts(
         vec![(home.state().join("config.toml"), std::fs::read_to_string(home.state().join("config.toml")).unwrap())],
         Default::default(),
         Default::default(),

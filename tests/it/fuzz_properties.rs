@@ -2,12 +2,12 @@
 //! config parsing, server-answer and token parsing, and cache decoding never panic, and
 //! whatever they reject is reported as a typed error.
 
-use age_oauth::config::{loose_value, Config};
-use age_oauth::http::HttpResponse;
-use age_oauth::paths::Paths;
+use age_oauth::providers::arcgis::extract_code;
 use age_oauth::providers::arcgis::{read_answer, token_set, Answer};
-use age_oauth::providers::esri_oob::extract_code;
-use age_oauth::store::CacheStore;
+use age_oauth::CacheStore;
+use age_oauth::HttpResponse;
+use age_oauth::Paths;
+use age_oauth::{loose_value, Config};
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 
@@ -59,7 +59,7 @@ proptest! {
         if let Ok(config) = Config::from_parts(vec![("config.toml".into(), text)], BTreeMap::new(), env) {
             for name in config.profile_names() {
                 if let Ok(resolved) = config.resolve(&name, &[]) {
-                    let settings = age_oauth::registry::ProfileSettings { profile: name.clone(), values: resolved.provider_values };
+                    let settings = age_oauth::providers::ProfileSettings { profile: name.clone(), values: resolved.provider_values };
                     let _ = (resolved.provider.build)(&settings);
                 }
             }

@@ -18,19 +18,19 @@ fn check(relative: &str, fresh: &str) {
 
 #[test]
 fn profile_schema_is_fresh() {
-    let schema = age_oauth::schema::profile_file_schema();
+    let schema = age_oauth::profile_file_schema();
     check("schemas/profile.schema.json", &(serde_json::to_string_pretty(&schema).unwrap() + "\n"));
 }
 
 #[test]
 fn environment_table_is_fresh() {
-    check("docs/environment.md", &age_oauth::envvars::table_markdown());
+    check("docs/environment.md", &age_oauth::environment_markdown());
 }
 
 #[test]
 fn schema_covers_every_provider_and_its_fields() {
-    let schema = age_oauth::schema::profile_file_schema();
-    for provider in age_oauth::registry::providers() {
+    let schema = age_oauth::profile_file_schema();
+    for provider in age_oauth::providers::all() {
         let def = &schema["$defs"][provider.name];
         assert_eq!(def["properties"]["provider"]["const"], provider.name);
         assert_eq!(def["additionalProperties"], false);

@@ -126,7 +126,7 @@ fn assert_refused_everywhere(bound: &Bound, attacker: &Attacker, settings: &[&st
 }
 
 fn strings(commands: &[&[&str]]) -> Vec<Vec<String>> {
-    commands.iter().map(|c| c.iter().map(|s| s.to_string()).collect()).collect()
+    commands.iter().map(|c| c.iter().map(ToString::to_string).collect()).collect()
 }
 
 /// Where `cache export` in a hostile directory would write (relative to that directory).
@@ -381,7 +381,7 @@ fn a_cache_without_a_binding_is_bound_to_the_user_file_not_the_working_directory
     let sim = start_sim();
     let bound = esri_app(&sim);
     // What older versions, imports and migrations wrote: no binding at all.
-    let store = age_oauth::store::CacheStore::with_own_identity(age_oauth::paths::Paths::under(bound.home.state()));
+    let store = age_oauth::CacheStore::with_own_identity(age_oauth::Paths::under(bound.home.state()));
     let mut entry = store.load("app").unwrap().unwrap();
     entry.binding = None;
     entry.service = None;
@@ -414,7 +414,7 @@ fn an_imported_cache_is_bound_to_the_imported_settings() {
     let out = server.run(&["cache", "import", export.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let binding = server.load_cache("app").binding.expect("import writes the binding");
-    assert_eq!(binding.origins[0].origin, age_oauth::binding::Origin::of_url(&sim.base_url()).unwrap());
+    assert_eq!(binding.origins[0].origin, age_oauth::Origin::of_url(&sim.base_url()).unwrap());
     let bound = Bound {
         home: server,
         profile: "app",

@@ -65,7 +65,7 @@ fn verify_ssl_false_true_and_a_ca_path_are_carried_over_and_the_profiles_work() 
 
     // Migrated caches are bound (to what was written in the user file), CA trust by content.
     let binding = home.load_cache("Lab").binding.expect("migrate writes the binding");
-    assert!(matches!(binding.trust, age_oauth::binding::Trust::CaBundle { .. }), "{binding:?}");
+    assert!(matches!(binding.trust, age_oauth::Trust::CaBundle { .. }), "{binding:?}");
     let work = home.path().join("work");
     std::fs::write(work.join(".env"), "AGE_OAUTH_VERIFY_SSL=true\n").unwrap();
     let out = home.run(&["token", "--profile", "Lab", "--min-ttl", "9999999"]);

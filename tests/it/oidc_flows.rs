@@ -3,17 +3,17 @@
 
 use crate::common;
 
-use age_oauth::clock::{Clock, ManualClock};
-use age_oauth::config::{self, Config};
-use age_oauth::engine::{Engine, LoginOutcome, Session};
-use age_oauth::http::{HttpClient, HttpRequest, UreqClient, VerifySsl};
-use age_oauth::interact::Interaction;
-use age_oauth::paths::Paths;
 use age_oauth::sandbox::{OidcSim, OidcSimConfig, PortalConfig, PortalSim};
-use age_oauth::secret::Secret;
-use age_oauth::store::CacheStore;
-use age_oauth::token::TokenSet;
+use age_oauth::CacheStore;
+use age_oauth::Config;
 use age_oauth::Error;
+use age_oauth::Interaction;
+use age_oauth::Paths;
+use age_oauth::Secret;
+use age_oauth::TokenSet;
+use age_oauth::{Clock, ManualClock};
+use age_oauth::{Engine, LoginOutcome, Session};
+use age_oauth::{HttpClient, HttpRequest, UreqClient, VerifySsl};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,7 +32,7 @@ impl Lab {
     }
     fn add_profile(&self, name: &str, provider: &str, fields: &[(&str, Value)]) {
         let fields: Map<String, Value> = fields.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        config::write_profile(&self.paths(), name, provider, &fields).unwrap();
+        age_oauth::write_profile(&self.paths(), name, provider, &fields).unwrap();
     }
     fn engine(&self) -> Engine {
         let clock: Arc<dyn Clock> = self.clock.clone();
@@ -545,7 +545,7 @@ fn real_lab(flow: &str) -> Lab {
 /// An engine on the wall clock: the real server's tokens and poll intervals are real time.
 fn wall_clock_engine(lab: &Lab) -> Engine {
     let http: Arc<dyn HttpClient> = Arc::new(UreqClient::new(&VerifySsl::On).unwrap());
-    Engine::with_parts(lab.paths(), Arc::new(age_oauth::clock::SystemClock), Box::new(move |_| Ok(http.clone())))
+    Engine::with_parts(lab.paths(), Arc::new(age_oauth::SystemClock), Box::new(move |_| Ok(http.clone())))
         .with_store(CacheStore::with_own_identity(lab.paths()))
 }
 

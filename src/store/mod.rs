@@ -2,18 +2,28 @@
 //! Keys come from `AGE_OAUTH_PASSPHRASE`, `AGE_OAUTH_IDENTITY`, or an identity file made on first use.
 
 use crate::error::{Error, Result, ServerErrorKind, StoreErrorKind};
-use crate::paths::{create_new_atomic, ensure_private_dir, write_atomic_with_prefix, Paths};
+use crate::paths::{ensure_private_dir, write_atomic_with_prefix, Paths};
 use crate::secret::Secret;
 use crate::token::TokenSet;
-use age::secrecy::{ExposeSecret, SecretString};
+use age::secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::io::Read;
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+mod keyring;
+mod keys;
+mod lock;
+
+use keyring::with_timeout;
+pub use keyring::{os_keyring, Keyring, KEYRING_TIMEOUT};
+pub use keys::{encrypt_to, encrypt_with, key_source, parse_identity_file, KeySource};
+use keys::{identity_file_text, load_or_create_identity, KeyMaterial, Keys};
+pub use lock::ProfileLock;
+use lock::{lock_file, open_lock_file, temp_prefix, TEMP_RANDOM_LEN};
 
 /// Version of the JSON document inside the age file.
 pub const CACHE_FORMAT: u32 = 1;
@@ -22,11 +32,16 @@ pub const CACHE_FORMAT: u32 = 1;
 /// (client secret, password) and its tokens.
 #[derive(Debug, Clone, Serialize, Deserialize, Default, PartialEq)]
 pub struct CacheEntry {
+    /// The cache format version.
     pub format: u32,
+    /// The profile the entry belongs to.
     pub profile: String,
+    /// The provider that made it.
     pub provider: String,
+    /// Stored secrets (client secret, password), by name.
     #[serde(default)]
     pub secrets: BTreeMap<String, Secret>,
+    /// The tokens, if signed in.
     #[serde(default)]
     pub tokens: Option<TokenSet>,
     /// The service (portal, server, site) the tokens were issued by and the secrets were
@@ -40,158 +55,13 @@ pub struct CacheEntry {
 }
 
 impl CacheEntry {
+    /// An empty entry for a profile.
     pub fn new(profile: &str, provider: &str) -> Self {
         CacheEntry {
             format: CACHE_FORMAT,
             profile: profile.to_string(),
             provider: provider.to_string(),
             ..Default::default()
-        }
-    }
-}
-
-/// Where the key that protects the caches comes from (shown by `status`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KeySource {
-    /// `AGE_OAUTH_PASSPHRASE`: scrypt, slow on purpose, no key on disk.
-    Passphrase,
-    /// `AGE_OAUTH_IDENTITY`: an age identity file the user manages.
-    IdentityFromEnv(PathBuf),
-    /// The identity file age-oauth created in its data directory.
-    IdentityFile(PathBuf),
-    /// An identity kept in the OS keyring (when built with the `keyring` feature).
-    Keyring(String),
-}
-
-impl KeySource {
-    pub fn describe(&self) -> String {
-        match self {
-            KeySource::Passphrase => "passphrase (AGE_OAUTH_PASSPHRASE, scrypt)".into(),
-            KeySource::IdentityFromEnv(p) => {
-                format!("age identity from AGE_OAUTH_IDENTITY ({})", p.display())
-            }
-            KeySource::IdentityFile(p) => format!("age identity file {}", p.display()),
-            KeySource::Keyring(entry) => format!("age identity in the OS keyring ({entry})"),
-        }
-    }
-}
-
-enum KeyMaterial {
-    Identity(Box<age::x25519::Identity>),
-    Passphrase(SecretString),
-}
-
-struct Keys {
-    material: KeyMaterial,
-    source: KeySource,
-}
-
-/// Reads the key source from the environment without touching any file.
-pub fn key_source(paths: &Paths) -> KeySource {
-    if std::env::var_os("AGE_OAUTH_PASSPHRASE").is_some() {
-        KeySource::Passphrase
-    } else if let Some(p) = std::env::var_os("AGE_OAUTH_IDENTITY").filter(|p| !p.is_empty()) {
-        KeySource::IdentityFromEnv(PathBuf::from(p))
-    } else {
-        KeySource::IdentityFile(paths.identity_file())
-    }
-}
-
-/// Parses the X25519 identities of an age identity file (comments and blank lines allowed).
-pub fn parse_identity_file(path: &Path, text: &str) -> Result<age::x25519::Identity> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .find_map(|l| age::x25519::Identity::from_str(l).ok())
-        .ok_or_else(|| {
-            Error::Config(format!(
-                "{} holds no age X25519 identity (a line starting with AGE-SECRET-KEY-1)",
-                path.display()
-            ))
-        })
-}
-
-fn identity_file_text(identity: &age::x25519::Identity) -> String {
-    format!(
-        "# age-oauth cache key: keep this file private (0600); losing it means logging in again\n# public key: {}\n{}\n",
-        identity.to_public(),
-        identity.to_string().expose_secret()
-    )
-}
-
-/// An OS credential store able to hold the cache identity. Optional: every call may
-/// fail or hang (locked or absent collections), so the store probes it with a timeout.
-pub trait Keyring: Send + Sync {
-    /// The stored identity text, `Ok(None)` when there is none yet.
-    fn get(&self) -> std::result::Result<Option<String>, String>;
-    fn set(&self, value: &str) -> std::result::Result<(), String>;
-    /// Where the entry lives, for `status`.
-    fn describe(&self) -> String;
-}
-
-/// How long a keyring call may take before it is treated as unavailable.
-pub const KEYRING_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Runs a keyring call on its own thread; a call that does not return in time is abandoned.
-fn with_timeout<T: Send + 'static>(
-    timeout: Duration,
-    call: impl FnOnce() -> std::result::Result<T, String> + Send + 'static,
-) -> std::result::Result<T, String> {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(call());
-    });
-    rx.recv_timeout(timeout).unwrap_or_else(|_| Err(format!("no answer within {} ms", timeout.as_millis())))
-}
-
-/// The OS keyring, when built with the `keyring` feature and not disabled by
-/// `AGE_OAUTH_KEYRING=off`.
-pub fn os_keyring(paths: &Paths) -> Option<Arc<dyn Keyring>> {
-    if std::env::var("AGE_OAUTH_KEYRING").is_ok_and(|v| v.eq_ignore_ascii_case("off")) {
-        return None;
-    }
-    #[cfg(feature = "keyring")]
-    {
-        Some(Arc::new(os_keyring::OsKeyring::new(paths)))
-    }
-    #[cfg(not(feature = "keyring"))]
-    {
-        let _ = paths;
-        None
-    }
-}
-
-#[cfg(feature = "keyring")]
-mod os_keyring {
-    use super::*;
-
-    /// One entry per data directory: service `age-oauth`, user `cache-identity:<dir>`.
-    pub struct OsKeyring {
-        user: String,
-    }
-
-    impl OsKeyring {
-        pub fn new(paths: &Paths) -> Self {
-            OsKeyring { user: format!("cache-identity:{}", paths.data_dir.display()) }
-        }
-        fn entry(&self) -> std::result::Result<keyring::Entry, String> {
-            keyring::Entry::new("age-oauth", &self.user).map_err(|e| e.to_string())
-        }
-    }
-
-    impl Keyring for OsKeyring {
-        fn get(&self) -> std::result::Result<Option<String>, String> {
-            match self.entry()?.get_password() {
-                Ok(v) => Ok(Some(v)),
-                Err(keyring::Error::NoEntry) => Ok(None),
-                Err(e) => Err(e.to_string()),
-            }
-        }
-        fn set(&self, value: &str) -> std::result::Result<(), String> {
-            self.entry()?.set_password(value).map_err(|e| e.to_string())
-        }
-        fn describe(&self) -> String {
-            format!("service age-oauth, user {}", self.user)
         }
     }
 }
@@ -249,6 +119,7 @@ impl CacheStore {
         }
     }
 
+    /// Where the caches and identity live.
     pub fn paths(&self) -> &Paths {
         &self.paths
     }
@@ -296,12 +167,12 @@ impl CacheStore {
     }
 
     fn cached_keys(&self) -> Option<Arc<Keys>> {
-        self.keys.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.keys.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     fn remember(&self, keys: Keys) -> Arc<Keys> {
         let keys = Arc::new(keys);
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = Some(keys.clone());
+        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(keys.clone());
         keys
     }
 
@@ -318,7 +189,7 @@ impl CacheStore {
     }
 
     fn forget_keys(&self) {
-        *self.keys.write().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.keys.write().unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 
     /// The key, loaded once; `create` makes the identity file when it is missing.
@@ -329,7 +200,7 @@ impl CacheStore {
         let source = self.key_source();
         let material = match &source {
             KeySource::Passphrase => {
-                let pass = std::env::var("AGE_OAUTH_PASSPHRASE").unwrap_or_default();
+                let pass = crate::env::process().raw(crate::env::PASSPHRASE.name).unwrap_or_default().to_string();
                 if pass.is_empty() {
                     return Err(Error::Config("AGE_OAUTH_PASSPHRASE is set but empty".into()));
                 }
@@ -357,6 +228,7 @@ impl CacheStore {
         })
     }
 
+    /// True when the profile has a cache file.
     pub fn exists(&self, profile: &str) -> bool {
         self.paths.cache_file(profile).exists()
     }
@@ -406,14 +278,7 @@ impl CacheStore {
         let decryptor = age::Decryptor::new_buffered(&bytes[..]).map_err(|e| damaged(&describe_decrypt_error(&e)))?;
         let keys = match self.keys(false) {
             Ok(k) => k,
-            Err(_) if decryptor.is_scrypt() => {
-                return Err(Error::store(
-                    StoreErrorKind::Passphrase,
-                    format!(
-                    "the cache of profile '{profile}' is protected by a passphrase: set AGE_OAUTH_PASSPHRASE to read it"
-                ),
-                ))
-            }
+            Err(_) if decryptor.is_scrypt() => return Err(passphrase_needed(profile)),
             Err(e) => return Err(e),
         };
         let mut plain = Vec::new();
@@ -423,14 +288,7 @@ impl CacheStore {
                 decryptor.decrypt(std::iter::once(&id as &dyn age::Identity))
             }
             (KeyMaterial::Identity(id), false) => decryptor.decrypt(std::iter::once(id.as_ref() as &dyn age::Identity)),
-            (KeyMaterial::Identity(_), true) => {
-                return Err(Error::store(
-                    StoreErrorKind::Passphrase,
-                    format!(
-                    "the cache of profile '{profile}' is protected by a passphrase: set AGE_OAUTH_PASSPHRASE to read it"
-                ),
-                ))
-            }
+            (KeyMaterial::Identity(_), true) => return Err(passphrase_needed(profile)),
             (KeyMaterial::Passphrase(_), false) => {
                 return Err(Error::store(
                     StoreErrorKind::Passphrase,
@@ -644,42 +502,6 @@ impl CacheStore {
     }
 }
 
-/// Length of the random part of a temp file's name (tempfile's default).
-const TEMP_RANDOM_LEN: usize = 6;
-
-/// Temp files of a profile's cache are `.<profile>.age.tmp-XXXXXX`.
-fn temp_prefix(profile: &str) -> String {
-    format!(".{profile}.age.tmp-")
-}
-
-/// Opens (creating 0600) a sidecar lock file.
-fn open_lock_file(path: &Path) -> Result<fs::File> {
-    let mut options = fs::OpenOptions::new();
-    options.create(true).truncate(false).read(true).write(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map_err(|e| Error::io(format!("cannot open lock {}", path.display()), e))
-}
-
-/// Opens and exclusively locks a sidecar lock file, blocking until free.
-fn lock_file(path: &Path) -> Result<fs::File> {
-    let file = open_lock_file(path)?;
-    file.lock().map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
-    Ok(file)
-}
-
-/// Holds a profile's sidecar lock while alive; the cache it guards is named by it.
-pub struct ProfileLock {
-    profile: String,
-    _file: fs::File,
-}
-
-impl ProfileLock {
-    pub fn profile(&self) -> &str {
-        &self.profile
-    }
-}
-
 /// A refresh that failed, kept beside the lock so that processes waiting for the lock
 /// report it instead of each trying again (no secret in it: times and the error's text).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -689,23 +511,6 @@ pub struct FailureRecord {
     /// `transient`, `login` or `refused`.
     pub kind: String,
     pub message: String,
-}
-
-/// Encrypts `plain` to X25519 recipients.
-pub fn encrypt_to(plain: &[u8], recipients: &[age::x25519::Recipient]) -> Result<Vec<u8>> {
-    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-        .map_err(|e| Error::Other(format!("cannot encrypt: {e}")))?;
-    encrypt_with(plain, encryptor)
-}
-
-/// Runs an age encryptor over `plain`.
-pub fn encrypt_with(plain: &[u8], encryptor: age::Encryptor) -> Result<Vec<u8>> {
-    let mut cipher = Vec::with_capacity(plain.len() + 256);
-    let enc_err = |e: std::io::Error| Error::Other(format!("cannot encrypt: {e}"));
-    let mut writer = encryptor.wrap_output(&mut cipher).map_err(enc_err)?;
-    writer.write_all(plain).map_err(enc_err)?;
-    writer.finish().map_err(enc_err)?;
-    Ok(cipher)
 }
 
 fn describe_decrypt_error(e: &age::DecryptError) -> String {
@@ -718,26 +523,12 @@ fn describe_decrypt_error(e: &age::DecryptError) -> String {
     }
 }
 
-fn load_or_create_identity(path: &Path, create: bool) -> Result<age::x25519::Identity> {
-    match fs::read_to_string(path) {
-        Ok(text) => parse_identity_file(path, &text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-            let identity = age::x25519::Identity::generate();
-            if create_new_atomic(path, identity_file_text(&identity).as_bytes())? {
-                Ok(identity)
-            } else {
-                // Another process created it first: use theirs.
-                let text = fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-                parse_identity_file(path, &text)
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::store(StoreErrorKind::KeyMissing, format!(
-            "the key that protects the cache ({}) is missing; set AGE_OAUTH_IDENTITY to the identity the cache was made for, \
-             or log in again with `age-oauth login --force`",
-            path.display()
-        ))),
-        Err(e) => Err(Error::io(format!("cannot read {}", path.display()), e)),
-    }
+/// A passphrase cache read without the passphrase.
+fn passphrase_needed(profile: &str) -> Error {
+    Error::store(
+        StoreErrorKind::Passphrase,
+        format!("the cache of profile '{profile}' is protected by a passphrase: set AGE_OAUTH_PASSPHRASE to read it"),
+    )
 }
 
 #[cfg(test)]

@@ -1,12 +1,11 @@
 //! Tokens for ArcGIS Servers federated with a portal: the portal token of any ArcGIS profile is exchanged at
 //! the portal's `generateToken` (`token` + `serverUrl`), and each server's token is cached with its own expiry.
 
-use super::arcgis::{read_answer, Answer};
-use super::esri_token::generated_token;
-use crate::engine::{Engine, Session, UpdateOptions};
+use super::{Engine, Session, UpdateOptions};
 use crate::error::{Error, Result};
 use crate::http::HttpRequest;
 use crate::interact::Interaction;
+use crate::protocol::arcgis::{generated_token, read_answer, Answer};
 use crate::registry::{FlowContext, Provider};
 use crate::secret::Secret;
 use crate::settings::service_url;
@@ -16,8 +15,11 @@ use serde_json::Value;
 /// A token for one federated server.
 #[derive(Debug, Clone)]
 pub struct ServerToken {
+    /// The server root the token is for.
     pub server: String,
+    /// The server token.
     pub token: Secret,
+    /// When it expires (Unix seconds), if the portal said.
     pub expires_at: Option<u64>,
 }
 

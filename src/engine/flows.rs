@@ -1,269 +1,22 @@
-//! The engine: runs a provider's flow, keeps the result in the encrypted cache, refreshes under a lock.
-//! Every cache write goes through `Engine::update`: lock the sidecar → guarded re-read → change → bind → atomic write.
+//! The flows over a session: login, token (refresh under the lock), the provider calls that need a
+//! valid token (whoami, request), logout and refresh-token rotation.
 
-use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ResolvedProfile};
+use super::{Engine, LoginOutcome, LogoutReport, Reread, Session, UpdateOptions};
 use crate::error::{Error, Result, ServerErrorKind};
-use crate::http::{HttpClient, UreqClient, VerifySsl};
 use crate::interact::Interaction;
-use crate::paths::Paths;
-use crate::registry::{AuthVerdict, FlowContext, Identity, Obtained, ProfileSettings, Provider, SecretOrigin, Secrets};
-use crate::store::{CacheEntry, CacheStore, FailureRecord, ProfileLock};
+use crate::registry::{AuthVerdict, FlowContext, Identity, Obtained, Provider, Secrets};
+use crate::store::{CacheEntry, FailureRecord};
 use crate::token::TokenSet;
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
-
-/// Makes the HTTP client for a profile's TLS settings (injected in tests).
-pub type HttpFactory = Box<dyn Fn(&VerifySsl) -> Result<Arc<dyn HttpClient>> + Send + Sync>;
-
-pub struct Engine {
-    pub paths: Paths,
-    pub store: CacheStore,
-    pub clock: Arc<dyn Clock>,
-    http_factory: HttpFactory,
-    /// Longest wait for a profile's lock before a refresh reports "another process is stuck".
-    lock_wait: Duration,
-}
-
-/// A profile with its provider built and its secrets gathered.
-pub struct Session {
-    pub profile: ResolvedProfile,
-    pub provider: Box<dyn Provider>,
-    http: OnceLock<Arc<dyn HttpClient>>,
-    /// `request --allow-other-host`: authenticated requests may leave the bound origins.
-    pub allow_other_host: bool,
-}
-
-impl Session {
-    pub fn name(&self) -> &str {
-        &self.profile.name
-    }
-    pub fn provider_name(&self) -> &'static str {
-        self.profile.provider.name
-    }
-}
-
-/// What `login` did.
-pub enum LoginOutcome {
-    AlreadyValid(TokenSet),
-    Refreshed(TokenSet),
-    LoggedIn(TokenSet),
-}
-
-/// What `logout` did.
-pub struct LogoutReport {
-    pub revocation: Option<String>,
-    pub removed_tokens: bool,
-    pub kept_secrets: bool,
-}
-
-/// How `update` re-reads the entry under the lock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Reread {
-    /// Refuse an entry the session's settings no longer match (`Engine::load`).
-    #[default]
-    Checked,
-    /// Take the entry whatever the session now names (the user re-binds it: `profile add`).
-    Unchecked,
-    /// Like `Unchecked`, and an unreadable entry counts as none (`login --force`, `import --force`).
-    Replace,
-}
-
-/// How one `update` runs. The default: block on the lock, checked re-read, no binding.
-#[derive(Default)]
-pub struct UpdateOptions<'a> {
-    /// Bind the written entry to this session (see `bind`); also what the re-read is checked against.
-    pub bind_to: Option<&'a Session>,
-    pub reread: Reread,
-    /// The profile's lock when the caller already holds it (key rotation holds every lock).
-    pub held: Option<&'a ProfileLock>,
-    /// Encrypt to exactly these recipients instead of the store's key (key rotation).
-    pub recipients: Option<&'a [age::x25519::Recipient]>,
-    /// Write even when nothing changed (re-encryption).
-    pub rewrite: bool,
-    /// Wait at most this long for the lock (`None`: until it is free).
-    pub max_wait: Option<Duration>,
-}
-
-impl<'a> UpdateOptions<'a> {
-    /// Bound to `session`, with a checked re-read.
-    pub fn bound(session: &'a Session) -> Self {
-        UpdateOptions { bind_to: Some(session), ..Default::default() }
-    }
-}
-
-/// The one function that decides what a cache entry is bound to (where its tokens and
-/// secrets may go), from the session's effective settings. Returns true when the entry
-/// was bound elsewhere before.
-pub fn bind(entry: &mut CacheEntry, session: &Session) -> Result<bool> {
-    crate::binding::bind(entry, session)
-}
 
 fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 impl Engine {
-    pub fn new(paths: Paths) -> Self {
-        Engine::with_clock(paths, Arc::new(SystemClock))
-    }
-
-    /// The real HTTP client (timeout from `AGE_OAUTH_HTTP_TIMEOUT`), with the given clock.
-    pub fn with_clock(paths: Paths, clock: Arc<dyn Clock>) -> Self {
-        let timeout = crate::http::timeout_from_env().unwrap_or(crate::http::DEFAULT_TIMEOUT);
-        Engine::with_parts(
-            paths,
-            clock,
-            Box::new(|v| {
-                let timeout = crate::http::timeout_from_env()?;
-                Ok(Arc::new(UreqClient::with_timeout(v, timeout)?) as Arc<dyn HttpClient>)
-            }),
-        )
-        .with_lock_wait(lock_wait_for(timeout))
-    }
-
-    pub fn with_parts(paths: Paths, clock: Arc<dyn Clock>, http_factory: HttpFactory) -> Self {
-        let store = CacheStore::new(paths.clone());
-        Engine { paths, store, clock, http_factory, lock_wait: lock_wait_for(crate::http::DEFAULT_TIMEOUT) }
-    }
-
-    /// Replaces the cache store (for a store with a fixed key source).
-    pub fn with_store(mut self, store: CacheStore) -> Self {
-        self.paths = store.paths().clone();
-        self.store = store;
-        self
-    }
-
-    /// Sets the longest wait for a profile's refresh lock.
-    pub fn with_lock_wait(mut self, wait: Duration) -> Self {
-        self.lock_wait = wait;
-        self
-    }
-
-    /// Builds the provider for a resolved profile.
-    pub fn session(&self, profile: ResolvedProfile) -> Result<Session> {
-        let settings = ProfileSettings { profile: profile.name.clone(), values: profile.provider_values.clone() };
-        let provider = (profile.provider.build)(&settings)?;
-        Ok(Session { profile, provider, http: OnceLock::new(), allow_other_host: false })
-    }
-
-    /// Loads config from the environment and `cwd`, selects and builds a profile.
-    pub fn open(&self, cwd: &std::path::Path, profile_flag: Option<&str>) -> Result<Session> {
-        let config = Config::load(&self.paths, cwd)?;
-        let name = config.select(profile_flag)?;
-        self.session(config.resolve(&name, &[])?)
-    }
-
-    fn http(&self, session: &Session, ui: &mut dyn Interaction) -> Result<Arc<dyn HttpClient>> {
-        if let Some(h) = session.http.get() {
-            return Ok(h.clone());
-        }
-        let verify = session.profile.engine.verify_ssl.to_verify();
-        if verify == VerifySsl::Off {
-            ui.warn(&format!("profile '{}' has verify_ssl = false: TLS certificates are NOT checked", session.name()));
-        }
-        let client = (self.http_factory)(&verify)?;
-        Ok(session.http.get_or_init(|| client).clone())
-    }
-
-    /// Secrets for a flow: overrides from flags/env/.env, then the store.
-    fn secrets(session: &Session, entry: Option<&CacheEntry>) -> Secrets {
-        let mut secrets = session.profile.secret_overrides.clone();
-        if let Some(entry) = entry {
-            for (k, v) in &entry.secrets {
-                secrets.offer(k, v.clone(), SecretOrigin::Store);
-            }
-        }
-        secrets
-    }
-
-    /// The profile's cache entry (tokens of another provider dropped), refused when the profile's
-    /// effective settings name other origins or another TLS trust than the entry is bound to
-    /// (`binding::check`): a project file or `.env` must not be able to send them elsewhere.
-    pub fn load(&self, session: &Session) -> Result<Option<CacheEntry>> {
-        let entry = self.load_unguarded(session)?;
-        if let Some(entry) = &entry {
-            crate::binding::check(entry, session, &self.paths)?;
-        }
-        Ok(entry)
-    }
-
-    /// Reads the profile's cache without the service check (`login --force` re-binds it).
-    fn load_unguarded(&self, session: &Session) -> Result<Option<CacheEntry>> {
-        let entry = self.store.load(session.name())?;
-        if let Some(e) = &entry {
-            if e.provider != session.provider_name() && e.tokens.is_some() {
-                // The profile now names another provider: its old tokens mean nothing.
-                let mut e = e.clone();
-                e.tokens = None;
-                e.provider = session.provider_name().to_string();
-                return Ok(Some(e));
-            }
-        }
-        Ok(entry)
-    }
-
-    /// The one writer of the cache: takes the profile's lock (unless held), re-reads the
-    /// entry under it (`Reread`), lets `change` edit it (`None`: no entry; set it to `None`
-    /// to delete), binds it to `bind_to`, and writes it atomically to the file it was read
-    /// from — only when it changed (or `rewrite`). An error from `change` writes nothing.
-    pub fn update<T>(
-        &self,
-        profile: &str,
-        options: UpdateOptions<'_>,
-        change: impl FnOnce(&mut Option<CacheEntry>, &ProfileLock) -> Result<T>,
-    ) -> Result<T> {
-        let owned;
-        let lock = match options.held {
-            Some(lock) if lock.profile() == profile => lock,
-            Some(lock) => {
-                return Err(Error::Other(format!(
-                    "internal: update of '{profile}' under the lock of '{}'",
-                    lock.profile()
-                )))
-            }
-            None => {
-                owned = match options.max_wait {
-                    Some(wait) => self.store.lock_within(profile, wait)?,
-                    None => self.store.lock(profile)?,
-                };
-                &owned
-            }
-        };
-        let read = match options.bind_to {
-            Some(session) if options.reread == Reread::Checked => self.load(session),
-            Some(session) => self.load_unguarded(session),
-            None => self.store.load(profile),
-        };
-        let before = match read {
-            Ok(entry) => entry,
-            Err(_) if options.reread == Reread::Replace => None,
-            Err(e) => return Err(e),
-        };
-        let mut entry = before.clone();
-        let out = change(&mut entry, lock)?;
-        if let (Some(e), Some(session)) = (entry.as_mut(), options.bind_to) {
-            bind(e, session)?;
-        }
-        if entry == before && !options.rewrite {
-            return Ok(out);
-        }
-        match entry.as_mut() {
-            Some(e) => {
-                e.profile = profile.to_string();
-                match options.recipients {
-                    Some(r) => self.store.save_to(lock, e, r)?,
-                    None => self.store.save(lock, e)?,
-                }
-            }
-            None => {
-                self.store.remove(lock)?;
-            }
-        }
-        Ok(out)
-    }
-
-    fn run<T>(
+    pub(super) fn run<T>(
         &self,
         session: &Session,
         ui: &mut dyn Interaction,
@@ -391,7 +144,7 @@ impl Engine {
     /// still stale (or is the `rejected` one a server just refused). A refresh that failed
     /// in another process while this one waited for the lock is reported, not tried again.
     /// `existed`: the caller saw a cache, so finding none now means it was removed meanwhile.
-    fn refresh_locked(
+    pub(super) fn refresh_locked(
         &self,
         session: &Session,
         ui: &mut dyn Interaction,
@@ -568,57 +321,6 @@ impl Engine {
             Ok(fresh)
         })
     }
-
-    /// Stores (or replaces) secrets for a profile, under its lock, bound to `bind_to` (the
-    /// profile as the user file defines it after `profile add`: the user's own act), or unbound
-    /// when the user file alone does not define it. When that binds the entry to other origins
-    /// or trust than before, tokens from the old ones are dropped. `held`: the profile's lock
-    /// when the caller took it already.
-    pub fn store_secrets(
-        &self,
-        profile: &str,
-        provider: &str,
-        bind_to: Option<&Session>,
-        held: Option<&ProfileLock>,
-        secrets: &[(String, crate::secret::Secret)],
-    ) -> Result<()> {
-        let options = UpdateOptions { reread: Reread::Unchecked, held, bind_to, ..Default::default() };
-        self.update(profile, options, |entry, _| {
-            let e = entry.get_or_insert_with(|| CacheEntry::new(profile, provider));
-            for (k, v) in secrets {
-                e.secrets.insert(k.clone(), v.clone());
-            }
-            let rebound = match bind_to {
-                Some(session) => bind(&mut e.clone(), session)?,
-                None => crate::binding::recorded_in_entry(e).is_some(),
-            };
-            if rebound {
-                e.tokens = None;
-            }
-            if bind_to.is_none() {
-                crate::binding::record(e, None);
-            }
-            e.provider = provider.to_string();
-            Ok(())
-        })
-    }
-
-    /// `profile remove`: under the profile's lock (so a refresh in flight cannot write the
-    /// cache back), deletes it from the user file, then its cache and any temp files.
-    /// Returns (removed from the user file, removed a cache).
-    pub fn remove_profile(&self, name: &str) -> Result<(bool, bool)> {
-        let lock = self.store.lock(name)?;
-        let removed_file = crate::config::remove_profile(&self.paths, name)?;
-        let removed_cache = self.store.remove(&lock)?;
-        // The lock file stays: another process may hold or wait on it right now.
-        Ok((removed_file, removed_cache))
-    }
-}
-
-/// The longest wait for a lock: the holder's HTTP exchange may take `timeout` (twice,
-/// for flows with two calls), plus room for a loaded machine.
-fn lock_wait_for(timeout: Duration) -> Duration {
-    timeout * 2 + Duration::from_secs(10)
 }
 
 /// A token endpoint that answers HTTP 401 refused the profile's credentials: a new login

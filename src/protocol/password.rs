@@ -8,7 +8,9 @@ use crate::token::TokenSet;
 
 /// A password and whether it was just typed in (and so may be offered for keeping).
 pub struct Password {
+    /// The password.
     pub value: Secret,
+    /// True when it was just typed in.
     pub typed: bool,
 }
 

@@ -14,12 +14,16 @@ pub fn random_urlsafe(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// A PKCE (RFC 7636) verifier and its S256 challenge.
 pub struct Pkce {
+    /// The verifier, sent with the code redemption.
     pub verifier: Secret,
+    /// Its S256 challenge, sent with the authorization request.
     pub challenge: String,
 }
 
 impl Pkce {
+    /// A fresh random verifier and its challenge.
     pub fn new() -> Self {
         let verifier = random_urlsafe(32);
         let challenge = challenge_s256(&verifier);

@@ -12,7 +12,9 @@ pub const DEFAULT_TIMEOUT_SECS: u64 = 300;
 
 /// What the authorization response must carry to be ours.
 pub struct Expected<'a> {
+    /// The profile signing in (for messages).
     pub profile: &'a str,
+    /// The `state` the redirect must carry back.
     pub state: &'a str,
     /// The issuer the response's `iss` must equal when it has one (RFC 9207).
     pub issuer: Option<&'a str>,
@@ -21,6 +23,7 @@ pub struct Expected<'a> {
 /// A valid authorization response.
 #[derive(Debug)]
 pub struct Callback {
+    /// The authorization code.
     pub code: Secret,
 }
 
@@ -58,6 +61,7 @@ impl Listener {
         Ok(Listener { server: Arc::new(server), redirect_uri: format!("http://127.0.0.1:{bound}{path}"), path })
     }
 
+    /// The redirect URI to register with the authorization request.
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
     }
@@ -132,7 +136,7 @@ impl Listener {
         let thread = std::thread::spawn(move || {
             let expected = Expected { profile: &profile, state: &state, issuer: issuer.as_deref() };
             let outcome = listener.wait_until(&expected, Instant::now() + timeout, timeout, &stopping, |_| {});
-            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+            *slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(outcome);
         });
         BackgroundWait { result, stop, thread: Some(thread) }
     }
@@ -147,7 +151,7 @@ struct BackgroundWait {
 
 impl BackgroundWait {
     fn finished(&self) -> bool {
-        self.result.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        self.result.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_some()
     }
 
     /// What the listener ended with (waiting for it to end).
@@ -155,7 +159,7 @@ impl BackgroundWait {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        let taken = self.result.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let taken = self.result.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
         taken.unwrap_or_else(|| Err(Error::server("the sign-in listener stopped without an answer")))
     }
 }
@@ -295,6 +299,16 @@ pub fn obtain_code(
     ));
     let ui = &mut *cx.ui;
     listener.wait(expected, timeout, |why| ui.warn(&format!("ignored a request to the sign-in listener: {why}")))
+}
+
+/// The callback path of a loopback redirect by default.
+pub fn default_redirect_path() -> String {
+    "/callback".into()
+}
+
+/// How long a browser sign-in may take by default.
+pub fn default_login_timeout() -> u64 {
+    DEFAULT_TIMEOUT_SECS
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! What every ArcGIS provider shares: reading ArcGIS answers (errors come with HTTP 200
 //! and a JSON `error` body), token responses, and the portal endpoints.
 
+pub use super::oauth2::token_set;
 use crate::error::{Error, Result};
 use crate::http::{HttpRequest, HttpResponse};
-use crate::registry::{AuthVerdict, FlowContext, Identity};
+use crate::registry::{AuthVerdict, FlowContext, Identity, SecretSpec};
 use crate::secret::Secret;
 use crate::token::TokenSet;
 use serde_json::{Map, Value};
@@ -14,7 +15,9 @@ pub const OOB_REDIRECT: &str = "urn:ietf:wg:oauth:2.0:oob";
 /// An error object an ArcGIS server put in its answer.
 #[derive(Debug, Clone)]
 pub struct ArcgisError {
+    /// The ArcGIS error code (498/499 invalid token, 403 no permission, ...).
     pub code: i64,
+    /// The message, with its details.
     pub message: String,
     /// The OAuth-style `error` string some endpoints add (`invalid_request`, ...).
     pub oauth_error: Option<String>,
@@ -32,7 +35,9 @@ impl std::fmt::Display for ArcgisError {
 
 /// How an ArcGIS answer turned out.
 pub enum Answer {
+    /// A JSON object without an `error`.
     Ok(Map<String, Value>),
+    /// The error object the server sent (often with HTTP 200).
     Error(ArcgisError),
 }
 
@@ -113,48 +118,6 @@ pub fn resource_answer(response: &HttpResponse, what: &str) -> Result<Map<String
     }
 }
 
-/// Builds a `TokenSet` from an `oauth2/token` answer. `previous` keeps the refresh
-/// token (and its expiry) when the grant returns none (plain `refresh_token`).
-pub fn token_set(object: &Map<String, Value>, now: u64, previous: Option<&TokenSet>, what: &str) -> Result<TokenSet> {
-    let access = object
-        .get("access_token")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| Error::server(format!("{what}: the answer has no access_token")))?;
-    let seconds = |key: &str| -> Result<Option<u64>> {
-        match object.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                .map(Some)
-                .ok_or_else(|| Error::server(format!("{what}: `{key}` is not a number of seconds"))),
-        }
-    };
-    let mut tokens = TokenSet::new(Secret::new(access), now);
-    tokens.expires_at = seconds("expires_in")?.map(|s| crate::token::expiry_after(now, s));
-    tokens.username = object.get("username").and_then(Value::as_str).map(String::from);
-    match object.get("refresh_token").and_then(Value::as_str).filter(|s| !s.is_empty()) {
-        Some(rt) => {
-            tokens.refresh_token = Some(Secret::new(rt));
-            tokens.refresh_expires_at =
-                seconds("refresh_token_expires_in")?.map(|s| crate::token::expiry_after(now, s));
-            tokens.refresh_issued_at = Some(now);
-        }
-        None => {
-            if let Some(prev) = previous {
-                tokens.refresh_token = prev.refresh_token.clone();
-                tokens.refresh_expires_at = prev.refresh_expires_at;
-                tokens.refresh_issued_at = prev.refresh_issued_at;
-            }
-        }
-    }
-    if tokens.username.is_none() {
-        tokens.username = previous.and_then(|p| p.username.clone());
-    }
-    Ok(tokens)
-}
-
 /// Sends a request with an ArcGIS token in `X-Esri-Authorization` (works behind web-tier
 /// auth too, where the web server owns `Authorization`; never in the URL).
 /// `referer` is the profile's, for tokens bound to one.
@@ -186,11 +149,11 @@ macro_rules! arcgis_token_transport {
             tokens: &crate::token::TokenSet,
             request: &crate::http::HttpRequest,
         ) -> crate::error::Result<crate::http::HttpResponse> {
-            super::arcgis::send_with_token(cx, &tokens.access_token, self.referer(), request)
+            crate::protocol::arcgis::send_with_token(cx, &tokens.access_token, self.referer(), request)
         }
 
         fn judge(&self, response: &crate::http::HttpResponse) -> crate::registry::AuthVerdict {
-            super::arcgis::judge(response)
+            crate::protocol::arcgis::judge(response)
         }
     };
 }
@@ -208,7 +171,7 @@ pub fn judge(response: &HttpResponse) -> AuthVerdict {
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.get("code")).and_then(Value::as_i64));
     match code {
-        Some(498) | Some(499) => AuthVerdict::Rejected,
+        Some(498 | 499) => AuthVerdict::Rejected,
         Some(403) => AuthVerdict::Forbidden,
         _ => AuthVerdict::Accepted,
     }
@@ -225,13 +188,60 @@ fn refresh_token_refused(e: &ArcgisError) -> bool {
         || matches!(e.oauth_error.as_deref(), Some("invalid_grant" | "invalid_request" | "invalid_token"))
 }
 
+/// `rotate_refresh_within` by default: a day.
+pub fn default_rotate_within() -> u64 {
+    24 * 3600
+}
+
+/// The client secret of a portal OAuth application.
+pub const CLIENT_SECRET: SecretSpec = SecretSpec {
+    name: "client_secret",
+    description: "Client secret of the OAuth application (only for confidential apps)",
+    required: false,
+};
+
+/// Pulls the code out of what a person pasted: the bare code, the approval page's
+/// title (`SUCCESS code=…`), or a URL with `code=`.
+pub fn extract_code(pasted: &str) -> Option<String> {
+    let text = pasted.trim();
+    let code = match text.find("code=") {
+        Some(i) => text[i + 5..].split(['&', ' ', '#', '"', '<']).next().unwrap_or_default(),
+        None => text,
+    };
+    let code = code.trim();
+    (!code.is_empty() && !code.contains(char::is_whitespace)).then(|| code.to_string())
+}
+
+/// Reads a `generateToken` answer: the token and when it expires (`expires` is epoch
+/// milliseconds, a number or a string), clamped here on the way in (`token::clamp_expiry`
+/// against `now`) so that no caller can keep an absurd expiry.
+pub fn generated_token(object: &Map<String, Value>, what: &str, now: u64) -> Result<(Secret, Option<u64>)> {
+    let token = object
+        .get("token")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::server(format!("{what}: the answer has no token")))?;
+    let expires_ms = match object.get("expires") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(|| Error::server(format!("{what}: `expires` is not epoch milliseconds")))?,
+        ),
+    };
+    Ok((Secret::new(token), expires_ms.map(|ms| crate::token::clamp_expiry(now, ms / 1000))))
+}
+
 /// One portal and the endpoints under its sharing REST root.
 pub struct Portal {
+    /// The portal's URL (`https://host/portal`).
     pub url: String,
+    /// The Referer requests carry, for tokens bound to one.
     pub referer: Option<String>,
 }
 
 impl Portal {
+    /// The URL of a sharing REST resource.
     pub fn rest(&self, path: &str) -> String {
         format!("{}/sharing/rest/{path}", self.url)
     }
@@ -282,7 +292,7 @@ impl Portal {
         client_id: &str,
         redirect_uri: &str,
         state: &str,
-        pkce: &crate::pkce::Pkce,
+        pkce: &crate::protocol::pkce::Pkce,
         expiration: Option<i64>,
     ) -> String {
         let mut q = form_urlencoded::Serializer::new(String::new());
@@ -306,7 +316,7 @@ impl Portal {
         client_id: &str,
         code: &str,
         redirect_uri: &str,
-        pkce: &crate::pkce::Pkce,
+        pkce: &crate::protocol::pkce::Pkce,
     ) -> Result<TokenSet> {
         let secret = cx.secrets.get("client_secret").cloned();
         let mut fields = vec![
@@ -408,9 +418,10 @@ impl Portal {
             Answer::Error(e) if refresh_token_refused(&e) => {
                 Err(cx.login_required(format!("the portal refused the refresh token: {e}")))
             }
-            Answer::Error(e) if (500..600).contains(&e.code) => {
-                Err(Error::http_status(e.code as u16, format!("the portal could not refresh the token: {e}")))
-            }
+            Answer::Error(e) if (500..600).contains(&e.code) => Err(Error::http_status(
+                u16::try_from(e.code).unwrap_or(500),
+                format!("the portal could not refresh the token: {e}"),
+            )),
             Answer::Error(e) => Err(Error::server(format!("the portal could not refresh the token: {e}"))),
         }
     }
@@ -462,6 +473,15 @@ impl Portal {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extracts_pasted_codes() {
+        assert_eq!(extract_code("  abc123\n").as_deref(), Some("abc123"));
+        assert_eq!(extract_code("SUCCESS code=xyz").as_deref(), Some("xyz"));
+        assert_eq!(extract_code("https://p/sharing/oauth2/approval?code=q1&state=s").as_deref(), Some("q1"));
+        assert_eq!(extract_code("   "), None);
+        assert_eq!(extract_code("two words"), None);
+    }
 
     /// Records every request and answers 200 `{}`.
     #[derive(Default)]

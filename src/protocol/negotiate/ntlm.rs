@@ -34,7 +34,9 @@ const FILETIME_UNIX_OFFSET: u64 = 11_644_473_600;
 /// The account NTLM authenticates: `DOMAIN\user`, or a user and an optional domain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
+    /// The user name.
     pub user: String,
+    /// The domain (may be empty).
     pub domain: String,
 }
 
@@ -67,11 +69,15 @@ pub struct Challenge {
     target_info: Vec<u8>,
 }
 
+/// A security buffer (length, length, offset). The parts are bounded by the server's own u16 fields;
+/// should one still overflow, the saturated length makes the server refuse the message, never wrap.
 fn field(len: usize, offset: usize) -> [u8; 8] {
+    let len = u16::try_from(len).unwrap_or(u16::MAX);
+    let offset = u32::try_from(offset).unwrap_or(u32::MAX);
     let mut f = [0u8; 8];
-    f[0..2].copy_from_slice(&(len as u16).to_le_bytes());
-    f[2..4].copy_from_slice(&(len as u16).to_le_bytes());
-    f[4..8].copy_from_slice(&(offset as u32).to_le_bytes());
+    f[0..2].copy_from_slice(&len.to_le_bytes());
+    f[2..4].copy_from_slice(&len.to_le_bytes());
+    f[4..8].copy_from_slice(&offset.to_le_bytes());
     f
 }
 
@@ -198,7 +204,7 @@ mod tests {
         for (id, text) in [(2u16, "Domain"), (1u16, "Server")] {
             let value = utf16(text);
             target_info.extend_from_slice(&id.to_le_bytes());
-            target_info.extend_from_slice(&(value.len() as u16).to_le_bytes());
+            target_info.extend_from_slice(&u16::try_from(value.len()).unwrap().to_le_bytes());
             target_info.extend_from_slice(&value);
         }
         target_info.extend_from_slice(&[0; 4]);

@@ -158,6 +158,7 @@ fn resolve(library: libloading::Library) -> std::result::Result<Gssapi, libloadi
     }
 }
 
+#[allow(clippy::cast_possible_truncation)] // a static OID of a few bytes
 fn oid(der: &'static [u8]) -> Oid {
     Oid { length: der.len() as OmUint32, elements: der.as_ptr().cast() }
 }
@@ -230,7 +231,9 @@ impl Gssapi {
 
 /// Why a handshake could not start: no ticket is a login matter, anything else the server's or the setup's.
 pub enum CredentialProblem {
+    /// No Kerberos ticket (run `kinit`).
     NoTicket(String),
+    /// Any other GSSAPI failure.
     Other(String),
 }
 
@@ -290,6 +293,7 @@ impl Initiator {
         Ok(cred)
     }
 
+    /// True when the context is established.
     pub fn is_complete(&self) -> bool {
         self.complete
     }

@@ -2,6 +2,8 @@
 //! reads the identity and one cache file and decrypts it with age, and does nothing else.
 //! Usage: decrypt_floor IDENTITY_FILE CACHE_FILE (prints the plaintext's length).
 
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line program
+
 use std::io::Read;
 
 fn main() {

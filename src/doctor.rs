@@ -199,7 +199,7 @@ fn config_values(session: &Session) -> Check {
     let mut parts = vec![format!("provider {}", p.provider.name)];
     for (key, value) in p.values.iter().filter(|(_, v)| !v.is_null()) {
         let shown = value.as_str().map(String::from).unwrap_or_else(|| value.to_string());
-        let origin = p.origins.get(key).map(|o| o.to_string()).unwrap_or_else(|| "default".into());
+        let origin = p.origins.get(key).map(std::string::ToString::to_string).unwrap_or_else(|| "default".into());
         parts.push(format!("{key}={} ({origin})", crate::redact::text(&shown)));
     }
     for secret in p.secret_overrides.names() {
@@ -405,7 +405,7 @@ impl rustls::client::danger::ServerCertVerifier for Recording {
         ocsp: &[u8],
         now: rustls::pki_types::UnixTime,
     ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        let mut chain = self.chain.lock().unwrap_or_else(|e| e.into_inner());
+        let mut chain = self.chain.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         *chain = std::iter::once(end_entity).chain(intermediates).map(|c| c.clone().into_owned()).collect();
         drop(chain);
         self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
@@ -500,14 +500,14 @@ fn handshake(origin: &Origin, anchors: &Trust, stream: &mut TcpStream) -> Result
     if result.is_ok() {
         result = Ok(conn.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default());
     }
-    let chain = recording.chain.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let chain = recording.chain.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
     Ok(Handshake { result, chain })
 }
 
 /// (subject, issuer, days left) of the server's own certificate.
 fn leaf_facts(chain: &[rustls::pki_types::CertificateDer<'static>]) -> Option<(String, String, i64)> {
     let (_, cert) = x509_parser::parse_x509_certificate(chain.first()?.as_ref()).ok()?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).ok()?.as_secs().cast_signed();
     let days = (cert.validity().not_after.timestamp() - now).div_euclid(86_400);
     Some((cert.subject().to_string(), cert.issuer().to_string(), days))
 }
@@ -561,16 +561,16 @@ fn clock_row(engine: &Engine, origin: &Origin, trust: &BoundTrust) -> (Check, Op
         Ok(c) => c,
         Err(e) => return (Check::warn(check, format!("not asked: {e}"), "fix the trust setting"), None),
     };
-    let before = engine.clock.now() as i64;
+    let before = engine.clock.now().cast_signed();
     let response = match client.send(&HttpRequest::get(format!("{origin}/"))) {
         Ok(r) => r,
         Err(e) => return (Check::warn(check, format!("no answer: {e}"), "see the tcp and tls lines above"), None),
     };
-    let after = engine.clock.now() as i64;
+    let after = engine.clock.now().cast_signed();
     let Some(date) = response.header("date").and_then(|d| httpdate::parse_http_date(d.trim()).ok()) else {
         return (Check::warn(check, "the server sent no Date header", "nothing to do; clock not compared"), None);
     };
-    let theirs = date.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let theirs = date.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs().cast_signed()).unwrap_or(0);
     let skew = theirs - (before + after) / 2;
     let side = if skew >= 0 { "ahead of" } else { "behind" };
     let detail = format!("the server's clock is {}s {side} ours", skew.abs());
@@ -587,9 +587,8 @@ fn clock_row(engine: &Engine, origin: &Origin, trust: &BoundTrust) -> (Check, Op
 /// The provider's own unauthenticated checks, only where the binding allows.
 fn provider_probes(session: &Session, bound: &Binding) -> Vec<Check> {
     let allowed = |url: &str| Origin::of_url(url).is_some_and(|o| bound.origins.iter().any(|b| b.origin == o));
-    let client = match UreqClient::new(&verify_of(&bound.trust)) {
-        Ok(c) => c,
-        Err(_) => return Vec::new(), // the tls line already says why
+    let Ok(client) = UreqClient::new(&verify_of(&bound.trust)) else {
+        return Vec::new(); // the tls line already says why
     };
     session
         .provider

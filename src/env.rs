@@ -153,7 +153,8 @@ impl std::fmt::Debug for Env {
 
 /// A name age-oauth reads: `AGE_OAUTH_*`, or one of `READ` (proxy variables in either case).
 fn wanted(k: &str) -> bool {
-    k.starts_with(FIELD_PREFIX) || READ.iter().any(|v| v.name == k || v.name.eq_ignore_ascii_case(k) && k.ends_with("_proxy"))
+    k.starts_with(FIELD_PREFIX)
+        || READ.iter().any(|v| v.name == k || v.name.eq_ignore_ascii_case(k) && k.ends_with("_proxy"))
 }
 
 impl Env {

@@ -133,6 +133,7 @@ impl Interaction for Terminal {
 /// terminal: the default action would end the process and leave the person's shell without echo.
 /// So SIGINT is ignored while it reads; once the terminal is back, Ctrl-C ends the process as usual.
 #[cfg(unix)]
+#[allow(clippy::print_stderr)] // the terminal: the line Ctrl-C interrupted is ended on stderr
 fn read_hidden(prompt: &str) -> std::io::Result<String> {
     // SAFETY: plain sigaction calls with zeroed/saved structs; no handler code runs in signal context.
     let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };

@@ -23,6 +23,9 @@ for setup in tests/setup/*.sh; do
 done
 
 export CARGO_TERM_COLOR=never
+# Every package of the lock file, for every target: `cargo metadata --offline` (maturin's wheel build in
+# tests/python) needs the wasm-only ones too (jsonwebtoken's js-sys), which `cargo build` does not fetch.
+cargo fetch --locked
 cargo build --locked --all-targets
 # The optional OS-keyring backend must keep compiling (its logic is tested with a fake keyring).
 cargo check --locked --features keyring --lib

@@ -560,3 +560,38 @@ fn an_esri_token_profile_for_a_federated_server_follows_its_portal_end_to_end() 
     assert_eq!(code(&out), 4, "{}", text(&out.stderr));
     assert!(!other.cache_file("site").exists());
 }
+
+/// `SSL_CERT_FILE` and `SSL_CERT_DIR` are the process's own (the user's or the CI's), like the proxy
+/// variables: a working directory's `.env` or `age-oauth.toml` cannot set them, so a checkout cannot
+/// bring its own trust anchor (the profile's `verify_ssl`, which it could name, is bound).
+#[test]
+fn a_working_directory_cannot_set_the_trust_store_variables() {
+    let ca = TestCa::new("Example Corp Internal CA");
+    let (sim, front) = https_portal(&ca, false);
+    let home = Home::new();
+    let ca_file = ca.write(&home.path().join("ca"), "corp-ca.pem");
+    add_app_profile(&home, "corp", &format!("{}/portal", front.origin()), APP, APP_SECRET);
+    let checkout = home.path().join("work").join("checkout");
+    std::fs::create_dir_all(&checkout).unwrap();
+    // Were these honoured, the forced refresh below would fail: neither file exists.
+    std::fs::write(checkout.join(".env"), "SSL_CERT_FILE=/nonexistent/evil.pem\nSSL_CERT_DIR=/nonexistent/certs\n")
+        .unwrap();
+    let run = |dir: &std::path::Path| {
+        home.cmd()
+            .current_dir(dir)
+            .env("SSL_CERT_FILE", &ca_file)
+            .env_remove("SSL_CERT_DIR")
+            .args(["token", "--profile", "corp", "--min-ttl", "999999999"])
+            .output()
+            .unwrap()
+    };
+    let before = sim.count("token");
+    let out = run(&checkout);
+    assert_eq!(code(&out), 0, "the .env lines are not ours: {}", text(&out.stderr));
+    assert_eq!(sim.count("token"), before + 1, "the refresh went out, verified against the process's CA");
+    // A project file cannot name them either: they are no profile setting.
+    std::fs::write(checkout.join("age-oauth.toml"), "SSL_CERT_FILE = \"/nonexistent/evil.pem\"\n").unwrap();
+    let out = run(&checkout);
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("unknown top-level key `SSL_CERT_FILE`"), "{}", text(&out.stderr));
+}

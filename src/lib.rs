@@ -29,8 +29,6 @@
 
 mod binding;
 mod clock;
-// The lead is restructuring the configuration (src/config/): its docs and lint clean-up come with that.
-#[allow(missing_docs, clippy::too_many_lines, clippy::redundant_closure_for_method_calls, clippy::print_stderr)]
 mod config;
 #[cfg(feature = "sandbox")]
 mod demo;
@@ -58,13 +56,6 @@ pub mod cli;
 #[path = "../providers/mod.rs"]
 pub mod providers;
 /// Simulators of ArcGIS portals and servers and an OpenID Connect issuer, for `age-oauth sandbox`, `demo` and tests.
-// The other half of issue 9 (branch layout-sim) rewrites the simulators: docs and lint clean-up come with that.
-#[allow(
-    missing_docs,
-    clippy::redundant_closure_for_method_calls,
-    clippy::cast_possible_truncation,
-    clippy::cast_sign_loss
-)]
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 

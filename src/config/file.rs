@@ -76,7 +76,7 @@ pub(super) fn parse_file(path: PathBuf, text: String) -> Result<FileLayer> {
     let mut profiles = BTreeMap::new();
     let mut offsets = BTreeMap::new();
     for (key, item) in doc.as_table().iter() {
-        let key_span = doc.as_table().key(key).and_then(|k| k.span());
+        let key_span = doc.as_table().key(key).and_then(toml_edit::Key::span);
         match key {
             "default_profile" => match item.as_str() {
                 Some(s) => default_profile = Some(s.to_string()),
@@ -87,14 +87,14 @@ pub(super) fn parse_file(path: PathBuf, text: String) -> Result<FileLayer> {
                     return Err(syntax(at(key_span), "`profiles` must be a table of [profiles.NAME] tables".into()));
                 };
                 for (name, profile_item) in table.iter() {
-                    let name_span = table.key(name).and_then(|k| k.span());
+                    let name_span = table.key(name).and_then(toml_edit::Key::span);
                     let Some(fields) = profile_item.as_table_like() else {
                         return Err(syntax(at(name_span), format!("`profiles.{name}` must be a table")));
                     };
                     validate_profile_name(name).map_err(|e| syntax(at(name_span), e.to_string()))?;
                     let mut map = Map::new();
                     for (field, value) in fields.iter() {
-                        let field_span = fields.key(field).and_then(|k| k.span());
+                        let field_span = fields.key(field).and_then(toml_edit::Key::span);
                         if is_secret_name(field) {
                             let var = format!("{ENV_PREFIX}{}", field.to_ascii_uppercase());
                             return Err(syntax(

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 
 /// The checked-in, secret-free project file read from the working directory.
 pub const PROJECT_FILE: &str = "age-oauth.toml";
+/// The file in the working directory read for `AGE_OAUTH_*` lines (above the files, below the environment).
 pub const DOTENV_FILE: &str = ".env";
+/// Prefix of the environment (and `.env`) variables that set a profile field: `AGE_OAUTH_<FIELD>`.
 pub const ENV_PREFIX: &str = "AGE_OAUTH_";
 /// Set by `age-oauth exec` for its child: the profile whose `AGE_OAUTH_PORTAL` and
 /// `AGE_OAUTH_USERNAME` it exported. Other profiles then ignore those two variables.
@@ -34,10 +36,20 @@ pub(crate) const ALWAYS_SECRET: &[&str] =
 /// Where a profile value came from, for `profile show` and error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
+    /// Not set anywhere: the provider's or the engine's default.
     Default,
-    File { path: PathBuf, line: usize },
+    /// Written in a profile file.
+    File {
+        /// The user file or the project's `age-oauth.toml`.
+        path: PathBuf,
+        /// 1-based line of the field's key (0 when it could not be located).
+        line: usize,
+    },
+    /// A line of the working directory's `.env`; holds the variable's name.
     DotEnv(String),
+    /// A process environment variable; holds its name.
     Env(String),
+    /// The command line; holds the flag as typed (`--portal`, `--set k`, or `prompt` for answers to prompts).
     Flag(String),
 }
 
@@ -56,8 +68,11 @@ impl std::fmt::Display for Origin {
 /// A value given on the command line for a profile field (`--portal`, `--set k=v`).
 #[derive(Debug, Clone)]
 pub struct FlagValue {
+    /// The profile field it sets (a setting or a secret; `provider` picks the provider).
     pub field: String,
+    /// The value, already read as TOML where it parses as such (see [`loose_value`]).
     pub value: Value,
+    /// The flag as the user gave it, shown as the value's origin and in errors.
     pub flag: String,
 }
 
@@ -72,13 +87,17 @@ pub struct Config {
 
 /// A profile ready for the engine.
 pub struct ResolvedProfile {
+    /// The profile's name (also the name of its cache file).
     pub name: String,
+    /// The provider plugin the profile names, which runs its sign-in.
     pub provider: &'static ProviderInfo,
     /// Provider settings (engine fields removed), defaults filled in.
     pub provider_values: Map<String, Value>,
+    /// The settings the engine itself reads (refresh margin, TLS verification, ...), typed.
     pub engine: EngineSettings,
     /// All effective non-secret values, for display.
     pub values: Map<String, Value>,
+    /// Where each of `values` came from, for `profile show` and errors.
     pub origins: BTreeMap<String, Origin>,
     /// Secrets given by flag, environment or `.env` (the store comes later).
     pub secret_overrides: Secrets,
@@ -101,9 +120,7 @@ impl Config {
         match std::fs::read(&dotenv_path) {
             Ok(bytes) => {
                 let (vars, warnings) = read_dotenv(&dotenv_path, &bytes)?;
-                for w in warnings {
-                    eprintln!("warning: {}", crate::redact::for_terminal(&w));
-                }
+                print_dotenv_warnings(&warnings);
                 dotenv = vars;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -193,6 +210,16 @@ impl Config {
                 many.join(", ")
             ))),
         }
+    }
+}
+
+/// Tells the user on stderr about `.env` lines that were skipped (not UTF-8).
+// The one place the library prints: `Config::load` has no `Interaction` to report through, and
+// passing the warnings out would change its signature for all of its callers.
+#[allow(clippy::print_stderr)]
+fn print_dotenv_warnings(warnings: &[String]) {
+    for w in warnings {
+        eprintln!("warning: {}", crate::redact::for_terminal(w));
     }
 }
 

@@ -47,7 +47,8 @@ pub(super) fn json_format(req: &Incoming) -> Option<bool> {
 pub(super) fn resolve_minutes(raw: Option<i64>, max: u64) -> Option<u64> {
     match raw {
         Some(-1) => Some(max),
-        Some(m) if m > 0 => Some((m as u64).min(max)),
+        // m > 0 here, so it fits u64 and the sign is not lost.
+        Some(m) if m > 0 => Some(m.cast_unsigned().min(max)),
         _ => None,
     }
 }

@@ -28,8 +28,10 @@ pub enum ServerSecurity {
     Federated(FederationLink),
 }
 
+/// What a `ServerSim` serves: its security model and, when standalone, its users.
 #[derive(Clone)]
 pub struct ServerConfig {
+    /// Open, standalone (own users and generateToken) or federated with a portal.
     pub security: ServerSecurity,
     /// Built-in users of a standalone site.
     pub users: Vec<SimUser>,
@@ -76,7 +78,7 @@ impl ServerState {
 }
 
 fn lock(state: &Mutex<ServerState>) -> MutexGuard<'_, ServerState> {
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A running ArcGIS Server simulator; dropping it stops it and frees the port.
@@ -130,6 +132,7 @@ impl ServerSim {
         st.clock_offset_secs = st.clock_offset_secs.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX));
     }
 
+    /// The site's clock in Unix seconds (wall clock plus `advance_clock`, or the portal's when federated).
     pub fn now(&self) -> u64 {
         lock(&self.state).now()
     }

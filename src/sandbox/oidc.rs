@@ -54,10 +54,14 @@ pub struct OidcFaults {
     pub device_interval: Option<u64>,
 }
 
+/// The issuer's one registered client and one user.
 #[derive(Debug, Clone)]
 pub struct OidcSimConfig {
+    /// The only client ID the authorize, token and device endpoints accept.
     pub client_id: String,
+    /// The signed-in user: `sub`, `preferred_username` and `email` of ID tokens and `/userinfo`.
     pub user: String,
+    /// `expires_in` of access tokens, in seconds.
     pub access_token_lifetime: u64,
     /// Issue refresh tokens only when `offline_access` was granted (the OpenID Connect rule).
     pub refresh_needs_offline_access: bool,
@@ -165,10 +169,11 @@ pub struct OidcSim {
 }
 
 fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
+    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl OidcSim {
+    /// Serves on an ephemeral 127.0.0.1 port with a fresh ES256 signing key, until dropped.
     pub fn start(config: OidcSimConfig) -> std::io::Result<OidcSim> {
         let state = Arc::new(Mutex::new(State {
             config,
@@ -191,9 +196,11 @@ impl OidcSim {
         Ok(OidcSim { _listener: listener, state, issuer })
     }
 
+    /// The issuer URL (`http://127.0.0.1:PORT`), the `iss` of its ID tokens and the root of discovery.
     pub fn issuer(&self) -> &str {
         &self.issuer
     }
+    /// The client ID the simulator accepts (from its configuration).
     pub fn client_id(&self) -> String {
         lock(&self.state).config.client_id.clone()
     }
@@ -201,12 +208,15 @@ impl OidcSim {
     pub fn count(&self, key: &str) -> u64 {
         lock(&self.state).counts.get(key).copied().unwrap_or(0)
     }
+    /// Changes the injected faults; they apply to every later request.
     pub fn faults(&self, change: impl FnOnce(&mut OidcFaults)) {
         change(&mut lock(&self.state).faults);
     }
+    /// Moves the simulator's clock forward: it dates the `iat` and `exp` of later ID tokens.
     pub fn advance_clock(&self, seconds: u64) {
         lock(&self.state).clock_offset += seconds;
     }
+    /// The simulator's clock in Unix seconds (wall clock plus `advance_clock`).
     pub fn now(&self) -> u64 {
         lock(&self.state).now()
     }

@@ -14,7 +14,9 @@ use std::thread::JoinHandle;
 /// A PEM certificate chain (leaf first) and its PEM private key.
 #[derive(Clone, Debug)]
 pub struct TlsFiles {
+    /// The certificate chain file (PEM, leaf first).
     pub cert: PathBuf,
+    /// The private key file (PEM).
     pub key: PathBuf,
 }
 
@@ -135,14 +137,14 @@ const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 /// queued behind keep-alive connections is never served (seen with 8 concurrent httpx requests).
 fn connect_backend(backend: SocketAddr) -> std::io::Result<TcpStream> {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let stream = TcpStream::connect(backend)?;
     std::thread::sleep(std::time::Duration::from_millis(2));
     Ok(stream)
 }
 
 fn lock(conn: &Conn) -> MutexGuard<'_, rustls::ServerConnection> {
-    conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Sends whatever TLS records rustls has queued.

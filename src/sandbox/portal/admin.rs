@@ -41,8 +41,9 @@ fn apply_config(st: &mut SimState, changes: &serde_json::Map<String, Value>) -> 
             "include_refresh_expiry" => config.include_refresh_expiry = as_bool()?,
             "rotate_on_refresh" => config.rotate_on_refresh = as_bool()?,
             "deny_next_authorize" => deny_next_authorize = as_bool()?,
-            "invalid_token_status" => match value.as_u64() {
-                Some(status @ (200 | 401 | 498)) => invalid_token_status = status as u16,
+            // Checked conversion (no cast): a number beyond u16 is refused like any other status.
+            "invalid_token_status" => match value.as_u64().and_then(|n| u16::try_from(n).ok()) {
+                Some(status @ (200 | 401 | 498)) => invalid_token_status = status,
                 _ => return Err("invalid_token_status must be 200, 401 or 498".into()),
             },
             "approve_as" => config.approve_as = value.as_str().ok_or("approve_as must be a string")?.to_string(),

@@ -35,23 +35,33 @@ const DEFAULT_GENERATE_TOKEN_MINUTES: u64 = 60;
 /// How long a not-auto-approved authorize request waits for its sign-in form.
 const SIGN_IN_WINDOW_SECS: u64 = 3_600;
 
+/// A built-in account of a simulated portal or standalone server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimUser {
+    /// The sign-in name (Sign In form, generateToken, `community/users/NAME`).
     pub username: String,
+    /// Checked by the Sign In form and generateToken.
     pub password: String,
+    /// `fullName` in user descriptions (split at the first space into first and last name).
     pub full_name: String,
+    /// `email` in user descriptions.
     pub email: String,
 }
 
+/// An OAuth application registered with the simulated portal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimApp {
+    /// The App ID that authorize and token requests name.
     pub client_id: String,
     /// `None` = public (native/PKCE) app; `Some` = confidential app that may use client_credentials.
     pub client_secret: Option<String>,
+    /// Redirect URIs authorize accepts: exact matches, or `http://127.0.0.1` for any loopback port and path.
     pub redirect_uris: Vec<String>,
+    /// The app's title, shown on the Sign In form and as `appTitle`.
     pub name: String,
 }
 
+/// How a `PortalSim` behaves: token lifetimes, approval, refresh rotation, its users and apps.
 #[derive(Clone, Debug)]
 pub struct PortalConfig {
     /// Seconds, for user access tokens (authorization_code / refresh grants).
@@ -62,13 +72,16 @@ pub struct PortalConfig {
     pub code_lifetime: u64,
     /// Approve every authorize request at once as `approve_as` instead of showing the Sign In form.
     pub auto_approve: bool,
+    /// The user that auto-approved grants belong to (need not be one of `users`).
     pub approve_as: String,
     /// `false` mimics a pre-10.9.1 Enterprise portal that omits `refresh_token_expires_in`.
     pub include_refresh_expiry: bool,
     /// Rotate on every `refresh_token` grant too (the old one retires), and treat a retired
     /// refresh token presented again as theft: revoke its whole grant (RFC 9700 §4.14.2).
     pub rotate_on_refresh: bool,
+    /// Accounts that can sign in with a password (Sign In form, generateToken).
     pub users: Vec<SimUser>,
+    /// Registered OAuth applications; requests naming any other client ID are refused.
     pub apps: Vec<SimApp>,
 }
 
@@ -111,8 +124,11 @@ impl Default for PortalConfig {
 /// Counts of tokens that are neither expired nor revoked at the simulator's current time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LiveTokens {
+    /// Access tokens still accepted.
     pub access_tokens: usize,
+    /// Refresh tokens still redeemable.
     pub refresh_tokens: usize,
+    /// Authorization codes issued and not yet redeemed or expired.
     pub codes: usize,
 }
 
@@ -323,7 +339,7 @@ impl SimState {
 
 fn lock(state: &Mutex<SimState>) -> MutexGuard<'_, SimState> {
     // A panicking handler must not wedge every later request.
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl AccessGrant {
@@ -469,6 +485,7 @@ impl PortalSim {
         format!("{}://{}/__admin", self.listener.scheme, self.listener.reach)
     }
 
+    /// The TCP port it listens on (useful after binding port 0).
     pub fn port(&self) -> u16 {
         self.listener.reach.port()
     }
@@ -483,10 +500,12 @@ impl PortalSim {
         lock(&self.state).counts.get(key).copied().unwrap_or(0)
     }
 
+    /// Every endpoint key's request count so far (see `count`).
     pub fn counts(&self) -> BTreeMap<String, u64> {
         lock(&self.state).counts.clone()
     }
 
+    /// Forgets the request counts, so that a test can count one step alone.
     pub fn reset_counts(&self) {
         lock(&self.state).counts.clear();
     }
@@ -518,18 +537,22 @@ impl PortalSim {
         change(&mut lock(&self.state).config);
     }
 
+    /// Seconds that user access tokens issued from now on live.
     pub fn set_access_token_lifetime(&self, seconds: u64) {
         self.update_config(|c| c.access_token_lifetime = seconds);
     }
 
+    /// Seconds that refresh tokens issued from now on live (unless the authorize `expiration` says otherwise).
     pub fn set_refresh_token_lifetime(&self, seconds: u64) {
         self.update_config(|c| c.refresh_token_lifetime = seconds);
     }
 
+    /// `true`: authorize approves at once as `approve_as`; `false`: it shows the Sign In form.
     pub fn set_auto_approve(&self, auto_approve: bool) {
         self.update_config(|c| c.auto_approve = auto_approve);
     }
 
+    /// `false`: token answers omit `refresh_token_expires_in`, as pre-10.9.1 portals do.
     pub fn set_include_refresh_expiry(&self, include: bool) {
         self.update_config(|c| c.include_refresh_expiry = include);
     }
@@ -544,10 +567,12 @@ impl PortalSim {
         lock(&self.state).deny_next_authorize = true;
     }
 
+    /// How many tokens and codes are live now (e.g. to show that logout revoked them).
     pub fn live_tokens(&self) -> LiveTokens {
         lock(&self.state).live_tokens()
     }
 
+    /// Stops serving and frees the port (the same as dropping it, said explicitly).
     pub fn shutdown(self) {
         // Drop does the work.
     }

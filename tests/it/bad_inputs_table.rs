@@ -327,6 +327,24 @@ fn untrusted_or_unreadable_configuration() {
             vec!["migrate", "python-age-oauth", "--from", "../py"],
             Expect { exit: 2, needle: "not a plain name" },
         ),
+        (
+            "migrate an absolute connection id",
+            vec![(
+                "py/connections.json",
+                br#"{"schema_version":1,"connections":[{"id":"/etc/x","label":"x"}]}"#.to_vec(),
+            )],
+            vec!["migrate", "python-age-oauth", "--from", "../py"],
+            Expect { exit: 2, needle: "not a plain name" },
+        ),
+        (
+            ".env naming a CA bundle that is not there",
+            vec![
+                ("state/config.toml", good.clone().into_bytes()),
+                ("work/.env", b"AGE_OAUTH_VERIFY_SSL=./missing-ca.pem\n".to_vec()),
+            ],
+            vec!["profile", "show", "p"],
+            Expect { exit: 2, needle: "missing-ca.pem" },
+        ),
     ];
     for (name, files, args, expect) in &cases {
         let home = Home::new();

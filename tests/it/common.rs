@@ -433,3 +433,39 @@ vcWxnTmLrrq8zmO24S1DHEb6KXBum+y47ySVmctqAiB6yP2P5557+2FDdY/Fh7va
 lbuxuVdC3QFyatKKUC6rkQ==
 -----END CERTIFICATE-----
 ";
+
+/// A throw-away certificate authority and the server certificates it signs.
+pub struct TestCa {
+    pem: String,
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.distinguished_name.push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
+        let issuer = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
+        TestCa { pem: issuer.pem(), issuer }
+    }
+
+    /// A certificate for 127.0.0.1 and localhost: (chain PEM, key PEM). `expired`: it ended in 2021.
+    pub fn server_cert(&self, expired: bool) -> (String, String) {
+        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+        params.distinguished_name.push(rcgen::DnType::CommonName, "127.0.0.1");
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = if expired { rcgen::date_time_ymd(2021, 1, 1) } else { rcgen::date_time_ymd(2099, 1, 1) };
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (format!("{}{}", cert.pem(), self.pem), key.serialize_pem())
+    }
+
+    /// Writes the CA certificate (PEM) to `dir/file`.
+    pub fn write(&self, dir: &std::path::Path, file: &str) -> std::path::PathBuf {
+        std::fs::create_dir_all(dir).unwrap();
+        let path = dir.join(file);
+        std::fs::write(&path, &self.pem).unwrap();
+        path
+    }
+}

@@ -6,40 +6,6 @@ use crate::common::*;
 use age_oauth::sandbox::{PortalConfig, PortalSim, SimApp, TlsFront, OOB_REDIRECT_URI};
 use serde_json::Value;
 
-/// A throw-away certificate authority and the server certificates it signs.
-struct TestCa {
-    pem: String,
-    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
-}
-
-impl TestCa {
-    fn new(name: &str) -> TestCa {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, name);
-        params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign];
-        let issuer = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap()).unwrap();
-        TestCa { pem: issuer.pem(), issuer }
-    }
-
-    /// A certificate for 127.0.0.1: (chain PEM, key PEM). `expired`: it ended in 2021.
-    fn server_cert(&self, expired: bool) -> (String, String) {
-        let mut params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, "doctor test server");
-        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        params.not_after = if expired { rcgen::date_time_ymd(2021, 1, 1) } else { rcgen::date_time_ymd(2099, 1, 1) };
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        (format!("{}{}", cert.pem(), self.pem), key.serialize_pem())
-    }
-
-    fn write(&self, home: &Home, file: &str) -> std::path::PathBuf {
-        let path = home.path().join(file);
-        std::fs::write(&path, &self.pem).unwrap();
-        path
-    }
-}
-
 fn https_front(sim: &PortalSim, ca: &TestCa, expired: bool) -> TlsFront {
     let (chain, key) = ca.server_cert(expired);
     TlsFront::start(format!("127.0.0.1:{}", sim.port()).parse().unwrap(), &chain, &key).unwrap()
@@ -85,7 +51,7 @@ fn a_healthy_set_of_profiles_is_all_ok_in_text_and_json_and_no_secret_or_credent
     let https_sim = start_sim();
     let front = https_front(&https_sim, &ca, false);
     let home = Home::new();
-    let ca_file = ca.write(&home, "corp-ca.pem");
+    let ca_file = ca.write(home.path(), "corp-ca.pem");
     add_app_profile(&home, "app", &format!("{}/portal", front.origin()), APP, APP_SECRET);
     let out = home.cmd().env("SSL_CERT_FILE", &ca_file).args(["token", "--profile", "app"]).output().unwrap();
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
@@ -195,7 +161,7 @@ fn an_expired_certificate_fails_with_its_age_and_the_next_step() {
     let sim = start_sim();
     let front = https_front(&sim, &ca, true);
     let home = Home::new();
-    let ca_file = ca.write(&home, "corp-ca.pem");
+    let ca_file = ca.write(home.path(), "corp-ca.pem");
     add_app_profile(&home, "app", &format!("{}/portal", front.origin()), APP, APP_SECRET);
     let (status, out, _) = doctor(&home, Some(&ca_file), &[]);
     assert_eq!(status, 1, "{out}");
@@ -214,7 +180,7 @@ fn an_unknown_ca_fails_and_names_the_ways_to_trust_it() {
     let sim = start_sim();
     let front = https_front(&sim, &ca, false);
     let home = Home::new();
-    let other_file = other.write(&home, "other.pem");
+    let other_file = other.write(home.path(), "other.pem");
     add_app_profile(&home, "app", &format!("{}/portal", front.origin()), APP, APP_SECRET);
     let (status, json, _) = doctor(&home, Some(&other_file), &["--json"]);
     assert_eq!(status, 1, "{json}");

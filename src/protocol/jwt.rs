@@ -1,5 +1,5 @@
 //! JSON Web Tokens as far as a client needs them: an OpenID Connect id_token's signature checked
-//! against the issuer's JWKS by `jsonwebtoken` (RustCrypto backend), then its claims against this login.
+//! against the issuer's JWKS by `jsonwebtoken` (its crypto done by `ring`, see [`ring_provider`]), then its claims against this login.
 
 use crate::error::{Error, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -7,6 +7,8 @@ use base64::Engine as _;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
+
+mod ring_provider;
 
 /// Base64url without padding, as JOSE writes it.
 pub fn b64url(bytes: &[u8]) -> String {
@@ -44,6 +46,7 @@ fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
 /// another type than the algorithm's. Keys this crate cannot read are skipped, not fatal.
 /// Time claims are not judged here but by [`check_claims`], against the engine's clock.
 pub fn verify_signature(token: &str, jwks: &Value) -> Result<Map<String, Value>> {
+    ring_provider::install();
     let header = jsonwebtoken::decode_header(token).map_err(|e| {
         Error::server(format!(
             "the id_token is not a signed JWT age-oauth accepts ({e}); accepted: RS*, PS*, ES256, ES384 (never `none` or HS*)"
@@ -164,6 +167,7 @@ mod tests {
     }
 
     fn sign(alg: Algorithm, kid: &str, key: &EncodingKey, claims: &Value) -> String {
+        ring_provider::install();
         let mut header = Header::new(alg);
         header.kid = Some(kid.into());
         encode(&header, claims, key).unwrap()

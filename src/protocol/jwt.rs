@@ -1,5 +1,5 @@
 //! JSON Web Tokens as far as a client needs them: an OpenID Connect id_token's signature checked
-//! against the issuer's JWKS by `jsonwebtoken` (its crypto done by `ring`, see [`ring_provider`]), then its claims against this login.
+//! against the issuer's JWKS by `jsonwebtoken` (its crypto done by `ring`, see `ring_provider`), then its claims against this login.
 
 use crate::error::{Error, Result};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -14,6 +14,7 @@ mod esri_oob;
 mod esri_pkce;
 mod esri_token;
 mod oidc;
+mod okta_esri;
 mod web_tier;
 
 #[cfg(test)]

@@ -189,6 +189,81 @@ pub fn check_acs(form: &HtmlForm, page_url: &str, expected_acs: &str) -> Result<
     }
 }
 
+/// Redirects followed for one request before giving up.
+const MAX_REDIRECTS: usize = 10;
+
+/// A browser's memory for one IdP: the cookies it set, sent back only to its own origin, and redirects
+/// followed only within it (a redirect elsewhere is where the browser part ends).
+pub struct IdpBrowser {
+    origin: String,
+    jar: Vec<(String, Secret)>,
+}
+
+/// Where a request ended: the last URL and its answer.
+pub struct Landing {
+    /// The URL of the last request.
+    pub url: String,
+    /// Its answer.
+    pub response: crate::http::HttpResponse,
+}
+
+impl IdpBrowser {
+    /// A browser for the IdP at `origin_url`, starting with `cookies`.
+    pub fn new(origin_url: &str, cookies: Vec<(String, Secret)>) -> Self {
+        IdpBrowser { origin: origin(origin_url), jar: cookies }
+    }
+
+    /// A cookie the IdP set (or that was given).
+    pub fn cookie(&self, name: &str) -> Option<&Secret> {
+        self.jar.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// True when `url` is on the IdP.
+    pub fn owns(&self, url: &str) -> bool {
+        origin(url) == self.origin
+    }
+
+    fn remember(&mut self, response: &crate::http::HttpResponse) {
+        for line in response.header_values("Set-Cookie") {
+            let Some((name, value)) = line.split(';').next().and_then(|p| p.split_once('=')) else { continue };
+            let (name, value) = (name.trim().to_string(), value.trim().to_string());
+            self.jar.retain(|(n, _)| *n != name);
+            // An expired or deleted cookie is set to an empty value (or "deleted").
+            if !value.is_empty() && value != "deleted" {
+                self.jar.push((name, Secret::new(value)));
+            }
+        }
+    }
+
+    /// Sends `request` (to the IdP only) with the cookies, then follows redirects while they stay on the IdP.
+    pub fn send(&mut self, cx: &mut crate::registry::FlowContext<'_>, request: crate::http::HttpRequest) -> Result<Landing> {
+        let mut request = request;
+        for _ in 0..=MAX_REDIRECTS {
+            if !self.owns(&request.url) {
+                return Err(Error::server(format!(
+                    "the sign-in was sent to {}, outside the identity provider {}: refused",
+                    crate::redact::url(request.url.split('?').next().unwrap_or_default()),
+                    self.origin
+                )));
+            }
+            if !self.jar.is_empty() {
+                let cookies: Vec<String> = self.jar.iter().map(|(n, v)| format!("{n}={}", v.expose())).collect();
+                request = request.header("Cookie", cookies.join("; "));
+            }
+            let response = cx.send(&request)?;
+            self.remember(&response);
+            let location = response.header("Location").map(|l| resolve(&request.url, l));
+            match location {
+                Some(next) if (300..400).contains(&response.status) && self.owns(&next) => {
+                    request = crate::http::HttpRequest::get(next);
+                }
+                _ => return Ok(Landing { url: request.url, response }),
+            }
+        }
+        Err(Error::server(format!("the identity provider {} redirected too many times", self.origin)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -196,7 +196,7 @@ pub(super) fn verify(st: &mut OktaState, req: &Incoming, factor: &str) -> Reply 
                 st.bump("poll");
             }
             txn.challenge = Some(Challenge { factor_id: factor.to_string(), polls, sms_code: None, remember_device: remember || ongoing.is_some_and(|c| c.remember_device) });
-            let answered = polls > script.polls;
+            let answered = polls > 0 && polls >= script.polls;
             match (&script.answer, answered) {
                 (PushAnswer::Approve, true) => Ok(()),
                 (PushAnswer::Reject, true) => {

@@ -36,7 +36,7 @@ pub enum PushAnswer {
 pub struct PushScript {
     /// The answer.
     pub answer: PushAnswer,
-    /// How many polls answer `WAITING` before the answer.
+    /// The poll that brings the answer (1: the first poll after the push was sent).
     pub polls: u32,
     /// Okta's number challenge: the number the user must pick on the phone (`correctAnswer`).
     pub number_challenge: Option<u32>,

@@ -87,7 +87,7 @@ pub struct OktaEsriSettings {
     #[schemars(extend("x-prompt" = {"label": "Portal URL", "order": 10, "check": "url"}))]
     pub portal: String,
     /// App ID (client_id) of the OAuth application registered in the portal.
-    #[schemars(extend("x-prompt" = {"label": "OAuth Client ID", "order": 20}))]
+    #[schemars(extend("x-prompt" = {"label": "OAuth Client ID", "order": 30}))]
     pub client_id: String,
     /// Redirect URI registered for the app; the portal's answer to it is read, never followed (default: out-of-band).
     #[serde(default = "default_redirect_uri")]
@@ -96,10 +96,10 @@ pub struct OktaEsriSettings {
     #[serde(default = "default_expiration")]
     pub expiration: i64,
     /// The Okta org URL, e.g. https://example.okta.com (with idp = "form": the IdP's URL, where the password may go).
-    #[schemars(extend("x-prompt" = {"label": "Okta org URL", "order": 30, "check": "url"}))]
+    #[schemars(extend("x-prompt" = {"label": "Okta org URL", "order": 40, "check": "url"}))]
     pub okta: String,
     /// Okta username (usually an email address).
-    #[schemars(extend("x-prompt" = {"label": "Okta username", "order": 40}))]
+    #[schemars(extend("x-prompt" = {"label": "Okta username", "order": 50}))]
     pub username: String,
     /// MFA factor: push, totp, sms or any.
     #[serde(default)]

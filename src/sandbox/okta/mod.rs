@@ -358,3 +358,24 @@ impl OktaSim {
         self.listener.join();
     }
 }
+
+/// An Okta org and a portal whose organisation federates with it (SAML), wired to each other.
+pub struct FederatedOrg {
+    /// The portal (its sign-in goes to the Okta org).
+    pub portal: super::PortalSim,
+    /// The Okta org.
+    pub okta: OktaSim,
+}
+
+impl FederatedOrg {
+    /// Starts both (e.g. `"127.0.0.1:0"` each) with the sandbox's users and apps.
+    pub fn start(okta_bind: &str, portal_bind: &str, okta: OktaConfig) -> std::io::Result<FederatedOrg> {
+        let portal = super::PortalSim::start(portal_bind, super::PortalConfig::default())?;
+        let okta = OktaSim::start(okta_bind, okta)?;
+        let (audience, acs_url) = portal.saml_sp();
+        okta.set_app(OktaSamlApp { audience, acs_url });
+        let idp = super::PortalSamlIdp { name: "Okta".into(), sso_url: okta.sso_url(), issuer: okta.issuer(), signing_cert: None };
+        portal.update_config(|c| c.saml = Some(idp));
+        Ok(FederatedOrg { portal, okta })
+    }
+}

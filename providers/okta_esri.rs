@@ -179,7 +179,13 @@ impl OktaEsri {
     fn start(&self, cx: &mut FlowContext<'_>) -> Result<(Attempt, String)> {
         let s = &self.settings;
         let attempt = Attempt { redirect_uri: s.redirect_uri.clone(), state: random_urlsafe(16), pkce: Pkce::new() };
-        let url = self.portal.authorize_url(&s.client_id, &attempt.redirect_uri, &attempt.state, &attempt.pkce, Some(s.expiration));
+        let url = self.portal.authorize_url(
+            &s.client_id,
+            &attempt.redirect_uri,
+            &attempt.state,
+            &attempt.pkce,
+            Some(s.expiration),
+        );
         let page = cx.send(&HttpRequest::get(url))?;
         let body = String::from_utf8_lossy(&page.body);
         let Some(oauth_state) = json_string_after(&body, "\"oauth_state\"") else {
@@ -257,19 +263,30 @@ impl OktaEsri {
     }
 
     /// Posts the assertion to the portal's ACS (after checking the form's `action` is that ACS) and redeems the code.
-    fn finish(&self, cx: &mut FlowContext<'_>, page_url: &str, form: &crate::protocol::saml::HtmlForm, attempt: &Attempt) -> Result<TokenSet> {
+    fn finish(
+        &self,
+        cx: &mut FlowContext<'_>,
+        page_url: &str,
+        form: &crate::protocol::saml::HtmlForm,
+        attempt: &Attempt,
+    ) -> Result<TokenSet> {
         let acs = check_acs(form, page_url, &self.acs())?;
         let answer = cx.send(&HttpRequest::post_form(acs, &fields(form)))?;
         let code = match answer.header("Location") {
             Some(location) if (300..400).contains(&answer.status) => code_from_redirect(location, attempt)?,
-            _ => answer.html_title().as_deref().and_then(|t| t.split("code=").nth(1)).and_then(extract_code).ok_or_else(|| {
-                let why = crate::protocol::okta::page_error(&answer)
-                    .or_else(|| error_message(&answer))
-                    .unwrap_or_else(|| format!("HTTP {}", answer.status));
-                Error::server(format!("the portal did not accept the SAML sign-in: {why}"))
-            })?,
+            _ => {
+                answer.html_title().as_deref().and_then(|t| t.split("code=").nth(1)).and_then(extract_code).ok_or_else(
+                    || {
+                        let why = crate::protocol::okta::page_error(&answer)
+                            .or_else(|| error_message(&answer))
+                            .unwrap_or_else(|| format!("HTTP {}", answer.status));
+                        Error::server(format!("the portal did not accept the SAML sign-in: {why}"))
+                    },
+                )?
+            }
         };
-        let mut tokens = self.portal.redeem_code(cx, &self.settings.client_id, &code, &attempt.redirect_uri, &attempt.pkce)?;
+        let mut tokens =
+            self.portal.redeem_code(cx, &self.settings.client_id, &code, &attempt.redirect_uri, &attempt.pkce)?;
         tokens.provider_state.set(&OktaEsriState { redirect_uri: Some(attempt.redirect_uri.clone()) });
         Ok(tokens)
     }
@@ -322,15 +339,25 @@ impl OktaEsri {
     /// The sign-in needs a browser (a step-up the terminal cannot do): the portal's authorize URL with a
     /// loopback redirect, finished in the browser (`--no-browser`: the URL is printed).
     fn browser_fallback(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
-        cx.ui.warn("the identity provider asks for a step-up sign-in this terminal flow cannot do; finish it in the browser");
+        cx.ui.warn(
+            "the identity provider asks for a step-up sign-in this terminal flow cannot do; finish it in the browser",
+        );
         let listener = Listener::bind(cx.profile, None, "/callback")?;
-        let attempt = Attempt { redirect_uri: listener.redirect_uri().to_string(), state: random_urlsafe(16), pkce: Pkce::new() };
+        let attempt =
+            Attempt { redirect_uri: listener.redirect_uri().to_string(), state: random_urlsafe(16), pkce: Pkce::new() };
         let s = &self.settings;
-        let url = self.portal.authorize_url(&s.client_id, &attempt.redirect_uri, &attempt.state, &attempt.pkce, Some(s.expiration));
+        let url = self.portal.authorize_url(
+            &s.client_id,
+            &attempt.redirect_uri,
+            &attempt.state,
+            &attempt.pkce,
+            Some(s.expiration),
+        );
         let profile = cx.profile.to_string();
         let expected = Expected { profile: &profile, state: &attempt.state, issuer: None };
         let callback = obtain_code(cx, &listener, &url, &expected, Duration::from_secs(DEFAULT_TIMEOUT_SECS))?;
-        let mut tokens = self.portal.redeem_code(cx, &s.client_id, callback.code.expose(), &attempt.redirect_uri, &attempt.pkce)?;
+        let mut tokens =
+            self.portal.redeem_code(cx, &s.client_id, callback.code.expose(), &attempt.redirect_uri, &attempt.pkce)?;
         tokens.provider_state.set(&OktaEsriState { redirect_uri: Some(attempt.redirect_uri) });
         Ok(tokens)
     }
@@ -382,17 +409,15 @@ fn keep_cookies(tokens: &mut TokenSet, browser: &IdpBrowser) {
 
 /// Fills the username field (a text or email input, preferring a name with "user", "login" or "email") and the password field.
 fn fill_sign_in(form: &mut crate::protocol::saml::HtmlForm, username: &str, password: &Secret) -> Result<()> {
-    let user_field = form
-        .inputs
-        .iter()
-        .filter(|(_, t, _)| t == "text" || t == "email")
-        .map(|(n, _, _)| n.clone())
-        .max_by_key(|n| {
+    let user_field =
+        form.inputs.iter().filter(|(_, t, _)| t == "text" || t == "email").map(|(n, _, _)| n.clone()).max_by_key(|n| {
             let n = n.to_ascii_lowercase();
             u8::from(n.contains("user") || n.contains("login") || n.contains("email"))
         });
     let Some(user_field) = user_field else {
-        return Err(Error::server("the identity provider's sign-in form has no username field; sign in with the browser instead"));
+        return Err(Error::server(
+            "the identity provider's sign-in form has no username field; sign in with the browser instead",
+        ));
     };
     for (name, kind, value) in &mut form.inputs {
         if *name == user_field {
@@ -413,7 +438,10 @@ fn code_from_redirect(location: &str, attempt: &Attempt) -> Result<String> {
     let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
     let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     if let Some(error) = get("error") {
-        return Err(Error::server(format!("the portal refused the sign-in: {error} {}", get("error_description").unwrap_or_default())));
+        return Err(Error::server(format!(
+            "the portal refused the sign-in: {error} {}",
+            get("error_description").unwrap_or_default()
+        )));
     }
     if get("state").as_deref() != Some(attempt.state.as_str()) {
         return Err(Error::server("the portal's redirect carries another sign-in's state: refused"));

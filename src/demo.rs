@@ -49,7 +49,9 @@ fn start_okta_org(port: u16) -> Result<crate::sandbox::FederatedOrg> {
     let (okta, portal) = (org.okta.base_url(), org.portal.base_url());
     println!("Okta org sandbox at {okta}");
     println!("  users (password okta-password): push@example.test (push, approved at the first poll),");
-    println!("    totp@example.test (TOTP, RFC 6238 seed \"12345678901234567890\"), sms@example.test, nomfa@example.test");
+    println!(
+        "    totp@example.test (TOTP, RFC 6238 seed \"12345678901234567890\"), sms@example.test, nomfa@example.test"
+    );
     println!("ArcGIS portal federated with it (SAML) at {portal}");
     println!("Try:");
     println!(

@@ -94,7 +94,10 @@ impl OktaOrg {
         if url == base || url.starts_with(&format!("{base}/")) {
             Ok(())
         } else {
-            Err(Error::server(format!("Okta pointed to {} which is not the org {base}: refused", crate::redact::url(url))))
+            Err(Error::server(format!(
+                "Okta pointed to {} which is not the org {base}: refused",
+                crate::redact::url(url)
+            )))
         }
     }
 
@@ -117,7 +120,10 @@ impl OktaOrg {
         let mut request = HttpRequest {
             method: Method::Post,
             url: url.to_string(),
-            headers: vec![("Content-Type".into(), "application/json".into()), ("Accept".into(), "application/json".into())],
+            headers: vec![
+                ("Content-Type".into(), "application/json".into()),
+                ("Accept".into(), "application/json".into()),
+            ],
             body: Some(body.to_string().into_bytes()),
         };
         if !device.is_empty() {
@@ -201,13 +207,20 @@ impl OktaOrg {
         };
         let remember = if sign_in.remember_device { "true" } else { "false" };
         let joiner = if href.contains('?') { '&' } else { '?' };
-        let verify_url = if href.contains("rememberDevice=") { href.to_string() } else { format!("{href}{joiner}rememberDevice={remember}") };
+        let verify_url = if href.contains("rememberDevice=") {
+            href.to_string()
+        } else {
+            format!("{href}{joiner}rememberDevice={remember}")
+        };
         let state_token = answer["stateToken"].as_str().unwrap_or_default();
         match kind_of(&factor) {
             Some(Kind::Push) => self.push(cx, sign_in, &verify_url, state_token),
-            Some(Kind::Totp) => self.pass_code(cx, sign_in, &verify_url, state_token, "Okta Verify / authenticator code: "),
+            Some(Kind::Totp) => {
+                self.pass_code(cx, sign_in, &verify_url, state_token, "Okta Verify / authenticator code: ")
+            }
             Some(Kind::Sms) => {
-                let sent = self.expect_ok(cx, &verify_url, &json!({"stateToken": state_token}), sign_in.device_token)?;
+                let sent =
+                    self.expect_ok(cx, &verify_url, &json!({"stateToken": state_token}), sign_in.device_token)?;
                 let phone = sent["_embedded"]["factor"]["profile"]["phoneNumber"].as_str().unwrap_or("your phone");
                 cx.ui.info(&format!("Okta sent a code by SMS to {phone}."));
                 let next = sent["_links"]["next"]["href"].as_str().map_or_else(|| verify_url.clone(), str::to_string);
@@ -237,7 +250,9 @@ impl OktaOrg {
             match answer["factorResult"].as_str().unwrap_or_default() {
                 "WAITING" => {}
                 "REJECTED" => return Err(Error::server("the Okta Verify push was rejected on the phone")),
-                "TIMEOUT" => return Err(Error::server("the Okta Verify push timed out unanswered: run `age-oauth login` again")),
+                "TIMEOUT" => {
+                    return Err(Error::server("the Okta Verify push timed out unanswered: run `age-oauth login` again"))
+                }
                 other => return Err(Error::server(format!("the Okta Verify push ended with {other:?}"))),
             }
             let now = cx.now();
@@ -254,19 +269,24 @@ impl OktaOrg {
     }
 
     /// Verifies a one-time code: AGE_OAUTH_MFA_CODE first, then (with someone to type) up to three typed codes.
-    fn pass_code(&self, cx: &mut FlowContext<'_>, sign_in: &SignIn<'_>, url: &str, state_token: &str, prompt: &str) -> Result<Secret> {
+    fn pass_code(
+        &self,
+        cx: &mut FlowContext<'_>,
+        sign_in: &SignIn<'_>,
+        url: &str,
+        state_token: &str,
+        prompt: &str,
+    ) -> Result<Secret> {
         let mut given = cx.secrets.get("mfa_code").cloned();
         for attempt in 0..CODE_ATTEMPTS {
             let code = match given.take() {
                 Some(code) => code,
                 None => match cx.ui.read_line(prompt)? {
                     Some(line) if !line.trim().is_empty() => Secret::new(line.trim()),
-                    _ if attempt == 0 => {
-                        return Err(Error::Config(format!(
-                            "profile '{}': Okta asks for a one-time code: set AGE_OAUTH_MFA_CODE, or sign in at a terminal",
-                            cx.profile
-                        )))
-                    }
+                    _ if attempt == 0 => return Err(Error::Config(format!(
+                        "profile '{}': Okta asks for a one-time code: set AGE_OAUTH_MFA_CODE, or sign in at a terminal",
+                        cx.profile
+                    ))),
                     _ => break,
                 },
             };
@@ -287,7 +307,12 @@ impl OktaOrg {
 
     /// Trades the single-use session token for an Okta session at `redirect_url` (on the org):
     /// `GET /login/sessionCookieRedirect` → 302 with `Set-Cookie: sid`. Returns the `sid` value.
-    pub fn session_cookie(&self, cx: &mut FlowContext<'_>, session_token: &Secret, redirect_url: &str) -> Result<Secret> {
+    pub fn session_cookie(
+        &self,
+        cx: &mut FlowContext<'_>,
+        session_token: &Secret,
+        redirect_url: &str,
+    ) -> Result<Secret> {
         self.check_own(redirect_url)?;
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("checkAccountSetupComplete", "true")
@@ -365,7 +390,8 @@ fn choose_factor(cx: &mut FlowContext<'_>, factors: &[Value], choice: MfaChoice)
         ))),
         [one] => Ok((*one).clone()),
         several if cx.ui.can_prompt() => {
-            let list: Vec<String> = several.iter().enumerate().map(|(i, f)| format!("  {}. {}", i + 1, describe_factor(f))).collect();
+            let list: Vec<String> =
+                several.iter().enumerate().map(|(i, f)| format!("  {}. {}", i + 1, describe_factor(f))).collect();
             cx.ui.info(&format!("Okta factors:\n{}", list.join("\n")));
             let picked = cx.ui.read_line("Factor number: ")?.and_then(|l| l.trim().parse::<usize>().ok());
             match picked.and_then(|n| n.checked_sub(1)).and_then(|i| several.get(i)) {
@@ -406,13 +432,20 @@ mod tests {
     #[test]
     fn error_objects_become_one_line() {
         let body = json!({"errorCode": "E0000068", "errorSummary": "Invalid Passcode/Answer", "errorCauses": [{"errorSummary": "Your passcode doesn't match our records."}]});
-        assert_eq!(okta_error_line(&body).unwrap(), "Invalid Passcode/Answer (E0000068): Your passcode doesn't match our records.");
+        assert_eq!(
+            okta_error_line(&body).unwrap(),
+            "Invalid Passcode/Answer (E0000068): Your passcode doesn't match our records."
+        );
         assert!(okta_error_line(&json!({"status": "SUCCESS"})).is_none());
     }
 
     #[test]
     fn rate_limit_wait_is_bounded() {
-        let response = |reset: &str| HttpResponse { status: 429, headers: vec![("X-Rate-Limit-Reset".into(), reset.into())], body: Vec::new() };
+        let response = |reset: &str| HttpResponse {
+            status: 429,
+            headers: vec![("X-Rate-Limit-Reset".into(), reset.into())],
+            body: Vec::new(),
+        };
         assert_eq!(rate_limit_wait(&response("1005"), 1000), 5);
         assert_eq!(rate_limit_wait(&response("999"), 1000), 1);
         assert_eq!(rate_limit_wait(&response("99999"), 1000), MAX_RATE_LIMIT_WAIT);
@@ -421,7 +454,12 @@ mod tests {
 
     #[test]
     fn states_that_need_a_browser_say_so() {
-        for (state, needle) in [("LOCKED_OUT", "locked"), ("PASSWORD_EXPIRED", "expired"), ("MFA_ENROLL", "enroll"), ("RECOVERY", "browser")] {
+        for (state, needle) in [
+            ("LOCKED_OUT", "locked"),
+            ("PASSWORD_EXPIRED", "expired"),
+            ("MFA_ENROLL", "enroll"),
+            ("RECOVERY", "browser"),
+        ] {
             assert!(state_error(state, "https://org").to_string().contains(needle), "{state}");
         }
     }
@@ -430,7 +468,10 @@ mod tests {
     fn cookies_are_read_from_set_cookie() {
         let response = HttpResponse {
             status: 302,
-            headers: vec![("Set-Cookie".into(), "JSESSIONID=x; Path=/".into()), ("set-cookie".into(), "sid=abc; Path=/; HttpOnly".into())],
+            headers: vec![
+                ("Set-Cookie".into(), "JSESSIONID=x; Path=/".into()),
+                ("set-cookie".into(), "sid=abc; Path=/; HttpOnly".into()),
+            ],
             body: Vec::new(),
         };
         assert_eq!(cookie_value(&response, "sid").unwrap().expose(), "abc");

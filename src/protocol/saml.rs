@@ -138,7 +138,11 @@ fn page_text(html: &str) -> String {
     }
     let text = error_depth.filter(|t| !t.trim().is_empty()).unwrap_or(title);
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    if text.is_empty() { "a page without a form".into() } else { text.chars().take(200).collect() }
+    if text.is_empty() {
+        "a page without a form".into()
+    } else {
+        text.chars().take(200).collect()
+    }
 }
 
 /// `action` resolved against the page's URL (absolute, scheme-relative, absolute path, query, relative path).
@@ -173,7 +177,11 @@ pub fn origin(url: &str) -> String {
 
 /// The form fields to post, in order.
 pub fn fields(form: &HtmlForm) -> Vec<(&str, &str)> {
-    form.inputs.iter().filter(|(_, t, _)| t != "submit" && t != "button").map(|(n, _, v)| (n.as_str(), v.expose())).collect()
+    form.inputs
+        .iter()
+        .filter(|(_, t, _)| t != "submit" && t != "button")
+        .map(|(n, _, v)| (n.as_str(), v.expose()))
+        .collect()
 }
 
 /// Refuses an assertion form whose `action` is not exactly the expected ACS.
@@ -236,7 +244,11 @@ impl IdpBrowser {
     }
 
     /// Sends `request` (to the IdP only) with the cookies, then follows redirects while they stay on the IdP.
-    pub fn send(&mut self, cx: &mut crate::registry::FlowContext<'_>, request: crate::http::HttpRequest) -> Result<Landing> {
+    pub fn send(
+        &mut self,
+        cx: &mut crate::registry::FlowContext<'_>,
+        request: crate::http::HttpRequest,
+    ) -> Result<Landing> {
         let mut request = request;
         for _ in 0..=MAX_REDIRECTS {
             if !self.owns(&request.url) {
@@ -281,23 +293,35 @@ mod tests {
         assert_eq!(forms(OKTA_FORM).len(), 1);
         let acs = "https://gis.example.com/portal/sharing/rest/oauth2/saml/signin";
         assert!(check_acs(&form, "https://okta.example/app", acs).is_ok());
-        assert!(check_acs(&form, "https://okta.example/app", "https://other.example/portal/sharing/rest/oauth2/saml/signin").is_err());
+        assert!(check_acs(
+            &form,
+            "https://okta.example/app",
+            "https://other.example/portal/sharing/rest/oauth2/saml/signin"
+        )
+        .is_err());
     }
 
     #[test]
     fn pages_are_told_apart() {
-        let sign_in = "<form method=post action='?AuthState=x'><input name=username><input type=password name=password></form>";
+        let sign_in =
+            "<form method=post action='?AuthState=x'><input name=username><input type=password name=password></form>";
         assert!(matches!(classify(sign_in), IdpPage::SignInForm(f) if f.input_of_type("password") == Some("password")));
         assert!(matches!(classify("<script>var stateToken = '00abc\\x2Ddef';</script>"), IdpPage::StepUp));
         let error = "<title>Oops</title><div class=\"error-content\"><h1>Error</h1><p>Token used</p></div>";
         assert!(matches!(classify(error), IdpPage::Other(t) if t.contains("Token used")));
-        assert!(matches!(classify("<form action=/sso><input name=SAMLRequest value=x></form>"), IdpPage::Intermediate(_)));
+        assert!(matches!(
+            classify("<form action=/sso><input name=SAMLRequest value=x></form>"),
+            IdpPage::Intermediate(_)
+        ));
     }
 
     #[test]
     fn actions_resolve_against_the_page() {
         let page = "https://idp.example/simplesaml/module.php/core/loginuserpass.php?AuthState=1";
-        assert_eq!(resolve(page, "?AuthState=2"), "https://idp.example/simplesaml/module.php/core/loginuserpass.php?AuthState=2");
+        assert_eq!(
+            resolve(page, "?AuthState=2"),
+            "https://idp.example/simplesaml/module.php/core/loginuserpass.php?AuthState=2"
+        );
         assert_eq!(resolve(page, "/x"), "https://idp.example/x");
         assert_eq!(resolve(page, "other.php"), "https://idp.example/simplesaml/module.php/core/other.php");
         assert_eq!(resolve(page, "https://a.example/b"), "https://a.example/b");

@@ -15,7 +15,9 @@ mod saml;
 pub mod tls;
 pub use arcgis_server::*;
 pub use oidc::{OidcFaults, OidcSim, OidcSimConfig};
-pub use okta::{FederatedOrg, OktaConfig, OktaFactor, OktaSamlApp, OktaSim, OktaUser, OktaUserState, PushAnswer, PushScript};
+pub use okta::{
+    FederatedOrg, OktaConfig, OktaFactor, OktaSamlApp, OktaSim, OktaUser, OktaUserState, PushAnswer, PushScript,
+};
 pub use portal::*;
 pub use tls::{TlsFiles, TlsFront};
 

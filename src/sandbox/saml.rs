@@ -264,7 +264,10 @@ mod tests {
         let request = AuthnRequest { id: "_r1".into(), issuer: "sp".into(), acs_url: "http://127.0.0.1/acs".into() };
         let encoded = deflate_base64(&request.to_xml(1_700_000_000, "http://idp/sso"));
         let back = AuthnRequest::from_redirect(&encoded).unwrap();
-        assert_eq!((back.id.as_str(), back.issuer.as_str(), back.acs_url.as_str()), ("_r1", "sp", "http://127.0.0.1/acs"));
+        assert_eq!(
+            (back.id.as_str(), back.issuer.as_str(), back.acs_url.as_str()),
+            ("_r1", "sp", "http://127.0.0.1/acs")
+        );
         assert!(AuthnRequest::from_redirect("bm90IGRlZmxhdGU=").is_none());
     }
 

@@ -91,7 +91,8 @@ fn push_with_number_challenge_then_token_whoami_and_refresh_without_okta() {
 
     // An expired access token is refreshed at the portal alone: Okta is not asked.
     let okta_before = org.okta.counts();
-    let out = home.cmd().args(["token", "--profile", "gis", "-vv"]).env("AGE_OAUTH_CLOCK_OFFSET", "3600").output().unwrap();
+    let out =
+        home.cmd().args(["token", "--profile", "gis", "-vv"]).env("AGE_OAUTH_CLOCK_OFFSET", "3600").output().unwrap();
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert_eq!(org.portal.count("token:refresh_token"), 1, "{:?} {}", org.portal.counts(), text(&out.stderr));
     assert_eq!(org.okta.counts(), okta_before, "refresh never touches Okta");
@@ -121,7 +122,9 @@ fn push_rejected_timed_out_or_unanswered_are_one_line_failures() {
     add_okta_profile(&home, &org, "reject", "reject@example.test", &[]);
     add_okta_profile(&home, &org, "timeout", "timeout@example.test", &[]);
     add_okta_profile(&home, &org, "never", "never@example.test", &["mfa_timeout=2"]);
-    for (profile, needle) in [("reject", "rejected on the phone"), ("timeout", "timed out"), ("never", "within 2 s (mfa_timeout)")] {
+    for (profile, needle) in
+        [("reject", "rejected on the phone"), ("timeout", "timed out"), ("never", "within 2 s (mfa_timeout)")]
+    {
         let out = login_with(&home, profile, &[], "");
         let stderr = text(&out.stderr);
         assert_eq!(code(&out), 4, "{profile}: {stderr}");
@@ -174,7 +177,10 @@ fn totp_wrong_then_right_and_sms() {
 #[test]
 fn locked_expired_wrong_password_and_no_password() {
     let org = start_org(|c| {
-        for (login, state) in [("locked@example.test", OktaUserState::LockedOut), ("expired@example.test", OktaUserState::PasswordExpired)] {
+        for (login, state) in [
+            ("locked@example.test", OktaUserState::LockedOut),
+            ("expired@example.test", OktaUserState::PasswordExpired),
+        ] {
             let mut user = c.users[3].clone();
             user.login = login.into();
             user.state = state;
@@ -191,7 +197,8 @@ fn locked_expired_wrong_password_and_no_password() {
         ("wrong", "not-the-password", "Authentication failed (E0000004)"),
     ];
     for (profile, password, needle) in cases {
-        let out = home.cmd().args(["login", "--profile", profile]).env("AGE_OAUTH_PASSWORD", password).output().unwrap();
+        let out =
+            home.cmd().args(["login", "--profile", profile]).env("AGE_OAUTH_PASSWORD", password).output().unwrap();
         let stderr = text(&out.stderr);
         assert_eq!(code(&out), 4, "{profile}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{profile}: one line: {stderr}");
@@ -262,7 +269,8 @@ fn a_dead_refresh_token_renews_through_the_okta_session_else_exit_3() {
 
     // The portal forgets every token: the refresh token is dead, the Okta session is not.
     org.portal.revoke_all();
-    let out = home.cmd().args(["token", "--profile", "gis", "-v"]).env("AGE_OAUTH_CLOCK_OFFSET", "3600").output().unwrap();
+    let out =
+        home.cmd().args(["token", "--profile", "gis", "-v"]).env("AGE_OAUTH_CLOCK_OFFSET", "3600").output().unwrap();
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("renewing through the Okta session"), "{}", text(&out.stderr));
     assert_eq!(org.okta.count("authn"), authn_before, "no password sign-in");

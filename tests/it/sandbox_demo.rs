@@ -78,13 +78,19 @@ fn sandbox_process_offers_an_okta_org_for_okta_esri_profiles() {
         line.clear();
     }
     let (okta, portal) = (okta.expect("okta URL"), portal.expect("federated portal URL"));
-    let sets = [format!("portal={portal}"), "client_id=age-oauth-sandbox".into(), format!("okta={okta}"), "username=nomfa@example.test".into()];
+    let sets = [
+        format!("portal={portal}"),
+        "client_id=age-oauth-sandbox".into(),
+        format!("okta={okta}"),
+        "username=nomfa@example.test".into(),
+    ];
     let mut args = vec!["profile", "add", "okta", "--provider", "okta-esri"];
     for set in &sets {
         args.extend(["--set", set.as_str()]);
     }
     assert_eq!(code(&home.run(&args)), 0);
-    let out = home.cmd().args(["login", "--profile", "okta"]).env("AGE_OAUTH_PASSWORD", "okta-password").output().unwrap();
+    let out =
+        home.cmd().args(["login", "--profile", "okta"]).env("AGE_OAUTH_PASSWORD", "okta-password").output().unwrap();
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let out = home.run(&["whoami", "--profile", "okta"]);
     assert_eq!(text(&out.stdout), "nomfa@example.test\n", "{}", text(&out.stderr));

@@ -3,7 +3,9 @@
 //! `POST /api/v1/authn/cancel`, with Okta's error objects and real status codes.
 
 use super::super::http::{Incoming, Reply};
-use super::{okta_error, random_id, totp, Challenge, OktaFactor, OktaState, OktaUser, OktaUserState, PushAnswer, Transaction};
+use super::{
+    okta_error, random_id, totp, Challenge, OktaFactor, OktaState, OktaUser, OktaUserState, PushAnswer, Transaction,
+};
 use serde_json::{json, Value};
 
 /// A transaction lives this long after its last use (Okta's is sliding too).
@@ -28,7 +30,11 @@ fn factor_id(user: &OktaUser, index: usize) -> String {
 fn factor_json(st: &OktaState, user: &OktaUser, index: usize) -> Value {
     let id = factor_id(user, index);
     let (factor_type, provider, profile) = match &user.factors[index] {
-        OktaFactor::Push(_) => ("push", "OKTA", json!({"credentialId": user.login, "deviceType": "SmartPhone_IPhone", "name": "Sandbox iPhone", "platform": "IOS"})),
+        OktaFactor::Push(_) => (
+            "push",
+            "OKTA",
+            json!({"credentialId": user.login, "deviceType": "SmartPhone_IPhone", "name": "Sandbox iPhone", "platform": "IOS"}),
+        ),
         OktaFactor::Totp(_) => ("token:software:totp", "OKTA", json!({"credentialId": user.login})),
         OktaFactor::Sms(phone) => ("sms", "OKTA", json!({"phoneNumber": phone})),
     };
@@ -50,7 +56,8 @@ fn links(st: &OktaState) -> Value {
 fn new_transaction(st: &mut OktaState, login: &str) -> String {
     let token = random_id("00");
     let expires_at = st.now() + TRANSACTION_LIFETIME;
-    st.transactions.insert(token.clone(), Transaction { login: login.to_string(), challenge: None, done: false, expires_at });
+    st.transactions
+        .insert(token.clone(), Transaction { login: login.to_string(), challenge: None, done: false, expires_at });
     token
 }
 
@@ -142,7 +149,12 @@ fn transaction(st: &mut OktaState, req: &Incoming) -> Result<(String, Transactio
         return Err(okta_error(401, "E0000011", "Invalid token provided", &[]));
     };
     if txn.done {
-        return Err(okta_error(403, "E0000079", "This operation is not allowed in the current authentication state.", &[]));
+        return Err(okta_error(
+            403,
+            "E0000079",
+            "This operation is not allowed in the current authentication state.",
+            &[],
+        ));
     }
     let Some(user) = st.user(&txn.login) else {
         return Err(okta_error(401, "E0000011", "Invalid token provided", &[]));
@@ -172,7 +184,12 @@ fn challenge_reply(st: &OktaState, token: &str, user: &OktaUser, index: usize, r
 }
 
 fn wrong_passcode() -> Reply {
-    okta_error(403, "E0000068", "Invalid Passcode/Answer", &["Your passcode doesn't match our records. Please try again."])
+    okta_error(
+        403,
+        "E0000068",
+        "Invalid Passcode/Answer",
+        &["Your passcode doesn't match our records. Please try again."],
+    )
 }
 
 /// `POST /api/v1/authn/factors/{id}/verify` (also the push poll: Okta's `_links.next` is the same URL).
@@ -195,7 +212,12 @@ pub(super) fn verify(st: &mut OktaState, req: &Incoming, factor: &str) -> Reply 
             if polls > 0 {
                 st.bump("poll");
             }
-            txn.challenge = Some(Challenge { factor_id: factor.to_string(), polls, sms_code: None, remember_device: remember || ongoing.is_some_and(|c| c.remember_device) });
+            txn.challenge = Some(Challenge {
+                factor_id: factor.to_string(),
+                polls,
+                sms_code: None,
+                remember_device: remember || ongoing.is_some_and(|c| c.remember_device),
+            });
             let answered = polls > 0 && polls >= script.polls;
             match (&script.answer, answered) {
                 (PushAnswer::Approve, true) => Ok(()),
@@ -222,7 +244,12 @@ pub(super) fn verify(st: &mut OktaState, req: &Incoming, factor: &str) -> Reply 
                 let code = format!("{:06}", rand::random::<u32>() % 1_000_000);
                 st.last_sms.insert(user.login.clone(), code.clone());
                 st.bump("sms:sent");
-                txn.challenge = Some(Challenge { factor_id: factor.to_string(), polls: 0, sms_code: Some(code), remember_device: remember });
+                txn.challenge = Some(Challenge {
+                    factor_id: factor.to_string(),
+                    polls: 0,
+                    sms_code: Some(code),
+                    remember_device: remember,
+                });
                 Err(challenge_reply(st, &token, &user, index, "CHALLENGE", "verify"))
             }
             (Some(code), Some(c)) if c.sms_code.as_deref() == Some(code.trim()) => Ok(()),

@@ -114,9 +114,7 @@ impl Default for OktaConfig {
             factors,
             state: OktaUserState::Active,
         };
-        let push = |answer, number_challenge| {
-            OktaFactor::Push(PushScript { answer, polls: 1, number_challenge })
-        };
+        let push = |answer, number_challenge| OktaFactor::Push(PushScript { answer, polls: 1, number_challenge });
         OktaConfig {
             users: vec![
                 user("push@example.test", vec![push(PushAnswer::Approve, None)]),
@@ -374,7 +372,12 @@ impl FederatedOrg {
         let okta = OktaSim::start(okta_bind, okta)?;
         let (audience, acs_url) = portal.saml_sp();
         okta.set_app(OktaSamlApp { audience, acs_url });
-        let idp = super::PortalSamlIdp { name: "Okta".into(), sso_url: okta.sso_url(), issuer: okta.issuer(), signing_cert: None };
+        let idp = super::PortalSamlIdp {
+            name: "Okta".into(),
+            sso_url: okta.sso_url(),
+            issuer: okta.issuer(),
+            signing_cert: None,
+        };
         portal.update_config(|c| c.saml = Some(idp));
         Ok(FederatedOrg { portal, okta })
     }

@@ -20,7 +20,11 @@ pub(super) fn organization(st: &mut OktaState) -> Reply {
 }
 
 fn error_page(status: u16, message: &str) -> Reply {
-    html_page(status, "Error", &format!("<div class=\"error-content\"><h1>Error</h1><p>{}</p></div>", html_escape(message)))
+    html_page(
+        status,
+        "Error",
+        &format!("<div class=\"error-content\"><h1>Error</h1><p>{}</p></div>", html_escape(message)),
+    )
 }
 
 /// Takes a single-use session token; `None` when unknown, used or expired.
@@ -66,7 +70,10 @@ pub(super) fn create_session(st: &mut OktaState, req: &Incoming) -> Reply {
     };
     let (sid, expires_at) = new_session(st, login.clone());
     let expires = super::super::saml::iso_time(expires_at);
-    Reply::JsonStatus { status: 200, body: json!({"id": sid, "login": login, "status": "ACTIVE", "expiresAt": expires}) }
+    Reply::JsonStatus {
+        status: 200,
+        body: json!({"id": sid, "login": login, "status": "ACTIVE", "expiresAt": expires}),
+    }
 }
 
 /// `GET /api/v1/sessions/me` with the `sid` cookie.

@@ -17,9 +17,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::arcgis::{random_token, resolve_minutes, same_root};
 use super::http::{html_page, Incoming, Listener, Reply};
 use super::tls::TlsFiles;
-pub use saml::PortalSamlIdp;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+pub use saml::PortalSamlIdp;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 

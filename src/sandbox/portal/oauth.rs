@@ -69,7 +69,8 @@ fn approval_page(code: &str) -> Reply {
 }
 
 fn sign_in_page(oauth_state: &str, app: &SimApp, error: Option<&str>, idp_name: Option<&str>) -> Reply {
-    let mut info = json!({"oauth_state": oauth_state, "client_id": app.client_id, "appTitle": app.name, "locale": "en"});
+    let mut info =
+        json!({"oauth_state": oauth_state, "client_id": app.client_id, "appTitle": app.name, "locale": "en"});
     if let Some(name) = idp_name {
         info["idpName"] = json!(name);
         info["samlAuthorizeUrl"] = json!("/portal/sharing/rest/oauth2/saml/authorize");

@@ -40,7 +40,11 @@ pub(super) fn acs_url(base_url: &str) -> String {
 
 fn saml_error(message: &str) -> Reply {
     // As ArcGIS does: an HTML page with status 200 and no code; clients must notice the missing code.
-    html_page(200, "Error", &format!("<h1>Error</h1>\n<div class=\"error\" id=\"errorMessage\">{}</div>", html_escape(message)))
+    html_page(
+        200,
+        "Error",
+        &format!("<h1>Error</h1>\n<div class=\"error\" id=\"errorMessage\">{}</div>", html_escape(message)),
+    )
 }
 
 /// `oauth2/saml/authorize?oauth_state=…` → 302 to the IdP with `SAMLRequest` and `RelayState`.
@@ -51,10 +55,11 @@ pub(super) fn authorize(st: &mut SimState, req: &Incoming, base_url: &str) -> Re
     };
     let now = st.now();
     let oauth_state = req.param("oauth_state").unwrap_or_default().to_string();
-    if !st.pending.get(&oauth_state).is_some_and(|p| p.expires_at > now) {
+    if st.pending.get(&oauth_state).is_none_or(|p| p.expires_at <= now) {
         return saml_error("Invalid or expired sign-in request. Start again from your application.");
     }
-    let request = AuthnRequest { id: format!("_{}", random_token("")), issuer: entity_id(base_url), acs_url: acs_url(base_url) };
+    let request =
+        AuthnRequest { id: format!("_{}", random_token("")), issuer: entity_id(base_url), acs_url: acs_url(base_url) };
     st.saml_requests.retain(|_, (_, at)| *at > now);
     st.saml_requests.insert(request.id.clone(), (oauth_state.clone(), now + REQUEST_WINDOW_SECS));
     let encoded = deflate_base64(&request.to_xml(now, &idp.sso_url));
@@ -101,10 +106,8 @@ pub(super) fn sign_in(st: &mut SimState, req: &Incoming, base_url: &str) -> Repl
     let now = st.now();
     let relay_state = req.param("RelayState").unwrap_or_default();
     // Each request is answered once, for the very sign-in that sent it.
-    let Some((oauth_state, _)) = st
-        .saml_requests
-        .remove(&verified.in_response_to)
-        .filter(|(state, at)| *at > now && state == relay_state)
+    let Some((oauth_state, _)) =
+        st.saml_requests.remove(&verified.in_response_to).filter(|(state, at)| *at > now && state == relay_state)
     else {
         st.bump("saml/signin:refused");
         return saml_error("The SAML response answers no pending request of this portal (InResponseTo / RelayState).");

@@ -283,10 +283,12 @@ impl OktaOrg {
                 Some(code) => code,
                 None => match cx.ui.read_line(prompt)? {
                     Some(line) if !line.trim().is_empty() => Secret::new(line.trim()),
-                    _ if attempt == 0 => return Err(Error::Config(format!(
+                    _ if attempt == 0 => {
+                        return Err(Error::Config(format!(
                         "profile '{}': Okta asks for a one-time code: set AGE_OAUTH_MFA_CODE, or sign in at a terminal",
                         cx.profile
-                    ))),
+                    )))
+                    }
                     _ => break,
                 },
             };

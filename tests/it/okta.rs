@@ -330,3 +330,66 @@ fn finish_in_browser(url: &str) {
     assert!(location.starts_with("http://127.0.0.1:"), "{location}");
     agent.get(&location).call().unwrap();
 }
+
+/// The real SimpleSAMLphp (tests/peers/saml) as the portal's IdP, started for this portal's SP.
+fn start_simplesamlphp(portal: &PortalSim) -> StartedPeer {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::Builder::new().prefix("age-oauth-saml-").tempdir().unwrap().keep();
+    let (entity, acs) = portal.saml_sp();
+    let out = std::process::Command::new("bash")
+        .arg(root.join("tests/peers/saml/start.sh"))
+        .args(["--sp-entity-id", &entity, "--acs-url", &acs])
+        .env("PEER_DIR", &dir)
+        .env("WATCH_PID", std::process::id().to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "SimpleSAMLphp did not start (run tests/setup/saml.sh): {}", text(&out.stderr));
+    let mut vars = std::collections::HashMap::new();
+    for line in text(&out.stdout).lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            vars.insert(k.to_string(), v.to_string());
+        }
+    }
+    StartedPeer { dir, vars }
+}
+
+#[test]
+fn idp_form_signs_in_through_the_real_simplesamlphp_and_the_portal_verifies_its_signature() {
+    let portal = start_sim();
+    let peer = start_simplesamlphp(&portal);
+    let idp = PortalSamlIdp {
+        name: "SimpleSAMLphp".into(),
+        sso_url: peer.var("SAML_SSO_URL").into(),
+        issuer: peer.var("SAML_IDP_ENTITY_ID").into(),
+        signing_cert: Some(peer.var("SAML_IDP_CERT").into()),
+    };
+    portal.update_config(|c| c.saml = Some(idp));
+    let home = Home::new();
+    let sets = [
+        format!("portal={}", portal.base_url()),
+        format!("client_id={SANDBOX_APP}"),
+        format!("okta={}", peer.var("SAML_BASE_URL")),
+        format!("username={}", peer.var("SAML_USERNAME")),
+        "idp=form".to_string(),
+    ];
+    let mut args = vec!["profile", "add", "shib", "--provider", "okta-esri"];
+    for set in &sets {
+        args.extend(["--set", set.as_str()]);
+    }
+    assert_eq!(code(&home.run(&args)), 0);
+
+    // A wrong password: the IdP's form comes back, a one-line error, nothing cached.
+    let out = home.cmd().args(["login", "--profile", "shib"]).env("AGE_OAUTH_PASSWORD", "wrong").output().unwrap();
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("refused the username or password"), "{}", text(&out.stderr));
+    assert!(!home.cache_file("shib").exists());
+
+    let password = peer.var("SAML_PASSWORD");
+    let out =
+        home.cmd().args(["login", "--profile", "shib", "-vvv"]).env("AGE_OAUTH_PASSWORD", password).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains(password));
+    assert_eq!(portal.count("saml/signin:signature_verified"), 1, "{:?}", portal.counts());
+    let out = home.run(&["whoami", "--profile", "shib"]);
+    assert_eq!(text(&out.stdout), "alice\n", "{}", text(&out.stderr));
+}

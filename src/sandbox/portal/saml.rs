@@ -118,22 +118,38 @@ pub(super) fn sign_in(st: &mut SimState, req: &Incoming, base_url: &str) -> Repl
     oauth::approve(st, pending, &verified.name_id)
 }
 
-/// Verifies the enveloped signature with xmlsec1 (Debian's `xmlsec1`), as a real SP's library would.
+/// Verifies the enveloped signatures with xmlsec1 (Debian's `xmlsec1`), as a real SP's library would: the
+/// assertion's signature, or the response's, must be there, and each one that is there must verify.
 fn verify_signature(xml: &str, cert: &std::path::Path) -> Result<(), String> {
+    const RESPONSE_SIG: &str = "/*[local-name()='Response']/*[local-name()='Signature']";
+    const ASSERTION_SIG: &str = "/*[local-name()='Response']/*[local-name()='Assertion']/*[local-name()='Signature']";
+    let doc = roxmltree::Document::parse(xml).map_err(|e| e.to_string())?;
+    let root = doc.root_element();
+    let signed = |parent: roxmltree::Node<'_, '_>| parent.children().any(|n| n.tag_name().name() == "Signature");
+    let response_signed = signed(root);
+    let assertion_signed = root.children().find(|n| n.tag_name().name() == "Assertion").is_some_and(signed);
+    if !response_signed && !assertion_signed {
+        return Err("the response is not signed".into());
+    }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let file = dir.path().join("response.xml");
     std::fs::write(&file, xml).map_err(|e| e.to_string())?;
-    let output = std::process::Command::new("xmlsec1")
-        .args(["--verify", "--pubkey-cert-pem"])
-        .arg(cert)
-        .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"])
-        .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:protocol:Response"])
-        .arg(&file)
-        .output()
-        .map_err(|e| format!("cannot run xmlsec1: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("failed").to_string())
+    for (xpath, present) in [(RESPONSE_SIG, response_signed), (ASSERTION_SIG, assertion_signed)] {
+        if !present {
+            continue;
+        }
+        let output = std::process::Command::new("xmlsec1")
+            .args(["--verify", "--pubkey-cert-pem"])
+            .arg(cert)
+            .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:protocol:Response"])
+            .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"])
+            .args(["--node-xpath", xpath])
+            .arg(&file)
+            .output()
+            .map_err(|e| format!("cannot run xmlsec1: {e}"))?;
+        if !output.status.success() {
+            return Err(String::from_utf8_lossy(&output.stderr).lines().last().unwrap_or("failed").to_string());
+        }
     }
+    Ok(())
 }

@@ -195,13 +195,7 @@ impl OktaOrg {
     }
 
     fn verify_mfa(&self, cx: &mut FlowContext<'_>, sign_in: &SignIn<'_>, answer: &Value) -> Result<Secret> {
-        let embedded = &answer["_embedded"];
-        let factors: Vec<Value> = match (&embedded["factors"], &embedded["factor"]) {
-            (Value::Array(all), _) => all.clone(),
-            (_, one @ Value::Object(_)) => vec![one.clone()],
-            _ => Vec::new(),
-        };
-        let factor = choose_factor(cx, &factors, sign_in.mfa)?;
+        let factor = choose_factor(cx, &factors_of(answer), sign_in.mfa)?;
         let Some(href) = factor["_links"]["verify"]["href"].as_str() else {
             return Err(Error::server("Okta listed a factor without a verify link"));
         };
@@ -334,6 +328,17 @@ impl OktaOrg {
     }
 }
 
+/// The factors of an `MFA_REQUIRED` answer: `_embedded.factors` (what Okta sends), or the single
+/// `_embedded.factor` that Okta's documentation has shown since 2025.
+fn factors_of(answer: &Value) -> Vec<Value> {
+    let embedded = &answer["_embedded"];
+    match (&embedded["factors"], &embedded["factor"]) {
+        (Value::Array(all), _) => all.clone(),
+        (_, one @ Value::Object(_)) => vec![one.clone()],
+        _ => Vec::new(),
+    }
+}
+
 /// Seconds until `X-Rate-Limit-Reset` (epoch seconds), at least 1 and at most `MAX_RATE_LIMIT_WAIT`.
 fn rate_limit_wait(response: &HttpResponse, now: u64) -> u64 {
     response
@@ -439,6 +444,16 @@ mod tests {
             "Invalid Passcode/Answer (E0000068): Your passcode doesn't match our records."
         );
         assert!(okta_error_line(&json!({"status": "SUCCESS"})).is_none());
+    }
+
+    #[test]
+    fn factors_come_as_a_list_or_as_one() {
+        let push = json!({"id": "opf1", "factorType": "push"});
+        let plural = json!({"_embedded": {"factors": [push.clone(), {"factorType": "sms"}]}});
+        assert_eq!(factors_of(&plural).len(), 2);
+        let singular = json!({"_embedded": {"factor": push}});
+        assert_eq!(factors_of(&singular)[0]["id"], "opf1");
+        assert!(factors_of(&json!({})).is_empty());
     }
 
     #[test]

@@ -109,6 +109,19 @@ fn push_with_number_challenge_then_token_whoami_and_refresh_without_okta() {
         }
     }
     assert!(!stderr.contains("SAMLResponse="), "{stderr}");
+
+    // The refresh token rotates on demand (exchange_refresh_token), still without Okta.
+    let out = home.run(&["token", "--profile", "gis", "--rotate-refresh-token"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(org.portal.count("token:exchange_refresh_token"), 1);
+    assert_eq!(org.okta.counts(), okta_before);
+
+    // Okta remembered the device (DT cookie kept encrypted): a new sign-in asks no MFA.
+    let out =
+        home.cmd().args(["login", "--profile", "gis", "--force"]).env("AGE_OAUTH_PASSWORD", PASSWORD).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("Okta Verify"), "{}", text(&out.stderr));
+    assert_eq!((org.okta.count("verify"), org.okta.count("authn")), (2, 2), "no second push");
 }
 
 #[test]
@@ -263,7 +276,8 @@ fn a_form_posting_elsewhere_is_refused_and_nothing_is_sent() {
 fn a_dead_refresh_token_renews_through_the_okta_session_else_exit_3() {
     let org = start_org(|_| {});
     let home = Home::new();
-    add_okta_profile(&home, &org, "gis", "nomfa@example.test", &[]);
+    // A registered redirect URI: the code is read from the portal's 302 to it, never followed.
+    add_okta_profile(&home, &org, "gis", "nomfa@example.test", &["redirect_uri=http://127.0.0.1:9/callback"]);
     assert_eq!(code(&login_with(&home, "gis", &[], "")), 0);
     let authn_before = org.okta.count("authn");
 
@@ -279,7 +293,14 @@ fn a_dead_refresh_token_renews_through_the_okta_session_else_exit_3() {
     // Both dead: exit 3 with the login hint, and still no password sign-in.
     org.portal.revoke_all();
     org.okta.end_sessions();
-    let out = home.cmd().args(["token", "--profile", "gis"]).env("AGE_OAUTH_CLOCK_OFFSET", "7200").output().unwrap();
+    // (a password at hand changes nothing: `token` never starts a password or MFA sign-in)
+    let out = home
+        .cmd()
+        .args(["token", "--profile", "gis"])
+        .env("AGE_OAUTH_CLOCK_OFFSET", "7200")
+        .env("AGE_OAUTH_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 3, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("age-oauth login --profile gis"), "{}", text(&out.stderr));
     assert_eq!(org.okta.count("authn"), authn_before);

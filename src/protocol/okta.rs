@@ -446,6 +446,97 @@ mod tests {
         assert!(okta_error_line(&json!({"status": "SUCCESS"})).is_none());
     }
 
+    /// Answers from a script, in order; records the URLs asked.
+    struct Scripted(std::sync::Mutex<(Vec<(u16, Value)>, Vec<String>)>);
+
+    impl crate::http::HttpClient for Scripted {
+        fn send(&self, request: &HttpRequest) -> Result<HttpResponse> {
+            let mut state = self.0.lock().unwrap();
+            state.1.push(request.url.clone());
+            let (status, body) = if state.0.is_empty() { (500, json!({})) } else { state.0.remove(0) };
+            Ok(HttpResponse { status, headers: vec![], body: body.to_string().into_bytes() })
+        }
+    }
+
+    /// Runs `authenticate` against scripted answers with a manual clock; returns the result, the URLs and the clock.
+    fn run(answers: Vec<(u16, Value)>, mfa: MfaChoice, code: Option<&str>) -> (Result<Secret>, Vec<String>, u64) {
+        let http = Scripted(std::sync::Mutex::new((answers, Vec::new())));
+        let clock = crate::clock::ManualClock::new(1_000);
+        let mut ui = crate::interact::Terminal::new(0);
+        let mut secrets = crate::registry::Secrets::default();
+        if let Some(code) = code {
+            secrets.set("mfa_code", Secret::new(code), crate::registry::SecretOrigin::Env("AGE_OAUTH_MFA_CODE".into()));
+        }
+        let mut cx =
+            FlowContext { profile: "p", http: &http, clock: &clock, ui: &mut ui, secrets: &secrets, no_browser: true };
+        let (password, device) = (Secret::new("pw"), Secret::new("dt"));
+        let sign_in = SignIn {
+            username: "u",
+            password: &password,
+            mfa,
+            mfa_timeout: 60,
+            remember_device: true,
+            device_token: &device,
+        };
+        let result = OktaOrg { url: "https://org.example".into() }.authenticate(&mut cx, &sign_in);
+        let urls = http.0.lock().unwrap().1.clone();
+        (result, urls, crate::clock::Clock::now(&clock))
+    }
+
+    fn factor(kind: &str) -> Value {
+        json!({"id": "f1", "factorType": kind, "provider": "OKTA", "_links": {"verify": {"href": "https://org.example/api/v1/authn/factors/f1/verify"}}})
+    }
+
+    #[test]
+    fn a_singular_factor_and_an_expired_state_token_e0000011() {
+        let answers = vec![
+            (
+                200,
+                json!({"status": "MFA_REQUIRED", "stateToken": "st", "_embedded": {"factor": factor("token:software:totp")}}),
+            ),
+            (401, json!({"errorCode": "E0000011", "errorSummary": "Invalid token provided"})),
+        ];
+        let (result, urls, _) = run(answers, MfaChoice::Any, Some("123456"));
+        assert_eq!(result.unwrap_err().to_string(), "Okta: Invalid token provided (E0000011)");
+        assert_eq!(urls[1], "https://org.example/api/v1/authn/factors/f1/verify?rememberDevice=true");
+        assert!(urls[2].ends_with("/api/v1/authn/cancel"), "the failed transaction is cancelled: {urls:?}");
+    }
+
+    #[test]
+    fn push_polls_every_4_s_follows_next_and_reports_e0000079() {
+        let waiting = |next: &str| {
+            json!({"status": "MFA_CHALLENGE", "factorResult": "WAITING", "stateToken": "st",
+                   "_links": {"next": {"name": "poll", "href": format!("https://org.example/{next}")}}})
+        };
+        let answers = vec![
+            (
+                200,
+                json!({"status": "MFA_REQUIRED", "stateToken": "st", "_embedded": {"factors": [factor("sms"), factor("push")]}}),
+            ),
+            (200, waiting("poll-1")),
+            (200, waiting("poll-2")),
+            (
+                403,
+                json!({"errorCode": "E0000079", "errorSummary": "This operation is not allowed in the current authentication state."}),
+            ),
+        ];
+        let (result, urls, now) = run(answers, MfaChoice::Any, None);
+        assert!(result.unwrap_err().to_string().contains("(E0000079)"));
+        assert_eq!(&urls[2..4], ["https://org.example/poll-1", "https://org.example/poll-2"], "{urls:?}");
+        assert_eq!(now, 1_000 + 2 * PUSH_POLL_SECS, "two waits of 4 s");
+        // A push to an org other than the profile's is never followed.
+        let answers = vec![
+            (200, json!({"status": "MFA_REQUIRED", "stateToken": "st", "_embedded": {"factors": [factor("push")]}})),
+            (
+                200,
+                json!({"status": "MFA_CHALLENGE", "factorResult": "WAITING", "_links": {"next": {"href": "https://evil.example/poll"}}}),
+            ),
+        ];
+        let (result, urls, _) = run(answers, MfaChoice::Push, None);
+        assert!(result.unwrap_err().to_string().contains("not the org"), "{urls:?}");
+        assert!(urls.iter().all(|u| u.starts_with("https://org.example/")), "{urls:?}");
+    }
+
     #[test]
     fn factors_come_as_a_list_or_as_one() {
         let push = json!({"id": "opf1", "factorType": "push"});

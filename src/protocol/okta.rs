@@ -446,8 +446,11 @@ mod tests {
         assert!(okta_error_line(&json!({"status": "SUCCESS"})).is_none());
     }
 
+    /// Status and body of one scripted answer.
+    type Answer = (u16, Value);
+
     /// Answers from a script, in order; records the URLs asked.
-    struct Scripted(std::sync::Mutex<(Vec<(u16, Value)>, Vec<String>)>);
+    struct Scripted(std::sync::Mutex<(Vec<Answer>, Vec<String>)>);
 
     impl crate::http::HttpClient for Scripted {
         fn send(&self, request: &HttpRequest) -> Result<HttpResponse> {

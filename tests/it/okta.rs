@@ -193,6 +193,7 @@ fn locked_expired_wrong_password_and_no_password() {
         for (login, state) in [
             ("locked@example.test", OktaUserState::LockedOut),
             ("expired@example.test", OktaUserState::PasswordExpired),
+            ("enroll@example.test", OktaUserState::MustEnroll),
         ] {
             let mut user = c.users[3].clone();
             user.login = login.into();
@@ -203,10 +204,12 @@ fn locked_expired_wrong_password_and_no_password() {
     let home = Home::new();
     add_okta_profile(&home, &org, "locked", "locked@example.test", &[]);
     add_okta_profile(&home, &org, "expired", "expired@example.test", &[]);
+    add_okta_profile(&home, &org, "enroll", "enroll@example.test", &[]);
     add_okta_profile(&home, &org, "wrong", "nomfa@example.test", &[]);
     let cases = [
         ("locked", PASSWORD, "locked: unlock it"),
         ("expired", PASSWORD, "password has expired: change it in a browser"),
+        ("enroll", PASSWORD, "enroll Okta Verify in a browser (MFA_ENROLL)"),
         ("wrong", "not-the-password", "Authentication failed (E0000004)"),
     ];
     for (profile, password, needle) in cases {

@@ -465,7 +465,7 @@ mod tests {
     fn run(answers: Vec<(u16, Value)>, mfa: MfaChoice, code: Option<&str>) -> (Result<Secret>, Vec<String>, u64) {
         let http = Scripted(std::sync::Mutex::new((answers, Vec::new())));
         let clock = crate::clock::ManualClock::new(1_000);
-        let mut ui = crate::interact::Terminal::new(0);
+        let mut ui = crate::interact::Terminal::new(0, &crate::env::Env::default());
         let mut secrets = crate::registry::Secrets::default();
         if let Some(code) = code {
             secrets.set("mfa_code", Secret::new(code), crate::registry::SecretOrigin::Env("AGE_OAUTH_MFA_CODE".into()));

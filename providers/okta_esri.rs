@@ -508,8 +508,13 @@ impl Provider for OktaEsri {
         self.portal.community_self(cx, &tokens.access_token)
     }
 
+    /// Revokes the portal's tokens and signs out the Okta session this tool opened.
     fn logout(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<String> {
-        self.portal.revoke_user_tokens(cx, &self.settings.client_id, tokens)
+        let portal = self.portal.revoke_user_tokens(cx, &self.settings.client_id, tokens)?;
+        match tokens.derived.get(SID_KEY) {
+            Some(sid) => Ok(format!("{portal} {}", self.org.end_session(cx, &sid.token))),
+            None => Ok(portal),
+        }
     }
 
     fn origins(&self) -> Vec<BoundOrigin> {

@@ -339,6 +339,27 @@ fn factors_of(answer: &Value) -> Vec<Value> {
     }
 }
 
+impl OktaOrg {
+    /// Ends the Okta session `sid` (`DELETE /api/v1/sessions/me`); best effort: the line to show.
+    pub fn end_session(&self, cx: &mut FlowContext<'_>, sid: &Secret) -> String {
+        let request = HttpRequest {
+            method: Method::Other("DELETE".into()),
+            url: self.api("/api/v1/sessions/me"),
+            headers: vec![
+                ("Accept".into(), "application/json".into()),
+                ("Cookie".into(), format!("sid={}", sid.expose())),
+            ],
+            body: None,
+        };
+        match cx.send(&request) {
+            Ok(r) if (200..300).contains(&r.status) => "The Okta session was signed out.".into(),
+            Ok(r) if r.status == 404 => "The Okta session had already ended.".into(),
+            Ok(r) => format!("Okta did not sign the session out (HTTP {}).", r.status),
+            Err(e) => format!("Okta could not be reached to sign the session out ({e})."),
+        }
+    }
+}
+
 /// Seconds until `X-Rate-Limit-Reset` (epoch seconds), at least 1 and at most `MAX_RATE_LIMIT_WAIT`.
 fn rate_limit_wait(response: &HttpResponse, now: u64) -> u64 {
     response

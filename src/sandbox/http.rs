@@ -17,6 +17,8 @@ const MAX_BODY_BYTES: u64 = 1 << 20;
 /// One request as the simulators see it.
 pub(super) struct Incoming {
     pub(super) is_post: bool,
+    /// True for DELETE (Okta's sessions API).
+    pub(super) is_delete: bool,
     pub(super) path: String,
     /// Query parameters, overridden by form-body fields of the same name.
     pub(super) params: HashMap<String, String>,
@@ -90,6 +92,7 @@ pub(super) fn html_page(status: u16, title: &str, body: &str) -> Reply {
 
 pub(super) fn read_incoming(request: &mut tiny_http::Request) -> Incoming {
     let is_post = *request.method() == tiny_http::Method::Post;
+    let is_delete = *request.method() == tiny_http::Method::Delete;
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let mut params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
@@ -125,6 +128,7 @@ pub(super) fn read_incoming(request: &mut tiny_http::Request) -> Incoming {
         .collect();
     Incoming {
         is_post,
+        is_delete,
         path: path.to_string(),
         params,
         body: String::from_utf8_lossy(&raw).into_owned(),

@@ -310,6 +310,20 @@ fn a_dead_refresh_token_renews_through_the_okta_session_else_exit_3() {
 }
 
 #[test]
+fn logout_revokes_at_the_portal_and_signs_the_okta_session_out() {
+    let org = start_org(|_| {});
+    let home = Home::new();
+    add_okta_profile(&home, &org, "gis", "nomfa@example.test", &[]);
+    assert_eq!(code(&login_with(&home, "gis", &[], "")), 0);
+    assert_eq!(org.okta.live_sessions(), 1);
+    let out = home.run(&["logout", "--profile", "gis"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("The Okta session was signed out"), "{}", text(&out.stderr));
+    assert_eq!(org.okta.live_sessions(), 0);
+    assert_eq!(org.portal.live_tokens().refresh_tokens, 0);
+}
+
+#[test]
 fn step_up_falls_back_to_the_browser() {
     let org = start_org(|c| c.step_up = true);
     let home = Home::new();

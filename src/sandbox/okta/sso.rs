@@ -88,6 +88,15 @@ pub(super) fn session_me(st: &mut OktaState, req: &Incoming) -> Reply {
     }
 }
 
+/// `DELETE /api/v1/sessions/me` with the `sid` cookie: signs the session out (204).
+pub(super) fn end_session(st: &mut OktaState, req: &Incoming) -> Reply {
+    st.bump("sessions:delete");
+    match req.cookies.get("sid").and_then(|sid| st.sessions.remove(sid)) {
+        Some(_) => Reply::Text { status: 204, body: String::new() },
+        None => okta_error(404, "E0000007", "Not found: Resource not found: me (Session)", &[]),
+    }
+}
+
 /// The Okta-hosted sign-in page (what a browser without a session sees).
 pub(super) fn sign_in_page(st: &mut OktaState, state_token: Option<&str>) -> Reply {
     st.bump("sign_in_page");

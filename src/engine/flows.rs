@@ -71,7 +71,7 @@ impl Engine {
         };
         if !force {
             if let Some(tokens) = existing.as_ref().and_then(|e| e.tokens.as_ref()) {
-                if tokens.valid_for(self.clock.now(), margin) {
+                if tokens.valid_for(self.clock.now(), margin) && !self.fleet_wants_login(session, ui)? {
                     return Ok(LoginOutcome::AlreadyValid(tokens.clone()));
                 }
                 if tokens.can_refresh(self.clock.now()) {
@@ -101,6 +101,11 @@ impl Engine {
             e.tokens = Some(tokens.clone());
             Ok(())
         })?;
+        if session.profile.engine.store.is_some() {
+            // A new sign-in is the fleet's next login: every host adopts it.
+            let published = self.fleet_push(session, ui, true)?;
+            ui.info(&format!("Published to the fleet store (generation {}).", published.generation));
+        }
         Ok(LoginOutcome::LoggedIn(tokens))
     }
 
@@ -152,6 +157,10 @@ impl Engine {
         rejected: Option<&TokenSet>,
         existed: bool,
     ) -> Result<TokenSet> {
+        if session.profile.engine.store.is_some() {
+            // A fleet profile renews from its store, never from this host's copy of the refresh token.
+            return self.fleet_refresh(session, ui, need, rejected);
+        }
         let waiting_since = now_ms();
         let options = UpdateOptions { max_wait: Some(self.lock_wait), ..UpdateOptions::bound(session) };
         self.update(session.name(), options, |entry, lock| {
@@ -325,7 +334,7 @@ impl Engine {
 
 /// A token endpoint that answers HTTP 401 refused the profile's credentials: a new login
 /// (or new stored credentials) is the way out.
-fn refused_credentials(session: &Session, e: Error) -> Error {
+pub(super) fn refused_credentials(session: &Session, e: Error) -> Error {
     match e {
         Error::TokenRejected(why) => Error::login_required(
             session.name(),

@@ -115,6 +115,11 @@ pub fn approve(url: &str) -> String {
 pub fn login(home: &Home, profile: &str, extra: &[&str]) -> Output {
     let mut cmd = home.cmd();
     cmd.args(["login", "--profile", profile, "--no-browser"]).args(extra);
+    login_with(cmd)
+}
+
+/// `login` with a prepared command (its own environment and arguments).
+pub fn login_with(mut cmd: Command) -> Output {
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn login");
     let mut stdin = child.stdin.take().unwrap();

@@ -308,7 +308,7 @@ fn mismatch(session: &Session, bound: &Binding, now: &Binding) -> String {
         );
     }
     if now.store != bound.store {
-        let describe = |s: &Option<crate::fleet::StorePin>| s.as_ref().map_or_else(|| "no fleet store".into(), |p| p.describe());
+        let describe = |s: &Option<crate::fleet::StorePin>| s.as_ref().map_or_else(|| "no fleet store".into(), crate::fleet::StorePin::describe);
         return format!(
             "profile '{name}': `store` now names {}{}, but its cached credentials belong to a login shared through {}; \
              {consent}",

@@ -361,8 +361,9 @@ impl Engine {
     /// generation. Without `replace`, an existing usable record is left alone.
     pub fn fleet_push(&self, session: &Session, ui: &mut dyn Interaction, replace: bool) -> Result<Published> {
         let name = session.name();
+        let local = self.load(session)?; // the binding first: a changed store URL gets no request
         let fleet = self.fleet(session)?.ok_or_else(|| no_store(name))?;
-        let tokens = self.load(session)?.and_then(|e| e.tokens).ok_or_else(|| {
+        let tokens = local.and_then(|e| e.tokens).ok_or_else(|| {
             Error::login_required(name, format!("profile '{name}' is not signed in on this host: nothing to publish"))
         })?;
         let me = fleet.identity.to_public().to_string();

@@ -9,22 +9,22 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-const PROFILE: &str = "fleet";
+pub(crate) const PROFILE: &str = "fleet";
 const PUBLIC_APP: &str = "age-oauth-sandbox";
 /// The simulator's access-token lifetime: one "expiry" is the clocks moving on by this much.
 const ACCESS_LIFETIME: i64 = 1_800;
 const CLAIM_TTL: u64 = 3;
 
 /// The OpenBao shared by the tests that do not restart it.
-fn openbao() -> &'static StartedPeer {
+pub(crate) fn openbao() -> &'static StartedPeer {
     static PEER: std::sync::OnceLock<StartedPeer> = std::sync::OnceLock::new();
     PEER.get_or_init(|| start_named_peer("openbao"))
 }
 
 /// N hosts sharing one profile through one record, and the portal they sign in to.
-struct Fleet {
+pub(crate) struct Fleet {
     sim: PortalSim,
-    hosts: Vec<Home>,
+    pub(crate) hosts: Vec<Home>,
     store_url: String,
     token_file: String,
     /// Seconds every host's clock is ahead (AGE_OAUTH_CLOCK_OFFSET), kept equal to the simulator's.
@@ -54,7 +54,7 @@ fn profile_toml(portal: &str, store_url: &str, token_file: &str, recipients: &[S
 
 impl Fleet {
     /// `n` hosts, the first `readers` of them in `recipients`; the others are outsiders with the same profile.
-    fn new(bao: &StartedPeer, n: usize, recipients_of: usize) -> Fleet {
+    pub(crate) fn new(bao: &StartedPeer, n: usize, recipients_of: usize) -> Fleet {
         let sim = rotating_portal();
         let hosts: Vec<Home> = (0..n).map(|_| Home::new()).collect();
         let keys: Vec<String> = hosts.iter().take(recipients_of).map(key_of).collect();
@@ -69,7 +69,7 @@ impl Fleet {
         Fleet { sim, hosts, store_url, token_file, offset: 0 }
     }
 
-    fn cmd(&self, host: usize, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, host: usize, args: &[&str]) -> Command {
         let mut cmd = self.hosts[host].cmd();
         cmd.env("AGE_OAUTH_CLOCK_OFFSET", self.offset.to_string()).arg("--profile").arg(PROFILE).args(args);
         cmd
@@ -80,14 +80,14 @@ impl Fleet {
     }
 
     /// Signs host `host` in through the simulator (login publishes on a store profile).
-    fn login(&self, host: usize) {
+    pub(crate) fn login(&self, host: usize) {
         let out = login_with(self.cmd(host, &["login", "--no-browser"]));
         assert_eq!(code(&out), 0, "login: {}", text(&out.stderr));
         assert!(text(&out.stderr).contains("Published to the fleet store"), "{}", text(&out.stderr));
     }
 
     /// Every clock (the simulator's and the hosts') moves on by one access-token lifetime.
-    fn expire(&mut self) {
+    pub(crate) fn expire(&mut self) {
         self.sim.advance_clock(ACCESS_LIFETIME as u64);
         self.offset += ACCESS_LIFETIME;
     }
@@ -143,6 +143,7 @@ impl Fleet {
             }
             line.clear();
         }
+        let _ = child.wait();
         panic!("the claimer never reached `{step}`: {seen}");
     }
 }

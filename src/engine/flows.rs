@@ -315,6 +315,14 @@ impl Engine {
     /// new one now (the provider's `rotate_refresh_token`) and keeps the result.
     pub fn rotate_refresh_token(&self, session: &mut Session, ui: &mut dyn Interaction) -> Result<TokenSet> {
         let session = &*session;
+        if session.profile.engine.store.is_some() {
+            // A rotation here alone would leave the fleet's record with a dead refresh token.
+            return Err(Error::Config(format!(
+                "profile '{}' shares its login through a fleet store: rotate there by signing in again \
+                 (`age-oauth login --profile {0} --force` publishes the new login)",
+                session.name()
+            )));
+        }
         self.update(session.name(), UpdateOptions::bound(session), |entry, _| {
             let Some((e, current)) = entry.as_mut().and_then(|e| e.tokens.clone().map(|t| (e, t))) else {
                 return Err(Error::login_required(

@@ -347,10 +347,16 @@ pub fn kerberos_peer() -> &'static StartedPeer {
 /// Starts `tests/peers/<name>/start.sh` in a fresh dir; it stops itself (and deletes the dir) when this
 /// test process ends. Missing packages fail the test, naming the set-up script.
 pub fn start_named_peer(name: &str) -> StartedPeer {
+    start_named_peer_with(name, &[])
+}
+
+/// `start_named_peer` with arguments for the start script (`--tls`).
+pub fn start_named_peer_with(name: &str, args: &[&str]) -> StartedPeer {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::Builder::new().prefix(&format!("age-oauth-{name}-")).tempdir().unwrap().keep();
     let out = Command::new("bash")
         .arg(root.join(format!("tests/peers/{name}/start.sh")))
+        .args(args)
         .env("PEER_DIR", &dir)
         .env("WATCH_PID", std::process::id().to_string())
         .output()

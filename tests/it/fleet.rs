@@ -55,6 +55,11 @@ fn profile_toml(portal: &str, store_url: &str, token_file: &str, recipients: &[S
 impl Fleet {
     /// `n` hosts, the first `readers` of them in `recipients`; the others are outsiders with the same profile.
     pub(crate) fn new(bao: &StartedPeer, n: usize, recipients_of: usize) -> Fleet {
+        Fleet::with_extra(bao, n, recipients_of, "")
+    }
+
+    /// `new`, with `extra` lines in every host's `[profiles.fleet.store]`.
+    fn with_extra(bao: &StartedPeer, n: usize, recipients_of: usize, extra: &str) -> Fleet {
         let sim = rotating_portal();
         let hosts: Vec<Home> = (0..n).map(|_| Home::new()).collect();
         let keys: Vec<String> = hosts.iter().take(recipients_of).map(key_of).collect();
@@ -63,7 +68,7 @@ impl Fleet {
         let token_file = bao.var("BAO_TOKEN_FILE").to_string();
         for h in &hosts {
             std::fs::create_dir_all(h.state()).unwrap();
-            std::fs::write(h.state().join("config.toml"), profile_toml(&sim.base_url(), &store_url, &token_file, &keys, ""))
+            std::fs::write(h.state().join("config.toml"), profile_toml(&sim.base_url(), &store_url, &token_file, &keys, extra))
                 .unwrap();
         }
         Fleet { sim, hosts, store_url, token_file, offset: 0 }
@@ -211,6 +216,20 @@ fn the_store_holds_no_secret_in_clear_and_outsiders_cannot_decrypt() {
     assert!(text(&out.stderr).contains("not among the recipients"), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
     assert_eq!(fleet.status(2)["can_decrypt"], false);
+    let out = fleet.run(2, &["store", "push"]);
+    assert_eq!(code(&out), 3, "host 2 has no login to publish: {}", text(&out.stderr));
+
+    // `store push` leaves a login already there alone, unless --force.
+    let generation = fleet.status(1)["generation"].as_u64().unwrap();
+    let out = fleet.run(1, &["store", "push"]);
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("store push --profile fleet --force"), "{}", text(&out.stderr));
+    let out = fleet.run(1, &["store", "push", "--force"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    assert_eq!(fleet.status(0)["generation"].as_u64().unwrap(), generation + 1);
+    assert_eq!(all_ok(&[fleet.run(0, &["token"])], "host 0 after the push"), token);
+    let out = fleet.run(0, &["token", "--rotate-refresh-token"]);
+    assert_eq!(code(&out), 2, "a host alone must not rotate the fleet's refresh token: {}", text(&out.stderr));
 }
 
 #[test]
@@ -364,4 +383,25 @@ fn hosts_recover_when_openbao_restarts_mid_run() {
         assert_eq!(fleet.refreshes() - before, 1, "round {round}");
         assert_eq!(fleet.reuse(), 0, "round {round}");
     }
+}
+
+#[test]
+fn over_https_the_store_is_trusted_through_its_ca_file_only() {
+    let bao = start_named_peer_with("openbao", &["--tls"]);
+    assert!(bao.var("BAO_ADDR").starts_with("https://"));
+    let ca = format!("ca_file = \"{}\"\n", bao.var("BAO_CACERT"));
+    let mut fleet = Fleet::with_extra(&bao, 2, 2, &ca);
+    fleet.login(0);
+    fleet.expire();
+    let before = fleet.refreshes();
+    all_ok(&fleet.token_everywhere(2), "over https");
+    assert_eq!(fleet.refreshes() - before, 1);
+    // The same store without the CA file: the certificate is refused (exit 4), nothing adopted.
+    let config = std::fs::read_to_string(fleet.hosts[1].state().join("config.toml")).unwrap();
+    let outsider = Home::new();
+    std::fs::create_dir_all(outsider.state()).unwrap();
+    std::fs::write(outsider.state().join("config.toml"), config.replace(&ca, "")).unwrap();
+    let out = outsider.cmd().args(["token", "--profile", PROFILE]).output().unwrap();
+    assert_eq!(code(&out), 4, "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
 }

@@ -164,7 +164,11 @@ impl Binding {
 
 /// The binding a session's effective settings ask for.
 pub fn of_session(session: &Session) -> Binding {
-    Binding { origins: session.provider.origins(), trust: session.profile.trust.clone(), store: store_pin(&session.profile) }
+    Binding {
+        origins: session.provider.origins(),
+        trust: session.profile.trust.clone(),
+        store: store_pin(&session.profile),
+    }
 }
 
 /// The fleet store a profile's settings name, as bound.
@@ -213,7 +217,11 @@ pub fn record(entry: &mut CacheEntry, binding: Option<Binding>) {
 /// format kept (with the default trust). `None` for entries that record nothing.
 pub fn recorded_in_entry(entry: &CacheEntry) -> Option<Binding> {
     entry.binding.clone().or_else(|| {
-        entry.service.as_deref().map(|s| Binding { origins: vec![origin_of("service", s)], trust: Trust::Default, store: None })
+        entry.service.as_deref().map(|s| Binding {
+            origins: vec![origin_of("service", s)],
+            trust: Trust::Default,
+            store: None,
+        })
     })
 }
 
@@ -308,7 +316,9 @@ fn mismatch(session: &Session, bound: &Binding, now: &Binding) -> String {
         );
     }
     if now.store != bound.store {
-        let describe = |s: &Option<crate::fleet::StorePin>| s.as_ref().map_or_else(|| "no fleet store".into(), crate::fleet::StorePin::describe);
+        let describe = |s: &Option<crate::fleet::StorePin>| {
+            s.as_ref().map_or_else(|| "no fleet store".into(), crate::fleet::StorePin::describe)
+        };
         return format!(
             "profile '{name}': `store` now names {}{}, but its cached credentials belong to a login shared through {}; \
              {consent}",
@@ -377,7 +387,8 @@ mod tests {
 
     #[test]
     fn bindings_compare_as_sets_of_origins_and_trust() {
-        let a = Binding { origins: vec![origin_of("issuer", "https://a.example/x")], trust: Trust::Default, store: None };
+        let a =
+            Binding { origins: vec![origin_of("issuer", "https://a.example/x")], trust: Trust::Default, store: None };
         let b = Binding {
             origins: vec![origin_of("issuer", "https://a.example"), origin_of("token_endpoint", "https://a.example/t")],
             trust: Trust::Default,

@@ -112,7 +112,12 @@ pub const EXEC: Var = Var { name: "AGE_OAUTH_EXEC", description: "Set for `exec`
 /// `VAULT_TOKEN`: The Vault / OpenBao token for a profile's fleet store (issue 13), when its `store.token_file` is not set.
 pub const VAULT_TOKEN: Var = Var { name: "VAULT_TOKEN", description: "The Vault / OpenBao token a profile with a fleet store (`[profiles.P.store]`) reads and writes its shared record with, when `store.token_file` is not set. Sent only to the store URL the login is bound to.", secret: true };
 /// `BAO_TOKEN`: OpenBao's name for the same token, read when VAULT_TOKEN is not set.
-pub const BAO_TOKEN: Var = Var { name: "BAO_TOKEN", description: "OpenBao's name for the fleet store token, read when neither `store.token_file` nor VAULT_TOKEN is set.", secret: true };
+pub const BAO_TOKEN: Var = Var {
+    name: "BAO_TOKEN",
+    description:
+        "OpenBao's name for the fleet store token, read when neither `store.token_file` nor VAULT_TOKEN is set.",
+    secret: true,
+};
 /// `AGE_OAUTH_INTERNAL_FLEET_PAUSE`: test hook that stops a fleet refresher at one step.
 pub const INTERNAL_FLEET_PAUSE: Var = Var { name: "AGE_OAUTH_INTERNAL_FLEET_PAUSE", description: "Internal, for age-oauth's own tests only: `claimed:MS` or `refreshed:MS` makes a fleet refresher announce the step on stderr and sleep MS milliseconds there (so a test can kill it at that moment). Never needed in normal use.", secret: false };
 

@@ -375,9 +375,11 @@ pub(super) fn parse_secret(value: &str) -> std::result::Result<Secret, String> {
 #[derive(Subcommand, Debug)]
 pub(crate) enum StoreCommand {
     /// Publish this host's login into the profile's fleet store (needs --force to replace one already there).
-    #[command(after_help = "Examples:\n  age-oauth login --profile prod        # on a store profile, login publishes too\n  \
+    #[command(
+        after_help = "Examples:\n  age-oauth login --profile prod        # on a store profile, login publishes too\n  \
 age-oauth store push --profile prod --force   # replace the fleet's login with this host's\n\n\
-Exit codes: 3 not signed in on this host, 4 the store refused or could not be reached.")]
+Exit codes: 3 not signed in on this host, 4 the store refused or could not be reached."
+    )]
     Push {
         /// Replace a login the store already holds.
         #[arg(long)]

@@ -26,7 +26,10 @@ pub(super) fn cmd_status(engine: &Engine, session: &Session, ui: &mut dyn Intera
     }
     let mut lines = vec![format!("store:        {}", status.store)];
     if status.version == 0 {
-        lines.push(format!("record:       none yet (`age-oauth store push --profile {}` publishes one)", status.profile));
+        lines.push(format!(
+            "record:       none yet (`age-oauth store push --profile {}` publishes one)",
+            status.profile
+        ));
         return print_line(&lines.join("\n"));
     }
     lines.push(format!("version:      {}", status.version));

@@ -120,7 +120,8 @@ impl Fleet {
     /// every third of its TTL. `fenced` ends as the latest version, or `None` when the claim was lost.
     fn renewing<T>(&self, claimed: &Record, fenced: &Mutex<Option<u64>>, work: impl FnOnce() -> T) -> T {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        let period = Duration::from_millis(self.settings.claim_ttl.saturating_mul(1000) / 3).max(Duration::from_millis(200));
+        let period =
+            Duration::from_millis(self.settings.claim_ttl.saturating_mul(1000) / 3).max(Duration::from_millis(200));
         let record = claimed.to_map();
         let record = &record;
         std::thread::scope(|s| {
@@ -326,7 +327,14 @@ impl Engine {
     /// Publishes a refreshed login with check-and-set on the claimed version. On a conflict: a newer
     /// generation wins (ours is orphaned), the same one means ours is still the newest descendant.
     /// Failures are warnings: this host keeps its fresh tokens either way.
-    fn fleet_publish_refreshed(&self, ui: &mut dyn Interaction, fleet: &Fleet, base: &Record, fenced: Option<u64>, fresh: &TokenSet) {
+    fn fleet_publish_refreshed(
+        &self,
+        ui: &mut dyn Interaction,
+        fleet: &Fleet,
+        base: &Record,
+        fenced: Option<u64>,
+        fresh: &TokenSet,
+    ) {
         let login = SharedLogin::new(&fleet.profile, &fleet.settings.url, base.gen + 1, fresh.clone(), &fleet.holder);
         let record = match Record::sealed(&login, &fleet.recipients) {
             Ok(r) => r,
@@ -340,7 +348,10 @@ impl Engine {
             };
             match outcome {
                 Ok(Written::Done { .. }) => return,
-                Ok(Written::Conflict) => match fleet.read(ui).and_then(|r| Ok((r.version, r.record.as_ref().map(Record::from_map).transpose()?))) {
+                Ok(Written::Conflict) => match fleet
+                    .read(ui)
+                    .and_then(|r| Ok((r.version, r.record.as_ref().map(Record::from_map).transpose()?)))
+                {
                     Ok((_, Some(current))) if current.gen > base.gen => {
                         return ui.warn(&format!(
                             "orphaned: another host published generation {} of profile '{}' while this one refreshed; \
@@ -368,7 +379,9 @@ impl Engine {
         })?;
         let me = fleet.identity.to_public().to_string();
         if !fleet.recipients.iter().any(|r| r.to_string() == me) {
-            ui.warn(&format!("this host's key {me} is not among store.recipients: it will not be able to read the fleet's login"));
+            ui.warn(&format!(
+                "this host's key {me} is not among store.recipients: it will not be able to read the fleet's login"
+            ));
         }
         for _ in 0..5 {
             let read = fleet.read(ui)?;
@@ -384,11 +397,17 @@ impl Engine {
             }
             let generation = existing.map_or(0, |r| r.gen) + 1;
             let login = SharedLogin::new(name, &fleet.settings.url, generation, tokens.clone(), &fleet.holder);
-            if let Written::Done { version } = fleet.write(ui, read.version, &Record::sealed(&login, &fleet.recipients)?)? {
+            if let Written::Done { version } =
+                fleet.write(ui, read.version, &Record::sealed(&login, &fleet.recipients)?)?
+            {
                 return Ok(Published { version, generation });
             }
         }
-        Err(Error::unreachable(ServerErrorKind::Timeout, format!("the fleet record of profile '{name}' kept changing; try again"), None))
+        Err(Error::unreachable(
+            ServerErrorKind::Timeout,
+            format!("the fleet record of profile '{name}' kept changing; try again"),
+            None,
+        ))
     }
 
     /// `login` on a store profile whose local copy is still valid: true when the fleet's record is
@@ -442,12 +461,18 @@ impl Engine {
                 return Ok(Some(claim.holder));
             }
         }
-        Err(Error::unreachable(ServerErrorKind::Timeout, format!("the fleet record of profile '{name}' kept changing; try again"), None))
+        Err(Error::unreachable(
+            ServerErrorKind::Timeout,
+            format!("the fleet record of profile '{name}' kept changing; try again"),
+            None,
+        ))
     }
 }
 
 fn no_store(name: &str) -> Error {
-    Error::Config(format!("profile '{name}' has no fleet store: add a [profiles.{name}.store] table (see README, Fleets)"))
+    Error::Config(format!(
+        "profile '{name}' has no fleet store: add a [profiles.{name}.store] table (see README, Fleets)"
+    ))
 }
 
 fn needs_login(name: &str, why: &str) -> Error {

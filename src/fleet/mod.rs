@@ -140,8 +140,11 @@ impl Record {
 
     /// Decrypts the login with this host's identity and checks it belongs to `profile` at `store`.
     pub fn open(&self, identity: &age::x25519::Identity, profile: &str, store: &str) -> Result<SharedLogin> {
-        let damaged = |why: &str| Error::store(StoreErrorKind::Damaged, format!("the fleet record of profile '{profile}' {why}"));
-        let bytes = base64::engine::general_purpose::STANDARD.decode(self.ct.trim()).map_err(|_| damaged("is not base64 age"))?;
+        let damaged =
+            |why: &str| Error::store(StoreErrorKind::Damaged, format!("the fleet record of profile '{profile}' {why}"));
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(self.ct.trim())
+            .map_err(|_| damaged("is not base64 age"))?;
         let decryptor = age::Decryptor::new_buffered(&bytes[..]).map_err(|_| damaged("holds no age ciphertext"))?;
         let mut reader = decryptor.decrypt(std::iter::once(identity as &dyn age::Identity)).map_err(|e| match e {
             age::DecryptError::NoMatchingKeys => Error::store(
@@ -157,7 +160,8 @@ impl Record {
         })?;
         let mut plain = Vec::new();
         reader.read_to_end(&mut plain).map_err(|_| damaged("is truncated or altered"))?;
-        let login: SharedLogin = serde_json::from_slice(&plain).map_err(|_| damaged("holds no login this version understands"))?;
+        let login: SharedLogin =
+            serde_json::from_slice(&plain).map_err(|_| damaged("holds no login this version understands"))?;
         if login.schema != LOGIN_SCHEMA || login.profile != profile || login.store != store {
             return Err(damaged(&format!(
                 "holds the login of profile '{}' at {} (copied from elsewhere?); nothing was used",
@@ -212,8 +216,9 @@ pub fn claim_age(read: &Read) -> Option<u64> {
 /// The Vault token: `token_file`, else VAULT_TOKEN, then BAO_TOKEN. Returns it with where it came from.
 pub fn vault_token(settings: &StoreSettings, env: &crate::env::Env, profile: &str) -> Result<(Secret, String)> {
     if let Some(file) = settings.token_file.as_deref().filter(|f| !f.trim().is_empty()) {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| Error::Config(format!("profile '{profile}': store.token_file {file}: cannot read it ({e})")))?;
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            Error::Config(format!("profile '{profile}': store.token_file {file}: cannot read it ({e})"))
+        })?;
         let token = text.trim();
         if token.is_empty() {
             return Err(Error::Config(format!("profile '{profile}': store.token_file {file} is empty")));
@@ -232,7 +237,12 @@ pub fn vault_token(settings: &StoreSettings, env: &crate::env::Env, profile: &st
 }
 
 /// The adapter for a profile's store settings, over `http`.
-pub fn open(settings: &StoreSettings, http: Arc<dyn crate::http::HttpClient>, env: &crate::env::Env, profile: &str) -> Result<Arc<dyn CasStore>> {
+pub fn open(
+    settings: &StoreSettings,
+    http: Arc<dyn crate::http::HttpClient>,
+    env: &crate::env::Env,
+    profile: &str,
+) -> Result<Arc<dyn CasStore>> {
     let url = settings.parse_url(profile)?;
     let (token, source) = vault_token(settings, env, profile)?;
     Ok(Arc::new(VaultKv::new(http, &url.base, &settings.mount, &url.path, token, source)))
@@ -253,7 +263,10 @@ mod tests {
         let raw = serde_json::to_string(&record.to_map()).unwrap();
         assert!(!raw.contains("at-SECRET"), "{raw}");
         assert_eq!(record.gen, 3);
-        assert_eq!(record.open(&a, "p", "vault+http://127.0.0.1:1/x").unwrap().tokens.access_token.expose(), "at-SECRET");
+        assert_eq!(
+            record.open(&a, "p", "vault+http://127.0.0.1:1/x").unwrap().tokens.access_token.expose(),
+            "at-SECRET"
+        );
         let err = record.open(&b, "p", "vault+http://127.0.0.1:1/x").err().unwrap();
         assert!(err.to_string().contains("not among the recipients"), "{err}");
         assert!(record.open(&a, "q", "vault+http://127.0.0.1:1/x").is_err(), "another profile's record is refused");

@@ -51,7 +51,9 @@ const MAX_CLAIM_TTL: u64 = 3_600;
 impl StoreSettings {
     /// Checks the settings and splits the URL. `profile` names the profile in errors.
     pub fn parse_url(&self, profile: &str) -> Result<StoreUrl> {
-        let bad = |why: &str| Error::Config(format!("profile '{profile}': store.url `{}`: {why}", crate::redact::url(&self.url)));
+        let bad = |why: &str| {
+            Error::Config(format!("profile '{profile}': store.url `{}`: {why}", crate::redact::url(&self.url)))
+        };
         let rest = self
             .url
             .strip_prefix("vault+https://")
@@ -64,14 +66,18 @@ impl StoreSettings {
         let base = format!("{scheme}://{authority}");
         let origin = crate::binding::Origin::of_url(&base).ok_or_else(|| bad("no host in it"))?;
         if authority.contains('@') || path.contains('?') || path.contains('#') {
-            return Err(bad("no user, query or fragment, please: the Vault token comes from token_file or VAULT_TOKEN"));
+            return Err(bad(
+                "no user, query or fragment, please: the Vault token comes from token_file or VAULT_TOKEN",
+            ));
         }
         if scheme == "http" && !is_loopback(&origin.host) {
             return Err(bad("vault+http:// is only allowed for loopback; use vault+https://"));
         }
         let path = path.trim_matches('/').to_string();
         if path.is_empty() || path.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
-            return Err(bad("name the record's path after the host, e.g. vault+https://vault.example.com:8200/age-oauth/prod"));
+            return Err(bad(
+                "name the record's path after the host, e.g. vault+https://vault.example.com:8200/age-oauth/prod",
+            ));
         }
         if self.mount.trim_matches('/').is_empty() || self.mount.contains("..") {
             return Err(Error::Config(format!("profile '{profile}': store.mount must name a KV v2 mount")));
@@ -87,7 +93,10 @@ impl StoreSettings {
 
     /// The recipients, parsed; an empty list or a malformed key is a configuration error.
     pub fn recipients(&self, profile: &str) -> Result<Vec<age::x25519::Recipient>> {
-        crate::headless::parse_recipients(&self.recipients.join("\n"), &format!("profile '{profile}': store.recipients"))
+        crate::headless::parse_recipients(
+            &self.recipients.join("\n"),
+            &format!("profile '{profile}': store.recipients"),
+        )
     }
 
     /// The CA bundle to verify the store with, if any.
@@ -105,7 +114,12 @@ impl StoreSettings {
         let mut recipients: Vec<String> = self.recipients.iter().map(|r| r.trim().to_string()).collect();
         recipients.sort();
         recipients.dedup();
-        StorePin { url: self.url.trim().to_string(), mount: self.mount.trim_matches('/').to_string(), ca_sha256, recipients }
+        StorePin {
+            url: self.url.trim().to_string(),
+            mount: self.mount.trim_matches('/').to_string(),
+            ca_sha256,
+            recipients,
+        }
     }
 }
 

@@ -22,7 +22,14 @@ pub struct VaultKv {
 
 impl VaultKv {
     /// An adapter for `{base}/v1/{mount}/data/{path}`.
-    pub fn new(http: Arc<dyn HttpClient>, base: &str, mount: &str, path: &str, token: Secret, token_source: String) -> Self {
+    pub fn new(
+        http: Arc<dyn HttpClient>,
+        base: &str,
+        mount: &str,
+        path: &str,
+        token: Secret,
+        token_source: String,
+    ) -> Self {
         VaultKv {
             http,
             base: base.trim_end_matches('/').to_string(),
@@ -56,7 +63,9 @@ impl VaultKv {
                 ),
                 source: None,
             }),
-            s if s >= 500 || s == 429 => Error::http_status(s, format!("the fleet store answered HTTP {s} ({errors}); tried: {tried}")),
+            s if s >= 500 || s == 429 => {
+                Error::http_status(s, format!("the fleet store answered HTTP {s} ({errors}); tried: {tried}"))
+            }
             s => Error::http_status(s, format!("the fleet store answered HTTP {s} ({errors}); tried: {tried}")),
         }
     }
@@ -81,7 +90,8 @@ impl CasStore for VaultKv {
         let body = parse_json(&response).map_err(|why| self.garbled(&why))?;
         let meta = &body["data"]["metadata"];
         let version = meta["version"].as_u64().ok_or_else(|| self.garbled("no data.metadata.version"))?;
-        let written_at = meta["created_time"].as_str().and_then(|t| humantime::parse_rfc3339_weak(t).ok()).and_then(epoch);
+        let written_at =
+            meta["created_time"].as_str().and_then(|t| humantime::parse_rfc3339_weak(t).ok()).and_then(epoch);
         let record = match &body["data"]["data"] {
             Value::Object(map) => Some(map.clone()),
             Value::Null => None,
@@ -111,7 +121,10 @@ impl CasStore for VaultKv {
 
 impl VaultKv {
     fn garbled(&self, why: &str) -> Error {
-        Error::server(format!("the fleet store {} answered something that is not a KV v2 answer: {why}", self.describe()))
+        Error::server(format!(
+            "the fleet store {} answered something that is not a KV v2 answer: {why}",
+            self.describe()
+        ))
     }
 }
 
@@ -137,4 +150,68 @@ fn vault_errors(response: &HttpResponse) -> String {
 
 fn epoch(t: std::time::SystemTime) -> Option<u64> {
     t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers every request with one canned response.
+    struct Canned(u16, &'static str, &'static str);
+
+    impl HttpClient for Canned {
+        fn send(&self, _: &HttpRequest) -> Result<HttpResponse> {
+            let headers = vec![
+                ("Content-Type".to_string(), self.1.to_string()),
+                ("Date".to_string(), "Tue, 01 Dec 2026 03:00:10 GMT".to_string()),
+            ];
+            Ok(HttpResponse { status: self.0, headers, body: self.2.as_bytes().to_vec() })
+        }
+    }
+
+    fn kv(answer: Canned) -> VaultKv {
+        VaultKv::new(
+            Arc::new(answer),
+            "http://127.0.0.1:1",
+            "secret",
+            "age-oauth/p",
+            Secret::new("s.tok"),
+            "VAULT_TOKEN".into(),
+        )
+    }
+
+    #[test]
+    fn versions_and_store_time_are_read_and_a_cas_mismatch_is_a_conflict() {
+        let body =
+            r#"{"data":{"data":{"gen":1},"metadata":{"version":7,"created_time":"2026-12-01T03:00:04.123456789Z"}}}"#;
+        let read = kv(Canned(200, "application/json", body)).read().unwrap();
+        assert_eq!((read.version, read.written_at.is_some(), read.store_now.is_some()), (7, true, true));
+        assert_eq!(super::super::claim_age(&read), Some(6), "by the store's clock: Date minus created_time");
+        let absent = kv(Canned(404, "application/json", r#"{"errors":[]}"#)).read().unwrap();
+        assert_eq!((absent.version, absent.record.is_none()), (0, true));
+        let lost = r#"{"errors":["check-and-set parameter did not match the current version"]}"#;
+        assert_eq!(kv(Canned(400, "application/json", lost)).write_if(3, &Map::new()).unwrap(), Written::Conflict);
+        let done = kv(Canned(200, "application/json", r#"{"data":{"version":4}}"#)).write_if(3, &Map::new()).unwrap();
+        assert_eq!(done, Written::Done { version: 4 });
+    }
+
+    #[test]
+    fn refusals_and_garbage_are_clear_errors_that_never_show_the_token() {
+        for (answer, exit, says) in [
+            (Canned(403, "application/json", r#"{"errors":["permission denied"]}"#), 4, "refused the Vault token"),
+            (Canned(200, "text/html", "<html><title>Sign in</title></html>"), 4, "HTML page"),
+            (Canned(200, "application/json", "{\"data\":"), 4, "not JSON"),
+            (Canned(200, "application/json", r#"{"data":{"data":[1],"metadata":{"version":1}}}"#), 4, "not an object"),
+            (Canned(503, "application/json", r#"{"errors":["Vault is sealed"]}"#), 4, "sealed"),
+        ] {
+            let err = kv(answer).read().unwrap_err();
+            assert_eq!(err.exit_code(), exit, "{err}");
+            assert!(err.to_string().contains(says), "{err}");
+            assert!(!err.to_string().contains("s.tok"), "{err}");
+        }
+        assert!(
+            kv(Canned(503, "application/json", "{}")).read().unwrap_err().is_transient(),
+            "a sealed store is retried"
+        );
+    }
 }

@@ -68,8 +68,11 @@ impl Fleet {
         let token_file = bao.var("BAO_TOKEN_FILE").to_string();
         for h in &hosts {
             std::fs::create_dir_all(h.state()).unwrap();
-            std::fs::write(h.state().join("config.toml"), profile_toml(&sim.base_url(), &store_url, &token_file, &keys, extra))
-                .unwrap();
+            std::fs::write(
+                h.state().join("config.toml"),
+                profile_toml(&sim.base_url(), &store_url, &token_file, &keys, extra),
+            )
+            .unwrap();
         }
         Fleet { sim, hosts, store_url, token_file, offset: 0 }
     }
@@ -184,7 +187,11 @@ fn eight_hosts_times_four_processes_refresh_once_per_expiry_over_ten_expiries() 
         let before = fleet.refreshes();
         let token = all_ok(&fleet.token_everywhere(4), &format!("expiry {expiry}"));
         assert_ne!(token, previous, "expiry {expiry}: a new token");
-        assert_eq!(fleet.refreshes() - before, 1, "expiry {expiry}: exactly one refresh at the portal for 32 processes");
+        assert_eq!(
+            fleet.refreshes() - before,
+            1,
+            "expiry {expiry}: exactly one refresh at the portal for 32 processes"
+        );
         assert_eq!(fleet.reuse(), 0, "expiry {expiry}: no refresh token was ever presented twice");
         previous = token;
     }
@@ -249,8 +256,11 @@ fn a_fresh_local_copy_costs_no_store_request_and_a_wrong_vault_token_is_exit_4()
     let bad = fleet.hosts[1].path().join("bad-token");
     std::fs::write(&bad, "s.not-a-real-token").unwrap();
     let config = std::fs::read_to_string(fleet.hosts[1].state().join("config.toml")).unwrap();
-    std::fs::write(fleet.hosts[1].state().join("config.toml"), config.replace(&fleet.token_file, &bad.display().to_string()))
-        .unwrap();
+    std::fs::write(
+        fleet.hosts[1].state().join("config.toml"),
+        config.replace(&fleet.token_file, &bad.display().to_string()),
+    )
+    .unwrap();
     fleet.expire();
     let out = fleet.run(1, &["token"]);
     let err = text(&out.stderr);

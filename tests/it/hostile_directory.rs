@@ -510,7 +510,9 @@ fn a_fleet_store_or_its_recipients_from_the_working_directory_is_refused() {
         format!("[profiles.oob.store]\nurl = \"{stolen}\"\nrecipients = [\"{intruder}\"]\n"),
     )
     .unwrap();
-    for args in [&["token", "--profile", "oob", "--min-ttl", "9999999"][..], &["store", "push", "--profile", "oob", "--force"]] {
+    for args in
+        [&["token", "--profile", "oob", "--min-ttl", "9999999"][..], &["store", "push", "--profile", "oob", "--force"]]
+    {
         let out = plain.run_with(&dir, Some(("VAULT_TOKEN", "s.x")), args);
         assert_eq!(code(&out), 2, "{}: {}", args.join(" "), text(&out.stderr));
     }

@@ -72,8 +72,8 @@ pub struct Published {
 }
 
 /// The test hook `AGE_OAUTH_INTERNAL_FLEET_PAUSE=STEP:MS`: announce `step` and sleep there.
-fn pause(step: &str, ui: &mut dyn Interaction) {
-    let Some(spec) = crate::env::process().get(&crate::env::INTERNAL_FLEET_PAUSE) else { return };
+fn pause(env: &crate::env::Env, step: &str, ui: &mut dyn Interaction) {
+    let Some(spec) = env.get(&crate::env::INTERNAL_FLEET_PAUSE) else { return };
     let Some((at, ms)) = spec.split_once(':') else { return };
     if at == step {
         ui.warn(&format!("fleet test pause: {step} (pid {})", std::process::id()));
@@ -180,7 +180,7 @@ impl Engine {
         })?;
         let verify = settings.ca_path().map_or(crate::http::VerifySsl::On, crate::http::VerifySsl::CaBundle);
         let http = (self.http_factory)(&verify)?;
-        let store = fleet::open(&settings, http, crate::env::process(), name)?;
+        let store = fleet::open(&settings, http, self.paths.env(), name)?;
         let holder = fleet::holder_id(Some(&identity.to_public().to_string()));
         Ok(Some(Fleet { store, settings, recipients, identity, holder, profile: name.to_string() }))
     }
@@ -291,7 +291,7 @@ impl Engine {
         version: u64,
         login: &SharedLogin,
     ) -> Result<TokenSet> {
-        pause("claimed", ui);
+        pause(self.paths.env(), "claimed", ui);
         let secrets = Self::secrets(session, Some(local));
         let fenced = Mutex::new(Some(version));
         let result = fleet.renewing(claimed, &fenced, || {
@@ -303,7 +303,7 @@ impl Engine {
         base.claim = None;
         match result {
             Ok(fresh) => {
-                pause("refreshed", ui);
+                pause(self.paths.env(), "refreshed", ui);
                 self.fleet_publish_refreshed(ui, fleet, &base, fenced, &fresh);
                 Ok(fresh)
             }

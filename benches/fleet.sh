@@ -8,17 +8,18 @@
 # Usage: bash benches/fleet.sh [RUNS]   (default 200)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$PWD
 runs=${1:-200}
 cargo build --release --locked --quiet
 bin=$PWD/target/release/age-oauth
 work=$(mktemp -d)
 bao_dir=$work/openbao
-trap 'kill $sandbox_pid 2>/dev/null || true; tests/peers/openbao/stop.sh --dir "$bao_dir" >/dev/null; rm -rf "$work"' EXIT
+trap 'kill $sandbox_pid 2>/dev/null || true; "$root/tests/peers/openbao/stop.sh" --dir "$bao_dir" >/dev/null; rm -rf "$work"' EXIT
 unset AGE_OAUTH_PASSPHRASE AGE_OAUTH_IDENTITY AGE_OAUTH_PROFILE VAULT_TOKEN BAO_TOKEN
 export AGE_OAUTH_BROWSER=none AGE_OAUTH_KEYRING=off
 cd "$work"
 
-bash "$OLDPWD/tests/peers/openbao/start.sh" --dir "$bao_dir" >/dev/null
+bash "$root/tests/peers/openbao/start.sh" --dir "$bao_dir" >/dev/null
 # shellcheck disable=SC1091
 source "$bao_dir/env"
 "$bin" sandbox --port 0 >"$work/sandbox.log" &
@@ -55,19 +56,14 @@ python3 - "$bin" "$runs" "$work" <<'PY'
 import os, statistics, subprocess, sys, time
 binary, runs, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
-def measure(home, profile, before=None):
-    times = []
+def run(home, profile):
     env = dict(os.environ, AGE_OAUTH_HOME=f"{work}/{home}")
-    for _ in range(runs):
-        if before:
-            before()
-        t0 = time.perf_counter()
-        p = subprocess.run([binary, "token", "--profile", profile], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        times.append((time.perf_counter() - t0) * 1000)
-        if p.returncode != 0:
-            sys.exit(f"{home} {profile} failed: {p.stderr.decode()}")
-    times.sort()
-    return statistics.median(times), times[int(len(times) * 0.99) - 1], times[-1]
+    t0 = time.perf_counter()
+    p = subprocess.run([binary, "token", "--profile", profile], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    elapsed = (time.perf_counter() - t0) * 1000
+    if p.returncode != 0:
+        sys.exit(f"{home} {profile} failed: {p.stderr.decode()}")
+    return elapsed
 
 def forget_b():
     try:
@@ -75,11 +71,19 @@ def forget_b():
     except FileNotFoundError:
         pass
 
-print(f"runs per case: {runs}")
+# The three cases alternate run by run, so a machine busy with other work weighs on each alike.
+cases = [("token, no store", "a", "plain", None),
+         ("token, store, fresh local", "a", "fleet", None),
+         ("token, store read + adopt", "b", "fleet", forget_b)]
+times = {label: [] for label, *_ in cases}
+for _ in range(runs):
+    for label, home, profile, before in cases:
+        if before:
+            before()
+        times[label].append(run(home, profile))
+print(f"runs per case: {runs} (interleaved)")
 print(f"{'case':<30} {'median ms':>10} {'p99 ms':>8} {'max ms':>8}")
-for label, args in [("token, no store", ("a", "plain", None)),
-                    ("token, store, fresh local", ("a", "fleet", None)),
-                    ("token, store read + adopt", ("b", "fleet", forget_b))]:
-    med, p99, mx = measure(*args)
-    print(f"{label:<30} {med:>10.2f} {p99:>8.2f} {mx:>8.2f}")
+for label, *_ in cases:
+    t = sorted(times[label])
+    print(f"{label:<30} {statistics.median(t):>10.2f} {t[int(len(t) * 0.99) - 1]:>8.2f} {t[-1]:>8.2f}")
 PY

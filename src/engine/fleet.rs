@@ -209,7 +209,8 @@ impl Engine {
                     return Ok(current.clone());
                 }
             }
-            let tokens = self.fleet_renew(session, ui, &fleet, need, rejected, e)?;
+            let (tokens, generation) = self.fleet_renew(session, ui, &fleet, need, rejected, e)?;
+            self.remember_generation(&fleet, generation);
             e.provider = session.provider_name().to_string();
             e.tokens = Some(tokens.clone());
             Ok(tokens)
@@ -226,9 +227,10 @@ impl Engine {
         need: u64,
         rejected: Option<&TokenSet>,
         local: &CacheEntry,
-    ) -> Result<TokenSet> {
+    ) -> Result<(TokenSet, u64)> {
         let name = session.name();
         let ttl = fleet.settings.claim_ttl;
+        let seen = self.seen_generation(fleet);
         let deadline = Instant::now() + Duration::from_secs(ttl * 2 + 10);
         let (mut watch, mut round) = (None, 0);
         loop {
@@ -237,6 +239,9 @@ impl Engine {
                 Some(map) => Record::from_map(map)?,
                 None => return Err(not_published(session, fleet)),
             };
+            if let Some(seen) = seen.filter(|seen| record.gen < *seen) {
+                return Err(rolled_back(self, fleet, seen, record.gen));
+            }
             if record.needs_login {
                 return Err(needs_login(name, "the fleet store says its shared login was refused"));
             }
@@ -247,7 +252,7 @@ impl Engine {
             };
             if !stale {
                 ui.debug(1, &format!("adopted the fleet's login of profile '{name}' (generation {})", record.gen));
-                return Ok(login.tokens);
+                return Ok((login.tokens, record.gen));
             }
             if record.claim.is_some() && Fleet::claim_live(&read, ttl, &mut watch) {
                 if Instant::now() >= deadline {
@@ -272,7 +277,8 @@ impl Engine {
                 Written::Conflict => ui.debug(2, "another host claimed first"),
                 Written::Done { version } => {
                     ui.debug(1, &format!("claimed the fleet refresh of profile '{name}' (version {version})"));
-                    return self.fleet_refresh_claimed(session, ui, fleet, local, &claimed, version, &login);
+                    let fresh = self.fleet_refresh_claimed(session, ui, fleet, local, &claimed, version, &login)?;
+                    return Ok((fresh, claimed.gen + 1));
                 }
             }
         }
@@ -395,11 +401,13 @@ impl Engine {
                     )));
                 }
             }
-            let generation = existing.map_or(0, |r| r.gen) + 1;
+            // Above anything this host saw, so no host that saw a later generation takes it for a rollback.
+            let generation = existing.map_or(0, |r| r.gen).max(self.seen_generation(&fleet).unwrap_or(0)) + 1;
             let login = SharedLogin::new(name, &fleet.settings.url, generation, tokens.clone(), &fleet.holder);
             if let Written::Done { version } =
                 fleet.write(ui, read.version, &Record::sealed(&login, &fleet.recipients)?)?
             {
+                self.remember_generation(&fleet, generation);
                 return Ok(Published { version, generation });
             }
         }
@@ -467,6 +475,51 @@ impl Engine {
             None,
         ))
     }
+}
+
+/// The newest generation this host has used of a profile's record, kept beside its cache (no secret):
+/// a record that goes back (restored from a backup, replayed) would make a host present a refresh
+/// token the portal already rotated out, which revokes the login.
+#[derive(Serialize, serde::Deserialize)]
+struct SeenGeneration {
+    url: String,
+    mount: String,
+    generation: u64,
+}
+
+impl Engine {
+    fn seen_file(&self, fleet: &Fleet) -> std::path::PathBuf {
+        self.paths.cache_dir().join(format!("{}.fleet", fleet.profile))
+    }
+
+    /// The generation this host last used of this very store record, if it kept one.
+    fn seen_generation(&self, fleet: &Fleet) -> Option<u64> {
+        let text = std::fs::read_to_string(self.seen_file(fleet)).ok()?;
+        let seen: SeenGeneration = serde_json::from_str(&text).ok()?;
+        (seen.url == fleet.settings.url && seen.mount == fleet.settings.mount).then_some(seen.generation)
+    }
+
+    /// Raises the kept generation to `generation` (best effort: it only guards against rollbacks).
+    fn remember_generation(&self, fleet: &Fleet, generation: u64) {
+        if self.seen_generation(fleet).is_some_and(|seen| seen >= generation) {
+            return;
+        }
+        let seen = SeenGeneration { url: fleet.settings.url.clone(), mount: fleet.settings.mount.clone(), generation };
+        if let Ok(bytes) = serde_json::to_vec(&seen) {
+            let _ = crate::paths::write_atomic(&self.seen_file(fleet), &bytes);
+        }
+    }
+}
+
+fn rolled_back(engine: &Engine, fleet: &Fleet, seen: u64, now: u64) -> Error {
+    let name = &fleet.profile;
+    Error::server(format!(
+        "the fleet record of profile '{name}' went back from generation {seen} (which this host used) to {now} \
+         (restored from a backup, or replayed?); it was not used, since refreshing from an older login would \
+         present a refresh token the portal already rotated out. If that is intended, publish the newest \
+         login again (`age-oauth login --profile {name} --force` signs in and publishes), or delete {} on this host",
+        engine.seen_file(fleet).display()
+    ))
 }
 
 fn no_store(name: &str) -> Error {

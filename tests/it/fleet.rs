@@ -89,7 +89,13 @@ impl Fleet {
 
     /// Signs host `host` in through the simulator (login publishes on a store profile).
     pub(crate) fn login(&self, host: usize) {
-        let out = login_with(self.cmd(host, &["login", "--no-browser"]));
+        self.login_with_args(host, &[]);
+    }
+
+    fn login_with_args(&self, host: usize, extra: &[&str]) {
+        let mut cmd = self.cmd(host, &["login", "--no-browser"]);
+        cmd.args(extra);
+        let out = login_with(cmd);
         assert_eq!(code(&out), 0, "login: {}", text(&out.stderr));
         assert!(text(&out.stderr).contains("Published to the fleet store"), "{}", text(&out.stderr));
     }
@@ -130,6 +136,21 @@ impl Fleet {
         let token = std::fs::read_to_string(&self.token_file).unwrap();
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         agent.get(&url).header("X-Vault-Token", token.trim()).call().unwrap().body_mut().read_to_string().unwrap()
+    }
+
+    /// Writes the record behind age-oauth's back (an administrator restoring a backup).
+    fn raw_write(&self, bao: &StartedPeer, body: &str) {
+        let path = self.store_url.split_once("://").unwrap().1.split_once('/').unwrap().1;
+        let url = format!("{}/v1/{}/data/{path}", bao.var("BAO_ADDR"), bao.var("BAO_KV_MOUNT"));
+        let token = std::fs::read_to_string(&self.token_file).unwrap();
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut response = agent
+            .post(&url)
+            .header("X-Vault-Token", token.trim())
+            .header("Content-Type", "application/json")
+            .send(body)
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", response.body_mut().read_to_string().unwrap());
     }
 
     /// Starts `token` on `host` with the pause hook at `step`, and returns once it announced the pause.
@@ -414,4 +435,35 @@ fn over_https_the_store_is_trusted_through_its_ca_file_only() {
     let out = outsider.cmd().args(["token", "--profile", PROFILE]).output().unwrap();
     assert_eq!(code(&out), 4, "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn an_older_record_written_back_is_refused_as_a_rollback_before_any_refresh() {
+    let bao = openbao();
+    let mut fleet = Fleet::new(bao, 2, 2);
+    fleet.login(0);
+    fleet.expire();
+    all_ok(&[fleet.run(1, &["token"])], "generation 2 by host 1");
+    let old: Value = serde_json::from_str(&fleet.raw_record(bao)).unwrap();
+    assert_eq!(old["data"]["data"]["gen"], 2, "{old}");
+    fleet.expire();
+    all_ok(&[fleet.run(0, &["token"])], "generation 3 by host 0");
+    // An administrator restores the generation-2 record (a backup), as a new version.
+    let current: Value = serde_json::from_str(&fleet.raw_record(bao)).unwrap();
+    let version = current["data"]["metadata"]["version"].as_u64().unwrap();
+    let restored = serde_json::json!({"options": {"cas": version}, "data": old["data"]["data"]});
+    fleet.raw_write(bao, &restored.to_string());
+    fleet.expire();
+    let calls = fleet.refreshes();
+    let out = fleet.run(0, &["token"]);
+    let err = text(&out.stderr);
+    assert_eq!(code(&out), 4, "{err}");
+    assert!(err.contains("went back from generation 3") && err.contains("to 2"), "{err}");
+    assert_eq!(fleet.refreshes(), calls, "no refresh from the older login");
+    assert_eq!(fleet.reuse(), 0);
+    assert!(err.contains("login --profile fleet --force"), "{err}");
+    // Publishing the newest login again (a sign-in) goes past every generation any host saw.
+    fleet.login_with_args(0, &["--force"]);
+    assert_eq!(fleet.status(1)["generation"], 4);
+    all_ok(&fleet.token_everywhere(1), "after the new sign-in");
 }

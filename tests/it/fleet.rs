@@ -13,7 +13,8 @@ pub(crate) const PROFILE: &str = "fleet";
 const PUBLIC_APP: &str = "age-oauth-sandbox";
 /// The simulator's access-token lifetime: one "expiry" is the clocks moving on by this much.
 const ACCESS_LIFETIME: i64 = 1_800;
-const CLAIM_TTL: u64 = 3;
+/// Short, so a dead claimer costs the tests seconds; long enough that a claimer on a loaded CI machine keeps its claim.
+const CLAIM_TTL: u64 = 5;
 
 /// The OpenBao shared by the tests that do not restart it.
 pub(crate) fn openbao() -> &'static StartedPeer {

@@ -277,15 +277,18 @@ impl Engine {
                 Written::Conflict => ui.debug(2, "another host claimed first"),
                 Written::Done { version } => {
                     ui.debug(1, &format!("claimed the fleet refresh of profile '{name}' (version {version})"));
-                    let fresh = self.fleet_refresh_claimed(session, ui, fleet, local, &claimed, version, &login)?;
-                    return Ok((fresh, claimed.gen + 1));
+                    match self.fleet_refresh_claimed(session, ui, fleet, local, &claimed, version, &login)? {
+                        Some(fresh) => return Ok((fresh, claimed.gen + 1)),
+                        None => ui.debug(1, "the claim was taken over before the portal was called; reading again"),
+                    }
                 }
             }
         }
     }
 
     /// Holding the claim (fencing version `version`): refresh with the provider while the claim is
-    /// renewed, then publish the result — or mark `needs_login`, or release the claim.
+    /// renewed, then publish the result — or mark `needs_login`, or release the claim. `None` when the
+    /// claim turned out lost before the provider was called (nothing was presented to the portal).
     #[allow(clippy::too_many_arguments)]
     fn fleet_refresh_claimed(
         &self,
@@ -296,8 +299,16 @@ impl Engine {
         claimed: &Record,
         version: u64,
         login: &SharedLogin,
-    ) -> Result<TokenSet> {
+    ) -> Result<Option<TokenSet>> {
         pause(self.paths.env(), "claimed", ui);
+        // This process may have stood still since it claimed (a frozen VM, SIGSTOP, a slow disk) while the
+        // claim expired and another host refreshed: presenting the old refresh token now would be reuse.
+        // One check-and-set renewal right before the portal proves the claim is still ours and gives it a
+        // full TTL; the renewal thread keeps it alive from there.
+        let version = match fleet.write(ui, version, claimed)? {
+            Written::Done { version } => version,
+            Written::Conflict => return Ok(None),
+        };
         let secrets = Self::secrets(session, Some(local));
         let fenced = Mutex::new(Some(version));
         let result = fleet.renewing(claimed, &fenced, || {
@@ -311,7 +322,7 @@ impl Engine {
             Ok(fresh) => {
                 pause(self.paths.env(), "refreshed", ui);
                 self.fleet_publish_refreshed(ui, fleet, &base, fenced, &fresh);
-                Ok(fresh)
+                Ok(Some(fresh))
             }
             Err(err) if err.is_reauth_required() => {
                 base.needs_login = true;
@@ -439,7 +450,7 @@ impl Engine {
         let now = self.clock.now();
         let claim = record.as_ref().and_then(|r| r.claim.clone()).map(|c| {
             let age_s = fleet::claim_age(&read);
-            ClaimStatus { live: age_s.is_some_and(|a| a < c.ttl_s + 1), holder: c.holder, age_s, ttl_s: c.ttl_s }
+            ClaimStatus { live: age_s.is_some_and(|a| a < c.ttl_s.saturating_add(1)), holder: c.holder, age_s, ttl_s: c.ttl_s }
         });
         Ok(FleetStatus {
             profile: name.to_string(),

@@ -156,10 +156,16 @@ impl Fleet {
 
     /// Starts `token` on `host` with the pause hook at `step`, and returns once it announced the pause.
     fn paused_at(&self, host: usize, step: &str) -> Child {
+        self.paused_for(host, step, 60_000).0
+    }
+
+    /// `paused_at`, pausing `ms` milliseconds; its stdout is piped, and the rest of its stderr is
+    /// drained by a thread (so it can go on) whose result is the whole stderr.
+    fn paused_for(&self, host: usize, step: &str, ms: u64) -> (Child, std::thread::JoinHandle<String>) {
         let mut child = self
             .cmd(host, &["-v", "token"])
-            .env("AGE_OAUTH_INTERNAL_FLEET_PAUSE", format!("{step}:60000"))
-            .stdout(Stdio::null())
+            .env("AGE_OAUTH_INTERNAL_FLEET_PAUSE", format!("{step}:{ms}"))
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -169,7 +175,11 @@ impl Fleet {
         while lines.read_line(&mut line).unwrap() > 0 {
             seen.push_str(&line);
             if line.contains(&format!("fleet test pause: {step}")) {
-                return child;
+                let rest = std::thread::spawn(move || {
+                    let _ = std::io::Read::read_to_string(&mut lines, &mut seen);
+                    seen
+                });
+                return (child, rest);
             }
             line.clear();
         }
@@ -355,6 +365,39 @@ fn a_killed_claimer_s_claim_expires_and_a_kill_after_rotation_ends_in_one_needs_
     fleet.login(3);
     all_ok(&fleet.token_everywhere(1), "after the new sign-in");
     assert_eq!(fleet.status(1)["needs_login"], false);
+}
+
+/// A claimer that stands still past its claim's TTL (SIGSTOP, a frozen VM) between claiming and calling
+/// the portal: another host takes over and refreshes; when the frozen one wakes, it must not present the
+/// refresh token that was just rotated out (reuse would revoke the grant) but adopt the new login.
+#[test]
+fn a_claimer_frozen_past_its_claim_ttl_adopts_the_takeover_s_login_instead_of_calling_the_portal() {
+    let bao = openbao();
+    let mut fleet = Fleet::new(bao, 3, 3);
+    fleet.login(0);
+    all_ok(&fleet.token_everywhere(1), "adopt");
+    fleet.expire();
+    let (mut frozen, stderr) = fleet.paused_for(0, "claimed", 3_000);
+    let pid = frozen.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let before = fleet.refreshes();
+    // Hosts 1 and 2 wait out the frozen host's claim (by the store's clock), then one of them refreshes.
+    let outs: Vec<Output> = [1, 2]
+        .map(|h| fleet.cmd(h, &["token"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let token = all_ok(&outs, "the takeover");
+    assert_eq!(fleet.refreshes() - before, 1, "one refresh by the host that took over");
+    assert!(frozen.try_wait().unwrap().is_none(), "the frozen claimer was still stopped during the takeover");
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    let out = frozen.wait_with_output().unwrap();
+    let err = stderr.join().unwrap();
+    assert_eq!(code(&out), 0, "the woken claimer adopts the new login: {err}");
+    assert_eq!(text(&out.stdout).trim(), token, "the login the other host published");
+    assert_eq!(fleet.refreshes() - before, 1, "the woken claimer never called the portal");
+    assert_eq!(fleet.reuse(), 0, "no refresh token presented twice");
+    assert_eq!(fleet.status(2)["needs_login"], false);
 }
 
 #[test]

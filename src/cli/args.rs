@@ -388,6 +388,8 @@ Exit codes: 3 not signed in on this host, 4 the store refused or could not be re
     /// Show the record: version, generation, claim holder and age (store clock), token expiry, needs_login.
     #[command(after_help = "Example:\n  age-oauth store status --profile prod --json | jq .claim")]
     Status {
+        /// One JSON object: profile, store, version, generation, claim {holder, age_s, ttl_s, live},
+        /// needs_login, token_expires_at, token_expires_in, can_decrypt, store_time.
         #[arg(long)]
         json: bool,
     },

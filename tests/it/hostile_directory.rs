@@ -477,6 +477,8 @@ fn a_fleet_store_or_its_recipients_from_the_working_directory_is_refused() {
         "mount = \"other\"".to_string(),
         format!("recipients = [\"{intruder}\"]"),
         "ca_file = \"attacker-ca.pem\"".to_string(),
+        // Whatever file a project names would be presented as this host's Vault token.
+        "token_file = \"/etc/hostname\"".to_string(),
     ];
     for (n, line) in cases.iter().enumerate() {
         let dir = home.path().join(format!("fleet-repo-{n}"));

@@ -240,13 +240,21 @@ fn the_store_holds_no_secret_in_clear_and_outsiders_cannot_decrypt() {
     let mut fleet = Fleet::new(bao, 3, 2);
     fleet.login(0);
     fleet.expire();
-    let token = all_ok(&[fleet.run(1, &["token"])], "refresh on host 1");
+    let refreshing = fleet.run(1, &["-vvv", "token"]);
+    let token = all_ok(std::slice::from_ref(&refreshing), "refresh on host 1");
     let cache = fleet.hosts[1].load_cache(PROFILE);
     let tokens = cache.tokens.expect("host 1 adopted the login");
     let refresh = tokens.refresh_token.expect("a refresh token").expose().to_string();
+    // Claim, refresh and publish at -vvv: no token, refresh token or Vault token in the log.
+    let log = text(&refreshing.stderr);
+    let vault_token = std::fs::read_to_string(&fleet.token_file).unwrap().trim().to_string();
+    assert!(log.contains("claimed the fleet refresh"), "the -vvv log covers the claim: {log}");
+    for secret in [&token, &refresh, &vault_token] {
+        assert!(!log.contains(secret.as_str()), "-vvv logged a secret: {log}");
+    }
     let raw = fleet.raw_record(bao);
     assert!(raw.contains("age-oauth/fleet/1") && raw.contains("\"ct\""), "{raw}");
-    for secret in [&token, &refresh] {
+    for secret in [&token, &refresh, &vault_token] {
         assert!(!raw.contains(secret.as_str()), "the raw record holds a secret in clear: {raw}");
     }
     // Host 2 has the same profile but its key is not among the recipients.
@@ -275,6 +283,12 @@ fn the_store_holds_no_secret_in_clear_and_outsiders_cannot_decrypt() {
 fn a_fresh_local_copy_costs_no_store_request_and_a_wrong_vault_token_is_exit_4() {
     let bao = openbao();
     let mut fleet = Fleet::new(bao, 2, 2);
+    // Host 1 reads its Vault token from its own file (as a bao-agent sink would write it).
+    let own = fleet.hosts[1].path().join("vault-token");
+    std::fs::copy(&fleet.token_file, &own).unwrap();
+    let config = std::fs::read_to_string(fleet.hosts[1].state().join("config.toml")).unwrap();
+    let config = config.replace(&fleet.token_file, &own.display().to_string());
+    std::fs::write(fleet.hosts[1].state().join("config.toml"), &config).unwrap();
     fleet.login(0);
     all_ok(&[fleet.run(1, &["token"])], "adopt");
     let audit = Path::new(bao.var("BAO_AUDIT_LOG"));
@@ -284,20 +298,13 @@ fn a_fresh_local_copy_costs_no_store_request_and_a_wrong_vault_token_is_exit_4()
     let audit_text = std::fs::read_to_string(audit).unwrap_or_default();
     let touching: usize = audit_text.lines().skip(before).filter(|l| l.contains(&path)).count();
     assert_eq!(touching, 0, "a fresh local copy makes no store request");
-    // A wrong Vault token: exit 4, saying what was tried.
-    let bad = fleet.hosts[1].path().join("bad-token");
-    std::fs::write(&bad, "s.not-a-real-token").unwrap();
-    let config = std::fs::read_to_string(fleet.hosts[1].state().join("config.toml")).unwrap();
-    std::fs::write(
-        fleet.hosts[1].state().join("config.toml"),
-        config.replace(&fleet.token_file, &bad.display().to_string()),
-    )
-    .unwrap();
+    // A wrong Vault token in that file (revoked, mistyped): exit 4, saying what was tried.
+    std::fs::write(&own, "s.not-a-real-token").unwrap();
     fleet.expire();
     let out = fleet.run(1, &["token"]);
     let err = text(&out.stderr);
     assert_eq!(code(&out), 4, "{err}");
-    assert!(err.contains("refused the Vault token") && err.contains("tried:") && err.contains("bad-token"), "{err}");
+    assert!(err.contains("refused the Vault token") && err.contains("tried:") && err.contains("vault-token"), "{err}");
     assert!(!err.contains("s.not-a-real-token"), "the token itself is never printed: {err}");
     // An unreachable store: exit 4, naming what was tried.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();

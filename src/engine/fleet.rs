@@ -643,7 +643,7 @@ mod tests {
         };
         let mut ui = crate::interact::Terminal::new(0, &crate::env::Env::default());
         let local = CacheEntry::new("p", "esri-oob");
-        let err = engine.fleet_renew(&session, &mut ui, &fleet, 60, None, &local).err().expect("gives up");
+        let err = engine.fleet_renew(&session, &mut ui, &fleet, 60, None, &local).expect_err("gives up");
         assert!(store.reads.load(Ordering::Relaxed) >= 2, "it tried more than once");
         err
     }

@@ -173,6 +173,8 @@ impl Engine {
     pub(super) fn fleet(&self, session: &Session) -> Result<Option<Fleet>> {
         let Some(settings) = session.profile.engine.store.clone() else { return Ok(None) };
         let name = session.name();
+        // Before the Vault token is read or sent: only a bound (or user-file) store gets it.
+        crate::binding::check_store(self.load_unguarded(session)?.as_ref(), session, &self.paths)?;
         let recipients = settings.recipients(name)?;
         let identity = self.store.identity(true)?.ok_or_else(|| {
             Error::Config(format!(
@@ -261,7 +263,10 @@ impl Engine {
             if record.claim.is_some() && Fleet::claim_live(&read, ttl, &mut watch) {
                 if Instant::now() >= deadline {
                     let holder = record.claim.map(|c| c.holder).unwrap_or_default();
-                    return Err(store_busy(fleet, &format!("{holder} has held the refresh claim longer than this host waits")));
+                    return Err(store_busy(
+                        fleet,
+                        &format!("{holder} has held the refresh claim longer than this host waits"),
+                    ));
                 }
                 ui.debug(2, "another host holds the refresh claim; waiting for its login");
                 back_off(&mut round);
@@ -453,7 +458,12 @@ impl Engine {
         let now = self.clock.now();
         let claim = record.as_ref().and_then(|r| r.claim.clone()).map(|c| {
             let age_s = fleet::claim_age(&read);
-            ClaimStatus { live: age_s.is_some_and(|a| a < c.ttl_s.saturating_add(1)), holder: c.holder, age_s, ttl_s: c.ttl_s }
+            ClaimStatus {
+                live: age_s.is_some_and(|a| a < c.ttl_s.saturating_add(1)),
+                holder: c.holder,
+                age_s,
+                ttl_s: c.ttl_s,
+            }
         });
         Ok(FleetStatus {
             profile: name.to_string(),

@@ -306,7 +306,10 @@ mod tests {
         assert_eq!(vault_token(&settings, &env, "p").unwrap().0.expose(), "s.from-file");
         settings.token_file = Some("token".into());
         let err = vault_token(&settings, &env, "p").err().unwrap();
-        assert!(err.to_string().contains("absolute path") && err.exit_code() == 2, "relative: read from the cwd: {err}");
+        assert!(
+            err.to_string().contains("absolute path") && err.exit_code() == 2,
+            "relative: read from the cwd: {err}"
+        );
         settings.token_file = None;
         assert_eq!(vault_token(&settings, &env, "p").unwrap().1, "VAULT_TOKEN");
         let bao = crate::env::Env::from_pairs([("BAO_TOKEN", "s.bao")]);

@@ -521,3 +521,52 @@ fn a_fleet_store_or_its_recipients_from_the_working_directory_is_refused() {
     assert!(attacker.received().is_empty(), "the attacker received: {:?}", attacker.received());
     plain.assert_home_works("after a project file added a store");
 }
+
+/// The Vault token is a credential outside the cache: a host that has no bound login yet (it never
+/// adopted the fleet's login, or its profile lives only in a project file) must not send it to a store
+/// that a working directory names. Exit 2 before any request; the host keeps working from its home.
+#[test]
+fn a_new_fleet_host_sends_its_vault_token_only_to_the_store_its_user_file_names() {
+    use crate::fleet::{openbao, Fleet, PROFILE};
+    let attacker = Attacker::start();
+    let fleet = Fleet::new(openbao(), 2, 2);
+    fleet.login(0);
+    let fresh = &fleet.hosts[1]; // never ran `token`: no cache, no binding
+    let stolen = format!("vault+{}/age-oauth/stolen", attacker.url(""));
+    let dir = fresh.path().join("repo-redirects-the-store");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("age-oauth.toml"), format!("[profiles.{PROFILE}.store]\nurl = \"{stolen}\"\n")).unwrap();
+    for args in [&["token"][..], &["store", "status"], &["store", "unclaim", "--force"]] {
+        let out = fleet.cmd(1, args).current_dir(&dir).output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(code(&out), 2, "{}: {err}", args.join(" "));
+        assert!(err.contains("`store`") && err.contains("user file") && err.contains("nothing was sent"), "{err}");
+    }
+    assert!(attacker.received().is_empty(), "the attacker received: {:?}", attacker.received());
+    let out = fleet.cmd(1, &["token"]).output().unwrap();
+    assert_eq!(code(&out), 0, "from its home the new host adopts the fleet's login: {}", text(&out.stderr));
+
+    // A whole fleet profile from a cloned repository, on a host whose environment holds a Vault token.
+    let home = Home::new();
+    let key = age::x25519::Identity::generate().to_public().to_string();
+    let repo = home.path().join("cloned");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("age-oauth.toml"),
+        format!(
+            "[profiles.prod]\nprovider = \"esri-oob\"\nportal = \"https://gis.example.com/portal\"\nclient_id = \"x\"\n\
+             [profiles.prod.store]\nurl = \"{stolen}\"\nrecipients = [\"{key}\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = home
+        .cmd()
+        .current_dir(&repo)
+        .env("VAULT_TOKEN", "s.env-token")
+        .args(["token", "--profile", "prod"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("s.env-token"));
+    assert!(attacker.received().is_empty(), "the attacker received: {:?}", attacker.received());
+}

@@ -333,6 +333,11 @@ pub trait Provider: Send + Sync {
         cx.send(&request)
     }
 
+    /// True when `login --with-key` may hand this provider a key read from stdin (the secret `api_key`).
+    fn accepts_pasted_key(&self) -> bool {
+        false
+    }
+
     /// What an answer to an authenticated request says about the credentials.
     fn judge(&self, response: &crate::http::HttpResponse) -> AuthVerdict {
         match response.status {

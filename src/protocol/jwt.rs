@@ -85,6 +85,28 @@ pub fn verify_signature(token: &str, jwks: &Value) -> Result<Map<String, Value>>
     Ok(data.claims)
 }
 
+/// What an API key that is a JWT says about itself, read WITHOUT checking its signature: the key is
+/// ours to send, not to trust, so only its own claims about when it expires are read (through
+/// `jsonwebtoken`, not a hand-made base64 split). `exp` is seconds since the Unix epoch, UTC by
+/// definition (RFC 7519 §2 NumericDate): no local time zone is involved anywhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnverifiedKeyClaims {
+    /// `exp`, when present and a non-negative integer.
+    pub expires_at: Option<u64>,
+    /// `sub` or `username`/`name` when present (never a credential).
+    pub subject: Option<String>,
+}
+
+/// Reads `exp` (and a subject) from a JWT without verifying it; `None` when `token` is no JWT
+/// (static keys of other shapes: ArcGIS API keys, opaque strings).
+pub fn unverified_key_claims(token: &str) -> Option<UnverifiedKeyClaims> {
+    let claims: Map<String, Value> = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
+    let subject = ["username", "preferred_username", "name", "email", "sub"]
+        .iter()
+        .find_map(|k| claims.get(*k).and_then(Value::as_str).map(String::from));
+    Some(UnverifiedKeyClaims { expires_at: claims.get("exp").and_then(Value::as_u64), subject })
+}
+
 /// What the claims of an id_token must say (OpenID Connect Core §3.1.3.7).
 pub struct Expectations<'a> {
     /// The issuer the token must name.

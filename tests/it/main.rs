@@ -4,6 +4,9 @@
 
 mod common;
 
+// issue 11
+mod api_key;
+
 mod bad_input;
 mod bad_inputs_table;
 mod cli;

@@ -303,3 +303,30 @@ fn mint_errors_are_named() {
     assert!(text(&out.stderr).contains("HTTP 500, expected 201"), "{}", text(&out.stderr));
     assert!(!home.cache_file("conda").exists() || home.load_cache("conda").tokens.is_none());
 }
+
+/// providers/anaconda.toml: the real anaconda.com values (anaconda-auth 0.15's public client, the
+/// discovery document on anaconda.com naming the issuer on auth.anaconda.com, both mint paths, the
+/// key scopes), and it builds; every URL it names is https and bound.
+#[test]
+fn the_anaconda_template_holds_the_real_service_values_and_builds() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("providers/anaconda.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let config = age_oauth::Config::from_parts(vec![(path, text)], Default::default(), Default::default()).unwrap();
+    let resolved = config.resolve("anaconda", &[]).unwrap();
+    let v = &resolved.provider_values;
+    assert_eq!(v["client_id"], "b4ad7f1d-c784-46b5-a9fe-106e50441f5a");
+    assert_eq!(v["issuer"], "https://auth.anaconda.com/api/auth");
+    assert_eq!(v["discovery_url"], "https://anaconda.com/.well-known/openid-configuration");
+    assert_eq!(
+        v["mint_url"],
+        serde_json::json!(["https://anaconda.com/api/auth/api-keys", "https://anaconda.com/api/iam/api-keys"])
+    );
+    assert_eq!(v["key_scopes"], serde_json::json!(["cloud:read", "cloud:write", "repo:read"]));
+    let settings = age_oauth::providers::ProfileSettings { profile: "anaconda".into(), values: v.clone() };
+    let provider = (resolved.provider.build)(&settings).unwrap();
+    let origins: Vec<String> = provider.origins().iter().map(|o| o.origin.to_string()).collect();
+    for want in ["https://anaconda.com:443", "https://auth.anaconda.com:443"] {
+        assert!(origins.iter().any(|o| o == want), "{want} is bound: {origins:?}");
+    }
+    assert_eq!(provider.service_url().as_deref(), Some("https://anaconda.com"));
+}

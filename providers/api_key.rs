@@ -104,9 +104,20 @@ pub struct ApiKeySettings {
     /// The User-Agent sent (some services refuse requests without one).
     #[serde(default = "default_user_agent")]
     pub user_agent: String,
-    /// Sent as the `Api-Version` header when set.
-    #[serde(default)]
+    /// Sent as the `Api-Version` header when set (a number is taken as its text: `--set api_version=3`).
+    #[serde(default, deserialize_with = "text_or_number")]
+    #[schemars(with = "Option<String>")]
     pub api_version: Option<String>,
+}
+
+/// A string, or a number read from the command line or the environment, as its text.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Option<String>, D::Error> {
+    Ok(match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(other) => return Err(serde::de::Error::custom(format!("expected a string, got {other}"))),
+    })
 }
 
 fn default_flow() -> Flow {

@@ -28,6 +28,7 @@
 #![warn(clippy::too_many_lines, clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap)]
 
 mod binding;
+mod client;
 mod clock;
 mod config;
 #[cfg(feature = "sandbox")]
@@ -60,6 +61,7 @@ pub mod providers;
 pub mod sandbox;
 
 pub use binding::{Binding, BoundOrigin, Origin, Trust};
+pub use client::{Client, ClientError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     loose_value, remove_profile, write_profile, Config, FlagValue, Origin as ValueOrigin, ResolvedProfile,

@@ -109,7 +109,11 @@ impl Engine {
     /// unreachable) and the cached token has not expired yet, that token is returned
     /// with a warning: the server being down is no reason to fail a script early.
     pub fn token(&self, session: &mut Session, ui: &mut dyn Interaction, min_ttl: u64) -> Result<TokenSet> {
-        let session = &*session;
+        self.token_of(session, ui, min_ttl)
+    }
+
+    /// `token` for a shared session (the library's `Client` holds one across threads).
+    pub(crate) fn token_of(&self, session: &Session, ui: &mut dyn Interaction, min_ttl: u64) -> Result<TokenSet> {
         // AGE_OAUTH_API_KEY wins: no cache read or written, no network.
         if let Some(tokens) = self.env_tokens(session)? {
             return Ok(tokens);

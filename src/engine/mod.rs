@@ -1,6 +1,7 @@
 //! The engine: runs a provider's flow, keeps the result in the encrypted cache, refreshes under a lock.
 //! Every cache write goes through `Engine::update`: lock the sidecar → guarded re-read → change → bind → atomic write.
 
+mod direct;
 mod env_key;
 pub mod federation;
 mod flows;

@@ -6,6 +6,7 @@ mod common;
 
 // issue 11
 mod api_key;
+mod client;
 
 mod bad_input;
 mod bad_inputs_table;

@@ -1,0 +1,230 @@
+//! `Client`: a blocking HTTP client for Rust programs that adds a profile's credential in its
+//! provider's style, refreshes it before it expires, and on a rejected token (HTTP 401, ArcGIS
+//! 498/499 even inside an HTTP 200 body) refreshes once and retries once. 403 is reported, never retried.
+
+use crate::engine::{Engine, Session};
+use crate::error::{Error, ServerErrorKind};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::interact::Interaction;
+use crate::registry::{AuthVerdict, Secrets};
+use crate::token::TokenSet;
+use std::sync::{Arc, Mutex};
+
+/// What went wrong with a request through a [`Client`]: the four outcomes a caller acts on
+/// differently, and the local set-up (configuration, cache) that prevented a request at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No usable credential: a person must run `age-oauth login` (or fix `AGE_OAUTH_API_KEY`).
+    #[error("{message}; run `age-oauth login --profile {profile}`")]
+    LoginRequired {
+        /// The profile.
+        profile: String,
+        /// Why.
+        message: String,
+    },
+    /// The server took the credential but does not allow this request (HTTP 403, ArcGIS 403): not retried.
+    #[error("HTTP {status}: the credential of profile '{profile}' is not allowed to do this: {message}")]
+    Forbidden {
+        /// The profile.
+        profile: String,
+        /// The HTTP status.
+        status: u16,
+        /// The server's words (printable, shortened).
+        message: String,
+    },
+    /// The server failed or refused in a way no credential fixes (HTTP 5xx, a token endpoint's error).
+    #[error("server error{}: {message}", status.map(|s| format!(" (HTTP {s})")).unwrap_or_default())]
+    Server {
+        /// The HTTP status, when there was one.
+        status: Option<u16>,
+        /// What happened.
+        message: String,
+    },
+    /// The server could not be reached or did not answer in time.
+    #[error("transport: {0}")]
+    Transport(String),
+    /// The configuration, the cache or the request itself is wrong (see the inner error).
+    #[error(transparent)]
+    Setup(Error),
+}
+
+impl ClientError {
+    fn from_engine(profile: &str, e: Error) -> ClientError {
+        match e {
+            Error::LoginRequired { profile, message } => ClientError::LoginRequired { profile, message },
+            Error::TokenRejected(message) => ClientError::LoginRequired { profile: profile.to_string(), message },
+            Error::Server(s) => match s.kind {
+                ServerErrorKind::Unreachable | ServerErrorKind::Timeout => ClientError::Transport(s.message),
+                ServerErrorKind::Status(status) => ClientError::Server { status: Some(status), message: s.message },
+                ServerErrorKind::Refused => ClientError::Server { status: None, message: s.message },
+            },
+            other => ClientError::Setup(other),
+        }
+    }
+}
+
+/// The person at the keyboard, for a library: nobody. Nothing is printed, nothing is asked.
+struct Unattended;
+
+impl Interaction for Unattended {
+    fn can_prompt(&self) -> bool {
+        false
+    }
+    fn info(&mut self, _message: &str) {}
+    fn warn(&mut self, _message: &str) {}
+    fn debug(&mut self, _level: u8, _message: &str) {}
+    fn open_browser(&mut self, _url: &str) -> std::result::Result<(), String> {
+        Err("a library client opens no browser".into())
+    }
+    fn read_line(&mut self, _prompt: &str) -> crate::error::Result<Option<String>> {
+        Ok(None)
+    }
+    fn read_secret(&mut self, _prompt: &str) -> crate::error::Result<Option<crate::secret::Secret>> {
+        Ok(None)
+    }
+}
+
+/// The credential in use and the secrets its sends may need (web-tier passwords), kept in memory
+/// until the credential nears its end: a request then costs no cache read.
+type Held = Arc<(TokenSet, Secrets)>;
+
+/// A blocking HTTP client for one profile (see the crate documentation for an example).
+///
+/// Requests may only go to the origins the profile's credentials belong to (its `portal`,
+/// `api_url`...), unless [`Client::allow_other_host`] says otherwise. The client is `Sync`: share
+/// it between threads; requests run in parallel, refreshes one at a time under the profile's lock.
+pub struct Client {
+    engine: Engine,
+    session: Session,
+    held: Mutex<Option<Held>>,
+    allow_other_host: bool,
+}
+
+impl Client {
+    /// A client over an engine and a session (a profile with its provider built).
+    pub fn new(engine: Engine, session: Session) -> Client {
+        Client { engine, session, held: Mutex::new(None), allow_other_host: false }
+    }
+
+    /// A client for profile `name` as the `age-oauth` command sees it: the user's configuration, the
+    /// working directory's `age-oauth.toml` and `.env`, the `AGE_OAUTH_*` environment.
+    pub fn for_profile(name: &str) -> Result<Client, ClientError> {
+        let env = crate::env::process();
+        let paths = crate::paths::Paths::from_env(env).map_err(ClientError::Setup)?;
+        let clock = crate::clock::from_env(env).map_err(ClientError::Setup)?;
+        let engine = Engine::with_clock(paths, clock);
+        let cwd = std::env::current_dir()
+            .map_err(|e| ClientError::Setup(Error::io("cannot read the working directory", e)))?;
+        let session = engine.open(&cwd, Some(name)).map_err(ClientError::Setup)?;
+        Ok(Client::new(engine, session))
+    }
+
+    /// Lets requests go to hosts outside the profile's origins (the credential goes with them).
+    #[must_use]
+    pub fn allow_other_host(mut self, allow: bool) -> Client {
+        self.allow_other_host = allow;
+        self
+    }
+
+    /// The profile's name.
+    pub fn profile(&self) -> &str {
+        self.session.name()
+    }
+
+    /// `GET url` with the credential.
+    pub fn get(&self, url: &str) -> Result<HttpResponse, ClientError> {
+        self.send(&HttpRequest::get(url))
+    }
+
+    /// Sends `request` with the credential; see the type's documentation for the rules.
+    /// Answers below 500 that are not about the credential come back as they are (a 404 is the caller's).
+    pub fn send(&self, request: &HttpRequest) -> Result<HttpResponse, ClientError> {
+        let profile = self.session.name();
+        if !self.allow_other_host {
+            crate::binding::check_url(&self.session, &request.url).map_err(ClientError::Setup)?;
+        }
+        let mut ui = Unattended;
+        let held = self.held(&mut ui)?;
+        let (response, verdict) = self.send_once(&mut ui, &held, request)?;
+        match verdict {
+            AuthVerdict::Accepted => return self.accepted(response),
+            AuthVerdict::Forbidden => return Err(self.forbidden(&response)),
+            AuthVerdict::Rejected => {}
+        }
+        if self.session.env_api_key().is_some() {
+            return Err(ClientError::LoginRequired {
+                profile: profile.to_string(),
+                message: format!("the server rejects the key in AGE_OAUTH_API_KEY (HTTP {})", response.status),
+            });
+        }
+        let fresh = self
+            .engine
+            .refresh_rejected(&self.session, &mut ui, &held.0)
+            .map_err(|e| ClientError::from_engine(profile, e))?;
+        let held: Held = Arc::new((fresh, held.1.clone()));
+        *self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(held.clone());
+        let (response, verdict) = self.send_once(&mut ui, &held, request)?;
+        match verdict {
+            AuthVerdict::Accepted => self.accepted(response),
+            AuthVerdict::Forbidden => Err(self.forbidden(&response)),
+            AuthVerdict::Rejected => Err(ClientError::LoginRequired {
+                profile: profile.to_string(),
+                message: format!(
+                    "the server still rejects the refreshed credential of profile '{profile}' (HTTP {})",
+                    response.status
+                ),
+            }),
+        }
+    }
+
+    /// The held credential while it is good for the refresh margin, else a fresh one from the engine.
+    fn held(&self, ui: &mut dyn Interaction) -> Result<Held, ClientError> {
+        let now = self.engine.clock.now();
+        let margin = self.session.profile.engine.refresh_margin;
+        let mut slot = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(held) = slot.as_ref().filter(|h| h.0.valid_for(now, margin)) {
+            return Ok(held.clone());
+        }
+        // Held across the refresh: threads of this client wait for one refresh instead of racing to the lock.
+        let (tokens, secrets) = self
+            .engine
+            .token_and_secrets(&self.session, ui)
+            .map_err(|e| ClientError::from_engine(self.session.name(), e))?;
+        let held: Held = Arc::new((tokens, secrets));
+        *slot = Some(held.clone());
+        Ok(held)
+    }
+
+    fn send_once(
+        &self,
+        ui: &mut dyn Interaction,
+        held: &Held,
+        request: &HttpRequest,
+    ) -> Result<(HttpResponse, AuthVerdict), ClientError> {
+        self.engine
+            .send_with(&self.session, ui, (&held.0, &held.1), request)
+            .map_err(|e| ClientError::from_engine(self.session.name(), e))
+    }
+
+    fn accepted(&self, response: HttpResponse) -> Result<HttpResponse, ClientError> {
+        if response.status >= 500 {
+            return Err(ClientError::Server { status: Some(response.status), message: short_text(&response) });
+        }
+        Ok(response)
+    }
+
+    fn forbidden(&self, response: &HttpResponse) -> ClientError {
+        ClientError::Forbidden {
+            profile: self.session.name().to_string(),
+            status: response.status,
+            message: short_text(response),
+        }
+    }
+}
+
+/// The start of a body, printable, for error messages.
+fn short_text(response: &HttpResponse) -> String {
+    let text = String::from_utf8_lossy(&response.body);
+    let short: String = text.chars().take(300).collect();
+    crate::redact::printable(&short)
+}

@@ -497,6 +497,12 @@ impl Provider for ApiKey {
         cx.send(&request)
     }
 
+    fn authorization_headers(&self, tokens: &TokenSet) -> Option<Vec<(String, String)>> {
+        let mut headers = self.headers.clone();
+        headers.push((self.settings.header.clone(), self.key_header_value(&tokens.access_token)));
+        Some(headers)
+    }
+
     fn accepts_pasted_key(&self) -> bool {
         self.login.is_none()
     }

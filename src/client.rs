@@ -86,7 +86,7 @@ impl Interaction for Unattended {
 
 /// The credential in use and the secrets its sends may need (web-tier passwords), kept in memory
 /// until the credential nears its end: a request then costs no cache read.
-type Held = Arc<(TokenSet, Secrets)>;
+pub(crate) type Held = Arc<(TokenSet, Secrets)>;
 
 /// A blocking HTTP client for one profile (see the crate documentation for an example).
 ///
@@ -139,34 +139,86 @@ impl Client {
     /// Sends `request` with the credential; see the type's documentation for the rules.
     /// Answers below 500 that are not about the credential come back as they are (a 404 is the caller's).
     pub fn send(&self, request: &HttpRequest) -> Result<HttpResponse, ClientError> {
-        let profile = self.session.name();
-        if !self.allow_other_host {
-            crate::binding::check_url(&self.session, &request.url).map_err(ClientError::Setup)?;
+        self.check_destination(&request.url)?;
+        let held = self.credential()?;
+        let (response, verdict) = self.send_once(&held, request)?;
+        let held = match self.judged(response, verdict, false) {
+            Judged::Done(result) => return result,
+            Judged::Retry => self.refreshed_after(&held)?,
+        };
+        let (response, verdict) = self.send_once(&held, request)?;
+        self.judged(response, verdict, true).into_final(self.profile())
+    }
+
+    pub(crate) fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Refuses a URL outside the profile's origins (unless allowed), before anything is sent.
+    pub(crate) fn check_destination(&self, url: &str) -> Result<(), ClientError> {
+        if self.allow_other_host {
+            return Ok(());
         }
-        let mut ui = Unattended;
-        let held = self.held(&mut ui)?;
-        let (response, verdict) = self.send_once(&mut ui, &held, request)?;
-        match verdict {
-            AuthVerdict::Accepted => return self.accepted(response),
-            AuthVerdict::Forbidden => return Err(self.forbidden(&response)),
-            AuthVerdict::Rejected => {}
+        crate::binding::check_url(&self.session, url).map_err(ClientError::Setup)
+    }
+
+    /// The held credential while it is good for the refresh margin: no I/O, no lock but the client's.
+    pub(crate) fn fresh_held(&self) -> Option<Held> {
+        let now = self.engine.clock.now();
+        let margin = self.session.profile.engine.refresh_margin;
+        let slot = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        slot.as_ref().filter(|h| h.0.valid_for(now, margin)).cloned()
+    }
+
+    /// The held credential, or a fresh one from the engine (cache, refresh under the lock): blocking.
+    pub(crate) fn credential(&self) -> Result<Held, ClientError> {
+        if let Some(held) = self.fresh_held() {
+            return Ok(held);
         }
-        if self.session.env_api_key().is_some() {
-            return Err(ClientError::LoginRequired {
-                profile: profile.to_string(),
-                message: format!("the server rejects the key in AGE_OAUTH_API_KEY (HTTP {})", response.status),
-            });
+        // Held across the refresh: threads of this client wait for one refresh instead of racing to the lock.
+        let mut slot = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = self.engine.clock.now();
+        if let Some(held) = slot.as_ref().filter(|h| h.0.valid_for(now, self.session.profile.engine.refresh_margin)) {
+            return Ok(held.clone());
         }
+        let (tokens, secrets) = self
+            .engine
+            .token_and_secrets(&self.session, &mut Unattended)
+            .map_err(|e| ClientError::from_engine(self.session.name(), e))?;
+        let held: Held = Arc::new((tokens, secrets));
+        *slot = Some(held.clone());
+        Ok(held)
+    }
+
+    /// The server rejected `rejected`: one refresh (blocking), kept for the next requests.
+    pub(crate) fn refreshed_after(&self, rejected: &Held) -> Result<Held, ClientError> {
         let fresh = self
             .engine
-            .refresh_rejected(&self.session, &mut ui, &held.0)
-            .map_err(|e| ClientError::from_engine(profile, e))?;
-        let held: Held = Arc::new((fresh, held.1.clone()));
+            .refresh_rejected(&self.session, &mut Unattended, &rejected.0)
+            .map_err(|e| ClientError::from_engine(self.session.name(), e))?;
+        let held: Held = Arc::new((fresh, rejected.1.clone()));
         *self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(held.clone());
-        let (response, verdict) = self.send_once(&mut ui, &held, request)?;
-        match verdict {
-            AuthVerdict::Accepted => self.accepted(response),
-            AuthVerdict::Forbidden => Err(self.forbidden(&response)),
+        Ok(held)
+    }
+
+    /// What an answer means: the result, or (first answer only) "refresh once and retry".
+    pub(crate) fn judged(&self, response: HttpResponse, verdict: AuthVerdict, retried: bool) -> Judged {
+        let profile = self.session.name();
+        Judged::Done(match verdict {
+            AuthVerdict::Accepted if response.status >= 500 => {
+                Err(ClientError::Server { status: Some(response.status), message: short_text(&response) })
+            }
+            AuthVerdict::Accepted => Ok(response),
+            AuthVerdict::Forbidden => Err(ClientError::Forbidden {
+                profile: profile.to_string(),
+                status: response.status,
+                message: short_text(&response),
+            }),
+            AuthVerdict::Rejected if self.session.env_api_key().is_some() => Err(ClientError::LoginRequired {
+                profile: profile.to_string(),
+                message: format!("the server rejects the key in AGE_OAUTH_API_KEY (HTTP {})", response.status),
+            }),
+            AuthVerdict::Rejected if !retried => return Judged::Retry,
             AuthVerdict::Rejected => Err(ClientError::LoginRequired {
                 profile: profile.to_string(),
                 message: format!(
@@ -174,50 +226,33 @@ impl Client {
                     response.status
                 ),
             }),
-        }
+        })
     }
 
-    /// The held credential while it is good for the refresh margin, else a fresh one from the engine.
-    fn held(&self, ui: &mut dyn Interaction) -> Result<Held, ClientError> {
-        let now = self.engine.clock.now();
-        let margin = self.session.profile.engine.refresh_margin;
-        let mut slot = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(held) = slot.as_ref().filter(|h| h.0.valid_for(now, margin)) {
-            return Ok(held.clone());
-        }
-        // Held across the refresh: threads of this client wait for one refresh instead of racing to the lock.
-        let (tokens, secrets) = self
-            .engine
-            .token_and_secrets(&self.session, ui)
-            .map_err(|e| ClientError::from_engine(self.session.name(), e))?;
-        let held: Held = Arc::new((tokens, secrets));
-        *slot = Some(held.clone());
-        Ok(held)
-    }
-
-    fn send_once(
-        &self,
-        ui: &mut dyn Interaction,
-        held: &Held,
-        request: &HttpRequest,
-    ) -> Result<(HttpResponse, AuthVerdict), ClientError> {
+    fn send_once(&self, held: &Held, request: &HttpRequest) -> Result<(HttpResponse, AuthVerdict), ClientError> {
         self.engine
-            .send_with(&self.session, ui, (&held.0, &held.1), request)
+            .send_with(&self.session, &mut Unattended, (&held.0, &held.1), request)
             .map_err(|e| ClientError::from_engine(self.session.name(), e))
     }
+}
 
-    fn accepted(&self, response: HttpResponse) -> Result<HttpResponse, ClientError> {
-        if response.status >= 500 {
-            return Err(ClientError::Server { status: Some(response.status), message: short_text(&response) });
-        }
-        Ok(response)
-    }
+/// What to do with an answer.
+pub(crate) enum Judged {
+    /// The request's outcome.
+    Done(Result<HttpResponse, ClientError>),
+    /// The credential was rejected: refresh once and send once more.
+    Retry,
+}
 
-    fn forbidden(&self, response: &HttpResponse) -> ClientError {
-        ClientError::Forbidden {
-            profile: self.session.name().to_string(),
-            status: response.status,
-            message: short_text(response),
+impl Judged {
+    /// The outcome of a retried request (which `judged` never asks to retry again).
+    pub(crate) fn into_final(self, profile: &str) -> Result<HttpResponse, ClientError> {
+        match self {
+            Judged::Done(result) => result,
+            Judged::Retry => Err(ClientError::LoginRequired {
+                profile: profile.to_string(),
+                message: "the server still rejects the refreshed credential".into(),
+            }),
         }
     }
 }

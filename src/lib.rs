@@ -52,6 +52,8 @@
 // casts that could lose a server's absurd number silently.
 #![warn(clippy::too_many_lines, clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap)]
 
+#[cfg(feature = "reqwest")]
+mod async_client;
 mod binding;
 mod client;
 mod clock;
@@ -85,6 +87,8 @@ pub mod providers;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 
+#[cfg(feature = "reqwest")]
+pub use async_client::AsyncClient;
 pub use binding::{Binding, BoundOrigin, Origin, Trust};
 pub use client::{Client, ClientError};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -6,6 +6,8 @@ mod common;
 
 // issue 11
 mod api_key;
+#[cfg(feature = "reqwest")]
+mod async_client;
 mod client;
 
 mod bad_input;

@@ -51,7 +51,9 @@ impl AsyncClient {
         Ok(AsyncClient::with_http(client, http))
     }
 
-    /// Wraps `client` with a `reqwest` client of your own (proxies, timeouts, TLS).
+    /// Wraps `client` with a `reqwest` client of your own (proxies, timeouts, TLS). The feature builds
+    /// reqwest without a TLS crypto provider: install one first (`rustls::crypto::ring::default_provider()
+    /// .install_default()`) or give the builder a TLS configuration.
     pub fn with_http(client: Client, http: reqwest::Client) -> AsyncClient {
         AsyncClient { client: Arc::new(client), http }
     }

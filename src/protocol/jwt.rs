@@ -168,6 +168,22 @@ mod tests {
     use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
     use serde_json::json;
 
+    /// An API key's `exp` is read without any key (whatever signs it), as UTC seconds; keys that are
+    /// no JWT, or JWTs without a numeric `exp`, have no expiry; garbage is no JWT.
+    #[test]
+    fn an_api_keys_expiry_is_read_without_verifying_it() {
+        let (key, _) = ec_key("k");
+        let token =
+            encode(&Header::new(Algorithm::ES256), &json!({"exp": 1_767_225_600u64, "username": "ci"}), &key).unwrap();
+        let claims = unverified_key_claims(&token).unwrap();
+        assert_eq!((claims.expires_at, claims.subject.as_deref()), (Some(1_767_225_600), Some("ci")));
+        let unsigned = format!("{}.{}.", b64url(br#"{"alg":"none"}"#), b64url(br#"{"exp":"soon"}"#));
+        assert_eq!(unverified_key_claims(&unsigned).map(|c| c.expires_at), Some(None));
+        for not_a_jwt in ["AAPTxy-arcgis-key", "a.b.c", "", "...."] {
+            assert_eq!(unverified_key_claims(not_a_jwt), None, "{not_a_jwt}");
+        }
+    }
+
     /// A fresh P-256 key: its PKCS#8 form for signing and its JWK.
     fn ec_key(kid: &str) -> (EncodingKey, Value) {
         let rng = SystemRandom::new();

@@ -99,6 +99,12 @@ fn the_environment_key_wins_for_every_provider_without_cache_or_network() {
         assert_eq!(v["fields"]["credential"]["source"], "environment (AGE_OAUTH_API_KEY)", "{profile}: {v}");
         assert!(!contains(&out.stdout, key), "{profile}: profile show printed the key");
     }
+    // whoami says where the credential came from (the api-key profile has no whoami_url: no network).
+    let out = run_env(&home, &with_key, &["whoami", "--profile", "ak", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    assert_eq!(v["details"]["credential_source"], "environment (AGE_OAUTH_API_KEY)", "{}", text(&out.stderr));
+    let out = run_env(&home, &with_key, &["whoami", "--profile", "ak"]);
+    assert!(text(&out.stderr).contains("credential from the environment"), "{}", text(&out.stderr));
     assert_no_cache_and_no_copy(&home, key, "after every command with AGE_OAUTH_API_KEY");
     // Empty is unset: the profiles are simply not logged in.
     for (profile, _, _) in &cases {

@@ -22,7 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // What `age-oauth login --profile conda --with-key` does with the key it reads from stdin.
     let key = Secret::new(service.issue_key(3600));
     session.profile.secret_overrides.set("api_key", key, age_oauth::providers::SecretOrigin::Prompt);
-    engine.login(&mut session, &mut Terminal::new(0), true, true)?;
+    engine.login(&mut session, &mut Terminal::new(0, &age_oauth::Env::default()), true, true)?;
 
     let client = Client::new(engine, session);
     let response = client.get(&service.account_url())?;

@@ -13,7 +13,8 @@ use std::sync::Arc;
 ///
 /// ```no_run
 /// # async fn example() -> Result<(), age_oauth::ClientError> {
-/// let client = age_oauth::AsyncClient::new(age_oauth::Client::for_profile("prod")?)?;
+/// let env = age_oauth::Env::from_process();
+/// let client = age_oauth::AsyncClient::new(age_oauth::Client::for_profile("prod", &env)?)?;
 /// let answer = client.get("https://gis.example.com/portal/sharing/rest/portals/self?f=json").await?;
 /// println!("{}", String::from_utf8_lossy(&answer.body));
 /// # Ok(()) }

@@ -107,9 +107,9 @@ impl Client {
     }
 
     /// A client for profile `name` as the `age-oauth` command sees it: the user's configuration, the
-    /// working directory's `age-oauth.toml` and `.env`, the `AGE_OAUTH_*` environment.
-    pub fn for_profile(name: &str) -> Result<Client, ClientError> {
-        let env = crate::env::process();
+    /// working directory's `age-oauth.toml` and `.env`, and the `AGE_OAUTH_*` variables of `env`
+    /// (usually `Env::from_process()`, taken once by the program: the library reads no variable itself).
+    pub fn for_profile(name: &str, env: &crate::env::Env) -> Result<Client, ClientError> {
         let paths = crate::paths::Paths::from_env(env).map_err(ClientError::Setup)?;
         let clock = crate::clock::from_env(env).map_err(ClientError::Setup)?;
         let engine = Engine::with_clock(paths, clock);
@@ -150,6 +150,8 @@ impl Client {
         self.judged(response, verdict, true).into_final(self.profile())
     }
 
+    /// The session, for the `reqwest` feature's `AsyncClient`.
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
     pub(crate) fn session(&self) -> &Session {
         &self.session
     }

@@ -30,7 +30,7 @@ impl AsyncClient {
     /// (the operating system's store, or the profile's CA bundle). `verify_ssl = false` is refused here.
     pub fn new(client: Client) -> Result<AsyncClient, ClientError> {
         let verify = client.session().profile.engine.verify_ssl.to_verify();
-        let trust = crate::http::Trust::load(&verify).map_err(ClientError::Setup)?.ok_or_else(|| {
+        let trust = crate::http::Trust::load(&verify, client.env()).map_err(ClientError::Setup)?.ok_or_else(|| {
             ClientError::Setup(Error::Config(format!(
                 "profile '{}' has verify_ssl = false, which AsyncClient does not do; pass your own \
                  reqwest client to AsyncClient::with_http if you must",

@@ -150,6 +150,12 @@ impl Client {
         self.judged(response, verdict, true).into_final(self.profile())
     }
 
+    /// The environment snapshot the client was built with, for the `reqwest` feature's `AsyncClient`.
+    #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
+    pub(crate) fn env(&self) -> &crate::env::Env {
+        self.engine.paths.env()
+    }
+
     /// The session, for the `reqwest` feature's `AsyncClient`.
     #[cfg_attr(not(feature = "reqwest"), allow(dead_code))]
     pub(crate) fn session(&self) -> &Session {

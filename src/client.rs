@@ -97,13 +97,15 @@ pub struct Client {
     engine: Engine,
     session: Session,
     held: Mutex<Option<Held>>,
+    /// Taken by the one thread fetching a credential from the engine.
+    fetching: Mutex<()>,
     allow_other_host: bool,
 }
 
 impl Client {
     /// A client over an engine and a session (a profile with its provider built).
     pub fn new(engine: Engine, session: Session) -> Client {
-        Client { engine, session, held: Mutex::new(None), allow_other_host: false }
+        Client { engine, session, held: Mutex::new(None), fetching: Mutex::new(()), allow_other_host: false }
     }
 
     /// A client for profile `name` as the `age-oauth` command sees it: the user's configuration, the
@@ -183,18 +185,18 @@ impl Client {
         if let Some(held) = self.fresh_held() {
             return Ok(held);
         }
-        // Held across the refresh: threads of this client wait for one refresh instead of racing to the lock.
-        let mut slot = self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let now = self.engine.clock.now();
-        if let Some(held) = slot.as_ref().filter(|h| h.0.valid_for(now, self.session.profile.engine.refresh_margin)) {
-            return Ok(held.clone());
+        // One thread fetches while the others wait here, not on `held`: a reader (an async task on its
+        // executor thread) only ever takes `held` for a moment, never across the network.
+        let _gate = self.fetching.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(held) = self.fresh_held() {
+            return Ok(held); // fetched meanwhile by the thread we waited for
         }
         let (tokens, secrets) = self
             .engine
             .token_and_secrets(&self.session, &mut Unattended)
             .map_err(|e| ClientError::from_engine(self.session.name(), e))?;
         let held: Held = Arc::new((tokens, secrets));
-        *slot = Some(held.clone());
+        *self.held.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(held.clone());
         Ok(held)
     }
 

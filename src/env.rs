@@ -113,6 +113,17 @@ pub const EXEC: Var = Var { name: "AGE_OAUTH_EXEC", description: "Set for `exec`
 /// `AGE_OAUTH_API_KEY`: An API key (or any bearer token) for the selected profile, whatever its provider.
 pub const API_KEY: Var = Var { name: "AGE_OAUTH_API_KEY", description: "An API key for the selected profile, whatever its provider: `token` prints it, `request`, `exec` and the library's `Client` send it in the provider's own style (`Authorization: Bearer`, `X-Esri-Authorization: Bearer` for ArcGIS). No cache is read or written and no network call is made to get it; `status`, `whoami` and `profile show` say the credential came from the environment. Empty means unset. A JWT whose `exp` has passed is refused (exit 3).", secret: true };
 // --- issue 11: end
+/// `VAULT_TOKEN`: The Vault / OpenBao token for a profile's fleet store (issue 13), when its `store.token_file` is not set.
+pub const VAULT_TOKEN: Var = Var { name: "VAULT_TOKEN", description: "The Vault / OpenBao token a profile with a fleet store (`[profiles.P.store]`) reads and writes its shared record with, when `store.token_file` is not set. Sent only to the store URL the login is bound to.", secret: true };
+/// `BAO_TOKEN`: OpenBao's name for the same token, read when VAULT_TOKEN is not set.
+pub const BAO_TOKEN: Var = Var {
+    name: "BAO_TOKEN",
+    description:
+        "OpenBao's name for the fleet store token, read when neither `store.token_file` nor VAULT_TOKEN is set.",
+    secret: true,
+};
+/// `AGE_OAUTH_INTERNAL_FLEET_PAUSE`: test hook that stops a fleet refresher at one step.
+pub const INTERNAL_FLEET_PAUSE: Var = Var { name: "AGE_OAUTH_INTERNAL_FLEET_PAUSE", description: "Internal, for age-oauth's own tests only: `claimed:MS` or `refreshed:MS` makes a fleet refresher announce the step on stderr and sleep MS milliseconds there (so a test can kill it at that moment). Never needed in normal use.", secret: false };
 
 /// The variables age-oauth reads with a fixed meaning (profile fields `AGE_OAUTH_<FIELD>` come on top).
 pub const READ: &[Var] = &[
@@ -136,6 +147,9 @@ pub const READ: &[Var] = &[
     HOME,
     APPDATA,
     API_KEY,
+    VAULT_TOKEN,
+    BAO_TOKEN,
+    INTERNAL_FLEET_PAUSE,
 ];
 
 /// The variables age-oauth sets for others (`exec`'s command, `token --format env`).

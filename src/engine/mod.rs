@@ -4,6 +4,7 @@
 mod direct;
 mod env_key;
 pub mod federation;
+mod fleet;
 mod flows;
 mod update;
 

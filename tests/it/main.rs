@@ -20,6 +20,7 @@ mod doctor;
 mod engine_refresh;
 mod engine_shape;
 mod esri_token;
+mod fleet;
 mod fuzz_properties;
 mod generated;
 mod headless;

@@ -52,9 +52,13 @@ pub(crate) enum Command {
     Connections(ConnectionsCommand),
     /// Sign in (opens a browser or asks for a code) and cache the tokens.
     #[command(
-        after_help = "Examples:\n  age-oauth login --profile prod\n  age-oauth login --profile prod --no-browser   # print the URL, read the code from stdin"
+        after_help = "Examples:\n  age-oauth login --profile prod\n  age-oauth login --profile prod --no-browser   # print the URL, read the code from stdin\n  \
+age-oauth login --profile api --with-key < key.txt   # an api-key profile with key_source = \"static\""
     )]
     Login {
+        /// Read an API key from stdin and keep it encrypted (api-key profiles with key_source = "static").
+        #[arg(long, conflicts_with = "no_browser")]
+        with_key: bool,
         /// Do not open a browser: print the URL and read the answer from stdin.
         #[arg(long)]
         no_browser: bool,

@@ -6,5 +6,6 @@ pub mod jwt;
 pub mod loopback;
 pub mod negotiate;
 pub mod oauth2;
+pub mod oidc;
 pub mod password;
 pub mod pkce;

@@ -26,6 +26,10 @@ pub(super) struct Incoming {
     pub(super) referer: Option<String>,
     /// The caller's IP address, for `client=requestip` tokens.
     pub(super) remote_ip: Option<String>,
+    /// The method as sent (`DELETE` for the Anaconda-style key delete).
+    pub(super) method: String,
+    /// Every header as sent (name, value), for simulators that check what reached them.
+    pub(super) headers: Vec<(String, String)>,
 }
 
 impl Incoming {
@@ -99,7 +103,12 @@ pub(super) fn read_incoming(request: &mut tiny_http::Request) -> Incoming {
     let bearer = bearer_from("X-Esri-Authorization").or_else(|| bearer_from("Authorization"));
     let referer = request.headers().iter().find(|h| h.field.equiv("Referer")).map(|h| h.value.as_str().to_string());
     let remote_ip = request.remote_addr().map(|a| a.ip().to_string());
+    let method = request.method().as_str().to_string();
+    let headers =
+        request.headers().iter().map(|h| (h.field.as_str().to_string(), h.value.as_str().to_string())).collect();
     Incoming {
+        method,
+        headers,
         is_post,
         path: path.to_string(),
         params,

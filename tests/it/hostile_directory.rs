@@ -455,6 +455,45 @@ fn cache_export_in_a_hostile_directory_is_refused_and_an_export_from_home_works_
     assert!(attacker.received().is_empty(), "{:?}", attacker.received());
 }
 
+// --- issue 11: the api-key provider
+/// An `api-key` profile minted after a device login at the Anaconda-style simulator: every setting that
+/// names a destination (the API, the issuer, the discovery document, each mint URL, whoami) and the trust.
+#[test]
+fn api_key_api_url_issuer_discovery_mint_whoami_and_trust() {
+    use age_oauth::sandbox::{AnacondaSim, AnacondaSimConfig};
+    let attacker = Attacker::start();
+    let sim = AnacondaSim::start(AnacondaSimConfig::default()).unwrap();
+    sim.oidc_faults(|f| (f.device_interval, f.device_pending_polls) = (Some(1), 0));
+    let home = Home::new();
+    let mint = sim.mint_urls().join(" ");
+    let out = home.run(&[
+        "profile",
+        "add",
+        "conda",
+        "--provider",
+        "api-key",
+        "--set",
+        &format!("api_url={}", sim.site()),
+        "--set",
+        &format!("issuer={}", sim.issuer()),
+        "--set",
+        &format!("discovery_url={}", sim.discovery_url()),
+        "--client-id",
+        &sim.client_id(),
+        "--set",
+        &format!("mint_url={mint}"),
+        "--set",
+        &format!("whoami_url={}", sim.account_url()),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = home.run(&["login", "--profile", "conda"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let works = strings(&[&["token", "--profile", "conda"]]).remove(0);
+    let bound = Bound { home, profile: "conda", env: vec![], works, _servers: vec![Box::new(sim)] };
+    let settings = ["api_url", "issuer", "discovery_url", "mint_url", "whoami_url", "verify_ssl"];
+    assert_refused_everywhere(&bound, &attacker, &settings, &token_commands(&attacker));
+}
+
 // ------------------------------------------------------------------------------------------------
 // Fleet stores (issue 13): the store's URL, mount, CA and recipients are part of the binding
 // ------------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ use clap::{CommandFactory, FromArgMatches};
 
 fn main() {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    // `token` (scripts run it in loops) is parsed without building clap's whole tree; the whole tree
-    // parses everything else, and answers help, `--version` and errors.
+    // `token` as scripts write it (they run it in loops) is read without building clap's whole tree
+    // (`cli::token_command`); the whole tree parses everything else and answers help, `--version` and errors.
     let cli = age_oauth::cli::token_command(&args).unwrap_or_else(|| {
         let mut command = age_oauth::cli::Cli::command();
         let matches = command.try_get_matches_from_mut(args).unwrap_or_else(|e| e.exit());

@@ -658,7 +658,7 @@ mod jwks_tests {
             header.kid = Some(kid.into());
             jsonwebtoken::encode(&header, &claims, k).unwrap()
         };
-        let mut ui = crate::interact::Terminal::new(0);
+        let mut ui = crate::interact::Terminal::new(0, &crate::env::Env::default());
         let secrets = crate::registry::Secrets::default();
         let mut cx = FlowContext {
             profile: "p",

@@ -85,8 +85,7 @@ pub fn run_demo(terminal: &mut Terminal) -> Result<i32> {
         .map_err(|e| Error::io("cannot create a temp dir", e))?;
     let paths = Paths::under(home.path().to_path_buf());
     let engine = Engine::new(paths.clone()).with_store(CacheStore::with_own_identity(paths.clone()));
-    let mut person =
-        DemoPerson { terminal: Terminal::new(terminal.verbosity), http: UreqClient::new(&VerifySsl::On)?, code: None };
+    let mut person = DemoPerson { terminal: terminal.clone(), http: UreqClient::new(&VerifySsl::On)?, code: None };
 
     step(1, &format!("A throw-away sandbox portal at {} and AGE_OAUTH_HOME={}", sim.base_url(), home.path().display()));
     let fields = serde_json::from_value(json!({ "portal": sim.base_url(), "client_id": "age-oauth-sandbox" }))

@@ -4,6 +4,7 @@
 use crate::binding::{self, Binding, Origin, Trust as BoundTrust};
 use crate::config::{Config, DOTENV_FILE, ENV_PREFIX, PROJECT_FILE};
 use crate::engine::{Engine, Session};
+use crate::env::Env;
 use crate::http::{HttpClient, HttpRequest, ProxyEnv, Route, Trust, UreqClient, VerifySsl};
 use crate::store::CacheEntry;
 use serde::Serialize;
@@ -121,9 +122,8 @@ fn config_layers(engine: &Engine, cwd: &Path) -> Check {
             format!("{label} {} (absent)", path.display())
         }
     };
-    let mut vars: Vec<String> =
-        std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()).filter(|k| k.starts_with(ENV_PREFIX)).collect();
-    vars.sort();
+    // Names only, sorted (the snapshot is a sorted map): values may be secrets.
+    let vars: Vec<&str> = engine.paths.env().with_prefix(ENV_PREFIX).map(|(k, _)| k).collect();
     let env = if vars.is_empty() { "none".to_string() } else { vars.join(", ") };
     Check::ok(
         "config layers",
@@ -187,7 +187,7 @@ fn check_profile(engine: &Engine, config: &Config, name: &str) -> Vec<Check> {
             rows.extend(origin_rows);
             worst_skew = worst_skew.max(skew.map(i64::abs));
         }
-        rows.extend(provider_probes(&session, bound));
+        rows.extend(provider_probes(engine.paths.env(), &session, bound));
     }
     rows.extend(token_rows(engine, &session, entry.as_ref(), worst_skew));
     rows
@@ -293,7 +293,7 @@ fn verify_of(trust: &BoundTrust) -> VerifySsl {
 fn check_origin(engine: &Engine, origin: &Origin, trust: &BoundTrust) -> (Vec<Check>, Option<i64>) {
     let label = |what: &str| format!("{what} {origin}");
     let url = format!("{origin}/");
-    let route = ProxyEnv::from_env().route(&url);
+    let route = ProxyEnv::from_env(engine.paths.env()).route(&url);
     let mut rows = vec![Check::ok(label("proxy"), route.describe())];
     let target = match &route {
         Route::Direct(_) => (origin.host.clone(), origin.port),
@@ -336,7 +336,7 @@ fn check_origin(engine: &Engine, origin: &Origin, trust: &BoundTrust) -> (Vec<Ch
         }
     };
     if origin.scheme == "https" {
-        rows.push(tls_row(origin, trust, stream, &route));
+        rows.push(tls_row(engine.paths.env(), origin, trust, stream, &route));
     } else if !crate::settings::is_loopback_host(&origin.host) {
         rows.push(Check::warn(label("tls"), "plain http:// to a non-loopback host", "use https://"));
     }
@@ -433,7 +433,7 @@ impl rustls::client::danger::ServerCertVerifier for Recording {
 
 /// The TLS handshake with the trust the profile is bound to: protocol, chain, host name, expiry,
 /// and which trust store verified it. With `verify_ssl = false` the OS store is tried anyway.
-fn tls_row(origin: &Origin, trust: &BoundTrust, mut stream: TcpStream, route: &Route) -> Check {
+fn tls_row(env: &Env, origin: &Origin, trust: &BoundTrust, mut stream: TcpStream, route: &Route) -> Check {
     let check = format!("tls {origin}");
     if let Route::Proxy { .. } = route {
         if let Err(e) = tunnel(&mut stream, origin) {
@@ -442,7 +442,7 @@ fn tls_row(origin: &Origin, trust: &BoundTrust, mut stream: TcpStream, route: &R
     }
     let verify_off = matches!(trust, BoundTrust::Off);
     let verify = if verify_off { VerifySsl::On } else { verify_of(trust) };
-    let anchors = match Trust::load(&verify) {
+    let anchors = match Trust::load(&verify, env) {
         Ok(Some(t)) => t,
         Ok(None) => return Check::warn(check, "certificates are not checked", "set verify_ssl = true"),
         Err(e) => return Check::fail(check, e.to_string(), "fix the trust setting named above"),
@@ -557,7 +557,7 @@ fn describe_handshake(outcome: Result<Handshake, String>, source: &str) -> (Stat
 /// The server's clock from its `Date` header against ours (an unauthenticated GET of `/`).
 fn clock_row(engine: &Engine, origin: &Origin, trust: &BoundTrust) -> (Check, Option<i64>) {
     let check = format!("clock {origin}");
-    let client = match UreqClient::new(&verify_of(trust)) {
+    let client = match UreqClient::with_env(&verify_of(trust), engine.paths.env()) {
         Ok(c) => c,
         Err(e) => return (Check::warn(check, format!("not asked: {e}"), "fix the trust setting"), None),
     };
@@ -585,9 +585,9 @@ fn clock_row(engine: &Engine, origin: &Origin, trust: &BoundTrust) -> (Check, Op
 }
 
 /// The provider's own unauthenticated checks, only where the binding allows.
-fn provider_probes(session: &Session, bound: &Binding) -> Vec<Check> {
+fn provider_probes(env: &Env, session: &Session, bound: &Binding) -> Vec<Check> {
     let allowed = |url: &str| Origin::of_url(url).is_some_and(|o| bound.origins.iter().any(|b| b.origin == o));
-    let Ok(client) = UreqClient::new(&verify_of(&bound.trust)) else {
+    let Ok(client) = UreqClient::with_env(&verify_of(&bound.trust), env) else {
         return Vec::new(); // the tls line already says why
     };
     session

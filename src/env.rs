@@ -193,8 +193,8 @@ impl Env {
     }
 }
 
-/// This process's snapshot, taken at the first call: the CLI takes it at start and hands it down;
-/// code it does not reach yet reads the same snapshot here.
+/// This process's snapshot, taken at the first call. Only the CLI calls it (at start, and to colour
+/// a last error); everything below reads the snapshot handed down in [`crate::Paths`].
 pub fn process() -> &'static Env {
     static SNAPSHOT: OnceLock<Env> = OnceLock::new();
     SNAPSHOT.get_or_init(Env::from_process)

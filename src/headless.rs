@@ -156,9 +156,9 @@ pub fn open_export(
     Ok(export)
 }
 
-/// Reads the identity named by `AGE_OAUTH_IDENTITY`, if set.
-pub fn identity_from_env() -> Result<Option<age::x25519::Identity>> {
-    match crate::env::process().get(&crate::env::IDENTITY).map(std::ffi::OsString::from) {
+/// Reads the identity named by `AGE_OAUTH_IDENTITY` in `env`, if set.
+pub fn identity_from_env(env: &crate::env::Env) -> Result<Option<age::x25519::Identity>> {
+    match env.get(&crate::env::IDENTITY).map(std::ffi::OsString::from) {
         None => Ok(None),
         Some(p) => {
             let path = Path::new(&p);

@@ -166,11 +166,12 @@ pub enum Anchors {
 
 impl Trust {
     /// The anchors for `verify`; `None` when verification is off.
-    pub fn load(verify: &VerifySsl) -> Result<Option<Trust>> {
+    /// `env` names the variables that chose the OS store in errors (`SSL_CERT_FILE`, `SSL_CERT_DIR`).
+    pub fn load(verify: &VerifySsl, env: &crate::env::Env) -> Result<Option<Trust>> {
         match verify {
             VerifySsl::Off => Ok(None),
             VerifySsl::CaBundle(path) => Trust::bundle(path).map(Some),
-            VerifySsl::On => Trust::os_store().map(Some),
+            VerifySsl::On => Trust::os_store(env).map(Some),
         }
     }
 
@@ -193,10 +194,10 @@ impl Trust {
 
     /// The OS store as OpenSSL-based tools see it: `SSL_CERT_FILE` / `SSL_CERT_DIR` when set
     /// (rustls-native-certs reads them), else the platform's store.
-    fn os_store() -> Result<Trust> {
+    fn os_store(env: &crate::env::Env) -> Result<Trust> {
         let named: Vec<String> = ["SSL_CERT_FILE", "SSL_CERT_DIR"]
             .iter()
-            .filter_map(|var| crate::env::process().raw(var).filter(|v| !v.is_empty()).map(|v| format!("{var} ({v})")))
+            .filter_map(|var| env.raw(var).filter(|v| !v.is_empty()).map(|v| format!("{var} ({v})")))
             .collect();
         let loaded = rustls_native_certs::load_native_certs();
         if loaded.certs.is_empty() {
@@ -288,8 +289,9 @@ pub fn redact_userinfo(url: &str) -> String {
 }
 
 impl ProxyEnv {
-    pub fn from_env() -> ProxyEnv {
-        ProxyEnv::from_lookup(|name| crate::env::process().raw(name).map(String::from))
+    /// The proxy variables of an environment snapshot.
+    pub fn from_env(env: &crate::env::Env) -> ProxyEnv {
+        ProxyEnv::from_lookup(|name| env.raw(name).map(String::from))
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> ProxyEnv {
@@ -383,8 +385,8 @@ fn in_cidr(ip: std::net::IpAddr, net: std::net::IpAddr, bits: u32) -> bool {
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The HTTP timeout: `AGE_OAUTH_HTTP_TIMEOUT` (whole seconds, 1 to 3600), else 60 s.
-pub fn timeout_from_env() -> Result<Duration> {
-    match crate::env::process().raw(crate::env::HTTP_TIMEOUT.name) {
+pub fn timeout_from_env(env: &crate::env::Env) -> Result<Duration> {
+    match env.raw(crate::env::HTTP_TIMEOUT.name) {
         Some(v) if !v.trim().is_empty() => match v.trim().parse::<u64>() {
             Ok(s) if (1..=3600).contains(&s) => Ok(Duration::from_secs(s)),
             _ => Err(Error::Config(format!(
@@ -401,32 +403,38 @@ pub struct UreqClient {
     idle_per_host: usize,
     timeout: Duration,
     proxies: ProxyEnv,
+    /// The environment the trust store is chosen by (named in its errors).
+    env: crate::env::Env,
     agent: std::sync::Mutex<Option<ureq::Agent>>,
 }
 
 impl UreqClient {
-    /// A client verifying TLS as `verify` says, with the default timeout.
+    /// A client verifying TLS as `verify` says, with the default timeout and no proxy (an empty
+    /// environment: tests and simulators on loopback).
     pub fn new(verify: &VerifySsl) -> Result<Self> {
-        Self::with_timeout(verify, DEFAULT_TIMEOUT)
+        Self::with_env(verify, &crate::env::Env::default())
     }
 
-    /// A client whose every exchange (connect, send, answer) ends within `timeout`.
-    pub fn with_timeout(verify: &VerifySsl, timeout: Duration) -> Result<Self> {
+    /// A client as the environment `env` says: its proxies, and `AGE_OAUTH_HTTP_TIMEOUT` for every
+    /// exchange (connect, send, answer).
+    pub fn with_env(verify: &VerifySsl, env: &crate::env::Env) -> Result<Self> {
+        let timeout = timeout_from_env(env)?;
         // A bundle the profile names is checked now (a small file, and a clear error before any
         // request); the OS store waits for the first request.
         if let VerifySsl::CaBundle(path) = verify {
             Trust::bundle(path)?;
         }
-        Ok(Self::with_pool(verify, 3, timeout))
+        Ok(Self::with_pool(verify, 3, timeout, env))
     }
 
     /// `idle_per_host` kept-alive connections per host; 1 pins sequential requests to one connection.
-    fn with_pool(verify: &VerifySsl, idle_per_host: usize, timeout: Duration) -> Self {
+    fn with_pool(verify: &VerifySsl, idle_per_host: usize, timeout: Duration, env: &crate::env::Env) -> Self {
         UreqClient {
             verify: verify.clone(),
             idle_per_host,
             timeout,
-            proxies: ProxyEnv::from_env(),
+            proxies: ProxyEnv::from_env(env),
+            env: env.clone(),
             agent: std::sync::Mutex::new(None),
         }
     }
@@ -437,7 +445,7 @@ impl UreqClient {
             return Ok(agent.clone());
         }
         use ureq::tls::TlsConfig;
-        let tls = match Trust::load(&self.verify)? {
+        let tls = match Trust::load(&self.verify, &self.env)? {
             None => TlsConfig::builder().disable_verification(true).build(),
             Some(trust) => TlsConfig::builder().root_certs(trust.ureq_roots()).build(),
         };
@@ -472,7 +480,7 @@ fn ureq_proxy(url: &str, var: &str) -> Result<ureq::Proxy> {
 
 impl HttpClient for UreqClient {
     fn single_connection(&self) -> Result<Option<Box<dyn HttpClient>>> {
-        Ok(Some(Box::new(UreqClient::with_pool(&self.verify, 1, self.timeout))))
+        Ok(Some(Box::new(UreqClient::with_pool(&self.verify, 1, self.timeout, &self.env))))
     }
 
     fn route(&self, url: &str) -> Option<String> {

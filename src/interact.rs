@@ -31,18 +31,23 @@ pub trait Interaction {
 }
 
 /// The real terminal: stderr for messages, stdin for input.
+#[derive(Clone)]
 pub struct Terminal {
     /// How much debug output to show (`-v` count).
     pub verbosity: u8,
     color: bool,
+    /// `AGE_OAUTH_BROWSER` as the environment had it.
+    browser: Option<String>,
     spinner_frame: usize,
 }
 
 impl Terminal {
-    /// A terminal interaction at this verbosity.
-    pub fn new(verbosity: u8) -> Self {
-        let color = crate::env::process().get(&crate::env::NO_COLOR).is_none() && std::io::stderr().is_terminal();
-        Terminal { verbosity, color, spinner_frame: 0 }
+    /// A terminal interaction at this verbosity; `env` says whether to colour (`NO_COLOR`) and
+    /// which browser to open (`AGE_OAUTH_BROWSER`).
+    pub fn new(verbosity: u8, env: &crate::env::Env) -> Self {
+        let color = env.get(&crate::env::NO_COLOR).is_none() && std::io::stderr().is_terminal();
+        let browser = env.get(&crate::env::BROWSER).map(String::from);
+        Terminal { verbosity, color, browser, spinner_frame: 0 }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -75,7 +80,7 @@ impl Interaction for Terminal {
     }
 
     fn open_browser(&mut self, url: &str) -> std::result::Result<(), String> {
-        launch_browser(url)
+        launch_browser(url, self.browser.as_deref())
     }
 
     fn read_line(&mut self, prompt: &str) -> Result<Option<String>> {
@@ -178,10 +183,9 @@ fn stdin_lines() -> &'static std::sync::Mutex<std::sync::mpsc::Receiver<StdinLin
     })
 }
 
-/// Opens a URL with `AGE_OAUTH_BROWSER` (a command; `none` disables), else the platform opener.
-pub fn launch_browser(url: &str) -> std::result::Result<(), String> {
-    let custom = crate::env::process().get(&crate::env::BROWSER).map(String::from);
-    let (program, mut args): (String, Vec<String>) = match custom.as_deref() {
+/// Opens a URL with `custom` (`AGE_OAUTH_BROWSER`: a command; `none` disables), else the platform opener.
+pub fn launch_browser(url: &str, custom: Option<&str>) -> std::result::Result<(), String> {
+    let (program, mut args): (String, Vec<String>) = match custom {
         Some("none") => return Err("AGE_OAUTH_BROWSER=none".into()),
         Some(cmd) => {
             let mut parts = cmd.split_whitespace().map(String::from);

@@ -1,39 +1,61 @@
 //! Where age-oauth keeps per-user state, and the one way files are written.
 //! `AGE_OAUTH_HOME` puts everything under one directory; otherwise the platform's dirs are used.
 
+use crate::env::Env;
 use crate::error::{Error, Result};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// The per-user locations: config file, encrypted caches, locks and the identity.
+/// The per-user locations (config file, encrypted caches, locks, identity) and the environment
+/// snapshot they were resolved from: everything below the CLI reads variables from here.
 #[derive(Debug, Clone)]
 pub struct Paths {
     /// The user configuration file.
     pub config_file: PathBuf,
     /// The per-user data directory (caches, identity).
     pub data_dir: PathBuf,
+    env: Arc<Env>,
 }
 
 impl Paths {
     /// Resolves from `AGE_OAUTH_HOME` when set, else from the platform's directories.
-    pub fn from_env(env: &crate::env::Env) -> Result<Paths> {
+    /// The paths keep `env` for everything that reads a variable later.
+    pub fn from_env(env: &Env) -> Result<Paths> {
         if let Some(home) = env.get(&crate::env::HOME_DIR) {
-            return Ok(Paths::under(PathBuf::from(home)));
+            return Ok(Paths::under(PathBuf::from(home)).with_env(env.clone()));
         }
         // Windows: everything in %APPDATA%\age-oauth (ProjectDirs would split it into \config and \data).
         #[cfg(windows)]
         if let Some(appdata) = env.get(&crate::env::APPDATA) {
-            return Ok(Paths::under(PathBuf::from(appdata).join("age-oauth")));
+            return Ok(Paths::under(PathBuf::from(appdata).join("age-oauth")).with_env(env.clone()));
         }
         let dirs = directories::ProjectDirs::from("", "", "age-oauth")
             .ok_or_else(|| Error::Config("cannot find a home directory: set AGE_OAUTH_HOME=DIR".into()))?;
-        Ok(Paths { config_file: dirs.config_dir().join("config.toml"), data_dir: dirs.data_dir().to_path_buf() })
+        Ok(Paths {
+            config_file: dirs.config_dir().join("config.toml"),
+            data_dir: dirs.data_dir().to_path_buf(),
+            env: Arc::new(env.clone()),
+        })
     }
 
-    /// Everything under one directory (`AGE_OAUTH_HOME`).
+    /// Everything under one directory, with an empty environment (so no variable of the calling
+    /// process changes what the library does: tests, the demo). Add one with [`Paths::with_env`].
     pub fn under(home: PathBuf) -> Paths {
-        Paths { config_file: home.join("config.toml"), data_dir: home }
+        Paths { config_file: home.join("config.toml"), data_dir: home, env: Arc::new(Env::default()) }
+    }
+
+    /// The same paths read with this environment snapshot.
+    #[must_use]
+    pub fn with_env(mut self, env: Env) -> Paths {
+        self.env = Arc::new(env);
+        self
+    }
+
+    /// The environment snapshot handed down from the CLI (empty under [`Paths::under`]).
+    pub fn env(&self) -> &Env {
+        &self.env
     }
 
     /// The directory of the encrypted caches.

@@ -212,7 +212,8 @@ pub fn check_verify_ssl(answer: &str) -> std::result::Result<Value, String> {
         return Ok(json!(b));
     }
     let expanded = match answer.strip_prefix("~/") {
-        Some(rest) => crate::env::process().raw(crate::env::HOME.name).map(|h| std::path::PathBuf::from(h).join(rest)),
+        // The home directory as the platform knows it (HOME on Unix), as `Paths` finds it.
+        Some(rest) => directories::BaseDirs::new().map(|d| d.home_dir().join(rest)),
         None => Some(std::path::PathBuf::from(answer)),
     }
     .ok_or_else(|| "cannot expand ~ without HOME".to_string())?;

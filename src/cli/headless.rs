@@ -20,7 +20,7 @@ pub(super) fn cmd_export(
 ) -> Result<i32> {
     use crate::headless::{export_bytes, parse_recipients, ExportTo};
     let to = if passphrase {
-        let pass = match crate::env::process().get(&crate::env::EXPORT_PASSPHRASE) {
+        let pass = match engine.paths.env().get(&crate::env::EXPORT_PASSPHRASE) {
             Some(p) => Secret::new(p),
             None => {
                 let first = ui.read_secret("Passphrase for the export: ")?.ok_or_else(|| {
@@ -76,13 +76,13 @@ pub(super) fn cmd_import(
     use crate::headless::{identity_from_env, import, open_export};
     let bytes = std::fs::read(file).map_err(|e| Error::io(format!("cannot read {}", file.display()), e))?;
     let store = crate::store::CacheStore::ignoring_passphrase(paths.clone());
-    let identity = match identity_from_env()? {
+    let identity = match identity_from_env(paths.env())? {
         Some(id) => Some(id),
         None => store.identity(false).ok().flatten(),
     };
     // AGE_OAUTH_EXPORT_PASSPHRASE first: it opens the export only, while AGE_OAUTH_PASSPHRASE
     // (still read, for older scripts) would also switch this machine's caches to a passphrase.
-    let env = crate::env::process();
+    let env = paths.env();
     let from_env = [crate::env::EXPORT_PASSPHRASE, crate::env::PASSPHRASE].iter().find_map(|var| env.get(var));
     let passphrase = match from_env {
         Some(p) => Some(Secret::new(p)),

@@ -29,7 +29,7 @@ use crate::paths::Paths;
 pub fn run(cli: Cli) -> Result<i32> {
     let env = crate::env::process(); // read once, here, and handed down
     let paths = Paths::from_env(env)?;
-    let mut ui = Terminal::new(cli.global.verbose);
+    let mut ui = Terminal::new(cli.global.verbose, env);
     let cwd = std::env::current_dir().map_err(|e| Error::io("cannot read the working directory", e))?;
     let engine = Engine::with_clock(paths.clone(), crate::clock::from_env(env)?);
     let chosen = connections::chosen_for(&engine, &cwd, &cli)?;

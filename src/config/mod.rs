@@ -126,7 +126,7 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::Config(format!("cannot read {} ({e})", dotenv_path.display()))),
         }
-        let env = crate::env::process().with_prefix(ENV_PREFIX).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = paths.env().with_prefix(ENV_PREFIX).map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let mut config = Config::from_parts(files, dotenv, env)?;
         config.dotenv_dir = Some(cwd.to_path_buf());
         Ok(config)

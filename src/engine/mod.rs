@@ -83,16 +83,15 @@ impl Engine {
         Engine::with_clock(paths, Arc::new(SystemClock))
     }
 
-    /// The real HTTP client (timeout from `AGE_OAUTH_HTTP_TIMEOUT`), with the given clock.
+    /// The real HTTP client (proxies and `AGE_OAUTH_HTTP_TIMEOUT` from the environment snapshot
+    /// `paths` carries), with the given clock.
     pub fn with_clock(paths: Paths, clock: Arc<dyn Clock>) -> Self {
-        let timeout = crate::http::timeout_from_env().unwrap_or(crate::http::DEFAULT_TIMEOUT);
+        let timeout = crate::http::timeout_from_env(paths.env()).unwrap_or(crate::http::DEFAULT_TIMEOUT);
+        let env = paths.env().clone();
         Engine::with_parts(
             paths,
             clock,
-            Box::new(|v| {
-                let timeout = crate::http::timeout_from_env()?;
-                Ok(Arc::new(UreqClient::with_timeout(v, timeout)?) as Arc<dyn HttpClient>)
-            }),
+            Box::new(move |v| Ok(Arc::new(UreqClient::with_env(v, &env)?) as Arc<dyn HttpClient>)),
         )
         .with_lock_wait(lock_wait_for(timeout))
     }

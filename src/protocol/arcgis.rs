@@ -497,7 +497,7 @@ mod tests {
     #[test]
     fn tokens_travel_in_x_esri_authorization_with_the_referer() {
         let recorder = Recorder::default();
-        let mut ui = crate::interact::Terminal::new(0);
+        let mut ui = crate::interact::Terminal::new(0, &crate::env::Env::default());
         let secrets = crate::registry::Secrets::default();
         let mut cx = FlowContext {
             profile: "p",

@@ -33,7 +33,7 @@ pub(super) fn with_timeout<T: Send + 'static>(
 /// The OS keyring, when built with the `keyring` feature and not disabled by
 /// `AGE_OAUTH_KEYRING=off`.
 pub fn os_keyring(paths: &Paths) -> Option<Arc<dyn Keyring>> {
-    if crate::env::process().raw(crate::env::KEYRING.name).is_some_and(|v| v.eq_ignore_ascii_case("off")) {
+    if paths.env().raw(crate::env::KEYRING.name).is_some_and(|v| v.eq_ignore_ascii_case("off")) {
         return None;
     }
     #[cfg(feature = "keyring")]

@@ -47,7 +47,7 @@ pub(super) struct Keys {
 
 /// Reads the key source from the environment without touching any file.
 pub fn key_source(paths: &Paths) -> KeySource {
-    let env = crate::env::process();
+    let env = paths.env();
     if env.is_set(&crate::env::PASSPHRASE) {
         KeySource::Passphrase
     } else if let Some(p) = env.get(&crate::env::IDENTITY) {

@@ -200,7 +200,7 @@ impl CacheStore {
         let source = self.key_source();
         let material = match &source {
             KeySource::Passphrase => {
-                let pass = crate::env::process().raw(crate::env::PASSPHRASE.name).unwrap_or_default().to_string();
+                let pass = self.paths().env().raw(crate::env::PASSPHRASE.name).unwrap_or_default().to_string();
                 if pass.is_empty() {
                     return Err(Error::Config("AGE_OAUTH_PASSPHRASE is set but empty".into()));
                 }
@@ -615,5 +615,19 @@ mod tests {
         assert_eq!(s.load("p").unwrap().unwrap(), entry(), "the file's key still opens old caches");
         s.save(&s.lock("p").unwrap(), &entry()).unwrap();
         assert!(keyring.value.lock().unwrap().is_none(), "no second key is created in the keyring");
+    }
+
+    #[test]
+    fn the_key_comes_from_the_environment_the_paths_were_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = crate::env::Env::from_pairs([("AGE_OAUTH_PASSPHRASE", "correct horse")]);
+        let with_pass = CacheStore::new(Paths::under(dir.path().to_path_buf()).with_env(env));
+        assert_eq!(with_pass.key_source(), KeySource::Passphrase);
+        with_pass.save(&with_pass.lock("p").unwrap(), &entry()).unwrap();
+        assert!(!dir.path().join("identity.txt").exists(), "a passphrase store makes no identity file");
+        let wrong = crate::env::Env::from_pairs([("AGE_OAUTH_PASSPHRASE", "wrong")]);
+        assert!(CacheStore::new(Paths::under(dir.path().to_path_buf()).with_env(wrong)).load("p").is_err());
+        let plain = CacheStore::new(Paths::under(dir.path().to_path_buf()));
+        assert_eq!(plain.key_source(), KeySource::IdentityFile(dir.path().join("identity.txt")));
     }
 }

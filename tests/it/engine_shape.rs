@@ -77,6 +77,37 @@ fn the_cache_is_written_only_by_the_store_and_the_engines_update() {
     assert!(engine.contains("crate::binding::bind(entry, session)"), "engine::bind records through the binding module");
 }
 
+/// The environment is read once, by the CLI, and handed down: no library or provider code reads
+/// the process environment or the process snapshot itself (tests inject theirs through `Paths`).
+#[test]
+fn the_environment_is_read_once_by_the_cli_and_handed_down() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    rust_files(&root.join("providers"), &mut files);
+    let mut readers = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/");
+        for (n, line) in non_test_code(file).lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            let reads_process =
+                ["std::env::var", "env::vars", "env::var_os", "std::env::set_var"].iter().any(|r| code.contains(r));
+            let reads_snapshot = code.contains("env::process()");
+            let allowed = match relative.as_str() {
+                "src/env.rs" => true,               // where the snapshot is taken
+                "src/cli/mod.rs" => !reads_process, // takes the snapshot at start (and for the last error's colour)
+                _ => false,
+            };
+            if (reads_process || reads_snapshot) && !allowed {
+                readers.push(format!("{relative}:{}: {}", n + 1, line.trim()));
+            }
+        }
+    }
+    assert!(readers.is_empty(), "the environment read outside the CLI's one snapshot:\n{}", readers.join("\n"));
+    let cli = non_test_code(&root.join("src/cli/mod.rs"));
+    assert!(cli.contains("Paths::from_env(env)"), "the CLI hands its snapshot to Paths");
+}
+
 /// `token` 20 s before the 30-minute token expires: inside the 60 s refresh margin, so the
 /// engine refreshes, and the cached token is still valid.
 fn token_needing_refresh(home: &Home, profile: &str) -> Output {

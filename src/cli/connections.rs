@@ -519,7 +519,9 @@ pub(super) fn cmd_rotate(
 /// Python tool's positional portal selector of `token`).
 pub(super) fn chosen_for(engine: &Engine, cwd: &std::path::Path, cli: &Cli) -> Result<Option<String>> {
     let token_selector = match &cli.command {
-        Command::Token(TokenArgs { portal_selector: Some(s), .. }) if cli.global.connection.is_none() => Some(s.as_str()),
+        Command::Token(TokenArgs { portal_selector: Some(s), .. }) if cli.global.connection.is_none() => {
+            Some(s.as_str())
+        }
         _ => None,
     };
     chosen_profile(

@@ -66,8 +66,9 @@ pub fn token_command(args: &[OsString]) -> Option<Cli> {
             ("--rotate-refresh-token", None) if in_token => token.rotate_refresh_token = true,
             ("--format", _) if in_token => token.format = TokenFormat::from_str(&value()?, false).ok()?,
             ("--min-ttl", _) if in_token => {
-                let digits = value()?;
-                token.min_ttl = if digits.bytes().all(|b| b.is_ascii_digit()) { digits.parse().ok()? } else { return None };
+                // Digits only: clap's own number parsing decides the rest (`+5`, ...).
+                let digits = value().filter(|v| v.bytes().all(|b| b.is_ascii_digit()))?;
+                token.min_ttl = digits.parse().ok()?;
             }
             ("--server", _) if in_token => token.server = Some(value()?),
             ("--portal", _) if in_token => token.portal_selector = Some(value()?),
@@ -167,6 +168,7 @@ mod tests {
         }
     }
 
+    #[rustfmt::skip]
     const WORDS: &[&str] = &[
         "token", "--profile", "--profile=p", "p", "--connection", "--connection-id", "c", "-v", "-vv", "--verbose",
         "--json", "--format", "json", "env", "header", "--format=token", "--min-ttl", "0", "600", "-1", "--min-ttl=7",
@@ -176,6 +178,7 @@ mod tests {
     ];
 
     /// Options as scripts write them, each with a value where it takes one.
+    #[rustfmt::skip]
     const OPTIONS: &[&[&str]] = &[
         &["--profile", "prod"], &["--profile=prod"], &["--connection", "ab"], &["--connection-id=x"], &["-v"],
         &["-vvv"], &["--verbose"], &["--json"], &["--format", "env"], &["--format=json"], &["--format", "header"],

@@ -131,7 +131,7 @@ impl Trust {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -143,6 +143,9 @@ pub struct Binding {
     pub origins: Vec<BoundOrigin>,
     /// The TLS trust they travel under.
     pub trust: Trust,
+    /// The fleet store the login is shared through (URL, mount, CA, recipients), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<crate::fleet::StorePin>,
 }
 
 impl Binding {
@@ -153,6 +156,7 @@ impl Binding {
     /// Same destinations (as a set of origins) and the same trust.
     pub fn matches(&self, other: &Binding) -> bool {
         self.trust.same(&other.trust)
+            && self.store == other.store
             && self.origins.iter().all(|b| other.has(&b.origin))
             && other.origins.iter().all(|b| self.has(&b.origin))
     }
@@ -160,7 +164,16 @@ impl Binding {
 
 /// The binding a session's effective settings ask for.
 pub fn of_session(session: &Session) -> Binding {
-    Binding { origins: session.provider.origins(), trust: session.profile.trust.clone() }
+    Binding {
+        origins: session.provider.origins(),
+        trust: session.profile.trust.clone(),
+        store: store_pin(&session.profile),
+    }
+}
+
+/// The fleet store a profile's settings name, as bound.
+fn store_pin(profile: &config::ResolvedProfile) -> Option<crate::fleet::StorePin> {
+    profile.engine.store.as_ref().map(crate::fleet::StoreSettings::pin)
 }
 
 /// `of_session`, refused when the provider names no origin at all: credentials whose
@@ -204,7 +217,11 @@ pub fn record(entry: &mut CacheEntry, binding: Option<Binding>) {
 /// format kept (with the default trust). `None` for entries that record nothing.
 pub fn recorded_in_entry(entry: &CacheEntry) -> Option<Binding> {
     entry.binding.clone().or_else(|| {
-        entry.service.as_deref().map(|s| Binding { origins: vec![origin_of("service", s)], trust: Trust::Default })
+        entry.service.as_deref().map(|s| Binding {
+            origins: vec![origin_of("service", s)],
+            trust: Trust::Default,
+            store: None,
+        })
     })
 }
 
@@ -220,11 +237,12 @@ pub fn user_file_binding(paths: &Paths, name: &str) -> Result<Option<Binding>> {
     let Ok(profile) = config.resolve(name, &[]) else {
         return Ok(None);
     };
+    let store = store_pin(&profile);
     let settings = crate::registry::ProfileSettings { profile: name.to_string(), values: profile.provider_values };
     let Ok(provider) = (profile.provider.build)(&settings) else {
         return Ok(None);
     };
-    Ok(Some(Binding { origins: provider.origins(), trust: profile.trust }))
+    Ok(Some(Binding { origins: provider.origins(), trust: profile.trust, store }))
 }
 
 /// The binding an entry holds; entries written before bindings existed (older caches, imports,
@@ -238,10 +256,10 @@ pub fn recorded(entry: &CacheEntry, paths: &Paths) -> Result<Option<Binding>> {
     let legacy = entry.service.as_deref().map(|s| origin_of("service", s));
     Ok(match (user, legacy) {
         (Some(user), Some(service)) if !user.has(&service.origin) => {
-            Some(Binding { origins: vec![service], trust: user.trust })
+            Some(Binding { origins: vec![service], trust: user.trust, store: user.store })
         }
         (Some(user), _) => Some(user),
-        (None, Some(service)) => Some(Binding { origins: vec![service], trust: Trust::Default }),
+        (None, Some(service)) => Some(Binding { origins: vec![service], trust: Trust::Default, store: None }),
         (None, None) => None,
     })
 }
@@ -295,6 +313,18 @@ fn mismatch(session: &Session, bound: &Binding, now: &Binding) -> String {
             now.trust.describe(),
             layer("verify_ssl"),
             bound.trust.describe()
+        );
+    }
+    if now.store != bound.store {
+        let describe = |s: &Option<crate::fleet::StorePin>| {
+            s.as_ref().map_or_else(|| "no fleet store".into(), crate::fleet::StorePin::describe)
+        };
+        return format!(
+            "profile '{name}': `store` now names {}{}, but its cached credentials belong to a login shared through {}; \
+             {consent}",
+            describe(&now.store),
+            layer("store"),
+            describe(&bound.store)
         );
     }
     let gone = bound.origins.iter().find(|b| !now.has(&b.origin)).map(|b| format!("{} ({})", b.origin, b.setting));
@@ -357,10 +387,12 @@ mod tests {
 
     #[test]
     fn bindings_compare_as_sets_of_origins_and_trust() {
-        let a = Binding { origins: vec![origin_of("issuer", "https://a.example/x")], trust: Trust::Default };
+        let a =
+            Binding { origins: vec![origin_of("issuer", "https://a.example/x")], trust: Trust::Default, store: None };
         let b = Binding {
             origins: vec![origin_of("issuer", "https://a.example"), origin_of("token_endpoint", "https://a.example/t")],
             trust: Trust::Default,
+            store: None,
         };
         assert!(a.matches(&b));
         let c = Binding { origins: vec![origin_of("token_endpoint", "https://b.example/t")], ..b.clone() };
@@ -378,7 +410,7 @@ mod tests {
         assert!(err.to_string().contains("names no origin"), "{err}");
         assert!(require_origins("p", &[origin_of("portal", "https://a.example")]).is_ok());
         // Without the refusal two empty bindings would "match": nothing would be checked.
-        let empty = Binding { origins: vec![], trust: Trust::Default };
+        let empty = Binding { origins: vec![], trust: Trust::Default, store: None };
         assert!(empty.matches(&empty.clone()));
     }
 

@@ -109,6 +109,18 @@ pub const USERNAME: Var = Var {
 /// `AGE_OAUTH_EXEC`: Set for `exec`'s command: the profile `exec` ran it for; a nested age-oauth call for another profile then ignores the AGE_OAUTH_PORTAL / AGE_OAUTH_USERNAME exported for this one.
 pub const EXEC: Var = Var { name: "AGE_OAUTH_EXEC", description: "Set for `exec`'s command: the profile `exec` ran it for; a nested age-oauth call for another profile then ignores the AGE_OAUTH_PORTAL / AGE_OAUTH_USERNAME exported for this one.", secret: false };
 
+/// `VAULT_TOKEN`: The Vault / OpenBao token for a profile's fleet store (issue 13), when its `store.token_file` is not set.
+pub const VAULT_TOKEN: Var = Var { name: "VAULT_TOKEN", description: "The Vault / OpenBao token a profile with a fleet store (`[profiles.P.store]`) reads and writes its shared record with, when `store.token_file` is not set. Sent only to the store URL the login is bound to.", secret: true };
+/// `BAO_TOKEN`: OpenBao's name for the same token, read when VAULT_TOKEN is not set.
+pub const BAO_TOKEN: Var = Var {
+    name: "BAO_TOKEN",
+    description:
+        "OpenBao's name for the fleet store token, read when neither `store.token_file` nor VAULT_TOKEN is set.",
+    secret: true,
+};
+/// `AGE_OAUTH_INTERNAL_FLEET_PAUSE`: test hook that stops a fleet refresher at one step.
+pub const INTERNAL_FLEET_PAUSE: Var = Var { name: "AGE_OAUTH_INTERNAL_FLEET_PAUSE", description: "Internal, for age-oauth's own tests only: `claimed:MS` or `refreshed:MS` makes a fleet refresher announce the step on stderr and sleep MS milliseconds there (so a test can kill it at that moment). Never needed in normal use.", secret: false };
+
 /// The variables age-oauth reads with a fixed meaning (profile fields `AGE_OAUTH_<FIELD>` come on top).
 pub const READ: &[Var] = &[
     HOME_DIR,
@@ -130,6 +142,9 @@ pub const READ: &[Var] = &[
     NO_COLOR,
     HOME,
     APPDATA,
+    VAULT_TOKEN,
+    BAO_TOKEN,
+    INTERNAL_FLEET_PAUSE,
 ];
 
 /// The variables age-oauth sets for others (`exec`'s command, `token --format env`).

@@ -36,6 +36,7 @@ mod doctor;
 mod engine;
 mod env;
 mod error;
+mod fleet;
 mod headless;
 mod http;
 mod interact;

@@ -188,7 +188,10 @@ pub fn migrate(engine: &Engine, from: &Path, shred: bool, now: u64) -> Result<Ve
             None => crate::binding::Trust::Default,
         };
         // The cache is bound to what is written in the user file (the engine's binding rule).
-        crate::binding::record(&mut entry, Some(crate::binding::Binding { origins: built.origins(), trust }));
+        crate::binding::record(
+            &mut entry,
+            Some(crate::binding::Binding { origins: built.origins(), trust, store: None }),
+        );
         if let Some(v) = verify {
             settings.insert("verify_ssl".into(), v);
         }

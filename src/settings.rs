@@ -17,6 +17,9 @@ pub struct EngineSettings {
     #[serde(default)]
     #[schemars(extend("x-prompt" = {"label": "Verify SSL", "order": 20, "check": "verify_ssl"}))]
     pub verify_ssl: VerifySslSetting,
+    /// A fleet store (Vault / OpenBao KV v2) this profile's login is shared through by many hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<crate::fleet::StoreSettings>,
 }
 
 fn default_refresh_margin() -> u64 {

@@ -129,6 +129,9 @@ The exit code is the command's."
     /// Bring profiles over from another tool.
     #[command(subcommand)]
     Migrate(MigrateCommand),
+    /// A fleet profile's shared login in Vault / OpenBao: publish it, show it, drop a dead claim.
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  age-oauth completions bash > ~/.local/share/bash-completion/completions/age-oauth"
@@ -380,4 +383,32 @@ pub(crate) struct FieldArgs {
 /// command line never shows it.
 pub(super) fn parse_secret(value: &str) -> std::result::Result<Secret, String> {
     Ok(Secret::new(value))
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum StoreCommand {
+    /// Publish this host's login into the profile's fleet store (needs --force to replace one already there).
+    #[command(
+        after_help = "Examples:\n  age-oauth login --profile prod        # on a store profile, login publishes too\n  \
+age-oauth store push --profile prod --force   # replace the fleet's login with this host's\n\n\
+Exit codes: 3 not signed in on this host, 4 the store refused or could not be reached."
+    )]
+    Push {
+        /// Replace a login the store already holds.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Show the record: version, generation, claim holder and age (store clock), token expiry, needs_login.
+    #[command(after_help = "Example:\n  age-oauth store status --profile prod --json | jq .claim")]
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop the refresh claim of a holder known to be dead, so another host refreshes now.
+    #[command(after_help = "Example:\n  age-oauth store unclaim --profile prod --force")]
+    Unclaim {
+        /// Required: a live holder would otherwise race the next refresher.
+        #[arg(long)]
+        force: bool,
+    },
 }

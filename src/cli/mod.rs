@@ -12,9 +12,12 @@ mod parse;
 mod profiles;
 mod rows;
 mod session;
+mod store;
 
 pub use args::Cli;
-use args::{CacheCommand, Command, ConnectionsCommand, KeyCommand, MigrateCommand, ProfileCommand, TokenArgs};
+use args::{
+    CacheCommand, Command, ConnectionsCommand, KeyCommand, MigrateCommand, ProfileCommand, StoreCommand, TokenArgs,
+};
 pub use connections::python_connection_id;
 pub use generate::render_man;
 pub use parse::token_command;
@@ -62,6 +65,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Key(KeyCommand::Show) => headless::cmd_key_show(&engine),
         Command::Key(KeyCommand::Rotate) => headless::cmd_key_rotate(&engine, ui),
         Command::Migrate(MigrateCommand::PythonAgeOauth { from, shred }) => headless::cmd_migrate(&engine, ui, from, shred),
+        Command::Store(StoreCommand::Push { force }) => store::cmd_push(&engine, &open()?, ui, force),
+        Command::Store(StoreCommand::Status { json }) => store::cmd_status(&engine, &open()?, ui, json),
+        Command::Store(StoreCommand::Unclaim { force }) => store::cmd_unclaim(&engine, &open()?, ui, force),
         Command::Completions { shell } => generate::cmd_completions(shell),
         Command::Man => generate::cmd_man(),
         Command::Doctor { json } => doctor::cmd_doctor(&engine, &cwd, profile, json),

@@ -71,7 +71,7 @@ impl Engine {
         };
         if !force {
             if let Some(tokens) = existing.as_ref().and_then(|e| e.tokens.as_ref()) {
-                if tokens.valid_for(self.clock.now(), margin) {
+                if tokens.valid_for(self.clock.now(), margin) && !self.fleet_wants_login(session, ui)? {
                     return Ok(LoginOutcome::AlreadyValid(tokens.clone()));
                 }
                 if tokens.can_refresh(self.clock.now()) {
@@ -101,6 +101,11 @@ impl Engine {
             e.tokens = Some(tokens.clone());
             Ok(())
         })?;
+        if session.profile.engine.store.is_some() {
+            // A new sign-in is the fleet's next login: every host adopts it.
+            let published = self.fleet_push(session, ui, true)?;
+            ui.info(&format!("Published to the fleet store (generation {}).", published.generation));
+        }
         Ok(LoginOutcome::LoggedIn(tokens))
     }
 
@@ -152,6 +157,10 @@ impl Engine {
         rejected: Option<&TokenSet>,
         existed: bool,
     ) -> Result<TokenSet> {
+        if session.profile.engine.store.is_some() {
+            // A fleet profile renews from its store, never from this host's copy of the refresh token.
+            return self.fleet_refresh(session, ui, need, rejected);
+        }
         let waiting_since = now_ms();
         let options = UpdateOptions { max_wait: Some(self.lock_wait), ..UpdateOptions::bound(session) };
         self.update(session.name(), options, |entry, lock| {
@@ -306,6 +315,14 @@ impl Engine {
     /// new one now (the provider's `rotate_refresh_token`) and keeps the result.
     pub fn rotate_refresh_token(&self, session: &mut Session, ui: &mut dyn Interaction) -> Result<TokenSet> {
         let session = &*session;
+        if session.profile.engine.store.is_some() {
+            // A rotation here alone would leave the fleet's record with a dead refresh token.
+            return Err(Error::Config(format!(
+                "profile '{}' shares its login through a fleet store: rotate there by signing in again \
+                 (`age-oauth login --profile {0} --force` publishes the new login)",
+                session.name()
+            )));
+        }
         self.update(session.name(), UpdateOptions::bound(session), |entry, _| {
             let Some((e, current)) = entry.as_mut().and_then(|e| e.tokens.clone().map(|t| (e, t))) else {
                 return Err(Error::login_required(
@@ -325,7 +342,7 @@ impl Engine {
 
 /// A token endpoint that answers HTTP 401 refused the profile's credentials: a new login
 /// (or new stored credentials) is the way out.
-fn refused_credentials(session: &Session, e: Error) -> Error {
+pub(super) fn refused_credentials(session: &Session, e: Error) -> Error {
     match e {
         Error::TokenRejected(why) => Error::login_required(
             session.name(),

@@ -2,6 +2,7 @@
 //! Every cache write goes through `Engine::update`: lock the sidecar → guarded re-read → change → bind → atomic write.
 
 pub mod federation;
+mod fleet;
 mod flows;
 mod update;
 

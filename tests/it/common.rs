@@ -115,6 +115,11 @@ pub fn approve(url: &str) -> String {
 pub fn login(home: &Home, profile: &str, extra: &[&str]) -> Output {
     let mut cmd = home.cmd();
     cmd.args(["login", "--profile", profile, "--no-browser"]).args(extra);
+    login_with(cmd)
+}
+
+/// `login` with a prepared command (its own environment and arguments).
+pub fn login_with(mut cmd: Command) -> Output {
     cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn login");
     let mut stdin = child.stdin.take().unwrap();
@@ -342,10 +347,16 @@ pub fn kerberos_peer() -> &'static StartedPeer {
 /// Starts `tests/peers/<name>/start.sh` in a fresh dir; it stops itself (and deletes the dir) when this
 /// test process ends. Missing packages fail the test, naming the set-up script.
 pub fn start_named_peer(name: &str) -> StartedPeer {
+    start_named_peer_with(name, &[])
+}
+
+/// `start_named_peer` with arguments for the start script (`--tls`).
+pub fn start_named_peer_with(name: &str, args: &[&str]) -> StartedPeer {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::Builder::new().prefix(&format!("age-oauth-{name}-")).tempdir().unwrap().keep();
     let out = Command::new("bash")
         .arg(root.join(format!("tests/peers/{name}/start.sh")))
+        .args(args)
         .env("PEER_DIR", &dir)
         .env("WATCH_PID", std::process::id().to_string())
         .output()

@@ -454,3 +454,68 @@ fn cache_export_in_a_hostile_directory_is_refused_and_an_export_from_home_works_
     assert!(sim.count("token:client_credentials") > before, "the imported secret went to the real portal");
     assert!(attacker.received().is_empty(), "{:?}", attacker.received());
 }
+
+// ------------------------------------------------------------------------------------------------
+// Fleet stores (issue 13): the store's URL, mount, CA and recipients are part of the binding
+// ------------------------------------------------------------------------------------------------
+
+/// A working directory naming another store, mount, CA or recipients for a fleet profile (or adding
+/// a store to a profile without one) gets exit 2 before any request: the Vault token and the login's
+/// ciphertext would go there, or be readable by someone else.
+#[test]
+fn a_fleet_store_or_its_recipients_from_the_working_directory_is_refused() {
+    use crate::fleet::{openbao, Fleet, PROFILE};
+    let attacker = Attacker::start();
+    let mut fleet = Fleet::new(openbao(), 1, 1);
+    fleet.login(0);
+    fleet.expire(); // stale: `token` would talk to the store
+    let home = &fleet.hosts[0];
+    let intruder = age::x25519::Identity::generate().to_public().to_string();
+    let stolen = format!("vault+{}/age-oauth/stolen", attacker.url(""));
+    let cases = [
+        format!("url = \"{stolen}\""),
+        "mount = \"other\"".to_string(),
+        format!("recipients = [\"{intruder}\"]"),
+        "ca_file = \"attacker-ca.pem\"".to_string(),
+    ];
+    for (n, line) in cases.iter().enumerate() {
+        let dir = home.path().join(format!("fleet-repo-{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("attacker-ca.pem"), ATTACKER_CA).unwrap();
+        std::fs::write(dir.join("age-oauth.toml"), format!("[profiles.{PROFILE}.store]\n{line}\n")).unwrap();
+        for args in [&["token"][..], &["store", "status"], &["store", "push", "--force"], &["login", "--no-browser"]] {
+            let out = fleet.cmd(0, args).current_dir(&dir).output().unwrap();
+            let err = text(&out.stderr);
+            let case = format!("{line}: {}", args.join(" "));
+            assert_eq!(code(&out), 2, "{case}: {err}");
+            assert!(err.contains("`store`"), "{case}: names the setting: {err}");
+            assert!(err.contains(&format!("age-oauth login --profile {PROFILE} --force")), "{case}: {err}");
+            assert!(out.stdout.is_empty(), "{case}");
+        }
+    }
+    let dir = home.path().join("fleet-repo-env");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(".env"), format!("AGE_OAUTH_STORE={stolen}\n")).unwrap();
+    assert_eq!(code(&fleet.cmd(0, &["token"]).current_dir(&dir).output().unwrap()), 2, ".env cannot name a store");
+    assert!(attacker.received().is_empty(), "the attacker received: {:?}", attacker.received());
+    let out = fleet.cmd(0, &["token"]).output().unwrap();
+    assert_eq!(code(&out), 0, "the home directory keeps working: {}", text(&out.stderr));
+
+    // A profile without a store: a project file adding one (to the attacker, with its key) is refused.
+    let plain = esri_oob();
+    let dir = plain.home.path().join("adds-a-store");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("age-oauth.toml"),
+        format!("[profiles.oob.store]\nurl = \"{stolen}\"\nrecipients = [\"{intruder}\"]\n"),
+    )
+    .unwrap();
+    for args in
+        [&["token", "--profile", "oob", "--min-ttl", "9999999"][..], &["store", "push", "--profile", "oob", "--force"]]
+    {
+        let out = plain.run_with(&dir, Some(("VAULT_TOKEN", "s.x")), args);
+        assert_eq!(code(&out), 2, "{}: {}", args.join(" "), text(&out.stderr));
+    }
+    assert!(attacker.received().is_empty(), "the attacker received: {:?}", attacker.received());
+    plain.assert_home_works("after a project file added a store");
+}

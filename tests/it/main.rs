@@ -13,6 +13,7 @@ mod corporate;
 mod doctor;
 mod engine_refresh;
 mod engine_shape;
+mod fleet;
 mod esri_token;
 mod fuzz_properties;
 mod generated;

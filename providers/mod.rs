@@ -3,12 +3,15 @@
 //! [`jwt`], [`negotiate`], [`password`], [`okta`] and [`saml`]. The built-in plugins below are one private module each;
 //! nothing outside its module names one, and none imports a sibling.
 
+/// The OpenID Connect login shared by `oidc` and `api-key` (the module of the same name here is the plugin).
+pub use crate::protocol::oidc as oidc_login;
 pub use crate::protocol::{arcgis, jwt, loopback, negotiate, oauth2, okta, password, pkce, saml};
 pub use crate::registry::{
     find, provider_names, providers as all, AuthVerdict, FlowContext, Identity, Obtained, ProfileSettings, Provider,
     ProviderInfo, SecretOrigin, SecretSpec, Secrets,
 };
 
+mod api_key;
 mod esri_app;
 mod esri_oob;
 mod esri_pkce;

@@ -1,65 +1,15 @@
 //! `oidc`: any OpenID Connect / OAuth 2.0 server — browser sign-in (code + PKCE, loopback redirect)
 //! or device code (RFC 8628), id_token checked against the JWKS, refresh with rotation, RFC 7009 revocation.
+//! The login itself is the shared `protocol::oidc`; this plugin is its settings and registration.
 
-use crate::error::{Error, Result};
-use crate::http::{HttpRequest, HttpResponse};
-use crate::protocol::jwt;
-use crate::protocol::loopback::{obtain_code, Expected, Listener};
-use crate::protocol::oauth2::{read_json, token_set, OAuthError};
-use crate::protocol::pkce::{random_urlsafe, Pkce};
+use crate::error::Result;
+use crate::protocol::oidc::{Flow, LoginConfig, OidcLogin};
 use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec};
-use crate::secret::Secret;
-use crate::settings::{service_url, WordList};
+use crate::settings::WordList;
 use crate::token::TokenSet;
-use base64::Engine as _;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde::Deserialize;
 use std::collections::BTreeMap;
-use std::time::Duration;
-
-/// What an OpenID Connect login keeps with its tokens (no credential): the discovery
-/// document and JWKS with when they were fetched, and the id_token claims `whoami` shows.
-/// The field names are those older caches used in `TokenSet.extra`, so they read as they are.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-struct OidcState {
-    #[serde(rename = "oidc_discovery", default, skip_serializing_if = "Option::is_none")]
-    discovery: Option<FetchedDiscovery>,
-    #[serde(rename = "oidc_jwks", default, skip_serializing_if = "Option::is_none")]
-    jwks: Option<FetchedJwks>,
-    #[serde(rename = "id_token_claims", default, skip_serializing_if = "Option::is_none")]
-    claims: Option<Map<String, Value>>,
-}
-
-/// A discovery document and when it was fetched.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct FetchedDiscovery {
-    fetched_at: u64,
-    metadata: Value,
-}
-
-/// A JWKS and when it was fetched.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct FetchedJwks {
-    fetched_at: u64,
-    jwks: Value,
-}
-/// Discovery and JWKS older than this are fetched again when next needed.
-const DISCOVERY_MAX_AGE: u64 = 24 * 3600;
-/// RFC 8628 §3.2: the poll interval when the server gives none.
-const DEFAULT_POLL_INTERVAL: u64 = 5;
-/// The claims kept for `whoami` (nothing that is a credential).
-const KEPT_CLAIMS: &[&str] = &["iss", "sub", "preferred_username", "name", "email", "email_verified"];
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Flow {
-    /// Authorization code + PKCE; the browser returns to a loopback listener.
-    #[default]
-    Browser,
-    /// Device authorization grant: sign in on any device with a short code.
-    Device,
-}
 
 /// Settings of an `oidc` profile.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -96,7 +46,7 @@ pub struct OidcSettings {
     #[schemars(extend("x-prompt" = {"label": "Scopes", "order": 50}))]
     pub scopes: WordList,
     /// "browser" (code + PKCE with a loopback redirect) or "device" (RFC 8628 device code).
-    #[serde(default)]
+    #[serde(default = "default_flow")]
     #[schemars(extend("x-prompt" = {"label": "Sign-in flow", "order": 51}))]
     pub flow: Flow,
     /// Fixed port for the loopback redirect (default: a free port chosen at each login).
@@ -126,69 +76,35 @@ pub const CLIENT_SECRET: SecretSpec = SecretSpec {
     required: false,
 };
 
-/// The server's endpoints, from discovery and/or the profile.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Metadata {
-    #[serde(default)]
-    issuer: Option<String>,
-    #[serde(default)]
-    authorization_endpoint: Option<String>,
-    #[serde(default)]
-    token_endpoint: Option<String>,
-    #[serde(default)]
-    device_authorization_endpoint: Option<String>,
-    #[serde(default)]
-    revocation_endpoint: Option<String>,
-    #[serde(default)]
-    userinfo_endpoint: Option<String>,
-    #[serde(default)]
-    jwks_uri: Option<String>,
+fn default_flow() -> Flow {
+    Flow::Browser
 }
 
-pub struct Oidc {
-    profile: String,
-    settings: OidcSettings,
-    /// Endpoints the profile names explicitly (already checked URLs).
-    explicit: Metadata,
+struct Oidc {
+    login: OidcLogin,
 }
 
 fn build(settings: &ProfileSettings) -> Result<Box<dyn Provider>> {
     let s: OidcSettings = settings.parse()?;
-    crate::settings::check_login_timeout(&settings.profile, s.login_timeout)?;
-    let check =
-        |field: &str, v: &Option<String>| v.as_deref().map(|u| service_url(&settings.profile, field, u)).transpose();
-    let explicit = Metadata {
-        issuer: check("issuer", &s.issuer)?,
-        authorization_endpoint: check("authorization_endpoint", &s.authorization_endpoint)?,
-        token_endpoint: check("token_endpoint", &s.token_endpoint)?,
-        device_authorization_endpoint: check("device_authorization_endpoint", &s.device_authorization_endpoint)?,
-        revocation_endpoint: check("revocation_endpoint", &s.revocation_endpoint)?,
-        userinfo_endpoint: check("userinfo_endpoint", &s.userinfo_endpoint)?,
-        jwks_uri: check("jwks_uri", &s.jwks_uri)?,
+    let config = LoginConfig {
+        issuer: s.issuer,
+        discovery_url: None,
+        authorization_endpoint: s.authorization_endpoint,
+        token_endpoint: s.token_endpoint,
+        device_authorization_endpoint: s.device_authorization_endpoint,
+        revocation_endpoint: s.revocation_endpoint,
+        userinfo_endpoint: s.userinfo_endpoint,
+        jwks_uri: s.jwks_uri,
+        client_id: s.client_id,
+        scopes: s.scopes,
+        flow: s.flow,
+        redirect_port: s.redirect_port,
+        redirect_path: s.redirect_path,
+        login_timeout: s.login_timeout,
+        audience: s.audience,
+        extra_authorize_params: s.extra_authorize_params,
     };
-    // These carry the login's own protections; a profile must not be able to replace them.
-    const RESERVED: &[&str] =
-        &["response_type", "client_id", "redirect_uri", "state", "nonce", "code_challenge", "code_challenge_method"];
-    if let Some(k) = s.extra_authorize_params.keys().find(|k| RESERVED.contains(&k.as_str())) {
-        return Err(Error::Config(format!(
-            "profile '{}': `extra_authorize_params` may not set `{k}`: age-oauth sets it for every login",
-            settings.profile
-        )));
-    }
-    let needed = match s.flow {
-        Flow::Browser => explicit.authorization_endpoint.is_some() && explicit.token_endpoint.is_some(),
-        Flow::Device => explicit.device_authorization_endpoint.is_some() && explicit.token_endpoint.is_some(),
-    };
-    if explicit.issuer.is_none() && !needed {
-        return Err(Error::Config(format!(
-            "profile '{}': set `issuer` (for discovery), or the endpoints the {} flow needs \
-             (`{}` and `token_endpoint`)",
-            settings.profile,
-            if s.flow == Flow::Browser { "browser" } else { "device" },
-            if s.flow == Flow::Browser { "authorization_endpoint" } else { "device_authorization_endpoint" }
-        )));
-    }
-    Ok(Box::new(Oidc { profile: settings.profile.clone(), settings: s, explicit }))
+    Ok(Box::new(Oidc { login: OidcLogin::new(&settings.profile, config)? }))
 }
 
 inventory::submit! {
@@ -202,323 +118,9 @@ inventory::submit! {
     }
 }
 
-fn meta_field<'a>(m: &'a Metadata, name: &str) -> Option<&'a str> {
-    match name {
-        "authorization_endpoint" => m.authorization_endpoint.as_deref(),
-        "token_endpoint" => m.token_endpoint.as_deref(),
-        "device_authorization_endpoint" => m.device_authorization_endpoint.as_deref(),
-        "revocation_endpoint" => m.revocation_endpoint.as_deref(),
-        "userinfo_endpoint" => m.userinfo_endpoint.as_deref(),
-        "jwks_uri" => m.jwks_uri.as_deref(),
-        _ => None,
-    }
-}
-
-impl Oidc {
-    /// The endpoints: the profile's explicit ones over discovery (cached in `cached` when fresh).
-    fn metadata(
-        &self,
-        cx: &mut FlowContext<'_>,
-        cached: Option<&TokenSet>,
-    ) -> Result<(Metadata, Option<FetchedDiscovery>)> {
-        let Some(issuer) = self.explicit.issuer.clone() else {
-            return Ok((self.explicit.clone(), None));
-        };
-        let now = cx.now();
-        // A cached document is used while young and about this issuer (the profile may have changed).
-        let same_issuer = |d: &FetchedDiscovery| {
-            d.metadata["issuer"].as_str().map(|i| i.trim_end_matches('/')) == Some(issuer.trim_end_matches('/'))
-        };
-        let fresh_cache = cached
-            .and_then(|t| t.provider_state.get::<OidcState>().discovery)
-            .filter(|d| d.fetched_at.saturating_add(DISCOVERY_MAX_AGE) > now && same_issuer(d));
-        let discovery = match fresh_cache {
-            Some(d) => d,
-            None => {
-                let url = format!("{issuer}/.well-known/openid-configuration");
-                let response = cx.send(&HttpRequest::get(&url))?;
-                let doc = read_json(&response, "OpenID Connect discovery")?
-                    .map_err(|e| Error::server(format!("OpenID Connect discovery at {url}: {e}")))?;
-                FetchedDiscovery { fetched_at: now, metadata: Value::Object(doc) }
-            }
-        };
-        let found: Metadata = serde_json::from_value(discovery.metadata.clone()).unwrap_or_default();
-        // RFC 8414 §3.3: the document must be about the issuer we asked.
-        let claimed = found.issuer.clone().unwrap_or_default();
-        if claimed.trim_end_matches('/') != issuer.trim_end_matches('/') {
-            return Err(Error::server(format!(
-                "the discovery document of {issuer} names issuer `{claimed}`; refusing it (check `issuer` of profile '{}')",
-                self.profile
-            )));
-        }
-        let pick = |name: &str| -> Result<Option<String>> {
-            match meta_field(&self.explicit, name) {
-                Some(v) => Ok(Some(v.to_string())),
-                None => meta_field(&found, name).map(|u| service_url(&self.profile, name, u)).transpose(),
-            }
-        };
-        let merged = Metadata {
-            issuer: Some(issuer.clone()),
-            authorization_endpoint: pick("authorization_endpoint")?,
-            token_endpoint: pick("token_endpoint")?,
-            device_authorization_endpoint: pick("device_authorization_endpoint")?,
-            revocation_endpoint: pick("revocation_endpoint")?,
-            userinfo_endpoint: pick("userinfo_endpoint")?,
-            jwks_uri: pick("jwks_uri")?,
-        };
-        Ok((merged, Some(discovery)))
-    }
-
-    fn require<'a>(&self, m: &'a Metadata, name: &str) -> Result<&'a str> {
-        meta_field(m, name).ok_or_else(|| {
-            Error::Config(format!(
-                "profile '{}': the server publishes no `{name}` and the profile sets none; add `{name} = \"https://…\"`",
-                self.profile
-            ))
-        })
-    }
-
-    fn scope_list(&self) -> Vec<&str> {
-        self.settings.scopes.words().collect()
-    }
-
-    /// A POST to a token-type endpoint with client authentication: HTTP Basic when the profile
-    /// has a client secret (RFC 6749 §2.3.1), else `client_id` in the body (public client).
-    fn post(&self, cx: &mut FlowContext<'_>, url: &str, fields: &[(&str, &str)], what: &str) -> Result<HttpResponse> {
-        let mut all = fields.to_vec();
-        let secret = cx.secrets.get("client_secret").cloned();
-        let request = match &secret {
-            Some(s) => {
-                let enc = |v: &str| form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-                let basic = format!("{}:{}", enc(&self.settings.client_id), enc(s.expose()));
-                HttpRequest::post_form(url, &all).header(
-                    "Authorization",
-                    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(basic)),
-                )
-            }
-            None => {
-                all.push(("client_id", &self.settings.client_id));
-                HttpRequest::post_form(url, &all)
-            }
-        }
-        .header("Accept", "application/json");
-        cx.send(&request).map_err(|e| e.context(what))
-    }
-
-    fn token_call(
-        &self,
-        cx: &mut FlowContext<'_>,
-        meta: &Metadata,
-        fields: &[(&str, &str)],
-    ) -> Result<std::result::Result<Map<String, Value>, OAuthError>> {
-        let url = self.require(meta, "token_endpoint")?.to_string();
-        let response = self.post(cx, &url, fields, "token endpoint")?;
-        read_json(&response, "token endpoint")
-    }
-
-    /// Checks the id_token's signature and claims; returns the claims worth keeping and the JWKS
-    /// entry to cache. A young cached JWKS is tried first; the issuer's is fetched when it is
-    /// missing, old, or lacks the token's key (key rotation).
-    fn verify_id_token(
-        &self,
-        cx: &mut FlowContext<'_>,
-        meta: &Metadata,
-        id_token: &str,
-        expect: (Option<&str>, Option<&str>),
-        cached: Option<&FetchedJwks>,
-    ) -> Result<(Map<String, Value>, FetchedJwks)> {
-        let now = cx.now();
-        let young = cached.filter(|c| c.fetched_at.saturating_add(DISCOVERY_MAX_AGE) > now);
-        let (claims, entry) = match young.map(|c| (jwt::verify_signature(id_token, &c.jwks), c)) {
-            Some((Ok(claims), entry)) => (claims, entry.clone()),
-            _ => {
-                let jwks_uri = self.require(meta, "jwks_uri")?.to_string();
-                let response = cx.send(&HttpRequest::get(&jwks_uri))?;
-                let jwks =
-                    read_json(&response, "JWKS")?.map_err(|e| Error::server(format!("JWKS at {jwks_uri}: {e}")))?;
-                let jwks = Value::Object(jwks);
-                (jwt::verify_signature(id_token, &jwks)?, FetchedJwks { fetched_at: now, jwks })
-            }
-        };
-        let (nonce, subject) = expect;
-        let issuer = meta.issuer.as_deref().unwrap_or_default();
-        let want = jwt::Expectations { issuer, client_id: &self.settings.client_id, nonce, subject, now };
-        if meta.issuer.is_some() {
-            jwt::check_claims(&claims, &want)?;
-        } else {
-            // Without an issuer only the issuer itself cannot be compared.
-            let issuer = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
-            jwt::check_claims(&claims, &jwt::Expectations { issuer, ..want })?;
-        }
-        Ok((claims.into_iter().filter(|(k, _)| KEPT_CLAIMS.contains(&k.as_str())).collect(), entry))
-    }
-
-    /// Turns a token answer into the TokenSet to cache, checking its id_token.
-    fn finish(
-        &self,
-        cx: &mut FlowContext<'_>,
-        meta: &Metadata,
-        discovery: Option<FetchedDiscovery>,
-        answer: &Map<String, Value>,
-        nonce: Option<&str>,
-        previous: Option<&TokenSet>,
-    ) -> Result<TokenSet> {
-        let now = cx.now();
-        let mut tokens = token_set(answer, now, previous, "token endpoint")?;
-        let mut state = previous.map(|p| p.provider_state.get::<OidcState>()).unwrap_or_default();
-        if let Some(previous) = previous {
-            tokens.derived = previous.derived.clone();
-        }
-        if let Some(d) = discovery {
-            state.discovery = Some(d);
-        }
-        match answer.get("id_token").and_then(Value::as_str) {
-            Some(id_token) => {
-                let subject = previous.and(state.claims.as_ref()).and_then(|c| c.get("sub")).and_then(Value::as_str);
-                let subject = subject.map(String::from);
-                let cached = state.jwks.clone();
-                match self.verify_id_token(cx, meta, id_token, (nonce, subject.as_deref()), cached.as_ref()) {
-                    Ok((claims, jwks)) => {
-                        state.jwks = Some(jwks);
-                        let name = ["preferred_username", "email", "sub"]
-                            .iter()
-                            .find_map(|k| claims.get(*k).and_then(Value::as_str).map(String::from));
-                        tokens.username = name.or(tokens.username);
-                        state.claims = Some(claims);
-                    }
-                    // On a refresh the server has already rotated the refresh token: dropping
-                    // the answer would leave the retired one in the cache, and sending it again
-                    // revokes the whole grant. The id_token is optional on refresh (OIDC Core
-                    // §12.2), so keep the new tokens and the identity proven at login.
-                    Err(e) if previous.is_some() => cx.ui.warn(&format!(
-                        "the id_token of the refresh answer was not accepted ({e}); keeping the tokens"
-                    )),
-                    Err(e) => return Err(e),
-                }
-            }
-            None if previous.is_none() && self.scope_list().contains(&"openid") => {
-                return Err(Error::server("the token answer has no id_token although the scopes include openid"));
-            }
-            None => {}
-        }
-        tokens.provider_state.set(&state);
-        if self.scope_list().contains(&"offline_access") && tokens.refresh_token.is_none() {
-            cx.ui.warn("the server issued no refresh token although offline_access was asked for");
-        }
-        Ok(tokens)
-    }
-
-    fn login_browser(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
-        let (meta, discovery) = self.metadata(cx, None)?;
-        let authorize = self.require(&meta, "authorization_endpoint")?.to_string();
-        let s = &self.settings;
-        let listener = Listener::bind(cx.profile, s.redirect_port, &s.redirect_path)?;
-        let redirect_uri = listener.redirect_uri().to_string();
-        let (state, nonce, pkce) = (random_urlsafe(16), random_urlsafe(16), Pkce::new());
-        let mut q = form_urlencoded::Serializer::new(String::new());
-        q.append_pair("response_type", "code")
-            .append_pair("client_id", &s.client_id)
-            .append_pair("redirect_uri", &redirect_uri)
-            .append_pair("scope", &self.scope_list().join(" "))
-            .append_pair("state", &state)
-            .append_pair("nonce", &nonce)
-            .append_pair("code_challenge", &pkce.challenge)
-            .append_pair("code_challenge_method", "S256");
-        // OpenID Connect Core §11: offline_access is ignored unless consent is prompted for.
-        if self.scope_list().contains(&"offline_access") && !s.extra_authorize_params.contains_key("prompt") {
-            q.append_pair("prompt", "consent");
-        }
-        if let Some(a) = &s.audience {
-            q.append_pair("audience", a);
-        }
-        for (k, v) in &s.extra_authorize_params {
-            q.append_pair(k, v);
-        }
-        let separator = if authorize.contains('?') { '&' } else { '?' };
-        let url = format!("{authorize}{separator}{}", q.finish());
-        let profile = cx.profile.to_string();
-        let expected = Expected { profile: &profile, state: &state, issuer: meta.issuer.as_deref() };
-        let callback = obtain_code(cx, &listener, &url, &expected, Duration::from_secs(s.login_timeout))?;
-        drop(listener);
-        let fields = [
-            ("grant_type", "authorization_code"),
-            ("code", callback.code.expose()),
-            ("redirect_uri", redirect_uri.as_str()),
-            ("code_verifier", pkce.verifier.expose()),
-        ];
-        let answer = self
-            .token_call(cx, &meta, &fields)?
-            .map_err(|e| Error::server(format!("the server refused the authorization code ({e})")))?;
-        self.finish(cx, &meta, discovery, &answer, Some(&nonce), None)
-    }
-
-    fn login_device(&self, cx: &mut FlowContext<'_>) -> Result<TokenSet> {
-        let (meta, discovery) = self.metadata(cx, None)?;
-        let endpoint = self.require(&meta, "device_authorization_endpoint")?.to_string();
-        let scope = self.scope_list().join(" ");
-        let mut fields = vec![("scope", scope.as_str())];
-        if let Some(a) = &self.settings.audience {
-            fields.push(("audience", a));
-        }
-        let response = self.post(cx, &endpoint, &fields, "device authorization")?;
-        let grant = read_json(&response, "device authorization")?
-            .map_err(|e| Error::server(format!("the server refused to start a device sign-in ({e})")))?;
-        let text = |k: &str| grant.get(k).and_then(Value::as_str).map(String::from);
-        let (Some(device_code), Some(user_code)) = (text("device_code"), text("user_code")) else {
-            return Err(Error::server("the device authorization answer lacks device_code or user_code"));
-        };
-        let device_code = Secret::new(device_code);
-        let verification_uri = text("verification_uri").or_else(|| text("verification_url")).unwrap_or_default();
-        let mut message = format!("To sign in, open {verification_uri} and enter the code {user_code}");
-        if let Some(complete) = text("verification_uri_complete") {
-            message.push_str(&format!("\n  or open {complete}"));
-        }
-        cx.ui.info(&message);
-        let mut interval = grant.get("interval").and_then(Value::as_u64).unwrap_or(DEFAULT_POLL_INTERVAL).clamp(1, 60);
-        // A device code lives minutes; absurd values from the server are clamped.
-        let lifetime = grant.get("expires_in").and_then(Value::as_u64).unwrap_or(600).min(3_600);
-        let deadline = cx.now().saturating_add(lifetime);
-        let poll =
-            [("grant_type", "urn:ietf:params:oauth:grant-type:device_code"), ("device_code", device_code.expose())];
-        let result = loop {
-            cx.ui.progress(Some(&format!("waiting for the sign-in at {verification_uri} (code {user_code})")));
-            cx.clock.sleep(interval);
-            if cx.now() >= deadline {
-                break Err(cx.login_required("the device code expired before the sign-in was approved"));
-            }
-            match self.token_call(cx, &meta, &poll)? {
-                Ok(answer) => break Ok(answer),
-                Err(e) => match e.error.as_str() {
-                    "authorization_pending" => {}
-                    "slow_down" => interval = (interval + 5).min(60),
-                    "expired_token" => {
-                        break Err(cx.login_required("the device code expired before the sign-in was approved"))
-                    }
-                    "access_denied" => break Err(cx.login_required(format!("the sign-in was denied ({e})"))),
-                    _ => break Err(Error::server(format!("the server refused the device sign-in ({e})"))),
-                },
-            }
-        };
-        cx.ui.progress(None);
-        self.finish(cx, &meta, discovery, &result?, None, None)
-    }
-}
-
 impl Provider for Oidc {
     fn origins(&self) -> Vec<crate::binding::BoundOrigin> {
-        let e = &self.explicit;
-        [
-            ("issuer", &e.issuer),
-            ("authorization_endpoint", &e.authorization_endpoint),
-            ("token_endpoint", &e.token_endpoint),
-            ("device_authorization_endpoint", &e.device_authorization_endpoint),
-            ("revocation_endpoint", &e.revocation_endpoint),
-            ("userinfo_endpoint", &e.userinfo_endpoint),
-            ("jwks_uri", &e.jwks_uri),
-        ]
-        .into_iter()
-        .filter_map(|(setting, url)| url.as_deref().map(|u| crate::binding::origin_of(setting, u)))
-        .collect()
+        self.login.origins()
     }
 
     fn rotation_note(&self) -> Option<&'static str> {
@@ -529,156 +131,18 @@ impl Provider for Oidc {
     }
 
     fn login(&self, cx: &mut FlowContext<'_>) -> Result<Obtained> {
-        match self.settings.flow {
-            Flow::Browser => self.login_browser(cx),
-            Flow::Device => self.login_device(cx),
-        }
-        .map(Obtained::from)
+        self.login.login(cx).map(Obtained::from)
     }
 
     fn refresh(&self, cx: &mut FlowContext<'_>, current: &TokenSet) -> Result<TokenSet> {
-        let Some(refresh_token) = current.refresh_token.clone() else {
-            return Err(cx.login_required("there is no refresh token (add offline_access to `scopes` to get one)"));
-        };
-        let (meta, discovery) = self.metadata(cx, Some(current))?;
-        let fields = [("grant_type", "refresh_token"), ("refresh_token", refresh_token.expose())];
-        match self.token_call(cx, &meta, &fields)? {
-            // A rotated refresh token replaces the old one, which is never sent again.
-            Ok(answer) => self.finish(cx, &meta, discovery, &answer, None, Some(current)),
-            Err(e) if e.error == "invalid_grant" => {
-                Err(cx.login_required(format!("the server refused the refresh token ({e})")))
-            }
-            Err(e) => Err(Error::server(format!("the server refused to refresh the token ({e})"))),
-        }
+        self.login.refresh(cx, current)
     }
 
     fn whoami(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<Identity> {
-        let (meta, _) = self.metadata(cx, Some(tokens))?;
-        let (claims, source) = match &meta.userinfo_endpoint {
-            Some(url) => {
-                let request = HttpRequest::get(url)
-                    .header("Authorization", format!("Bearer {}", tokens.access_token.expose()))
-                    .header("Accept", "application/json");
-                let response = cx.send(&request)?;
-                // RFC 6750: 401 means this access token is no good; the engine refreshes and retries.
-                if response.status == 401 {
-                    return Err(Error::TokenRejected("userinfo: HTTP 401 (invalid or expired access token)".into()));
-                }
-                let info = read_json(&response, "userinfo")?.map_err(|e| Error::server(format!("userinfo: {e}")))?;
-                (info, "userinfo")
-            }
-            None => match tokens.provider_state.get::<OidcState>().claims {
-                Some(c) => (c, "id_token"),
-                _ => {
-                    return Err(Error::server(format!(
-                        "profile '{}': the server has no userinfo endpoint and the login gave no id_token, \
-                         so there is no way to tell who the token belongs to",
-                        self.profile
-                    )))
-                }
-            },
-        };
-        let username = ["preferred_username", "email", "sub"]
-            .iter()
-            .find_map(|k| claims.get(*k).and_then(Value::as_str).map(String::from))
-            .ok_or_else(|| Error::server(format!("{source}: no preferred_username, email or sub")))?;
-        let mut details: Map<String, Value> =
-            claims.into_iter().filter(|(k, _)| KEPT_CLAIMS.contains(&k.as_str())).collect();
-        details.insert("source".into(), Value::String(source.into()));
-        Ok(Identity { username, details })
+        self.login.whoami(cx, tokens)
     }
 
     fn logout(&self, cx: &mut FlowContext<'_>, tokens: &TokenSet) -> Result<String> {
-        let (meta, _) = self.metadata(cx, Some(tokens))?;
-        let Some(url) = meta.revocation_endpoint.clone() else {
-            return Ok("the server has no revocation endpoint: the tokens stay valid there until they expire".into());
-        };
-        let (token, hint) = match &tokens.refresh_token {
-            Some(rt) => (rt, "refresh_token"),
-            None => (&tokens.access_token, "access_token"),
-        };
-        let response =
-            self.post(cx, &url, &[("token", token.expose()), ("token_type_hint", hint)], "revocation endpoint")?;
-        let what = hint.replace('_', " ");
-        Ok(match response.status {
-            200 => format!("revoked the {what} at {url}"),
-            status => format!("the server refused to revoke the {what} (HTTP {status})"),
-        })
-    }
-}
-
-#[cfg(test)]
-mod jwks_tests {
-    use super::*;
-    use crate::http::HttpClient;
-    use jsonwebtoken::{Algorithm, EncodingKey, Header};
-    use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
-    use serde_json::json;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    fn key(kid: &str) -> (EncodingKey, Value) {
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
-        let p = pair.public_key().as_ref();
-        let b64 = crate::protocol::jwt::b64url;
-        let jwk = json!({"kty":"EC","crv":"P-256","kid":kid,"x":b64(&p[1..33]),"y":b64(&p[33..])});
-        (EncodingKey::from_ec_der(pkcs8.as_ref()), jwk)
-    }
-
-    /// The issuer's JWKS endpoint: serves `jwks`, counts the fetches.
-    struct Issuer {
-        jwks: Value,
-        fetches: AtomicUsize,
-    }
-
-    impl HttpClient for Issuer {
-        fn send(&self, _request: &HttpRequest) -> Result<HttpResponse> {
-            self.fetches.fetch_add(1, Ordering::SeqCst);
-            Ok(HttpResponse { status: 200, headers: vec![], body: self.jwks.to_string().into_bytes() })
-        }
-    }
-
-    /// A JWKS cached by an earlier login lacks the key a new id_token names (the issuer rotated its
-    /// keys): it is fetched again, once; a token no key verifies is refused after that one fetch.
-    #[test]
-    fn an_unknown_kid_fetches_the_jwks_once_more() {
-        let (old, old_jwk) = key("old");
-        let (new, new_jwk) = key("new");
-        let (rogue, _) = key("new");
-        let now = crate::clock::Clock::now(&crate::clock::SystemClock);
-        let settings: OidcSettings = serde_json::from_value(json!({"client_id": "c"})).unwrap();
-        let oidc = Oidc { profile: "p".into(), settings, explicit: Metadata::default() };
-        let meta = Metadata { jwks_uri: Some("http://127.0.0.1:9/jwks".into()), ..Metadata::default() };
-        let cached = FetchedJwks { fetched_at: now, jwks: json!({"keys": [old_jwk]}) };
-        let issuer = Issuer { jwks: json!({"keys": [old_jwk, new_jwk]}), fetches: AtomicUsize::new(0) };
-        let claims = json!({"iss": "http://i", "aud": "c", "exp": now + 600, "sub": "alice"});
-        let sign = |kid: &str, k: &EncodingKey| {
-            let mut header = Header::new(Algorithm::ES256);
-            header.kid = Some(kid.into());
-            jsonwebtoken::encode(&header, &claims, k).unwrap()
-        };
-        let mut ui = crate::interact::Terminal::new(0, &crate::env::Env::default());
-        let secrets = crate::registry::Secrets::default();
-        let mut cx = FlowContext {
-            profile: "p",
-            http: &issuer,
-            clock: &crate::clock::SystemClock,
-            ui: &mut ui,
-            secrets: &secrets,
-            no_browser: true,
-        };
-        // The cached key still verifies: no fetch.
-        oidc.verify_id_token(&mut cx, &meta, &sign("old", &old), (None, None), Some(&cached)).unwrap();
-        assert_eq!(issuer.fetches.load(Ordering::SeqCst), 0);
-        // A new kid: one fetch, and the fresh JWKS comes back to be cached.
-        let (got, fresh) =
-            oidc.verify_id_token(&mut cx, &meta, &sign("new", &new), (None, None), Some(&cached)).unwrap();
-        assert_eq!((got["sub"].as_str(), issuer.fetches.load(Ordering::SeqCst)), (Some("alice"), 1));
-        assert_eq!(fresh.jwks["keys"].as_array().map(Vec::len), Some(2));
-        // Signed by a key the issuer does not have: refused after exactly one more fetch.
-        let err = oidc.verify_id_token(&mut cx, &meta, &sign("new", &rogue), (None, None), Some(&cached));
-        assert!(err.unwrap_err().to_string().contains("signature does not match"));
-        assert_eq!(issuer.fetches.load(Ordering::SeqCst), 2);
+        self.login.logout(cx, tokens)
     }
 }

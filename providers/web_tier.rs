@@ -441,6 +441,10 @@ impl Provider for WebTier {
         Some(self.url.clone())
     }
 
+    fn authorization_headers(&self, _tokens: &TokenSet) -> Option<Vec<(String, String)>> {
+        None // Negotiate / NTLM is a handshake on one connection: only the blocking client can do it.
+    }
+
     fn send_authenticated(
         &self,
         cx: &mut FlowContext<'_>,

@@ -334,6 +334,38 @@ fn mismatch(session: &Session, bound: &Binding, now: &Binding) -> String {
     )
 }
 
+/// The Vault token of a fleet profile is a credential of its own, outside the cache: it goes only to
+/// the store the cache is bound to, or — on a host with no bound login yet (one that has only ever
+/// adopted, or never run) — to the store the user file names. Refuses (exit 2, nothing sent) a store
+/// that a project file, `.env` or the environment names instead.
+pub fn check_store(entry: Option<&CacheEntry>, session: &Session, paths: &Paths) -> Result<()> {
+    let now = store_pin(&session.profile);
+    let (bound, whose) = match entry.and_then(recorded_in_entry) {
+        Some(b) => (b.store, "this host's cached login belongs to".to_string()),
+        None => (
+            user_file_binding(paths, session.name())?.and_then(|b| b.store),
+            format!("{} (the user file) names", paths.config_file.display()),
+        ),
+    };
+    if now == bound {
+        return Ok(());
+    }
+    let name = session.name();
+    let layer =
+        session.profile.origins.get("store").map(|o| format!(" (set by {})", layer_name(o))).unwrap_or_default();
+    let describe = |s: &Option<crate::fleet::StorePin>| {
+        s.as_ref().map_or_else(|| "no fleet store".into(), crate::fleet::StorePin::describe)
+    };
+    Err(Error::Config(format!(
+        "profile '{name}': `store` names {}{layer}, but {whose} {}; nothing was sent (the Vault token goes only \
+         there). Put the [profiles.{name}.store] table in {}, or `age-oauth login --profile {name} --force` signs in \
+         and shares the login through the store now named",
+        describe(&now),
+        describe(&bound),
+        paths.config_file.display()
+    )))
+}
+
 fn layer_name(origin: &config::Origin) -> String {
     match origin {
         config::Origin::DotEnv(var) => format!("{var} in the working directory's .env"),

@@ -109,6 +109,10 @@ pub const USERNAME: Var = Var {
 /// `AGE_OAUTH_EXEC`: Set for `exec`'s command: the profile `exec` ran it for; a nested age-oauth call for another profile then ignores the AGE_OAUTH_PORTAL / AGE_OAUTH_USERNAME exported for this one.
 pub const EXEC: Var = Var { name: "AGE_OAUTH_EXEC", description: "Set for `exec`'s command: the profile `exec` ran it for; a nested age-oauth call for another profile then ignores the AGE_OAUTH_PORTAL / AGE_OAUTH_USERNAME exported for this one.", secret: false };
 
+// --- issue 11 (api keys): begin
+/// `AGE_OAUTH_API_KEY`: An API key (or any bearer token) for the selected profile, whatever its provider.
+pub const API_KEY: Var = Var { name: "AGE_OAUTH_API_KEY", description: "An API key for the selected profile, whatever its provider: `token` prints it, `request`, `exec` and the library's `Client` send it in the provider's own style (`Authorization: Bearer`, `X-Esri-Authorization: Bearer` for ArcGIS). No cache is read or written and no network call is made to get it; `status`, `whoami` and `profile show` say the credential came from the environment. Empty means unset. A JWT whose `exp` has passed is refused (exit 3).", secret: true };
+// --- issue 11: end
 /// `VAULT_TOKEN`: The Vault / OpenBao token for a profile's fleet store (issue 13), when its `store.token_file` is not set.
 pub const VAULT_TOKEN: Var = Var { name: "VAULT_TOKEN", description: "The Vault / OpenBao token a profile with a fleet store (`[profiles.P.store]`) reads and writes its shared record with, when `store.token_file` is not set. Sent only to the store URL the login is bound to.", secret: true };
 /// `BAO_TOKEN`: OpenBao's name for the same token, read when VAULT_TOKEN is not set.
@@ -142,6 +146,7 @@ pub const READ: &[Var] = &[
     NO_COLOR,
     HOME,
     APPDATA,
+    API_KEY,
     VAULT_TOKEN,
     BAO_TOKEN,
     INTERNAL_FLEET_PAUSE,

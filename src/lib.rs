@@ -22,12 +22,40 @@
 //! // Nobody has signed in yet: nothing is cached, and no network was touched.
 //! assert!(engine.load(&session).unwrap().is_none());
 //! ```
+//!
+//! A Rust program calls an API with a profile's credential through a [`Client`]: it adds the
+//! credential in the provider's style, refreshes it before it expires, and retries once after a
+//! refresh when the server rejects it. Here, with a key from `AGE_OAUTH_API_KEY` and the sandbox's
+//! Anaconda-style service (`cargo run --example client` shows a stored key):
+//!
+//! ```
+//! # #[cfg(feature = "sandbox")] {
+//! use age_oauth::sandbox::{AnacondaSim, AnacondaSimConfig};
+//! use age_oauth::{Client, Config, Engine, Paths};
+//!
+//! let service = AnacondaSim::start(AnacondaSimConfig::default()).unwrap();
+//! let home = tempfile::tempdir().unwrap();
+//! let profile = format!("[profiles.conda]\nprovider = \"api-key\"\napi_url = \"{}\"\nkey_source = \"static\"\n", service.site());
+//! let env = [("AGE_OAUTH_API_KEY".to_string(), service.issue_key(3600))].into();
+//! let config = Config::from_parts(vec![(home.path().join("config.toml"), profile)], Default::default(), env).unwrap();
+//! let engine = Engine::new(Paths::under(home.path().to_path_buf()));
+//! let session = engine.session(config.resolve("conda", &[]).unwrap()).unwrap();
+//! let client = Client::new(engine, session);
+//! let answer = client.get(&service.account_url()).unwrap();
+//! assert_eq!(answer.status, 200);
+//! // A request to another host is refused before anything is sent.
+//! assert!(client.get("http://127.0.0.1:9/steal").is_err());
+//! # }
+//! ```
 #![warn(missing_docs)]
 // The library only (tests may be long and cast freely): the guide's 100-line limit (clippy.toml), and
 // casts that could lose a server's absurd number silently.
 #![warn(clippy::too_many_lines, clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_possible_wrap)]
 
+#[cfg(feature = "reqwest")]
+mod async_client;
 mod binding;
+mod client;
 mod clock;
 mod config;
 #[cfg(feature = "sandbox")]
@@ -60,7 +88,10 @@ pub mod providers;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 
+#[cfg(feature = "reqwest")]
+pub use async_client::AsyncClient;
 pub use binding::{Binding, BoundOrigin, Origin, Trust};
+pub use client::{Client, ClientError};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     loose_value, remove_profile, write_profile, Config, FlagValue, Origin as ValueOrigin, ResolvedProfile,

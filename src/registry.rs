@@ -333,6 +333,17 @@ pub trait Provider: Send + Sync {
         cx.send(&request)
     }
 
+    /// The headers that carry `tokens` on a request another HTTP stack sends (the `reqwest` feature's
+    /// `AsyncClient`); `None` for providers that sign each request in a handshake of their own (web tier).
+    fn authorization_headers(&self, tokens: &TokenSet) -> Option<Vec<(String, String)>> {
+        Some(vec![(self.token_header().to_string(), format!("Bearer {}", tokens.access_token.expose()))])
+    }
+
+    /// True when `login --with-key` may hand this provider a key read from stdin (the secret `api_key`).
+    fn accepts_pasted_key(&self) -> bool {
+        false
+    }
+
     /// What an answer to an authenticated request says about the credentials.
     fn judge(&self, response: &crate::http::HttpResponse) -> AuthVerdict {
         match response.status {

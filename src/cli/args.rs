@@ -20,6 +20,16 @@ Exit codes: 0 ok, 2 usage or configuration error, 3 login required,
 #[command(name = "age-oauth", version, about = "Tokens for scripts, from an age-encrypted cache that refreshes itself", after_help = EXAMPLES)]
 /// The command line of `age-oauth` (see `age-oauth --help`).
 pub struct Cli {
+    #[command(flatten)]
+    pub(crate) global: GlobalArgs,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+// The options every command takes (`global`): their own struct so that `parse::token_command` can
+// build the `token` command's grammar without clap's whole tree.
+#[derive(Args, Debug)]
+pub(crate) struct GlobalArgs {
     /// Profile to use (default: AGE_OAUTH_PROFILE, then default_profile, then the only one).
     #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["connection", "connection_id"])]
     pub(crate) profile: Option<String>,
@@ -32,8 +42,6 @@ pub struct Cli {
     /// More detail on stderr (repeat for more); never prints a secret.
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, global = true)]
     pub(crate) verbose: u8,
-    #[command(subcommand)]
-    pub(crate) command: Command,
 }
 
 #[derive(Subcommand, Debug)]
@@ -52,9 +60,13 @@ pub(crate) enum Command {
     Connections(ConnectionsCommand),
     /// Sign in (opens a browser or asks for a code) and cache the tokens.
     #[command(
-        after_help = "Examples:\n  age-oauth login --profile prod\n  age-oauth login --profile prod --no-browser   # print the URL, read the code from stdin"
+        after_help = "Examples:\n  age-oauth login --profile prod\n  age-oauth login --profile prod --no-browser   # print the URL, read the code from stdin\n  \
+age-oauth login --profile api --with-key < key.txt   # an api-key profile with key_source = \"static\""
     )]
     Login {
+        /// Read an API key from stdin and keep it encrypted (api-key profiles with key_source = "static").
+        #[arg(long, conflicts_with = "no_browser")]
+        with_key: bool,
         /// Do not open a browser: print the URL and read the answer from stdin.
         #[arg(long)]
         no_browser: bool,
@@ -69,29 +81,7 @@ curl -H \"$(age-oauth token --profile prod --format header)\" https://gis.exampl
 eval \"$(age-oauth token --profile prod --format env)\"\n  \
 age-oauth token --profile prod --server https://gis.example.com/arcgis   # federated server"
     )]
-    Token {
-        /// One JSON object: access_token, expires_at, username, profile, provider (same as --format json).
-        #[arg(long)]
-        json: bool,
-        /// token (default): the token alone; env: `export AGE_OAUTH_TOKEN=…` lines; json; header: the full header line.
-        #[arg(long, value_enum, default_value_t = TokenFormat::Token)]
-        format: TokenFormat,
-        /// Refresh first unless the token stays valid for at least this many seconds.
-        #[arg(long, value_name = "SECONDS", default_value_t = 0)]
-        min_ttl: u64,
-        /// Refresh now even if the cached token looks valid (a server rejected it).
-        #[arg(long, conflicts_with = "min_ttl")]
-        force_refresh: bool,
-        /// Print a token for this ArcGIS Server federated with the profile's portal instead.
-        #[arg(long, value_name = "URL")]
-        server: Option<String>,
-        /// Exchange the refresh token for a new one now (ArcGIS exchange_refresh_token); prints what happened, not the token.
-        #[arg(long, conflicts_with_all = ["server", "min_ttl"])]
-        rotate_refresh_token: bool,
-        /// (Python age-oauth) The profile to use, picked like --connection.
-        #[arg(long = "portal", value_name = "SELECTOR")]
-        portal_selector: Option<String>,
-    },
+    Token(TokenArgs),
     /// Print who the token belongs to, as the server sees it.
     #[command(
         after_help = "Prints the username alone (USER=$(age-oauth whoami)). For an application token, a person at a \
@@ -191,6 +181,33 @@ age-oauth sandbox --port 8443 --tls-cert cert.pem --tls-key key.pem   # https://
     },
     /// Show the whole flow end to end against a throw-away sandbox: no network, no prompt.
     Demo,
+}
+
+// The `token` command's options (its help text is on `Command::Token`): their own struct, parsed
+// alone by `parse::token_command` on the warm path.
+#[derive(Args, Debug)]
+pub(crate) struct TokenArgs {
+    /// One JSON object: access_token, expires_at, username, profile, provider (same as --format json).
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// token (default): the token alone; env: `export AGE_OAUTH_TOKEN=…` lines; json; header: the full header line.
+    #[arg(long, value_enum, default_value_t = TokenFormat::Token)]
+    pub(crate) format: TokenFormat,
+    /// Refresh first unless the token stays valid for at least this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub(crate) min_ttl: u64,
+    /// Refresh now even if the cached token looks valid (a server rejected it).
+    #[arg(long, conflicts_with = "min_ttl")]
+    pub(crate) force_refresh: bool,
+    /// Print a token for this ArcGIS Server federated with the profile's portal instead.
+    #[arg(long, value_name = "URL")]
+    pub(crate) server: Option<String>,
+    /// Exchange the refresh token for a new one now (ArcGIS exchange_refresh_token); prints what happened, not the token.
+    #[arg(long, conflicts_with_all = ["server", "min_ttl"])]
+    pub(crate) rotate_refresh_token: bool,
+    /// (Python age-oauth) The profile to use, picked like --connection.
+    #[arg(long = "portal", value_name = "SELECTOR")]
+    pub(crate) portal_selector: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -388,6 +405,8 @@ Exit codes: 3 not signed in on this host, 4 the store refused or could not be re
     /// Show the record: version, generation, claim holder and age (store clock), token expiry, needs_login.
     #[command(after_help = "Example:\n  age-oauth store status --profile prod --json | jq .claim")]
     Status {
+        /// One JSON object: profile, store, version, generation, claim {holder, age_s, ttl_s, live},
+        /// needs_login, token_expires_at, token_expires_in, can_decrypt, store_time.
         #[arg(long)]
         json: bool,
     },

@@ -1,7 +1,7 @@
 //! The Python age-oauth's command line over our profiles: `connections list|add|use|show|info|remove`,
 //! its way of picking a connection (`--connection`, `--connection-id`), `profile use`, and removal prompts.
 
-use super::args::{Cli, Command, FieldArgs};
+use super::args::{Cli, Command, FieldArgs, TokenArgs};
 use super::output::{print_json, print_line};
 use super::profiles::{cmd_profile_add, cmd_profile_remove, cmd_profile_show, flag_values};
 use super::rows::{CacheState, ConnectionRow};
@@ -519,15 +519,17 @@ pub(super) fn cmd_rotate(
 /// Python tool's positional portal selector of `token`).
 pub(super) fn chosen_for(engine: &Engine, cwd: &std::path::Path, cli: &Cli) -> Result<Option<String>> {
     let token_selector = match &cli.command {
-        Command::Token { portal_selector: Some(s), .. } if cli.connection.is_none() => Some(s.as_str()),
+        Command::Token(TokenArgs { portal_selector: Some(s), .. }) if cli.global.connection.is_none() => {
+            Some(s.as_str())
+        }
         _ => None,
     };
     chosen_profile(
         engine,
         cwd,
-        cli.profile.as_deref(),
-        cli.connection.as_deref().or(token_selector),
-        cli.connection_id.as_deref(),
+        cli.global.profile.as_deref(),
+        cli.global.connection.as_deref().or(token_selector),
+        cli.global.connection_id.as_deref(),
     )
 }
 

@@ -8,15 +8,19 @@ mod doctor;
 mod generate;
 mod headless;
 mod output;
+mod parse;
 mod profiles;
 mod rows;
 mod session;
 mod store;
 
 pub use args::Cli;
-use args::{CacheCommand, Command, ConnectionsCommand, KeyCommand, MigrateCommand, ProfileCommand, StoreCommand};
+use args::{
+    CacheCommand, Command, ConnectionsCommand, KeyCommand, MigrateCommand, ProfileCommand, StoreCommand, TokenArgs,
+};
 pub use connections::python_connection_id;
 pub use generate::render_man;
+pub use parse::token_command;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -28,7 +32,7 @@ use crate::paths::Paths;
 pub fn run(cli: Cli) -> Result<i32> {
     let env = crate::env::process(); // read once, here, and handed down
     let paths = Paths::from_env(env)?;
-    let mut ui = Terminal::new(cli.verbose, env);
+    let mut ui = Terminal::new(cli.global.verbose, env);
     let cwd = std::env::current_dir().map_err(|e| Error::io("cannot read the working directory", e))?;
     let engine = Engine::with_clock(paths.clone(), crate::clock::from_env(env)?);
     let chosen = connections::chosen_for(&engine, &cwd, &cli)?;
@@ -47,15 +51,16 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Connections(ConnectionsCommand::Show { selector, json }) => connections::cmd_show(&engine, &cwd, selector.as_deref(), profile, json),
         Command::Connections(ConnectionsCommand::Info { json }) => connections::cmd_info(&engine, &cwd, json),
         Command::Connections(ConnectionsCommand::Remove { selector, all, yes }) => connections::cmd_remove(&engine, &cwd, ui, selector.as_deref(), all, yes),
-        Command::Login { no_browser, force } => session::cmd_login(&engine, &mut open()?, ui, force, no_browser),
-        Command::Token { rotate_refresh_token: true, json, .. } => connections::cmd_rotate(&engine, &mut open()?, ui, json),
-        Command::Token { json, min_ttl, server: Some(server), force_refresh, .. } => session::cmd_server_token(&engine, &mut open()?, ui, &server, session::wanted_ttl(min_ttl, force_refresh), json),
-        Command::Token { json, format, min_ttl, server: None, force_refresh, .. } => session::cmd_token(&engine, &mut open()?, ui, session::wanted_ttl(min_ttl, force_refresh), if json { args::TokenFormat::Json } else { format }),
+        Command::Login { with_key: true, .. } => session::cmd_login_with_key(&engine, &mut open()?, ui),
+        Command::Login { no_browser, force, .. } => session::cmd_login(&engine, &mut open()?, ui, force, no_browser),
+        Command::Token(TokenArgs { rotate_refresh_token: true, json, .. }) => connections::cmd_rotate(&engine, &mut open()?, ui, json),
+        Command::Token(TokenArgs { json, min_ttl, server: Some(server), force_refresh, .. }) => session::cmd_server_token(&engine, &mut open()?, ui, &server, session::wanted_ttl(min_ttl, force_refresh), json),
+        Command::Token(TokenArgs { json, format, min_ttl, server: None, force_refresh, .. }) => session::cmd_token(&engine, &mut open()?, ui, session::wanted_ttl(min_ttl, force_refresh), if json { args::TokenFormat::Json } else { format }),
         Command::Exec { command } => session::cmd_exec_with_token(&engine, &mut open()?, ui, &command),
         Command::Request { method, data, headers, allow_other_host, url } => session::cmd_request_url(&engine, &mut open()?, ui, (method, data, &headers, allow_other_host), &url),
         Command::Whoami { json } => session::cmd_whoami(&engine, &mut open()?, ui, json),
         Command::Logout => session::cmd_logout(&engine, &mut open()?, ui),
-        Command::Status { json } => profiles::cmd_status(&engine, &cwd, json),
+        Command::Status { json } => profiles::cmd_status(&engine, &cwd, profile, json),
         Command::Cache(CacheCommand::Export { recipient, recipients_file, passphrase, output }) => headless::cmd_export(&engine, &open()?, ui, &recipient, recipients_file.as_deref(), passphrase, &output),
         Command::Cache(CacheCommand::Import { file, as_name, force }) => headless::cmd_import(&paths, ui, &file, as_name.as_deref(), force),
         Command::Key(KeyCommand::Show) => headless::cmd_key_show(&engine),

@@ -252,6 +252,10 @@ pub(super) fn cmd_profile_show(engine: &Engine, cwd: &std::path::Path, name: &st
             json!({ "value": value, "source": source.unwrap_or_else(|| "not set".into()), "secret": true }),
         );
     }
+    if resolved.env_api_key.is_some() {
+        let source = crate::engine::ENV_SOURCE;
+        fields.insert("credential".into(), json!({ "value": "[redacted]", "source": source, "secret": true }));
+    }
     if as_json {
         return print_json(&json!({ "name": name, "provider": resolved.provider.name, "fields": fields }));
     }
@@ -292,7 +296,7 @@ pub(super) fn cmd_profile_remove(
     ));
     Ok(0)
 }
-pub(super) fn cmd_status(engine: &Engine, cwd: &std::path::Path, as_json: bool) -> Result<i32> {
+pub(super) fn cmd_status(engine: &Engine, cwd: &std::path::Path, selected: Option<&str>, as_json: bool) -> Result<i32> {
     // Loading the key first makes `key_source` report the one actually in use.
     let public_key = engine.store.public_key(false).ok().flatten();
     let key_source = engine.store.key_source();
@@ -301,6 +305,15 @@ pub(super) fn cmd_status(engine: &Engine, cwd: &std::path::Path, as_json: bool) 
         Ok(c) => (c.profile_names().iter().map(|n| ProfileRow::of(engine, c, n, false)).collect(), None),
         Err(e) => (Vec::new(), Some(e.to_string())),
     };
+    let mut profiles: Vec<ProfileRow> = profiles;
+    // AGE_OAUTH_API_KEY wins for the selected profile: say so on its row.
+    if let Some(chosen) =
+        config.as_ref().ok().filter(|c| c.env_api_key().is_some()).and_then(|c| c.select(selected).ok())
+    {
+        for row in profiles.iter_mut().filter(|r| r.name == chosen) {
+            row.credential_source = Some(crate::engine::ENV_SOURCE.to_string());
+        }
+    }
     let project_file = cwd.join(config::PROJECT_FILE);
     let status = Status {
         config_file: engine.paths.config_file.display().to_string(),
@@ -334,6 +347,10 @@ pub(super) fn cmd_status(engine: &Engine, cwd: &std::path::Path, as_json: bool) 
                 expires_at.as_deref().unwrap_or("?")
             ),
             _ => "not logged in".into(),
+        };
+        let state = match &p.credential_source {
+            Some(source) => format!("credential from the {source}; cache: {state}"),
+            None => state,
         };
         out.push_str(&format!("profile {:<16} {:<10} {state}\n", p.name, p.provider.as_deref().unwrap_or("?")));
     }

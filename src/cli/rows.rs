@@ -71,6 +71,10 @@ pub(super) struct ProfileRow {
     pub files: Option<Vec<String>>,
     #[serde(flatten)]
     pub state: CacheState,
+    /// Where the credential in use comes from when not the cache: `AGE_OAUTH_API_KEY` for the
+    /// selected profile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_source: Option<String>,
 }
 
 impl ProfileRow {
@@ -82,6 +86,7 @@ impl ProfileRow {
             provider: config.provider_of(name),
             files,
             state: CacheState::of(engine, name),
+            credential_source: None,
         }
     }
 }

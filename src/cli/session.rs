@@ -21,6 +21,9 @@ pub(super) fn cmd_login(
     no_browser: bool,
 ) -> Result<i32> {
     let now = engine.clock.now();
+    if session.env_api_key().is_some() {
+        ui.warn("AGE_OAUTH_API_KEY is set: it wins over this login until it is unset");
+    }
     let describe = |t: &TokenSet| t.remaining(now).map(hms).unwrap_or_else(|| "unknown".into());
     match engine.login(session, ui, force, no_browser)? {
         LoginOutcome::AlreadyValid(t) => ui.info(&format!(
@@ -42,6 +45,33 @@ pub(super) fn cmd_login(
     Ok(0)
 }
 
+/// `login --with-key`: the key comes from stdin (never a flag or a file name: no shell history, no
+/// `ps`), is checked (expiry from a JWT's `exp`), and replaces whatever the cache held.
+pub(super) fn cmd_login_with_key(engine: &Engine, session: &mut Session, ui: &mut dyn Interaction) -> Result<i32> {
+    if !session.provider.accepts_pasted_key() {
+        return Err(Error::Config(format!(
+            "profile '{}' ({}) does not take a pasted key: --with-key is for api-key profiles with key_source = \"static\"",
+            session.name(),
+            session.provider_name()
+        )));
+    }
+    let mut text = String::new();
+    use std::io::Read as _;
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::io("cannot read the key from stdin", e))?;
+    let key = text.trim();
+    if key.is_empty() || key.contains(char::is_whitespace) {
+        return Err(Error::Config(
+            "--with-key reads one key from stdin: got nothing, or more than one word (pipe the key alone)".into(),
+        ));
+    }
+    let secret = crate::secret::Secret::new(key);
+    session.profile.secret_overrides.set("api_key", secret, crate::registry::SecretOrigin::Prompt);
+    cmd_login(engine, session, ui, true, true)
+}
+
 pub(super) fn token_json(session: &Session, tokens: &TokenSet) -> Value {
     let verify_ssl = match &session.profile.engine.verify_ssl {
         crate::settings::VerifySslSetting::Flag(on) => json!(on),
@@ -60,6 +90,8 @@ pub(super) fn token_json(session: &Session, tokens: &TokenSet) -> Value {
         "service_url": session.provider.service_url(),
         "referer": session.profile.provider_values.get("referer").and_then(Value::as_str),
         "verify_ssl": verify_ssl,
+        // "environment (AGE_OAUTH_API_KEY)" when the key came from there, else "cache".
+        "credential_source": if session.env_api_key().is_some() { crate::engine::ENV_SOURCE } else { "cache" },
     })
 }
 
@@ -113,10 +145,11 @@ pub(super) fn cmd_request(
     }
     match verdict {
         AuthVerdict::Rejected | AuthVerdict::Forbidden => Err(Error::server(format!(
-            "the server refused the credentials of profile '{}' (HTTP {}{})",
+            "the server refused the credentials of profile '{}' (HTTP {}{}){}",
             session.name(),
             response.status,
-            if verdict == AuthVerdict::Forbidden { ", not permitted" } else { "" }
+            if verdict == AuthVerdict::Forbidden { ", not permitted" } else { "" },
+            if session.env_api_key().is_some() { ": they came from AGE_OAUTH_API_KEY" } else { "" }
         ))),
         AuthVerdict::Accepted if response.status >= 400 => {
             Err(Error::Other(format!("HTTP {} from {}", response.status, request.describe())))
@@ -244,6 +277,9 @@ pub(super) fn cmd_request_url(
 /// `whoami`: the signed-in user (JSON: everything the provider knows about them).
 pub(super) fn cmd_whoami(engine: &Engine, session: &mut Session, ui: &mut dyn Interaction, json: bool) -> Result<i32> {
     let who = engine.whoami(session, ui)?;
+    if session.env_api_key().is_some() {
+        ui.info(&format!("credential from the {}", crate::engine::ENV_SOURCE));
+    }
     if json {
         let mut v = serde_json::to_value(&who).unwrap_or_default();
         v["profile"] = json!(session.name());

@@ -103,6 +103,9 @@ pub struct ResolvedProfile {
     pub secret_overrides: Secrets,
     /// The TLS trust `verify_ssl` names, checked (a CA bundle exists and holds a certificate).
     pub trust: crate::binding::Trust,
+    /// `AGE_OAUTH_API_KEY` from the process environment (never `.env`, never a file), when set and
+    /// not empty: it wins over any login of the profile and touches no cache.
+    pub env_api_key: Option<crate::secret::Secret>,
 }
 
 impl Config {

@@ -132,6 +132,7 @@ impl Config {
             origins,
             secret_overrides,
             trust,
+            env_api_key: self.env_api_key(),
         })
     }
 
@@ -260,6 +261,12 @@ impl Config {
                 .map_err(|e| Error::Config(format!("profile '{name}': field `verify_ssl`: {e}")))?;
         crate::binding::Trust::of_setting(&setting)
             .map_err(|e| Error::Config(format!("{origin}: profile '{name}': {e}")))
+    }
+
+    /// `AGE_OAUTH_API_KEY` of the process environment, when not empty. Not from `.env`: a working
+    /// directory may not hand the profile a credential of its choosing.
+    pub fn env_api_key(&self) -> Option<Secret> {
+        self.env.get(crate::env::API_KEY.name).filter(|v| !v.is_empty()).map(|v| Secret::new(v.clone()))
     }
 
     /// The origin of a field set in a file, for error messages.

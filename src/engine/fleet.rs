@@ -22,6 +22,8 @@ pub(super) struct Fleet {
     identity: age::x25519::Identity,
     holder: String,
     profile: String,
+    /// How long `token` waits for a fresh login (a live claim, a record that keeps changing) before it gives up.
+    wait: Duration,
 }
 
 /// What `store status` shows; nothing secret.
@@ -171,6 +173,8 @@ impl Engine {
     pub(super) fn fleet(&self, session: &Session) -> Result<Option<Fleet>> {
         let Some(settings) = session.profile.engine.store.clone() else { return Ok(None) };
         let name = session.name();
+        // Before the Vault token is read or sent: only a bound (or user-file) store gets it.
+        crate::binding::check_store(self.load_unguarded(session)?.as_ref(), session, &self.paths)?;
         let recipients = settings.recipients(name)?;
         let identity = self.store.identity(true)?.ok_or_else(|| {
             Error::Config(format!(
@@ -182,7 +186,9 @@ impl Engine {
         let http = (self.http_factory)(&verify)?;
         let store = fleet::open(&settings, http, self.paths.env(), name)?;
         let holder = fleet::holder_id(Some(&identity.to_public().to_string()));
-        Ok(Some(Fleet { store, settings, recipients, identity, holder, profile: name.to_string() }))
+        // Long enough for a holder to refresh and for a dead holder's claim to expire.
+        let wait = Duration::from_secs(settings.claim_ttl * 2 + 10);
+        Ok(Some(Fleet { store, settings, recipients, identity, holder, profile: name.to_string(), wait }))
     }
 
     /// The fleet side of `refresh_locked`: under the local lock (one process per host talks to the store),
@@ -231,7 +237,7 @@ impl Engine {
         let name = session.name();
         let ttl = fleet.settings.claim_ttl;
         let seen = self.seen_generation(fleet);
-        let deadline = Instant::now() + Duration::from_secs(ttl * 2 + 10);
+        let deadline = Instant::now() + fleet.wait;
         let (mut watch, mut round) = (None, 0);
         loop {
             let read = fleet.read(ui)?;
@@ -257,14 +263,9 @@ impl Engine {
             if record.claim.is_some() && Fleet::claim_live(&read, ttl, &mut watch) {
                 if Instant::now() >= deadline {
                     let holder = record.claim.map(|c| c.holder).unwrap_or_default();
-                    return Err(Error::unreachable(
-                        ServerErrorKind::Timeout,
-                        format!(
-                            "the fleet store of profile '{name}' is busy: {holder} has held the refresh claim on {} \
-                             longer than this host waits; `age-oauth store status --profile {name}` shows it",
-                            fleet.store.describe()
-                        ),
-                        None,
+                    return Err(store_busy(
+                        fleet,
+                        &format!("{holder} has held the refresh claim longer than this host waits"),
                     ));
                 }
                 ui.debug(2, "another host holds the refresh claim; waiting for its login");
@@ -274,18 +275,28 @@ impl Engine {
             let mut claimed = record.clone();
             claimed.claim = Some(fleet::new_claim(&fleet.holder, ttl));
             match fleet.write(ui, read.version, &claimed)? {
-                Written::Conflict => ui.debug(2, "another host claimed first"),
+                Written::Conflict => {
+                    if Instant::now() >= deadline {
+                        // Every claim lost, yet no live claim to wait for (a stale standby read, another writer).
+                        return Err(store_busy(fleet, "the record kept changing under this host's claims"));
+                    }
+                    ui.debug(2, "another host claimed first");
+                    back_off(&mut round);
+                }
                 Written::Done { version } => {
                     ui.debug(1, &format!("claimed the fleet refresh of profile '{name}' (version {version})"));
-                    let fresh = self.fleet_refresh_claimed(session, ui, fleet, local, &claimed, version, &login)?;
-                    return Ok((fresh, claimed.gen + 1));
+                    match self.fleet_refresh_claimed(session, ui, fleet, local, &claimed, version, &login)? {
+                        Some(fresh) => return Ok((fresh, claimed.gen + 1)),
+                        None => ui.debug(1, "the claim was taken over before the portal was called; reading again"),
+                    }
                 }
             }
         }
     }
 
     /// Holding the claim (fencing version `version`): refresh with the provider while the claim is
-    /// renewed, then publish the result — or mark `needs_login`, or release the claim.
+    /// renewed, then publish the result — or mark `needs_login`, or release the claim. `None` when the
+    /// claim turned out lost before the provider was called (nothing was presented to the portal).
     #[allow(clippy::too_many_arguments)]
     fn fleet_refresh_claimed(
         &self,
@@ -296,8 +307,16 @@ impl Engine {
         claimed: &Record,
         version: u64,
         login: &SharedLogin,
-    ) -> Result<TokenSet> {
+    ) -> Result<Option<TokenSet>> {
         pause(self.paths.env(), "claimed", ui);
+        // This process may have stood still since it claimed (a frozen VM, SIGSTOP, a slow disk) while the
+        // claim expired and another host refreshed: presenting the old refresh token now would be reuse.
+        // One check-and-set renewal right before the portal proves the claim is still ours and gives it a
+        // full TTL; the renewal thread keeps it alive from there.
+        let version = match fleet.write(ui, version, claimed)? {
+            Written::Done { version } => version,
+            Written::Conflict => return Ok(None),
+        };
         let secrets = Self::secrets(session, Some(local));
         let fenced = Mutex::new(Some(version));
         let result = fleet.renewing(claimed, &fenced, || {
@@ -311,7 +330,7 @@ impl Engine {
             Ok(fresh) => {
                 pause(self.paths.env(), "refreshed", ui);
                 self.fleet_publish_refreshed(ui, fleet, &base, fenced, &fresh);
-                Ok(fresh)
+                Ok(Some(fresh))
             }
             Err(err) if err.is_reauth_required() => {
                 base.needs_login = true;
@@ -439,7 +458,12 @@ impl Engine {
         let now = self.clock.now();
         let claim = record.as_ref().and_then(|r| r.claim.clone()).map(|c| {
             let age_s = fleet::claim_age(&read);
-            ClaimStatus { live: age_s.is_some_and(|a| a < c.ttl_s + 1), holder: c.holder, age_s, ttl_s: c.ttl_s }
+            ClaimStatus {
+                live: age_s.is_some_and(|a| a < c.ttl_s.saturating_add(1)),
+                holder: c.holder,
+                age_s,
+                ttl_s: c.ttl_s,
+            }
         });
         Ok(FleetStatus {
             profile: name.to_string(),
@@ -522,6 +546,20 @@ fn rolled_back(engine: &Engine, fleet: &Fleet, seen: u64, now: u64) -> Error {
     ))
 }
 
+/// `token` gave up waiting for the fleet's record: exit 4, naming the record and what shows it.
+fn store_busy(fleet: &Fleet, why: &str) -> Error {
+    let name = &fleet.profile;
+    Error::unreachable(
+        ServerErrorKind::Timeout,
+        format!(
+            "the fleet store of profile '{name}' is busy: {why} ({}); `age-oauth store status --profile {name}` \
+             shows the record, `age-oauth store unclaim --profile {name} --force` drops a dead holder's claim",
+            fleet.store.describe()
+        ),
+        None,
+    )
+}
+
 fn no_store(name: &str) -> Error {
     Error::Config(format!(
         "profile '{name}' has no fleet store: add a [profiles.{name}.store] table (see README, Fleets)"
@@ -548,4 +586,87 @@ fn not_published(session: &Session, fleet: &Fleet) -> Error {
             fleet.store.describe()
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fleet::{Claim, Written};
+    use crate::secret::Secret;
+    use serde_json::{Map, Value};
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A store whose record is always stale, and whose check-and-set writes always lose (a standby
+    /// serving an old version, another writer), optionally with a claim that never expires.
+    struct NeverWins {
+        record: Map<String, Value>,
+        reads: AtomicU32,
+    }
+
+    impl CasStore for NeverWins {
+        fn describe(&self) -> String {
+            "fake store".into()
+        }
+        fn read(&self) -> Result<Read> {
+            let n = self.reads.fetch_add(1, Ordering::Relaxed);
+            assert!(n < 200, "the host polls the store in a hot loop");
+            Ok(Read { version: 5, record: Some(self.record.clone()), written_at: Some(1_000), store_now: Some(1_000) })
+        }
+        fn write_if(&self, _: u64, _: &Map<String, Value>) -> Result<Written> {
+            Ok(Written::Conflict)
+        }
+    }
+
+    fn fleet_session(dir: &std::path::Path) -> (Engine, Session) {
+        let paths = crate::paths::Paths::under(dir.to_path_buf());
+        std::fs::write(
+            dir.join("config.toml"),
+            "[profiles.p]\nprovider = \"esri-oob\"\nportal = \"https://portal.example.com/portal\"\n\
+             client_id = \"app\"\n[profiles.p.store]\nurl = \"vault+http://127.0.0.1:1/age-oauth/p\"\nrecipients = []\n",
+        )
+        .unwrap();
+        let engine = Engine::new(paths.clone());
+        let profile = crate::config::Config::load(&paths, dir).unwrap().resolve("p", &[]).unwrap();
+        let session = engine.session(profile).unwrap();
+        (engine, session)
+    }
+
+    fn give_up(claim: Option<Claim>) -> Error {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, session) = fleet_session(dir.path());
+        let settings = session.profile.engine.store.clone().unwrap();
+        let identity = age::x25519::Identity::generate();
+        let mut tokens = TokenSet::new(Secret::new("at"), 1);
+        tokens.expires_at = Some(2);
+        let login = SharedLogin::new("p", &settings.url, 1, tokens, "test");
+        let mut record = Record::sealed(&login, &[identity.to_public()]).unwrap();
+        record.claim = claim;
+        let store = Arc::new(NeverWins { record: record.to_map(), reads: AtomicU32::new(0) });
+        let fleet = Fleet {
+            store: store.clone(),
+            settings,
+            recipients: vec![identity.to_public()],
+            identity,
+            holder: "me".into(),
+            profile: "p".into(),
+            wait: Duration::from_millis(600),
+        };
+        let mut ui = crate::interact::Terminal::new(0, &crate::env::Env::default());
+        let local = CacheEntry::new("p", "esri-oob");
+        let err = engine.fleet_renew(&session, &mut ui, &fleet, 60, None, &local).expect_err("gives up");
+        assert!(store.reads.load(Ordering::Relaxed) >= 2, "it tried more than once");
+        err
+    }
+
+    #[test]
+    fn a_host_that_never_wins_the_claim_gives_up_with_exit_4_instead_of_looping() {
+        let err = give_up(None);
+        assert_eq!(err.exit_code(), 4, "{err}");
+        assert!(err.to_string().contains("kept changing"), "{err}");
+        assert!(err.to_string().contains("age-oauth store status --profile p"), "{err}");
+        let holder = Claim { holder: "host-b pid 7".into(), nonce: "n".into(), ttl_s: 30 };
+        let err = give_up(Some(holder));
+        assert_eq!(err.exit_code(), 4, "{err}");
+        assert!(err.to_string().contains("host-b pid 7 has held the refresh claim"), "{err}");
+    }
 }

@@ -114,7 +114,15 @@ impl Engine {
     /// unreachable) and the cached token has not expired yet, that token is returned
     /// with a warning: the server being down is no reason to fail a script early.
     pub fn token(&self, session: &mut Session, ui: &mut dyn Interaction, min_ttl: u64) -> Result<TokenSet> {
-        let session = &*session;
+        self.token_of(session, ui, min_ttl)
+    }
+
+    /// `token` for a shared session (the library's `Client` holds one across threads).
+    pub(crate) fn token_of(&self, session: &Session, ui: &mut dyn Interaction, min_ttl: u64) -> Result<TokenSet> {
+        // AGE_OAUTH_API_KEY wins: no cache read or written, no network.
+        if let Some(tokens) = self.env_tokens(session)? {
+            return Ok(tokens);
+        }
         let need = session.profile.engine.refresh_margin.max(min_ttl);
         // Fast path: no lock, no network.
         let cached = self.load(session)?;
@@ -229,6 +237,9 @@ impl Engine {
     ) -> Result<T> {
         let tokens = self.token(session, ui, 0)?;
         match f(self, session, ui, &tokens) {
+            Err(Error::TokenRejected(why)) if session.env_api_key().is_some() => {
+                Err(super::env_key::env_key_rejected(session, &why))
+            }
             Err(Error::TokenRejected(why)) => {
                 ui.debug(1, &format!("the server rejected the token ({why}); refreshing once"));
                 let need = session.profile.engine.refresh_margin;
@@ -248,9 +259,12 @@ impl Engine {
     /// `whoami`: asks the server, with refresh-and-retry on a rejected token.
     pub fn whoami(&self, session: &mut Session, ui: &mut dyn Interaction) -> Result<Identity> {
         self.with_token(session, ui, |engine, session, ui, tokens| {
-            let entry = engine.load(session)?;
-            let secrets = Self::secrets(session, entry.as_ref());
-            engine.run(session, ui, &secrets, true, |p, cx| p.whoami(cx, tokens))
+            let secrets = engine.flow_secrets(session)?;
+            let mut who = engine.run(session, ui, &secrets, true, |p, cx| p.whoami(cx, tokens))?;
+            if session.env_api_key().is_some() {
+                who.details.insert("credential_source".into(), super::ENV_SOURCE.into());
+            }
+            Ok(who)
         })
     }
 
@@ -264,21 +278,24 @@ impl Engine {
         request: &crate::http::HttpRequest,
     ) -> Result<(crate::http::HttpResponse, AuthVerdict)> {
         let send = |engine: &Engine, session: &Session, ui: &mut dyn Interaction, tokens: &TokenSet| {
-            let entry = engine.load(session)?;
-            let secrets = Self::secrets(session, entry.as_ref());
+            let secrets = engine.flow_secrets(session)?;
             let response =
                 engine.run(session, ui, &secrets, true, |p, cx| p.send_authenticated(cx, tokens, request))?;
             let verdict = session.provider.judge(&response);
             Ok::<_, Error>((response, verdict))
         };
         // The binding first (a changed setting is the better message), then the destination.
-        self.load(session)?;
+        // A key from the environment has no cache, so no binding to check but the destination.
+        if session.env_api_key().is_none() {
+            self.load(session)?;
+        }
         if !session.allow_other_host {
             crate::binding::check_url(session, &request.url)?;
         }
         let tokens = self.token(session, ui, 0)?;
         let (response, verdict) = send(self, session, ui, &tokens)?;
-        if verdict != AuthVerdict::Rejected {
+        // A key from the environment cannot be refreshed: the answer is the answer.
+        if verdict != AuthVerdict::Rejected || session.env_api_key().is_some() {
             return Ok((response, verdict));
         }
         ui.debug(1, &format!("the server rejected the token (HTTP {}); refreshing once", response.status));

@@ -1,11 +1,14 @@
 //! The engine: runs a provider's flow, keeps the result in the encrypted cache, refreshes under a lock.
 //! Every cache write goes through `Engine::update`: lock the sidecar → guarded re-read → change → bind → atomic write.
 
+mod direct;
+mod env_key;
 pub mod federation;
 mod fleet;
 mod flows;
 mod update;
 
+pub use env_key::ENV_SOURCE;
 pub use update::{Reread, UpdateOptions};
 
 use crate::clock::{Clock, SystemClock};

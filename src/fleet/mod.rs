@@ -55,6 +55,8 @@ pub enum Written {
 
 /// Schema name of the plaintext record.
 pub const RECORD_SCHEMA: &str = "age-oauth/fleet/1";
+/// Largest generation a record may carry (2^53, JSON's exact integers): far beyond any real count of publishes.
+const MAX_GENERATION: u64 = 1 << 53;
 /// Schema name of the login inside the ciphertext.
 const LOGIN_SCHEMA: &str = "age-oauth/fleet-login/1";
 
@@ -112,6 +114,13 @@ impl Record {
             .map_err(|e| Error::server(format!("the fleet record is not one age-oauth wrote ({e})")))?;
         if record.schema != RECORD_SCHEMA {
             return Err(Error::server(format!("the fleet record has schema `{}`, not {RECORD_SCHEMA}", record.schema)));
+        }
+        if record.gen > MAX_GENERATION {
+            // Generations count publishes; one this large was not written by age-oauth (and `gen + 1` must not overflow).
+            return Err(Error::server(format!(
+                "the fleet record's generation {} is absurd (more than {MAX_GENERATION}); it was not used",
+                record.gen
+            )));
         }
         Ok(record)
     }
@@ -215,7 +224,13 @@ pub fn claim_age(read: &Read) -> Option<u64> {
 
 /// The Vault token: `token_file`, else VAULT_TOKEN, then BAO_TOKEN. Returns it with where it came from.
 pub fn vault_token(settings: &StoreSettings, env: &crate::env::Env, profile: &str) -> Result<(Secret, String)> {
-    if let Some(file) = settings.token_file.as_deref().filter(|f| !f.trim().is_empty()) {
+    if let Some(file) = settings.token_file.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        if !std::path::Path::new(file).is_absolute() {
+            // A relative path would be read from whatever directory the command runs in.
+            return Err(Error::Config(format!(
+                "profile '{profile}': store.token_file `{file}` must be an absolute path (e.g. /run/bao-agent/token)"
+            )));
+        }
         let text = std::fs::read_to_string(file).map_err(|e| {
             Error::Config(format!("profile '{profile}': store.token_file {file}: cannot read it ({e})"))
         })?;
@@ -272,5 +287,58 @@ mod tests {
         assert!(record.open(&a, "q", "vault+http://127.0.0.1:1/x").is_err(), "another profile's record is refused");
         assert!(record.open(&a, "p", "vault+http://127.0.0.1:1/y").is_err(), "another store's record is refused");
         assert_eq!(Record::from_map(&record.to_map()).unwrap(), record);
+    }
+
+    #[test]
+    fn the_vault_token_comes_from_an_absolute_token_file_then_vault_token_then_bao_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "s.from-file\n").unwrap();
+        let mut settings = StoreSettings {
+            url: "vault+http://127.0.0.1:1/a".into(),
+            mount: "secret".into(),
+            token_file: Some(file.display().to_string()),
+            ca_file: None,
+            recipients: vec![],
+            claim_ttl: 30,
+        };
+        let env = crate::env::Env::from_pairs([("VAULT_TOKEN", "s.vault"), ("BAO_TOKEN", "s.bao")]);
+        assert_eq!(vault_token(&settings, &env, "p").unwrap().0.expose(), "s.from-file");
+        settings.token_file = Some("token".into());
+        let err = vault_token(&settings, &env, "p").err().unwrap();
+        assert!(
+            err.to_string().contains("absolute path") && err.exit_code() == 2,
+            "relative: read from the cwd: {err}"
+        );
+        settings.token_file = None;
+        assert_eq!(vault_token(&settings, &env, "p").unwrap().1, "VAULT_TOKEN");
+        let bao = crate::env::Env::from_pairs([("BAO_TOKEN", "s.bao")]);
+        assert_eq!(vault_token(&settings, &bao, "p").unwrap().0.expose(), "s.bao");
+        let none = crate::env::Env::from_pairs(Vec::<(String, String)>::new());
+        assert!(vault_token(&settings, &none, "p").err().unwrap().to_string().contains("VAULT_TOKEN"));
+    }
+
+    #[test]
+    fn garbage_truncated_or_absurd_records_are_refused_with_a_clear_error_not_a_panic() {
+        let a = age::x25519::Identity::generate();
+        let store = "vault+http://127.0.0.1:1/x";
+        let good = Record::sealed(&login("p", store), &[a.to_public()]).unwrap();
+        let mut absurd = good.to_map();
+        absurd.insert("gen".into(), Value::from(u64::MAX));
+        let err = Record::from_map(&absurd).unwrap_err();
+        assert!(err.to_string().contains("absurd") && err.exit_code() == 4, "{err}");
+        let mut missing = good.to_map();
+        missing.remove("ct");
+        assert!(Record::from_map(&missing).unwrap_err().to_string().contains("not one age-oauth wrote"));
+        let mut negative = good.to_map();
+        negative.insert("gen".into(), Value::from(-1));
+        assert_eq!(Record::from_map(&negative).unwrap_err().exit_code(), 4);
+        let mut truncated = good.clone();
+        truncated.ct.truncate(truncated.ct.len() / 2);
+        let err = truncated.open(&a, "p", store).err().unwrap();
+        assert!(err.to_string().contains("fleet record of profile 'p'"), "{err}");
+        let mut not_base64 = good;
+        not_base64.ct = "<html>".into();
+        assert!(not_base64.open(&a, "p", store).err().unwrap().to_string().contains("not base64"));
     }
 }

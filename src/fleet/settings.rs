@@ -70,7 +70,7 @@ impl StoreSettings {
                 "no user, query or fragment, please: the Vault token comes from token_file or VAULT_TOKEN",
             ));
         }
-        if scheme == "http" && !is_loopback(&origin.host) {
+        if scheme == "http" && !crate::settings::is_loopback_host(&origin.host) {
             return Err(bad("vault+http:// is only allowed for loopback; use vault+https://"));
         }
         let path = path.trim_matches('/').to_string();
@@ -119,6 +119,7 @@ impl StoreSettings {
             mount: self.mount.trim_matches('/').to_string(),
             ca_sha256,
             recipients,
+            token_file: self.token_file.as_deref().map(str::trim).filter(|f| !f.is_empty()).map(str::to_string),
         }
     }
 }
@@ -135,23 +136,24 @@ pub struct StorePin {
     pub ca_sha256: Option<String>,
     /// The recipients, sorted.
     pub recipients: Vec<String>,
+    /// The token file the Vault token is read from, if one is set: a working directory naming another
+    /// file would otherwise make this host present whatever that file holds as its Vault token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_file: Option<String>,
 }
 
 impl StorePin {
     /// One line for messages.
     pub fn describe(&self) -> String {
         format!(
-            "{} (mount {}, {} recipient(s){})",
+            "{} (mount {}, {} recipient(s){}{})",
             crate::redact::url(&self.url),
             self.mount,
             self.recipients.len(),
-            if self.ca_sha256.is_some() { ", own CA file" } else { "" }
+            if self.ca_sha256.is_some() { ", own CA file" } else { "" },
+            self.token_file.as_deref().map(|f| format!(", token file {f}")).unwrap_or_default()
         )
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -203,5 +205,9 @@ mod tests {
         let mut c = a.clone();
         c.mount = "kv".into();
         assert_ne!(a.pin(), c.pin());
+        let mut d = a.clone();
+        d.token_file = Some("/elsewhere/token".into());
+        assert_ne!(a.pin(), d.pin(), "another token file is another binding");
+        assert!(d.pin().describe().contains("token file /elsewhere/token"));
     }
 }

@@ -155,6 +155,13 @@ macro_rules! arcgis_token_transport {
         fn judge(&self, response: &crate::http::HttpResponse) -> crate::registry::AuthVerdict {
             crate::protocol::arcgis::judge(response)
         }
+
+        fn authorization_headers(&self, tokens: &crate::token::TokenSet) -> Option<Vec<(String, String)>> {
+            let mut headers =
+                vec![("X-Esri-Authorization".to_string(), format!("Bearer {}", tokens.access_token.expose()))];
+            headers.extend(self.referer().map(|r| ("Referer".to_string(), r.to_string())));
+            Some(headers)
+        }
     };
 }
 pub(crate) use arcgis_token_transport;

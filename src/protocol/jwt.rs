@@ -85,6 +85,28 @@ pub fn verify_signature(token: &str, jwks: &Value) -> Result<Map<String, Value>>
     Ok(data.claims)
 }
 
+/// What an API key that is a JWT says about itself, read WITHOUT checking its signature: the key is
+/// ours to send, not to trust, so only its own claims about when it expires are read (through
+/// `jsonwebtoken`, not a hand-made base64 split). `exp` is seconds since the Unix epoch, UTC by
+/// definition (RFC 7519 §2 NumericDate): no local time zone is involved anywhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnverifiedKeyClaims {
+    /// `exp`, when present and a non-negative integer.
+    pub expires_at: Option<u64>,
+    /// `sub` or `username`/`name` when present (never a credential).
+    pub subject: Option<String>,
+}
+
+/// Reads `exp` (and a subject) from a JWT without verifying it; `None` when `token` is no JWT
+/// (static keys of other shapes: ArcGIS API keys, opaque strings).
+pub fn unverified_key_claims(token: &str) -> Option<UnverifiedKeyClaims> {
+    let claims: Map<String, Value> = jsonwebtoken::dangerous::insecure_decode_claims(token).ok()?;
+    let subject = ["username", "preferred_username", "name", "email", "sub"]
+        .iter()
+        .find_map(|k| claims.get(*k).and_then(Value::as_str).map(String::from));
+    Some(UnverifiedKeyClaims { expires_at: claims.get("exp").and_then(Value::as_u64), subject })
+}
+
 /// What the claims of an id_token must say (OpenID Connect Core §3.1.3.7).
 pub struct Expectations<'a> {
     /// The issuer the token must name.
@@ -145,6 +167,22 @@ mod tests {
     use ring::rand::SystemRandom;
     use ring::signature::{EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
     use serde_json::json;
+
+    /// An API key's `exp` is read without any key (whatever signs it), as UTC seconds; keys that are
+    /// no JWT, or JWTs without a numeric `exp`, have no expiry; garbage is no JWT.
+    #[test]
+    fn an_api_keys_expiry_is_read_without_verifying_it() {
+        let (key, _) = ec_key("k");
+        let token =
+            encode(&Header::new(Algorithm::ES256), &json!({"exp": 1_767_225_600u64, "username": "ci"}), &key).unwrap();
+        let claims = unverified_key_claims(&token).unwrap();
+        assert_eq!((claims.expires_at, claims.subject.as_deref()), (Some(1_767_225_600), Some("ci")));
+        let unsigned = format!("{}.{}.", b64url(br#"{"alg":"none"}"#), b64url(br#"{"exp":"soon"}"#));
+        assert_eq!(unverified_key_claims(&unsigned).map(|c| c.expires_at), Some(None));
+        for not_a_jwt in ["AAPTxy-arcgis-key", "a.b.c", "", "...."] {
+            assert_eq!(unverified_key_claims(not_a_jwt), None, "{not_a_jwt}");
+        }
+    }
 
     /// A fresh P-256 key: its PKCS#8 form for signing and its JWK.
     fn ec_key(kid: &str) -> (EncodingKey, Value) {

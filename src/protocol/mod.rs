@@ -6,6 +6,7 @@ pub mod jwt;
 pub mod loopback;
 pub mod negotiate;
 pub mod oauth2;
+pub mod oidc;
 pub mod okta;
 pub mod password;
 pub mod pkce;

@@ -17,8 +17,6 @@ const MAX_BODY_BYTES: u64 = 1 << 20;
 /// One request as the simulators see it.
 pub(super) struct Incoming {
     pub(super) is_post: bool,
-    /// True for DELETE (Okta's sessions API).
-    pub(super) is_delete: bool,
     pub(super) path: String,
     /// Query parameters, overridden by form-body fields of the same name.
     pub(super) params: HashMap<String, String>,
@@ -30,6 +28,10 @@ pub(super) struct Incoming {
     pub(super) remote_ip: Option<String>,
     /// Cookies the caller sent (`Cookie` headers), by name.
     pub(super) cookies: HashMap<String, String>,
+    /// The method as sent (`DELETE` for the Anaconda-style key delete).
+    pub(super) method: String,
+    /// Every header as sent (name, value), for simulators that check what reached them.
+    pub(super) headers: Vec<(String, String)>,
 }
 
 impl Incoming {
@@ -92,7 +94,6 @@ pub(super) fn html_page(status: u16, title: &str, body: &str) -> Reply {
 
 pub(super) fn read_incoming(request: &mut tiny_http::Request) -> Incoming {
     let is_post = *request.method() == tiny_http::Method::Post;
-    let is_delete = *request.method() == tiny_http::Method::Delete;
     let url = request.url().to_string();
     let (path, query) = url.split_once('?').unwrap_or((url.as_str(), ""));
     let mut params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes()).into_owned().collect();
@@ -126,9 +127,13 @@ pub(super) fn read_incoming(request: &mut tiny_http::Request) -> Incoming {
         .flat_map(|h| h.value.as_str().split(';').map(str::to_string).collect::<Vec<_>>())
         .filter_map(|pair| pair.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
         .collect();
+    let method = request.method().as_str().to_string();
+    let headers =
+        request.headers().iter().map(|h| (h.field.as_str().to_string(), h.value.as_str().to_string())).collect();
     Incoming {
+        method,
+        headers,
         is_post,
-        is_delete,
         path: path.to_string(),
         params,
         body: String::from_utf8_lossy(&raw).into_owned(),

@@ -5,6 +5,9 @@
 //! HTTPS front of `tls`); `arcgis` holds the ArcGIS wire conventions the Portal and Server share.
 //! The simulators are test oracles: they use none of the client's code (see the layout test below).
 
+// issue 11: the Anaconda-style API-key service.
+pub mod anaconda;
+pub use anaconda::{AnacondaFaults, AnacondaSim, AnacondaSimConfig, SeenRequest};
 mod arcgis;
 pub mod arcgis_server;
 mod http;

@@ -172,9 +172,16 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
     state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-impl OidcSim {
-    /// Serves on an ephemeral 127.0.0.1 port with a fresh ES256 signing key, until dropped.
-    pub fn start(config: OidcSimConfig) -> std::io::Result<OidcSim> {
+/// The issuer's state and keys without a listener: other simulators (the Anaconda-style service)
+/// serve its endpoints under their own paths and issuer name.
+#[derive(Clone)]
+pub(super) struct Core {
+    state: Arc<Mutex<State>>,
+    keys: Arc<Keys>,
+}
+
+impl Core {
+    pub(super) fn new(config: OidcSimConfig) -> Core {
         let state = Arc::new(Mutex::new(State {
             config,
             faults: OidcFaults::default(),
@@ -186,11 +193,42 @@ impl OidcSim {
             access: HashSet::new(),
             device: HashMap::new(),
         }));
-        let keys = Keys::new();
-        let shared = state.clone();
+        Core { state, keys: Arc::new(Keys::new()) }
+    }
+
+    /// Answers `req` as if it came for `path` (`/authorize`, `/token`, `/device_authorization`,
+    /// `/jwks`, `/userinfo`, `/revoke`), with `issuer` in tokens and redirects.
+    pub(super) fn route(&self, issuer: &str, path: &str, req: &Incoming) -> Reply {
+        route_at(&mut lock(&self.state), &self.keys, issuer, path, req)
+    }
+
+    /// True when `token` is an access token this issuer gave out and did not revoke.
+    pub(super) fn access_token_is_live(&self, token: &str) -> bool {
+        lock(&self.state).access.contains(token)
+    }
+
+    /// The one user's name.
+    pub(super) fn user(&self) -> String {
+        lock(&self.state).config.user.clone()
+    }
+
+    pub(super) fn count(&self, key: &str) -> u64 {
+        lock(&self.state).counts.get(key).copied().unwrap_or(0)
+    }
+
+    pub(super) fn faults(&self, change: impl FnOnce(&mut OidcFaults)) {
+        change(&mut lock(&self.state).faults);
+    }
+}
+
+impl OidcSim {
+    /// Serves on an ephemeral 127.0.0.1 port with a fresh ES256 signing key, until dropped.
+    pub fn start(config: OidcSimConfig) -> std::io::Result<OidcSim> {
+        let core = Core::new(config);
+        let state = core.state.clone();
         let listener = Listener::start("127.0.0.1:0", "oidc-sim", move |reach| {
             let issuer = format!("http://{reach}");
-            Arc::new(move |req: &Incoming| route(&mut lock(&shared), &keys, &issuer, req))
+            Arc::new(move |req: &Incoming| core.route(&issuer, &req.path, req))
         })?;
         let issuer = format!("http://{}", listener.reach);
         Ok(OidcSim { _listener: listener, state, issuer })
@@ -222,9 +260,9 @@ impl OidcSim {
     }
 }
 
-fn route(st: &mut State, keys: &Keys, issuer: &str, req: &Incoming) -> Reply {
+fn route_at(st: &mut State, keys: &Keys, issuer: &str, path: &str, req: &Incoming) -> Reply {
     let p = |name: &str| param(req, name);
-    match (req.is_post, req.path.as_str()) {
+    match (req.is_post, path) {
         (false, "/.well-known/openid-configuration") => {
             st.bump("discovery");
             if st.faults.discovery_down {

@@ -148,7 +148,7 @@ fn unknown_field_and_provider_in_a_project_file() {
     std::fs::write(&project, "[profiles.prod]\nprovider = \"esri-nope\"\n").unwrap();
     let mut cmd = home.cmd();
     cmd.args(["token", "--profile", "prod"]);
-    expect_refusal(&home, &mut cmd, 2, "known providers: esri-app, esri-oob");
+    expect_refusal(&home, &mut cmd, 2, "known providers: api-key, esri-app, esri-oob");
 }
 
 #[test]

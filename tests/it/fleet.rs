@@ -156,10 +156,16 @@ impl Fleet {
 
     /// Starts `token` on `host` with the pause hook at `step`, and returns once it announced the pause.
     fn paused_at(&self, host: usize, step: &str) -> Child {
+        self.paused_for(host, step, 60_000).0
+    }
+
+    /// `paused_at`, pausing `ms` milliseconds; its stdout is piped, and the rest of its stderr is
+    /// drained by a thread (so it can go on) whose result is the whole stderr.
+    fn paused_for(&self, host: usize, step: &str, ms: u64) -> (Child, std::thread::JoinHandle<String>) {
         let mut child = self
             .cmd(host, &["-v", "token"])
-            .env("AGE_OAUTH_INTERNAL_FLEET_PAUSE", format!("{step}:60000"))
-            .stdout(Stdio::null())
+            .env("AGE_OAUTH_INTERNAL_FLEET_PAUSE", format!("{step}:{ms}"))
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -169,7 +175,11 @@ impl Fleet {
         while lines.read_line(&mut line).unwrap() > 0 {
             seen.push_str(&line);
             if line.contains(&format!("fleet test pause: {step}")) {
-                return child;
+                let rest = std::thread::spawn(move || {
+                    let _ = std::io::Read::read_to_string(&mut lines, &mut seen);
+                    seen
+                });
+                return (child, rest);
             }
             line.clear();
         }
@@ -230,13 +240,21 @@ fn the_store_holds_no_secret_in_clear_and_outsiders_cannot_decrypt() {
     let mut fleet = Fleet::new(bao, 3, 2);
     fleet.login(0);
     fleet.expire();
-    let token = all_ok(&[fleet.run(1, &["token"])], "refresh on host 1");
+    let refreshing = fleet.run(1, &["-vvv", "token"]);
+    let token = all_ok(std::slice::from_ref(&refreshing), "refresh on host 1");
     let cache = fleet.hosts[1].load_cache(PROFILE);
     let tokens = cache.tokens.expect("host 1 adopted the login");
     let refresh = tokens.refresh_token.expect("a refresh token").expose().to_string();
+    // Claim, refresh and publish at -vvv: no token, refresh token or Vault token in the log.
+    let log = text(&refreshing.stderr);
+    let vault_token = std::fs::read_to_string(&fleet.token_file).unwrap().trim().to_string();
+    assert!(log.contains("claimed the fleet refresh"), "the -vvv log covers the claim: {log}");
+    for secret in [&token, &refresh, &vault_token] {
+        assert!(!log.contains(secret.as_str()), "-vvv logged a secret: {log}");
+    }
     let raw = fleet.raw_record(bao);
     assert!(raw.contains("age-oauth/fleet/1") && raw.contains("\"ct\""), "{raw}");
-    for secret in [&token, &refresh] {
+    for secret in [&token, &refresh, &vault_token] {
         assert!(!raw.contains(secret.as_str()), "the raw record holds a secret in clear: {raw}");
     }
     // Host 2 has the same profile but its key is not among the recipients.
@@ -265,6 +283,12 @@ fn the_store_holds_no_secret_in_clear_and_outsiders_cannot_decrypt() {
 fn a_fresh_local_copy_costs_no_store_request_and_a_wrong_vault_token_is_exit_4() {
     let bao = openbao();
     let mut fleet = Fleet::new(bao, 2, 2);
+    // Host 1 reads its Vault token from its own file (as a bao-agent sink would write it).
+    let own = fleet.hosts[1].path().join("vault-token");
+    std::fs::copy(&fleet.token_file, &own).unwrap();
+    let config = std::fs::read_to_string(fleet.hosts[1].state().join("config.toml")).unwrap();
+    let config = config.replace(&fleet.token_file, &own.display().to_string());
+    std::fs::write(fleet.hosts[1].state().join("config.toml"), &config).unwrap();
     fleet.login(0);
     all_ok(&[fleet.run(1, &["token"])], "adopt");
     let audit = Path::new(bao.var("BAO_AUDIT_LOG"));
@@ -274,20 +298,13 @@ fn a_fresh_local_copy_costs_no_store_request_and_a_wrong_vault_token_is_exit_4()
     let audit_text = std::fs::read_to_string(audit).unwrap_or_default();
     let touching: usize = audit_text.lines().skip(before).filter(|l| l.contains(&path)).count();
     assert_eq!(touching, 0, "a fresh local copy makes no store request");
-    // A wrong Vault token: exit 4, saying what was tried.
-    let bad = fleet.hosts[1].path().join("bad-token");
-    std::fs::write(&bad, "s.not-a-real-token").unwrap();
-    let config = std::fs::read_to_string(fleet.hosts[1].state().join("config.toml")).unwrap();
-    std::fs::write(
-        fleet.hosts[1].state().join("config.toml"),
-        config.replace(&fleet.token_file, &bad.display().to_string()),
-    )
-    .unwrap();
+    // A wrong Vault token in that file (revoked, mistyped): exit 4, saying what was tried.
+    std::fs::write(&own, "s.not-a-real-token").unwrap();
     fleet.expire();
     let out = fleet.run(1, &["token"]);
     let err = text(&out.stderr);
     assert_eq!(code(&out), 4, "{err}");
-    assert!(err.contains("refused the Vault token") && err.contains("tried:") && err.contains("bad-token"), "{err}");
+    assert!(err.contains("refused the Vault token") && err.contains("tried:") && err.contains("vault-token"), "{err}");
     assert!(!err.contains("s.not-a-real-token"), "the token itself is never printed: {err}");
     // An unreachable store: exit 4, naming what was tried.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -355,6 +372,39 @@ fn a_killed_claimer_s_claim_expires_and_a_kill_after_rotation_ends_in_one_needs_
     fleet.login(3);
     all_ok(&fleet.token_everywhere(1), "after the new sign-in");
     assert_eq!(fleet.status(1)["needs_login"], false);
+}
+
+/// A claimer that stands still past its claim's TTL (SIGSTOP, a frozen VM) between claiming and calling
+/// the portal: another host takes over and refreshes; when the frozen one wakes, it must not present the
+/// refresh token that was just rotated out (reuse would revoke the grant) but adopt the new login.
+#[test]
+fn a_claimer_frozen_past_its_claim_ttl_adopts_the_takeover_s_login_instead_of_calling_the_portal() {
+    let bao = openbao();
+    let mut fleet = Fleet::new(bao, 3, 3);
+    fleet.login(0);
+    all_ok(&fleet.token_everywhere(1), "adopt");
+    fleet.expire();
+    let (mut frozen, stderr) = fleet.paused_for(0, "claimed", 3_000);
+    let pid = frozen.id().to_string();
+    assert!(Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+    let before = fleet.refreshes();
+    // Hosts 1 and 2 wait out the frozen host's claim (by the store's clock), then one of them refreshes.
+    let outs: Vec<Output> = [1, 2]
+        .map(|h| fleet.cmd(h, &["token"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap())
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let token = all_ok(&outs, "the takeover");
+    assert_eq!(fleet.refreshes() - before, 1, "one refresh by the host that took over");
+    assert!(frozen.try_wait().unwrap().is_none(), "the frozen claimer was still stopped during the takeover");
+    assert!(Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    let out = frozen.wait_with_output().unwrap();
+    let err = stderr.join().unwrap();
+    assert_eq!(code(&out), 0, "the woken claimer adopts the new login: {err}");
+    assert_eq!(text(&out.stdout).trim(), token, "the login the other host published");
+    assert_eq!(fleet.refreshes() - before, 1, "the woken claimer never called the portal");
+    assert_eq!(fleet.reuse(), 0, "no refresh token presented twice");
+    assert_eq!(fleet.status(2)["needs_login"], false);
 }
 
 #[test]

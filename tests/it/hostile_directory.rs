@@ -469,6 +469,45 @@ fn okta_esri_portal_okta_and_trust() {
     assert_refused_everywhere(&bound, &attacker, &["portal", "okta", "verify_ssl"], &token_commands(&attacker));
 }
 
+// --- issue 11: the api-key provider
+/// An `api-key` profile minted after a device login at the Anaconda-style simulator: every setting that
+/// names a destination (the API, the issuer, the discovery document, each mint URL, whoami) and the trust.
+#[test]
+fn api_key_api_url_issuer_discovery_mint_whoami_and_trust() {
+    use age_oauth::sandbox::{AnacondaSim, AnacondaSimConfig};
+    let attacker = Attacker::start();
+    let sim = AnacondaSim::start(AnacondaSimConfig::default()).unwrap();
+    sim.oidc_faults(|f| (f.device_interval, f.device_pending_polls) = (Some(1), 0));
+    let home = Home::new();
+    let mint = sim.mint_urls().join(" ");
+    let out = home.run(&[
+        "profile",
+        "add",
+        "conda",
+        "--provider",
+        "api-key",
+        "--set",
+        &format!("api_url={}", sim.site()),
+        "--set",
+        &format!("issuer={}", sim.issuer()),
+        "--set",
+        &format!("discovery_url={}", sim.discovery_url()),
+        "--client-id",
+        &sim.client_id(),
+        "--set",
+        &format!("mint_url={mint}"),
+        "--set",
+        &format!("whoami_url={}", sim.account_url()),
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = home.run(&["login", "--profile", "conda"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let works = strings(&[&["token", "--profile", "conda"]]).remove(0);
+    let bound = Bound { home, profile: "conda", env: vec![], works, _servers: vec![Box::new(sim)] };
+    let settings = ["api_url", "issuer", "discovery_url", "mint_url", "whoami_url", "verify_ssl"];
+    assert_refused_everywhere(&bound, &attacker, &settings, &token_commands(&attacker));
+}
+
 // ------------------------------------------------------------------------------------------------
 // Fleet stores (issue 13): the store's URL, mount, CA and recipients are part of the binding
 // ------------------------------------------------------------------------------------------------
@@ -491,6 +530,8 @@ fn a_fleet_store_or_its_recipients_from_the_working_directory_is_refused() {
         "mount = \"other\"".to_string(),
         format!("recipients = [\"{intruder}\"]"),
         "ca_file = \"attacker-ca.pem\"".to_string(),
+        // Whatever file a project names would be presented as this host's Vault token.
+        "token_file = \"/etc/hostname\"".to_string(),
     ];
     for (n, line) in cases.iter().enumerate() {
         let dir = home.path().join(format!("fleet-repo-{n}"));
@@ -532,4 +573,53 @@ fn a_fleet_store_or_its_recipients_from_the_working_directory_is_refused() {
     }
     assert!(attacker.received().is_empty(), "the attacker received: {:?}", attacker.received());
     plain.assert_home_works("after a project file added a store");
+}
+
+/// The Vault token is a credential outside the cache: a host that has no bound login yet (it never
+/// adopted the fleet's login, or its profile lives only in a project file) must not send it to a store
+/// that a working directory names. Exit 2 before any request; the host keeps working from its home.
+#[test]
+fn a_new_fleet_host_sends_its_vault_token_only_to_the_store_its_user_file_names() {
+    use crate::fleet::{openbao, Fleet, PROFILE};
+    let attacker = Attacker::start();
+    let fleet = Fleet::new(openbao(), 2, 2);
+    fleet.login(0);
+    let fresh = &fleet.hosts[1]; // never ran `token`: no cache, no binding
+    let stolen = format!("vault+{}/age-oauth/stolen", attacker.url(""));
+    let dir = fresh.path().join("repo-redirects-the-store");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("age-oauth.toml"), format!("[profiles.{PROFILE}.store]\nurl = \"{stolen}\"\n")).unwrap();
+    for args in [&["token"][..], &["store", "status"], &["store", "unclaim", "--force"]] {
+        let out = fleet.cmd(1, args).current_dir(&dir).output().unwrap();
+        let err = text(&out.stderr);
+        assert_eq!(code(&out), 2, "{}: {err}", args.join(" "));
+        assert!(err.contains("`store`") && err.contains("user file") && err.contains("nothing was sent"), "{err}");
+    }
+    assert!(attacker.received().is_empty(), "the attacker received: {:?}", attacker.received());
+    let out = fleet.cmd(1, &["token"]).output().unwrap();
+    assert_eq!(code(&out), 0, "from its home the new host adopts the fleet's login: {}", text(&out.stderr));
+
+    // A whole fleet profile from a cloned repository, on a host whose environment holds a Vault token.
+    let home = Home::new();
+    let key = age::x25519::Identity::generate().to_public().to_string();
+    let repo = home.path().join("cloned");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("age-oauth.toml"),
+        format!(
+            "[profiles.prod]\nprovider = \"esri-oob\"\nportal = \"https://gis.example.com/portal\"\nclient_id = \"x\"\n\
+             [profiles.prod.store]\nurl = \"{stolen}\"\nrecipients = [\"{key}\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = home
+        .cmd()
+        .current_dir(&repo)
+        .env("VAULT_TOKEN", "s.env-token")
+        .args(["token", "--profile", "prod"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 2, "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("s.env-token"));
+    assert!(attacker.received().is_empty(), "the attacker received: {:?}", attacker.received());
 }

@@ -4,6 +4,12 @@
 
 mod common;
 
+// issue 11
+mod api_key;
+#[cfg(feature = "reqwest")]
+mod async_client;
+mod client;
+
 mod bad_input;
 mod bad_inputs_table;
 mod cli;
@@ -13,8 +19,8 @@ mod corporate;
 mod doctor;
 mod engine_refresh;
 mod engine_shape;
-mod fleet;
 mod esri_token;
+mod fleet;
 mod fuzz_properties;
 mod generated;
 mod headless;

@@ -240,7 +240,7 @@ fn route(state: &Mutex<OktaState>, req: &Incoming) -> Reply {
         "/api/v1/authn/cancel" if req.is_post => authn::cancel(st, req),
         "/login/sessionCookieRedirect" => sso::session_cookie_redirect(st, req),
         "/api/v1/sessions" if req.is_post => sso::create_session(st, req),
-        "/api/v1/sessions/me" if req.is_delete => sso::end_session(st, req),
+        "/api/v1/sessions/me" if req.method == "DELETE" => sso::end_session(st, req),
         "/api/v1/sessions/me" => sso::session_me(st, req),
         "/app/arcgis/exk0sandbox/sso/saml" => sso::sso(st, req),
         "/login/login.htm" => sso::sign_in_page(st, None),

@@ -1,0 +1,100 @@
+//! Issue 11, cargo feature `reqwest`: `AsyncClient` under tokio, with the blocking client's rules:
+//! one refresh and one retry on 401 and on ArcGIS 498 in an HTTP 200 body, no loop, 403 not retried,
+//! concurrent requests sharing one refresh; credential work on the blocking pool.
+
+use crate::common::*;
+use age_oauth::sandbox::{AnacondaSim, AnacondaSimConfig};
+use age_oauth::{AsyncClient, CacheStore, Client, ClientError, Config, Engine, Paths};
+use std::collections::BTreeMap;
+
+fn runtime() -> tokio::runtime::Runtime {
+    // One executor thread: credential work that blocked it would stall every request.
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+fn async_client(home: &Home, profile: &str) -> AsyncClient {
+    let paths = Paths::under(home.state());
+    let text = std::fs::read_to_string(&paths.config_file).unwrap();
+    let config = Config::from_parts(vec![(paths.config_file.clone(), text)], BTreeMap::new(), BTreeMap::new()).unwrap();
+    let engine = Engine::new(paths.clone()).with_store(CacheStore::with_own_identity(paths));
+    let session = engine.session(config.resolve(profile, &[]).unwrap()).unwrap();
+    AsyncClient::new(Client::new(engine, session)).unwrap()
+}
+
+#[test]
+fn a_static_key_401_is_retried_once_then_login_required_and_403_is_not_retried() {
+    let sim = AnacondaSim::start(AnacondaSimConfig::default()).unwrap();
+    let home = Home::new();
+    let out = home.run(&[
+        "profile",
+        "add",
+        "ci",
+        "--provider",
+        "api-key",
+        "--set",
+        &format!("api_url={}", sim.site()),
+        "--set",
+        "key_source=static",
+        "--set",
+        "api_version=7",
+    ]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let mut child = home
+        .cmd()
+        .args(["login", "--profile", "ci", "--with-key"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), sim.issue_key(3600).as_bytes()).unwrap();
+    assert_eq!(code(&child.wait_with_output().unwrap()), 0);
+    let client = async_client(&home, "ci");
+    let url = sim.account_url();
+    runtime().block_on(async {
+        assert_eq!(client.get(&url).await.unwrap().status, 200);
+        assert_eq!(sim.seen("/api/account").pop().unwrap().header("api-version"), Some("7"));
+        sim.faults(|f| f.reject_next = 1);
+        assert_eq!(client.get(&url).await.unwrap().status, 200, "one refresh, one retry");
+        assert_eq!(sim.count("account:401"), 1);
+        sim.faults(|f| f.reject_next = 100);
+        assert!(matches!(client.get(&url).await, Err(ClientError::LoginRequired { .. })));
+        assert_eq!(sim.count("account:401"), 3, "the request and one retry: no loop");
+        sim.faults(|f| (f.reject_next, f.forbid_account) = (0, true));
+        assert!(matches!(client.get(&url).await, Err(ClientError::Forbidden { status: 403, .. })));
+        assert_eq!(sim.count("account:403"), 1, "403 is not retried");
+        let attacker = Attacker::start();
+        assert!(matches!(client.get(&attacker.url("/x")).await, Err(ClientError::Setup(_))));
+        assert!(attacker.received().is_empty());
+    });
+}
+
+/// ArcGIS app tokens: eight concurrent requests share one token request; after the portal's clock
+/// passes the token's end, its HTTP 200 `{"error":{"code":498}}` makes the client refresh once.
+#[test]
+fn arcgis_498_in_a_200_body_refreshes_once_and_concurrent_requests_share_it() {
+    let sim = start_sim();
+    let home = Home::new();
+    add_app_profile(&home, "app", &sim.base_url(), APP, APP_SECRET);
+    let client = async_client(&home, "app");
+    let url = format!("{}/sharing/rest/portals/self?f=json", sim.base_url());
+    runtime().block_on(async {
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (client, url) = (client.clone(), url.clone());
+            tasks.push(tokio::spawn(async move { client.get(&url).await }));
+        }
+        for task in tasks {
+            let answer = task.await.unwrap().unwrap();
+            assert!(!String::from_utf8_lossy(&answer.body).contains("\"error\""));
+        }
+        assert_eq!(sim.count("token:client_credentials"), 1, "one token for eight requests");
+        sim.advance_clock(7 * 24 * 3600);
+        let answer = client.get(&url).await.unwrap();
+        assert!(
+            !String::from_utf8_lossy(&answer.body).contains("\"error\""),
+            "{}",
+            String::from_utf8_lossy(&answer.body)
+        );
+        assert_eq!(sim.count("token:client_credentials"), 2, "one refresh after the 498");
+    });
+}

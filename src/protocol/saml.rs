@@ -3,6 +3,7 @@
 //! pages apart (the auto-submitting SAMLResponse form, intermediate forms, a sign-in form, a step-up or
 //! sign-in page, an error), and posting the assertion only to the ACS the profile expects.
 
+use crate::binding::Origin;
 use crate::error::{Error, Result};
 use crate::secret::Secret;
 use html5gum::{Token, Tokenizer};
@@ -145,34 +146,23 @@ fn page_text(html: &str) -> String {
     }
 }
 
-/// `action` resolved against the page's URL (absolute, scheme-relative, absolute path, query, relative path).
+/// `action` resolved against the page's URL as a browser does (WHATWG URL: `../`, `\\`, tabs and newlines, a
+/// `://` inside a query), without its fragment. What cannot be resolved comes back as written: no origin
+/// matches it, so it is refused wherever it would be used.
 pub fn resolve(page_url: &str, action: &str) -> String {
-    let action = action.trim();
-    if action.contains("://") {
-        return action.to_string();
-    }
-    let (scheme, rest) = page_url.split_once("://").unwrap_or(("https", page_url));
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let origin = format!("{scheme}://{}", &rest[..authority_end]);
-    let path_and_query = &rest[authority_end..];
-    let path = path_and_query.split(['?', '#']).next().unwrap_or("");
-    match action {
-        "" => page_url.split('#').next().unwrap_or(page_url).to_string(),
-        a if a.starts_with("//") => format!("{scheme}:{a}"),
-        a if a.starts_with('/') => format!("{origin}{a}"),
-        a if a.starts_with('?') => format!("{origin}{path}{a}"),
-        a => {
-            let dir = path.rfind('/').map_or("/", |i| &path[..=i]);
-            format!("{origin}{dir}{a}")
+    let joined = url::Url::parse(page_url.trim()).and_then(|base| base.join(action.trim()));
+    match joined {
+        Ok(mut url) => {
+            url.set_fragment(None);
+            url.into()
         }
+        Err(_) => action.trim().to_string(),
     }
 }
 
-/// The origin (`scheme://host:port`) of a URL, lowercased.
-pub fn origin(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    format!("{}://{}", scheme.to_ascii_lowercase(), rest[..end].to_ascii_lowercase())
+/// The origin of an absolute URL (the project's `binding::Origin`: default ports filled in, host lowercase).
+fn origin(url: &str) -> Option<Origin> {
+    Origin::of_url(url)
 }
 
 /// The form fields to post, in order.
@@ -184,16 +174,21 @@ pub fn fields(form: &HtmlForm) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// Refuses an assertion form whose `action` is not exactly the expected ACS.
+/// Refuses an assertion form whose `action` is not the expected ACS: same origin (scheme, host, port) and
+/// same path (a trailing `/` aside), no user info. Returns the URL to post to.
 pub fn check_acs(form: &HtmlForm, page_url: &str, expected_acs: &str) -> Result<String> {
     let action = resolve(page_url, &form.action);
-    if action.trim_end_matches('/') == expected_acs.trim_end_matches('/') {
-        Ok(action)
-    } else {
-        Err(Error::server(format!(
+    let place = |u: &str| -> Option<(Origin, String, bool)> {
+        let parsed = url::Url::parse(u).ok()?;
+        let plain = parsed.username().is_empty() && parsed.password().is_none();
+        Some((origin(u)?, parsed.path().trim_end_matches('/').to_string(), plain))
+    };
+    match (place(&action), place(expected_acs)) {
+        (Some((got, got_path, true)), Some((want, want_path, _))) if got == want && got_path == want_path => Ok(action),
+        _ => Err(Error::server(format!(
             "the identity provider's SAML form posts to {} instead of the portal's ACS {expected_acs}: refused, nothing was sent",
             crate::redact::url(action.split('?').next().unwrap_or_default())
-        )))
+        ))),
     }
 }
 
@@ -203,7 +198,10 @@ const MAX_REDIRECTS: usize = 10;
 /// A browser's memory for one IdP: the cookies it set, sent back only to its own origin, and redirects
 /// followed only within it (a redirect elsewhere is where the browser part ends).
 pub struct IdpBrowser {
-    origin: String,
+    /// `None` when the IdP URL is not absolute: then no request is owned, and none is sent.
+    origin: Option<Origin>,
+    /// The IdP URL as configured, for messages.
+    label: String,
     jar: Vec<(String, Secret)>,
 }
 
@@ -218,7 +216,7 @@ pub struct Landing {
 impl IdpBrowser {
     /// A browser for the IdP at `origin_url`, starting with `cookies`.
     pub fn new(origin_url: &str, cookies: Vec<(String, Secret)>) -> Self {
-        IdpBrowser { origin: origin(origin_url), jar: cookies }
+        IdpBrowser { origin: origin(origin_url), label: origin_url.to_string(), jar: cookies }
     }
 
     /// A cookie the IdP set (or that was given).
@@ -228,7 +226,7 @@ impl IdpBrowser {
 
     /// True when `url` is on the IdP.
     pub fn owns(&self, url: &str) -> bool {
-        origin(url) == self.origin
+        self.origin.is_some() && origin(url) == self.origin
     }
 
     fn remember(&mut self, response: &crate::http::HttpResponse) {
@@ -255,7 +253,7 @@ impl IdpBrowser {
                 return Err(Error::server(format!(
                     "the sign-in was sent to {}, outside the identity provider {}: refused",
                     crate::redact::url(request.url.split('?').next().unwrap_or_default()),
-                    self.origin
+                    self.label
                 )));
             }
             if !self.jar.is_empty() {
@@ -272,7 +270,7 @@ impl IdpBrowser {
                 _ => return Ok(Landing { url: request.url, response }),
             }
         }
-        Err(Error::server(format!("the identity provider {} redirected too many times", self.origin)))
+        Err(Error::server(format!("the identity provider {} redirected too many times", self.label)))
     }
 }
 
@@ -326,6 +324,74 @@ mod tests {
         assert_eq!(resolve(page, "other.php"), "https://idp.example/simplesaml/module.php/core/other.php");
         assert_eq!(resolve(page, "https://a.example/b"), "https://a.example/b");
         assert_eq!(resolve(page, ""), page);
-        assert_eq!(origin("HTTP://127.0.0.1:80/x?y"), "http://127.0.0.1:80");
+        assert_eq!(origin("HTTP://127.0.0.1:80/x?y"), origin("http://127.0.0.1/"));
+    }
+
+    #[test]
+    fn actions_resolve_as_a_browser_resolves_them() {
+        let page = "https://idp.example/a/b/page.php?x=1#frag";
+        // Dot segments, a URL inside a relative action's query, backslashes and tabs: as WHATWG URL does.
+        assert_eq!(resolve(page, "../c/d"), "https://idp.example/a/c/d");
+        assert_eq!(resolve(page, "./e?return=https://evil.example/"), "https://idp.example/a/b/e?return=https://evil.example/");
+        assert_eq!(resolve(page, "?return=https://evil.example/"), "https://idp.example/a/b/page.php?return=https://evil.example/");
+        assert_eq!(resolve(page, "\\\\evil.example/x"), "https://evil.example/x");
+        assert_eq!(resolve(page, "/p\tq"), "https://idp.example/pq");
+        assert_eq!(resolve(page, "//other.example/y#z"), "https://other.example/y");
+        assert_eq!(resolve(page, "#only"), "https://idp.example/a/b/page.php?x=1");
+    }
+
+    fn form_to(action: &str) -> HtmlForm {
+        HtmlForm { action: action.into(), method: "post".into(), inputs: Vec::new() }
+    }
+
+    #[test]
+    fn the_acs_check_compares_origin_and_path_not_spelling() {
+        let acs = "https://gis.example.com/portal/sharing/rest/oauth2/saml/signin";
+        let page = "https://okta.example/app/esri/sso/saml";
+        for same in [
+            acs,
+            "https://GIS.example.com:443/portal/sharing/rest/oauth2/saml/signin/",
+            "https://gis.example.com/portal/sharing/rest/oauth2/x/../saml/signin",
+            "https://gis.example.com/portal/sharing/rest/oauth2/saml/signin?x=1#f",
+        ] {
+            assert!(check_acs(&form_to(same), page, acs).is_ok(), "{same}");
+        }
+        assert_eq!(
+            check_acs(&form_to("https://gis.example.com/portal/sharing/rest/oauth2/saml/signin#f"), page, acs).unwrap(),
+            acs
+        );
+        for other in [
+            "https://gis.example.com:8443/portal/sharing/rest/oauth2/saml/signin",
+            "http://gis.example.com/portal/sharing/rest/oauth2/saml/signin",
+            "https://gis.example.com.evil.example/portal/sharing/rest/oauth2/saml/signin",
+            "https://gis.example.com@evil.example/portal/sharing/rest/oauth2/saml/signin",
+            "https://user@gis.example.com/portal/sharing/rest/oauth2/saml/signin",
+            "https://gis.example.com/portal/sharing/rest/oauth2/saml/signin/../../evil",
+            "https://gis.example.com/portal/sharing/rest/oauth2/saml/signin2",
+            "/portal/sharing/rest/oauth2/saml/signin",
+            "\\\\evil.example/portal/sharing/rest/oauth2/saml/signin",
+            "",
+            "not a url ::",
+        ] {
+            assert!(check_acs(&form_to(other), page, acs).is_err(), "{other}");
+        }
+        // A relative action is resolved against the IdP's page, and so is on the IdP, not the portal.
+        assert!(check_acs(&form_to("/portal/sharing/rest/oauth2/saml/signin"), "https://gis.example.com/x", acs).is_ok());
+    }
+
+    #[test]
+    fn the_idp_browser_owns_its_origin_only() {
+        let browser = IdpBrowser::new("https://example.okta.com", Vec::new());
+        assert!(browser.owns("https://EXAMPLE.okta.com:443/app/x/sso/saml?SAMLRequest=1"));
+        for other in [
+            "https://example.okta.com.evil.example/",
+            "https://example.okta.com@evil.example/",
+            "http://example.okta.com/",
+            "https://example.okta.com:8443/",
+            "/relative",
+        ] {
+            assert!(!browser.owns(other), "{other}");
+        }
+        assert!(!IdpBrowser::new("not a url", Vec::new()).owns("not a url"));
     }
 }

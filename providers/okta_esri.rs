@@ -11,7 +11,9 @@ use crate::protocol::okta::{MfaChoice, OktaOrg, SignIn};
 use crate::protocol::password;
 use crate::protocol::pkce::{random_urlsafe, Pkce};
 use crate::protocol::saml::{check_acs, classify, fields, resolve, IdpBrowser, IdpPage, Landing};
-use crate::registry::{FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretSpec};
+use crate::registry::{
+    FlowContext, Identity, Obtained, ProfileSettings, Provider, ProviderInfo, SecretOrigin, SecretSpec,
+};
 use crate::secret::Secret;
 use crate::settings::service_url;
 use crate::token::{DerivedToken, TokenSet};
@@ -309,6 +311,7 @@ impl OktaEsri {
             mfa_timeout: s.mfa_timeout,
             remember_device: s.remember_device,
             device_token: device,
+            wrong_password_hint: &wrong_password_hint(cx),
         };
         let session_token = self.org.authenticate(cx, &sign_in)?;
         let sid = self.org.session_cookie(cx, &session_token, &idp_url)?;
@@ -329,8 +332,9 @@ impl OktaEsri {
         match self.walk_to_assertion(cx, &mut browser, landing, Some(password))? {
             Walked::Assertion(url, form) => self.finish(cx, &url, &form, &attempt),
             Walked::SignIn => Err(Error::server(format!(
-                "the identity provider refused the username or password of {} (its sign-in form came back)",
-                self.settings.username
+                "the identity provider refused the username or password of {} (its sign-in form came back){}",
+                self.settings.username,
+                wrong_password_hint(cx)
             ))),
             Walked::StepUp => self.browser_fallback(cx),
         }
@@ -404,6 +408,19 @@ fn keep_cookies(tokens: &mut TokenSet, browser: &IdpBrowser) {
         if let Some(value) = browser.cookie(name) {
             tokens.derived.insert(key.to_string(), DerivedToken { token: value.clone(), expires_at: None });
         }
+    }
+}
+
+/// What to do about a refused password, by where it came from. A kept password is used by every `login`
+/// until replaced, and each wrong try counts toward the IdP's lockout: say how to replace it.
+fn wrong_password_hint(cx: &FlowContext<'_>) -> String {
+    match cx.secrets.origin(PASSWORD.name) {
+        Some(SecretOrigin::Store) => format!(
+            "; the password kept in the encrypted store is no longer right and every `login` would send it again: \
+             replace it with `age-oauth profile add {} --set password=...` (or give AGE_OAUTH_PASSWORD)",
+            cx.profile
+        ),
+        _ => format!("; check the username and the password{}", password::origin_note(cx, &PASSWORD)),
     }
 }
 

@@ -44,6 +44,8 @@ pub struct SignIn<'a> {
     pub remember_device: bool,
     /// The `DT` device-token cookie value sent with every call.
     pub device_token: &'a Secret,
+    /// Appended to Okta's wrong-password answer (E0000004): where the password came from and how to fix it.
+    pub wrong_password_hint: &'a str,
 }
 
 /// One Okta org.
@@ -153,7 +155,7 @@ impl OktaOrg {
         let (status, mut answer) = self.post(cx, &self.api("/api/v1/authn"), &body, sign_in.device_token)?;
         if let Some(line) = okta_error_line(&answer).filter(|_| status >= 400) {
             let hint = match answer["errorCode"].as_str() {
-                Some("E0000004") => "; check the username and AGE_OAUTH_PASSWORD (the account may also be locked)",
+                Some("E0000004") => sign_in.wrong_password_hint,
                 Some("E0000047") => "; Okta still limits the rate: try again in a minute",
                 _ => "",
             };
@@ -501,6 +503,7 @@ mod tests {
             mfa_timeout: 60,
             remember_device: true,
             device_token: &device,
+            wrong_password_hint: "",
         };
         let result = OktaOrg { url: "https://org.example".into() }.authenticate(&mut cx, &sign_in);
         let urls = http.0.lock().unwrap().1.clone();

@@ -431,3 +431,69 @@ fn idp_form_signs_in_through_the_real_simplesamlphp_and_the_portal_verifies_its_
     let out = home.run(&["whoami", "--profile", "shib"]);
     assert_eq!(text(&out.stdout), "alice\n", "{}", text(&out.stderr));
 }
+
+#[test]
+fn a_wrong_stored_password_names_the_store_and_how_to_replace_it() {
+    let org = start_org(|_| {});
+    let home = Home::new();
+    // The password kept in the encrypted store (as `login` keeps a typed one when the person agrees) went stale.
+    add_okta_profile(&home, &org, "gis", "nomfa@example.test", &["password=stale-password"]);
+    let out = home.run(&["login", "--profile", "gis"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 4, "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("(E0000004)") && stderr.contains("kept in the encrypted store"), "{stderr}");
+    assert!(stderr.contains("age-oauth profile add gis --set password="), "{stderr}");
+    assert!(!stderr.contains("stale-password"), "{stderr}");
+    assert_eq!(org.okta.count("authn"), 1, "one try, no retry");
+
+    // The fix the message names works: the stored password is replaced and the next login signs in.
+    add_okta_profile(&home, &org, "gis", "nomfa@example.test", &[&format!("password={PASSWORD}")]);
+    let out = home.run(&["login", "--profile", "gis"]);
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+
+    // A password from the environment: the message names the variable instead.
+    let out = home.cmd().args(["login", "--profile", "gis", "--force"]).env("AGE_OAUTH_PASSWORD", "nope").output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 4, "{stderr}");
+    assert!(stderr.contains("(password from AGE_OAUTH_PASSWORD)"), "{stderr}");
+    assert!(!stderr.contains("encrypted store"), "{stderr}");
+}
+
+#[test]
+fn idp_form_a_page_it_cannot_read_is_one_line_naming_the_browser() {
+    // The portal federates with an "IdP" that answers JSON, not a sign-in form.
+    let portal = start_sim();
+    let idp = Attacker::start();
+    portal.update_config(|c| {
+        c.saml = Some(PortalSamlIdp {
+            name: "Odd".into(),
+            sso_url: idp.url("/idp/sso"),
+            issuer: idp.url("/idp"),
+            signing_cert: None,
+        });
+    });
+    let home = Home::new();
+    let sets = [
+        format!("portal={}", portal.base_url()),
+        format!("client_id={SANDBOX_APP}"),
+        format!("okta={}", idp.url("")),
+        "username=alice".to_string(),
+        "idp=form".to_string(),
+    ];
+    let mut args = vec!["profile", "add", "odd", "--provider", "okta-esri"];
+    for set in &sets {
+        args.extend(["--set", set.as_str()]);
+    }
+    assert_eq!(code(&home.run(&args)), 0);
+    let out = home.cmd().args(["login", "--profile", "odd"]).env("AGE_OAUTH_PASSWORD", PASSWORD).output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(code(&out), 4, "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("cannot read the identity provider's page"), "{stderr}");
+    assert!(stderr.contains("browser"), "{stderr}");
+    let seen = idp.received();
+    assert_eq!(seen.len(), 1, "only the SSO redirect was followed: {seen:?}");
+    assert!(seen.iter().all(|r| !r.contains(PASSWORD)), "{seen:?}");
+    assert!(!home.cache_file("odd").exists());
+}

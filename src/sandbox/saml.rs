@@ -13,44 +13,19 @@ const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 /// The largest inflated `SAMLRequest` accepted (a real one is well under 4 KiB).
 const MAX_INFLATED: usize = 64 * 1024;
 
-/// `2026-12-01T03:20:00Z` for Unix seconds (proleptic Gregorian, UTC).
+/// `2026-12-01T03:20:00Z` for Unix seconds (the project's `clock::rfc3339`).
 pub(super) fn iso_time(unix: u64) -> String {
-    let days = i64::try_from(unix / 86_400).unwrap_or(0);
-    let secs = unix % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", secs / 3_600, secs % 3_600 / 60, secs % 60)
+    crate::clock::rfc3339(unix)
 }
 
-/// Unix seconds of `YYYY-MM-DDTHH:MM:SS[.fff]Z`; `None` for anything else.
+/// Unix seconds of `YYYY-MM-DDTHH:MM:SS[.fff]Z` (SAML's `xs:dateTime` in UTC); `None` for anything else.
 pub(super) fn parse_iso_time(text: &str) -> Option<u64> {
-    let text = text.trim().strip_suffix('Z')?;
-    let (date, time) = text.split_once('T')?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
-    let time = time.split('.').next()?;
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, m, s) = (t.next()??, t.next()??, t.next()??);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+    let text = text.trim();
+    if !text.ends_with('Z') {
         return None;
     }
-    // days_from_civil.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = if month > 2 { month - 3 } else { month + 9 };
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    u64::try_from(days * 86_400 + h * 3_600 + m * 60 + s).ok()
+    let at = humantime::parse_rfc3339_weak(text).ok()?;
+    at.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs())
 }
 
 /// The HTTP-Redirect binding's encoding: raw DEFLATE, then base64.
@@ -257,6 +232,8 @@ mod tests {
             assert_eq!(parse_iso_time(&iso_time(t)), Some(t));
         }
         assert_eq!(parse_iso_time("yesterday"), None);
+        assert_eq!(parse_iso_time("2026-13-01T00:00:00Z"), None);
+        assert_eq!(parse_iso_time("2026-12-01T03:20:00+01:00"), None, "SAML times are UTC");
     }
 
     #[test]

@@ -332,8 +332,14 @@ mod tests {
         let page = "https://idp.example/a/b/page.php?x=1#frag";
         // Dot segments, a URL inside a relative action's query, backslashes and tabs: as WHATWG URL does.
         assert_eq!(resolve(page, "../c/d"), "https://idp.example/a/c/d");
-        assert_eq!(resolve(page, "./e?return=https://evil.example/"), "https://idp.example/a/b/e?return=https://evil.example/");
-        assert_eq!(resolve(page, "?return=https://evil.example/"), "https://idp.example/a/b/page.php?return=https://evil.example/");
+        assert_eq!(
+            resolve(page, "./e?return=https://evil.example/"),
+            "https://idp.example/a/b/e?return=https://evil.example/"
+        );
+        assert_eq!(
+            resolve(page, "?return=https://evil.example/"),
+            "https://idp.example/a/b/page.php?return=https://evil.example/"
+        );
         assert_eq!(resolve(page, "\\\\evil.example/x"), "https://evil.example/x");
         assert_eq!(resolve(page, "/p\tq"), "https://idp.example/pq");
         assert_eq!(resolve(page, "//other.example/y#z"), "https://other.example/y");
@@ -376,7 +382,9 @@ mod tests {
             assert!(check_acs(&form_to(other), page, acs).is_err(), "{other}");
         }
         // A relative action is resolved against the IdP's page, and so is on the IdP, not the portal.
-        assert!(check_acs(&form_to("/portal/sharing/rest/oauth2/saml/signin"), "https://gis.example.com/x", acs).is_ok());
+        assert!(
+            check_acs(&form_to("/portal/sharing/rest/oauth2/saml/signin"), "https://gis.example.com/x", acs).is_ok()
+        );
     }
 
     #[test]

@@ -453,7 +453,8 @@ fn a_wrong_stored_password_names_the_store_and_how_to_replace_it() {
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
 
     // A password from the environment: the message names the variable instead.
-    let out = home.cmd().args(["login", "--profile", "gis", "--force"]).env("AGE_OAUTH_PASSWORD", "nope").output().unwrap();
+    let out =
+        home.cmd().args(["login", "--profile", "gis", "--force"]).env("AGE_OAUTH_PASSWORD", "nope").output().unwrap();
     let stderr = text(&out.stderr);
     assert_eq!(code(&out), 4, "{stderr}");
     assert!(stderr.contains("(password from AGE_OAUTH_PASSWORD)"), "{stderr}");

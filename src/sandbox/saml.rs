@@ -13,9 +13,11 @@ const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 /// The largest inflated `SAMLRequest` accepted (a real one is well under 4 KiB).
 const MAX_INFLATED: usize = 64 * 1024;
 
-/// `2026-12-01T03:20:00Z` for Unix seconds (the project's `clock::rfc3339`).
+/// `2026-12-01T03:20:00Z` for Unix seconds (humantime; the simulators use no client code, so not `clock::rfc3339`).
+/// Times past year 9999 show as its last second: humantime cannot write them.
 pub(super) fn iso_time(unix: u64) -> String {
-    crate::clock::rfc3339(unix)
+    let unix = unix.min(253_402_300_799);
+    humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix)).to_string()
 }
 
 /// Unix seconds of `YYYY-MM-DDTHH:MM:SS[.fff]Z` (SAML's `xs:dateTime` in UTC); `None` for anything else.
@@ -232,6 +234,7 @@ mod tests {
             assert_eq!(parse_iso_time(&iso_time(t)), Some(t));
         }
         assert_eq!(parse_iso_time("yesterday"), None);
+        assert_eq!(iso_time(u64::MAX), "9999-12-31T23:59:59Z", "absurd values do not panic");
         assert_eq!(parse_iso_time("2026-13-01T00:00:00Z"), None);
         assert_eq!(parse_iso_time("2026-12-01T03:20:00+01:00"), None, "SAML times are UTC");
     }

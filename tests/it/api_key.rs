@@ -121,6 +121,15 @@ fn the_environment_key_wins_for_every_provider_without_cache_or_network() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["expires_at_unix"], now_plus_tolerance(&v), "{v}");
     assert_eq!(attacker.received().len(), cases.len(), "only the three requests ever reached a server");
+    // No cache is read: a garbage cache file does not matter with the key set, and is left as it was.
+    let cache = home.cache_file("gis");
+    std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
+    std::fs::write(&cache, b"not an age file").unwrap();
+    let out = run_env(&home, &[], &["token", "--profile", "gis"]);
+    assert!(text(&out.stderr).contains("cannot be read"), "without the key it is read: {}", text(&out.stderr));
+    let out = run_env(&home, &with_key, &["token", "--profile", "gis"]);
+    assert_eq!((code(&out), text(&out.stdout).trim()), (0, key), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&cache).unwrap(), b"not an age file");
 }
 
 fn now_plus_tolerance(v: &Value) -> Value {

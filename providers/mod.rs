@@ -1,11 +1,11 @@
 //! The plugin interface: a provider implements [`Provider`] and registers a [`ProviderInfo`] with
 //! `inventory::submit!`; the wire code plugins share is in [`arcgis`], [`oauth2`], [`loopback`], [`pkce`],
-//! [`jwt`], [`negotiate`] and [`password`]. The built-in plugins below are one private module each;
+//! [`jwt`], [`negotiate`], [`password`], [`okta`] and [`saml`]. The built-in plugins below are one private module each;
 //! nothing outside its module names one, and none imports a sibling.
 
 /// The OpenID Connect login shared by `oidc` and `api-key` (the module of the same name here is the plugin).
 pub use crate::protocol::oidc as oidc_login;
-pub use crate::protocol::{arcgis, jwt, loopback, negotiate, oauth2, password, pkce};
+pub use crate::protocol::{arcgis, jwt, loopback, negotiate, oauth2, okta, password, pkce, saml};
 pub use crate::registry::{
     find, provider_names, providers as all, AuthVerdict, FlowContext, Identity, Obtained, ProfileSettings, Provider,
     ProviderInfo, SecretOrigin, SecretSpec, Secrets,
@@ -17,6 +17,7 @@ mod esri_oob;
 mod esri_pkce;
 mod esri_token;
 mod oidc;
+mod okta_esri;
 mod web_tier;
 
 #[cfg(test)]

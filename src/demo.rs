@@ -30,11 +30,36 @@ pub fn run_sandbox(port: u16, tls: Option<crate::sandbox::TlsFiles>) -> Result<i
     println!("Try:");
     println!("  age-oauth profile add sandbox --provider esri-oob --portal {url} --client-id age-oauth-sandbox");
     println!("  age-oauth login --profile sandbox");
+    println!();
+    let org = start_okta_org(port)?;
     println!("Stop with Ctrl-C.");
     use std::io::Write;
     let _ = std::io::stdout().flush();
     sim.serve_forever();
+    drop(org);
     Ok(0)
+}
+
+/// The Okta org and the portal federated with it (ports `port + 1` and `port + 2`, or free ones), for `okta-esri`.
+fn start_okta_org(port: u16) -> Result<crate::sandbox::FederatedOrg> {
+    let next = |n: u16| if port == 0 { 0 } else { port.saturating_add(n) };
+    let (okta_bind, portal_bind) = (format!("127.0.0.1:{}", next(1)), format!("127.0.0.1:{}", next(2)));
+    let org = crate::sandbox::FederatedOrg::start(&okta_bind, &portal_bind, crate::sandbox::OktaConfig::default())
+        .map_err(|e| Error::io(format!("cannot listen on {okta_bind} / {portal_bind}"), e))?;
+    let (okta, portal) = (org.okta.base_url(), org.portal.base_url());
+    println!("Okta org sandbox at {okta}");
+    println!("  users (password okta-password): push@example.test (push, approved at the first poll),");
+    println!(
+        "    totp@example.test (TOTP, RFC 6238 seed \"12345678901234567890\"), sms@example.test, nomfa@example.test"
+    );
+    println!("ArcGIS portal federated with it (SAML) at {portal}");
+    println!("Try:");
+    println!(
+        "  age-oauth profile add okta --provider okta-esri --set portal={portal} --set client_id=age-oauth-sandbox \\\n    \
+         --set okta={okta} --set username=push@example.test"
+    );
+    println!("  AGE_OAUTH_PASSWORD=okta-password age-oauth login --profile okta");
+    Ok(org)
 }
 
 /// The person in the demo: messages go to the terminal, and "the browser" is an

@@ -26,6 +26,8 @@ pub(super) struct Incoming {
     pub(super) referer: Option<String>,
     /// The caller's IP address, for `client=requestip` tokens.
     pub(super) remote_ip: Option<String>,
+    /// Cookies the caller sent (`Cookie` headers), by name.
+    pub(super) cookies: HashMap<String, String>,
     /// The method as sent (`DELETE` for the Anaconda-style key delete).
     pub(super) method: String,
     /// Every header as sent (name, value), for simulators that check what reached them.
@@ -61,6 +63,21 @@ pub(super) enum Reply {
         status: u16,
         body: String,
     },
+    /// Another reply with extra headers (`Set-Cookie`, `X-Rate-Limit-*`).
+    WithHeaders(Box<Reply>, Vec<(String, String)>),
+}
+
+impl Reply {
+    /// This reply with one more header.
+    pub(super) fn with_header(self, name: &str, value: impl Into<String>) -> Reply {
+        match self {
+            Reply::WithHeaders(inner, mut headers) => {
+                headers.push((name.to_string(), value.into()));
+                Reply::WithHeaders(inner, headers)
+            }
+            other => Reply::WithHeaders(Box::new(other), vec![(name.to_string(), value.into())]),
+        }
+    }
 }
 
 pub(super) fn html_escape(text: &str) -> String {
@@ -103,6 +120,13 @@ pub(super) fn read_incoming(request: &mut tiny_http::Request) -> Incoming {
     let bearer = bearer_from("X-Esri-Authorization").or_else(|| bearer_from("Authorization"));
     let referer = request.headers().iter().find(|h| h.field.equiv("Referer")).map(|h| h.value.as_str().to_string());
     let remote_ip = request.remote_addr().map(|a| a.ip().to_string());
+    let cookies = request
+        .headers()
+        .iter()
+        .filter(|h| h.field.equiv("Cookie"))
+        .flat_map(|h| h.value.as_str().split(';').map(str::to_string).collect::<Vec<_>>())
+        .filter_map(|pair| pair.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .collect();
     let method = request.method().as_str().to_string();
     let headers =
         request.headers().iter().map(|h| (h.field.as_str().to_string(), h.value.as_str().to_string())).collect();
@@ -116,6 +140,7 @@ pub(super) fn read_incoming(request: &mut tiny_http::Request) -> Incoming {
         bearer,
         referer,
         remote_ip,
+        cookies,
     }
 }
 
@@ -124,6 +149,11 @@ fn header(name: &str, value: &str) -> Option<tiny_http::Header> {
 }
 
 pub(super) fn respond(request: tiny_http::Request, reply: Reply, date_skew_secs: i64) {
+    let (mut reply, mut extra) = (reply, Vec::new());
+    while let Reply::WithHeaders(inner, headers) = reply {
+        extra.extend(headers);
+        reply = *inner;
+    }
     let (status, content_type, body, location) = match reply {
         Reply::Json { body, pretty } => {
             let text = if pretty { serde_json::to_string_pretty(&body) } else { serde_json::to_string(&body) };
@@ -133,6 +163,7 @@ pub(super) fn respond(request: tiny_http::Request, reply: Reply, date_skew_secs:
         Reply::Html { status, body } => (status, "text/html;charset=utf-8", body, None),
         Reply::Text { status, body } => (status, "text/plain;charset=utf-8", body, None),
         Reply::Redirect(location) => (302, "text/html;charset=utf-8", String::new(), Some(location)),
+        Reply::WithHeaders(..) => unreachable!("unwrapped above"),
     };
     let mut response = tiny_http::Response::from_string(body).with_status_code(status);
     response.add_header(header("Content-Type", content_type).expect("static header"));
@@ -141,6 +172,11 @@ pub(super) fn respond(request: tiny_http::Request, reply: Reply, date_skew_secs:
         match header("Location", &location) {
             Some(h) => response.add_header(h),
             None => response = tiny_http::Response::from_string("Invalid redirect_uri").with_status_code(400),
+        }
+    }
+    for (name, value) in &extra {
+        if let Some(h) = header(name, value) {
+            response.add_header(h);
         }
     }
     if date_skew_secs != 0 {

@@ -12,10 +12,15 @@ mod arcgis;
 pub mod arcgis_server;
 mod http;
 pub mod oidc;
+pub mod okta;
 pub mod portal;
+mod saml;
 pub mod tls;
 pub use arcgis_server::*;
 pub use oidc::{OidcFaults, OidcSim, OidcSimConfig};
+pub use okta::{
+    FederatedOrg, OktaConfig, OktaFactor, OktaSamlApp, OktaSim, OktaUser, OktaUserState, PushAnswer, PushScript,
+};
 pub use portal::*;
 pub use tls::{TlsFiles, TlsFront};
 

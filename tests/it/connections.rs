@@ -356,7 +356,7 @@ fn selectors_follow_the_old_rules() {
     assert_eq!(show(&["TEST"]).1, "profile test", "name in any case");
     // A unique prefix of the old connection id (`stage_eu_1a2b3c4d`), in any case, or of the name.
     assert_eq!(show(&["stagi"]).1, "profile staging", "unique prefix");
-    assert_eq!(show(&["STAGE_E"]).1, "profile stage-eu", "prefix of the connection id");
+    assert_eq!(show(&["STAGE_EU"]).1, "profile stage-eu", "prefix of the connection id");
     assert_eq!(show(&["stage-"]).1, "profile stage-eu", "prefix of the name");
     let (code_, _, err) = show(&["stag"]);
     assert_eq!(code_, 2);

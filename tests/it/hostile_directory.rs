@@ -455,6 +455,20 @@ fn cache_export_in_a_hostile_directory_is_refused_and_an_export_from_home_works_
     assert!(attacker.received().is_empty(), "{:?}", attacker.received());
 }
 
+#[test]
+fn okta_esri_portal_okta_and_trust() {
+    let attacker = Attacker::start();
+    let org = crate::okta::start_org(|_| {});
+    let home = Home::new();
+    crate::okta::add_okta_profile(&home, &org, "okta", "nomfa@example.test", &[]);
+    let env = vec![("AGE_OAUTH_PASSWORD".to_string(), "okta-password".to_string())];
+    let out = home.cmd().env(&env[0].0, &env[0].1).args(["login", "--profile", "okta"]).output().unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let works = strings(&[&["token", "--profile", "okta"]]).remove(0);
+    let bound = Bound { home, profile: "okta", env, works, _servers: vec![Box::new(org)] };
+    assert_refused_everywhere(&bound, &attacker, &["portal", "okta", "verify_ssl"], &token_commands(&attacker));
+}
+
 // --- issue 11: the api-key provider
 /// An `api-key` profile minted after a device login at the Anaconda-style simulator: every setting that
 /// names a destination (the API, the issuer, the discovery document, each mint URL, whoami) and the trust.

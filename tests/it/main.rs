@@ -28,6 +28,7 @@ mod hostile_directory;
 mod migrate_python;
 mod oidc_flows;
 mod oidc_real;
+mod okta;
 mod reliability;
 mod sandbox_demo;
 mod sandbox_tls;

@@ -60,3 +60,40 @@ fn sandbox_process_serves_a_portal_and_admin_hooks() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn sandbox_process_offers_an_okta_org_for_okta_esri_profiles() {
+    let home = Home::new();
+    let mut child =
+        home.cmd().args(["sandbox", "--port", "0"]).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let (mut okta, mut portal, mut line) = (None, None, String::new());
+    while portal.is_none() && stdout.read_line(&mut line).unwrap() > 0 {
+        let url = line.split_whitespace().last().filter(|w| w.starts_with("http://")).map(str::to_string);
+        if line.starts_with("Okta org sandbox at") {
+            okta = url;
+        } else if line.starts_with("ArcGIS portal federated with it") {
+            portal = url;
+        }
+        line.clear();
+    }
+    let (okta, portal) = (okta.expect("okta URL"), portal.expect("federated portal URL"));
+    let sets = [
+        format!("portal={portal}"),
+        "client_id=age-oauth-sandbox".into(),
+        format!("okta={okta}"),
+        "username=nomfa@example.test".into(),
+    ];
+    let mut args = vec!["profile", "add", "okta", "--provider", "okta-esri"];
+    for set in &sets {
+        args.extend(["--set", set.as_str()]);
+    }
+    assert_eq!(code(&home.run(&args)), 0);
+    let out =
+        home.cmd().args(["login", "--profile", "okta"]).env("AGE_OAUTH_PASSWORD", "okta-password").output().unwrap();
+    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    let out = home.run(&["whoami", "--profile", "okta"]);
+    assert_eq!(text(&out.stdout), "nomfa@example.test\n", "{}", text(&out.stderr));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}

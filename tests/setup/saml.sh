@@ -4,7 +4,6 @@
 # the IdP's XML signatures, and openssl for the throw-away signing certificate.
 # Idempotent; nothing is configured system-wide (tests/peers/saml/start.sh keeps everything in a work
 # dir and points SimpleSAMLphp at it with SIMPLESAMLPHP_CONFIG_DIR). Starts no daemon.
-# run-all: on demand   (no test uses it yet; costs ~45-50 s cold for 14 Debian packages, ~12 MB: delete this line when one does)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 # php8.2-cgi first: it satisfies php8.2's "mod-php | fpm | cgi" dependency, so no Apache module is pulled in

@@ -6,6 +6,7 @@
 mod admin;
 mod oauth;
 mod rest;
+mod saml;
 #[cfg(test)]
 mod tests;
 
@@ -18,6 +19,7 @@ use super::http::{html_page, Incoming, Listener, Reply};
 use super::tls::TlsFiles;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+pub use saml::PortalSamlIdp;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -83,6 +85,9 @@ pub struct PortalConfig {
     pub users: Vec<SimUser>,
     /// Registered OAuth applications; requests naming any other client ID are refused.
     pub apps: Vec<SimApp>,
+    /// The organisation's SAML IdP: authorize then always shows the sign-in page (with `idpName`),
+    /// whose `oauth_state` starts `oauth2/saml/authorize`.
+    pub saml: Option<PortalSamlIdp>,
 }
 
 impl Default for PortalConfig {
@@ -117,6 +122,7 @@ impl Default for PortalConfig {
                     name: "Sandbox App".to_string(),
                 },
             ],
+            saml: None,
         }
     }
 }
@@ -231,6 +237,8 @@ struct SimState {
     /// HTTP status of "Invalid token" answers: 200 (ArcGIS's usual, code 498 in the body), or 401/498
     /// as some ArcGIS front ends answer.
     invalid_token_status: u16,
+    /// Outstanding SAML AuthnRequest IDs → (oauth_state, expiry).
+    saml_requests: HashMap<String, (String, u64)>,
     /// What was asked, oldest first, without any credential: method, path and how the caller
     /// authenticated (`none`, `valid`, `invalid`). Capped at `MAX_LOGGED_REQUESTS`.
     request_log: Vec<Value>,
@@ -385,6 +393,8 @@ fn dispatch(st: &mut SimState, req: &Incoming, base_url: &str) -> Reply {
         "/portal/sharing/rest/oauth2/authorize" => oauth::authorize(st, req),
         "/portal/sharing/rest/oauth2/signin" => oauth::sign_in(st, req),
         "/portal/sharing/oauth2/approval" => oauth::approval(st, req),
+        "/portal/sharing/rest/oauth2/saml/authorize" => saml::authorize(st, req, base_url),
+        "/portal/sharing/rest/oauth2/saml/signin" => saml::sign_in(st, req, base_url),
         "/portal/sharing/rest/oauth2/token" if st.token_outage.is_some() => {
             st.bump("token:outage");
             let status = st.token_outage.unwrap_or(503);
@@ -464,6 +474,7 @@ impl PortalSim {
             access_tokens: HashMap::new(),
             federated_servers: Vec::new(),
             invalid_token_status: 200,
+            saml_requests: HashMap::new(),
             request_log: Vec::new(),
         }));
         let shared = state.clone();
@@ -483,6 +494,12 @@ impl PortalSim {
     /// Root of the admin hooks, e.g. `http://127.0.0.1:PORT/__admin`.
     pub fn admin_url(&self) -> String {
         format!("{}://{}/__admin", self.listener.scheme, self.listener.reach)
+    }
+
+    /// The portal as a SAML SP: its entity ID and its assertion consumer service URL.
+    pub fn saml_sp(&self) -> (String, String) {
+        let base = self.base_url();
+        (saml::entity_id(&base), saml::acs_url(&base))
     }
 
     /// The TCP port it listens on (useful after binding port 0).

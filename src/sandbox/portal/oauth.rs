@@ -68,8 +68,13 @@ fn approval_page(code: &str) -> Reply {
     }
 }
 
-fn sign_in_page(oauth_state: &str, app: &SimApp, error: Option<&str>) -> Reply {
-    let info = json!({"oauth_state": oauth_state, "client_id": app.client_id, "appTitle": app.name, "locale": "en"});
+fn sign_in_page(oauth_state: &str, app: &SimApp, error: Option<&str>, idp_name: Option<&str>) -> Reply {
+    let mut info =
+        json!({"oauth_state": oauth_state, "client_id": app.client_id, "appTitle": app.name, "locale": "en"});
+    if let Some(name) = idp_name {
+        info["idpName"] = json!(name);
+        info["samlAuthorizeUrl"] = json!("/portal/sharing/rest/oauth2/saml/authorize");
+    }
     // Keep "</" out of the inline script whatever the app name is.
     let info = info.to_string().replace("</", "<\\/");
     let error_html = error
@@ -172,7 +177,8 @@ pub(super) fn authorize(st: &mut SimState, req: &Incoming) -> Reply {
         expiration_minutes: req.param("expiration").and_then(|e| e.trim().parse().ok()),
         expires_at: st.now() + SIGN_IN_WINDOW_SECS,
     };
-    if st.config.auto_approve {
+    // A SAML organisation always shows its sign-in page: the person picks the IdP there.
+    if st.config.auto_approve && st.config.saml.is_none() {
         let username = st.config.approve_as.clone();
         return approve(st, pending, &username);
     }
@@ -181,11 +187,12 @@ pub(super) fn authorize(st: &mut SimState, req: &Incoming) -> Reply {
     let now = st.now();
     st.pending.retain(|_, p| p.expires_at > now);
     st.pending.insert(oauth_state.clone(), pending);
-    sign_in_page(&oauth_state, &app, None)
+    let idp_name = st.config.saml.as_ref().map(|idp| idp.name.clone());
+    sign_in_page(&oauth_state, &app, None, idp_name.as_deref())
 }
 
 /// The user approved: hand out a code (OOB page or loopback redirect) or, for `token`, an access token.
-fn approve(st: &mut SimState, pending: PendingAuthorization, username: &str) -> Reply {
+pub(super) fn approve(st: &mut SimState, pending: PendingAuthorization, username: &str) -> Reply {
     match pending.response_type {
         ResponseType::Code => {
             let code = random_token("");
@@ -249,7 +256,7 @@ pub(super) fn sign_in(st: &mut SimState, req: &Incoming) -> Reply {
     let password = req.param("password").unwrap_or("");
     let valid = st.config.users.iter().any(|u| u.username == username && u.password == password);
     if !valid {
-        return sign_in_page(oauth_state, &app, Some("Invalid username or password."));
+        return sign_in_page(oauth_state, &app, Some("Invalid username or password."), None);
     }
     st.pending.remove(oauth_state);
     approve(st, pending, username)

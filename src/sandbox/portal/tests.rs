@@ -631,3 +631,75 @@ fn shutdown_frees_the_port() {
     assert_eq!(any.base_url(), format!("http://127.0.0.1:{}/portal", any.port()));
     assert_eq!(get(&any, "/sharing/rest/info", &[("f", "json")]).json()["owningSystemUrl"], any.base_url());
 }
+
+/// The ACS of a SAML organisation: only an answer to its own request, with that request's RelayState, from its
+/// IdP, for its audience, completes the pending sign-in, and only once.
+#[test]
+fn the_saml_acs_checks_in_response_to_relay_state_and_issuer_and_answers_once() {
+    use super::super::saml::{Assertion, AuthnRequest};
+    let sim = start();
+    let idp = PortalSamlIdp {
+        name: "IdP".into(),
+        sso_url: "http://127.0.0.1:9/sso".into(),
+        issuer: "idp".into(),
+        signing_cert: None,
+    };
+    sim.update_config(|c| c.saml = Some(idp));
+    let page = get(
+        &sim,
+        "/sharing/rest/oauth2/authorize",
+        &[("client_id", PUBLIC_APP), ("response_type", "code"), ("redirect_uri", OOB_REDIRECT_URI)],
+    );
+    assert!(page.body.contains("\"idpName\":\"IdP\""), "a SAML org shows its sign-in page: {}", page.body);
+    let start = page.body.find("\"oauth_state\":\"").unwrap() + 15;
+    let oauth_state = page.body[start..start + page.body[start..].find('"').unwrap()].to_string();
+    let to_idp = get(&sim, "/sharing/rest/oauth2/saml/authorize", &[("oauth_state", &oauth_state)]);
+    let location = to_idp.location.expect("302 to the IdP");
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(location.split_once('?').unwrap().1.as_bytes()).into_owned().collect();
+    assert_eq!(query["RelayState"], oauth_state);
+    let request = AuthnRequest::from_redirect(&query["SAMLRequest"]).expect("a deflated AuthnRequest");
+    let (audience, acs) = sim.saml_sp();
+    assert_eq!((request.issuer.as_str(), request.acs_url.as_str()), (audience.as_str(), acs.as_str()));
+    let response = |issuer: &str, in_response_to: &str| {
+        let assertion = Assertion {
+            issuer,
+            audience: &audience,
+            recipient: &acs,
+            in_response_to,
+            name_id: "carol",
+            now: sim.now(),
+            lifetime: 300,
+        };
+        assertion.response_base64("_r", "_a")
+    };
+    let acs_path = "/sharing/rest/oauth2/saml/signin";
+    let refused = |answer: &Http| {
+        answer.status == 200 && !answer.body.contains("SUCCESS code=") && answer.body.contains("errorMessage")
+    };
+    assert!(refused(&post(
+        &sim,
+        acs_path,
+        &[("SAMLResponse", &response("idp", "_other")), ("RelayState", &oauth_state)]
+    )));
+    assert!(refused(&post(
+        &sim,
+        acs_path,
+        &[("SAMLResponse", &response("idp", &request.id)), ("RelayState", "another")]
+    )));
+    assert!(refused(&post(
+        &sim,
+        acs_path,
+        &[("SAMLResponse", &response("evil", &request.id)), ("RelayState", &oauth_state)]
+    )));
+    // A refused RelayState burnt the request (each request is answered once): start again.
+    let to_idp = get(&sim, "/sharing/rest/oauth2/saml/authorize", &[("oauth_state", &oauth_state)]);
+    let query: HashMap<String, String> =
+        form_urlencoded::parse(to_idp.location.unwrap().split_once('?').unwrap().1.as_bytes()).into_owned().collect();
+    let request = AuthnRequest::from_redirect(&query["SAMLRequest"]).unwrap();
+    let good = [("SAMLResponse", response("idp", &request.id)), ("RelayState", oauth_state.clone())];
+    let good: Vec<(&str, &str)> = good.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let code = code_from_approval_page(&post(&sim, acs_path, &good));
+    assert!(!code.is_empty());
+    assert!(refused(&post(&sim, acs_path, &good)), "a replayed response is refused");
+}

@@ -527,7 +527,7 @@ impl Provider for ApiKey {
 
 #[cfg(test)]
 mod tests {
-    use super::{request_headers, ApiKeySettings};
+    use super::*;
     use serde_json::json;
 
     fn settings(extra: serde_json::Value) -> ApiKeySettings {

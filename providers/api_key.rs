@@ -224,6 +224,13 @@ fn mint_login(profile: &str, s: &ApiKeySettings, mint_urls: &[String]) -> Result
 
 /// User agent, API version and the extra headers; a header that would carry or replace the key is refused.
 fn request_headers(profile: &str, s: &ApiKeySettings) -> Result<Vec<(String, String)>> {
+    let fixed = [("header", s.header.as_str(), ""), ("user_agent", "User-Agent", s.user_agent.as_str())];
+    let version = s.api_version.as_deref().map(|v| ("api_version", "Api-Version", v));
+    for (setting, name, value) in fixed.into_iter().chain(version) {
+        if !valid_header_name(name) || !valid_header_value(value) {
+            return Err(Error::Config(format!("profile '{profile}': `{setting}` is not a valid HTTP header")));
+        }
+    }
     let mut headers = vec![("User-Agent".to_string(), s.user_agent.clone())];
     if let Some(v) = &s.api_version {
         headers.push(("Api-Version".into(), v.clone()));
@@ -239,7 +246,7 @@ fn request_headers(profile: &str, s: &ApiKeySettings) -> Result<Vec<(String, Str
     };
     for (name, value) in extra {
         let reserved = name.eq_ignore_ascii_case(&s.header) || name.eq_ignore_ascii_case("authorization");
-        let bad = name.is_empty() || name.contains(|c: char| !c.is_ascii_graphic() || c == ':') || value.contains('\n');
+        let bad = !valid_header_name(&name) || !valid_header_value(&value);
         if reserved || bad {
             return Err(Error::Config(format!(
                 "profile '{profile}': `extra_headers` may not set `{name}` (the key's header, or not a valid header)"
@@ -249,6 +256,16 @@ fn request_headers(profile: &str, s: &ApiKeySettings) -> Result<Vec<(String, Str
         headers.push((name, value));
     }
     Ok(headers)
+}
+
+/// An RFC 9110 §5.6.2 token: no separator, space or control character could end the name early.
+fn valid_header_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// No control character but tab (RFC 9110 §5.5): a CR or LF would start another header.
+fn valid_header_value(value: &str) -> bool {
+    !value.chars().any(|c| c.is_control() && c != '\t')
 }
 
 inventory::submit! {
@@ -505,5 +522,49 @@ impl Provider for ApiKey {
 
     fn accepts_pasted_key(&self) -> bool {
         self.login.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn settings(extra: serde_json::Value) -> ApiKeySettings {
+        let mut v = json!({"api_url": "https://api.example.com", "key_source": "static"});
+        v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(v).unwrap()
+    }
+
+    /// Extra headers (a table, or AGE_OAUTH_EXTRA_HEADERS' JSON) cannot carry or replace the key,
+    /// split a header with CR/LF or a bad name, or slip in non-string JSON; the user agent, API
+    /// version and key header are held to the same rules. Good headers pass, the env's JSON wins.
+    #[test]
+    fn hostile_extra_headers_are_refused_with_the_setting_named() {
+        for (case, extra) in [
+            ("authorization", json!({"extra_headers": {"authorization": "Bearer x"}})),
+            ("the key header", json!({"header": "X-Api-Key", "extra_headers": {"x-api-key": "k"}})),
+            ("CR LF in a value", json!({"extra_headers": {"X-Org": "a\r\nAuthorization: Bearer x"}})),
+            ("a lone CR", json!({"extra_headers": {"X-Org": "a\rb"}})),
+            ("a colon in a name", json!({"extra_headers": {"X-Org: b": "c"}})),
+            ("a space in a name", json!({"extra_headers": {"X Org": "c"}})),
+            ("an empty name", json!({"extra_headers": {"": "c"}})),
+            ("JSON not an object", json!({"extra_headers": "[\"X-Org\", \"a\"]"})),
+            ("JSON number value", json!({"extra_headers": "{\"X-Org\": 1}"})),
+            ("JSON nested", json!({"extra_headers": "{\"X-Org\": {\"a\": \"b\"}}"})),
+            ("JSON truncated", json!({"extra_headers": "{\"X-Org\": \"a"})),
+            ("JSON CR LF", json!({"extra_headers": "{\"X-Org\": \"a\\r\\nX: y\"}"})),
+            ("user agent", json!({"user_agent": "ua\nX-Evil: 1"})),
+            ("api version", json!({"api_version": "1\r\n"})),
+            ("key header", json!({"header": "X-Key\nEvil"})),
+        ] {
+            let err = request_headers("p", &settings(extra)).expect_err(case).to_string();
+            assert!(err.contains("profile 'p'") && !err.contains('\n'), "{case}: {err}");
+        }
+        let ok = settings(json!({"api_version": "2024-06-01", "extra_headers": "{\"X-Org\": \"a\\tb\", \"User-Agent\": \"mine/1\"}"}));
+        let headers = request_headers("p", &ok).unwrap();
+        let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        assert_eq!((get("X-Org"), get("User-Agent"), get("Api-Version")), (Some("a\tb"), Some("mine/1"), Some("2024-06-01")));
+        assert_eq!(headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("user-agent")).count(), 1, "{headers:?}");
     }
 }

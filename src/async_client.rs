@@ -54,7 +54,10 @@ impl AsyncClient {
 
     /// Wraps `client` with a `reqwest` client of your own (proxies, timeouts, TLS). The feature builds
     /// reqwest without a TLS crypto provider: install one first (`rustls::crypto::ring::default_provider()
-    /// .install_default()`) or give the builder a TLS configuration.
+    /// .install_default()`) or give the builder a TLS configuration. Keep redirects off
+    /// (`redirect(reqwest::redirect::Policy::none())`, as [`AsyncClient::new`] does): only the first URL is
+    /// checked against the profile's origins, and on a redirect to another host reqwest drops
+    /// `Authorization` but not `X-Esri-Authorization` or a profile's own key header.
     pub fn with_http(client: Client, http: reqwest::Client) -> AsyncClient {
         AsyncClient { client: Arc::new(client), http }
     }

@@ -214,6 +214,11 @@ impl AnacondaSim {
     pub fn key_is_live(&self, token: &str) -> bool {
         lock(&self.state).live_key(token)
     }
+    /// The OpenID Connect access tokens the login side gave out and did not revoke (for tests: the
+    /// token a key is minted with must be in no log line and no plaintext file).
+    pub fn live_access_tokens(&self) -> Vec<String> {
+        self.core.live_access_tokens()
+    }
     /// Moves the service's clock (keys expire by it).
     pub fn advance_clock(&self, seconds: i64) {
         lock(&self.state).clock_offset += seconds;

@@ -207,6 +207,11 @@ impl Core {
         lock(&self.state).access.contains(token)
     }
 
+    /// The access tokens given out and not revoked (for tests: they must be in no log or file).
+    pub(super) fn live_access_tokens(&self) -> Vec<String> {
+        lock(&self.state).access.iter().cloned().collect()
+    }
+
     /// The one user's name.
     pub(super) fn user(&self) -> String {
         lock(&self.state).config.user.clone()

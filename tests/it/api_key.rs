@@ -121,6 +121,15 @@ fn the_environment_key_wins_for_every_provider_without_cache_or_network() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["expires_at_unix"], now_plus_tolerance(&v), "{v}");
     assert_eq!(attacker.received().len(), cases.len(), "only the three requests ever reached a server");
+    // No cache is read: a garbage cache file does not matter with the key set, and is left as it was.
+    let cache = home.cache_file("gis");
+    std::fs::create_dir_all(cache.parent().unwrap()).unwrap();
+    std::fs::write(&cache, b"not an age file").unwrap();
+    let out = run_env(&home, &[], &["token", "--profile", "gis"]);
+    assert!(text(&out.stderr).contains("cannot be read"), "without the key it is read: {}", text(&out.stderr));
+    let out = run_env(&home, &with_key, &["token", "--profile", "gis"]);
+    assert_eq!((code(&out), text(&out.stdout).trim()), (0, key), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read(&cache).unwrap(), b"not an age file");
 }
 
 fn now_plus_tolerance(v: &Value) -> Value {
@@ -167,6 +176,9 @@ fn mint_after_device_login_with_fallback_headers_whoami_and_logout() {
     let out = run_env(&home, &[], &["-vvv", "login", "--profile", "conda"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("enter the code"), "the device prompt was shown: {}", text(&out.stderr));
+    let mut logs = text(&out.stderr);
+    let access_tokens = sim.live_access_tokens();
+    assert_eq!(access_tokens.len(), 1, "one login, one access token");
     assert_eq!((sim.count("mint:/api/auth/api-keys"), sim.count("mint:/api/iam/api-keys")), (1, 1));
     assert_eq!(sim.count("minted"), 1);
     let mint = sim.seen("/api/iam/api-keys").pop().unwrap();
@@ -186,9 +198,10 @@ fn mint_after_device_login_with_fallback_headers_whoami_and_logout() {
     let out = run_env(
         &home,
         &[("AGE_OAUTH_EXTRA_HEADERS", r#"{"X-Org": "from-env"}"#)],
-        &["request", "--profile", "conda", &sim.account_url()],
+        &["-vvv", "request", "--profile", "conda", &sim.account_url()],
     );
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    logs.push_str(&text(&out.stderr));
     assert!(text(&out.stdout).contains("\"username\":\"alice\""), "{}", text(&out.stdout));
     let seen = sim.seen("/api/account").pop().unwrap();
     assert_eq!(seen.header("x-org"), Some("from-env"), "AGE_OAUTH_EXTRA_HEADERS overrides: {seen:?}");
@@ -201,7 +214,7 @@ fn mint_after_device_login_with_fallback_headers_whoami_and_logout() {
     assert!(text(&out.stderr).contains("Already logged in"), "{}", text(&out.stderr));
     assert_eq!(sim.count("minted"), 1);
 
-    let mut logs = text(&out.stderr);
+    logs.push_str(&text(&out.stderr));
     let out = run_env(&home, &[], &["-vvv", "logout", "--profile", "conda"]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     logs.push_str(&text(&out.stderr));
@@ -210,6 +223,13 @@ fn mint_after_device_login_with_fallback_headers_whoami_and_logout() {
     assert!(!sim.key_is_live(&key), "logout deleted the key at the service");
     assert!(!logs.contains(&key), "a log line holds the key");
     assert_no_cache_and_no_copy(&home, &key, "after logout");
+    // The OpenID Connect access token the key was minted with: in no log line and no plaintext file.
+    for access_token in &access_tokens {
+        assert!(!logs.contains(access_token.as_str()), "a -vvv line holds the login's access token");
+        for (path, bytes) in home.all_files() {
+            assert!(!contains(&bytes, access_token), "{} holds the login's access token", path.display());
+        }
+    }
 }
 
 /// Browser login (code + PKCE to a fixed loopback port and path, as Anaconda's public client needs),

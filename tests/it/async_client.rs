@@ -98,3 +98,29 @@ fn arcgis_498_in_a_200_body_refreshes_once_and_concurrent_requests_share_it() {
         assert_eq!(sim.count("token:client_credentials"), 2, "one refresh after the 498");
     });
 }
+
+/// Credential work runs on tokio's blocking pool, never on the executor: on a one-thread runtime,
+/// while the first request's token fetch waits for the profile's lock (held here, as another process
+/// refreshing would), this task still runs. Had the fetch blocked the executor thread, nothing below
+/// `yield_now` would run before the fetch gave up or got the lock.
+#[test]
+fn credential_work_waits_on_the_blocking_pool_not_the_executor() {
+    let sim = start_sim();
+    let home = Home::new();
+    add_app_profile(&home, "app", &sim.base_url(), APP, APP_SECRET);
+    let client = async_client(&home, "app");
+    let url = format!("{}/sharing/rest/portals/self?f=json", sim.base_url());
+    let lock = CacheStore::with_own_identity(Paths::under(home.state())).lock("app").unwrap();
+    runtime().block_on(async {
+        let task = tokio::spawn(async move { client.get(&url).await });
+        for _ in 0..20 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!task.is_finished(), "the request ended while its profile's lock was held");
+        assert_eq!(sim.count("token:client_credentials"), 0, "a token was fetched under another's lock");
+        drop(lock);
+        let answer = task.await.unwrap().unwrap();
+        assert!(!String::from_utf8_lossy(&answer.body).contains("\"error\""));
+        assert_eq!(sim.count("token:client_credentials"), 1);
+    });
+}

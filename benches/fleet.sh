@@ -25,7 +25,7 @@ source "$bao_dir/env"
 "$bin" sandbox --port 0 >"$work/sandbox.log" &
 sandbox_pid=$!
 for _ in $(seq 50); do grep -q "sandbox at" "$work/sandbox.log" 2>/dev/null && break; sleep 0.1; done
-portal=$(sed -n 's/.*sandbox at \(http[^ ]*\).*/\1/p' "$work/sandbox.log")
+portal=$(sed -n 's/^ArcGIS Portal sandbox at \(http[^ ]*\).*/\1/p' "$work/sandbox.log")
 
 key_a=$(AGE_OAUTH_HOME=$work/a "$bin" key show)
 key_b=$(AGE_OAUTH_HOME=$work/b "$bin" key show)

@@ -27,7 +27,7 @@ openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out cert
 "$AGE_OAUTH_BIN" sandbox --port 0 --tls-cert cert.pem --tls-key key.pem >sandbox.log &
 sandbox_pid=$!
 for _ in $(seq 50); do grep -q "sandbox at" sandbox.log 2>/dev/null && break; sleep 0.1; done
-portal=$(sed -n 's/.*sandbox at \(https[^ ]*\).*/\1/p' sandbox.log)
+portal=$(sed -n 's/^ArcGIS Portal sandbox at \(https[^ ]*\).*/\1/p' sandbox.log)
 "$AGE_OAUTH_BIN" profile add bench --provider esri-app --portal "$portal" --client-id age-oauth-sandbox-app \
   --client-secret sandbox-app-secret --verify-ssl "$work/ca.pem" 2>/dev/null
 "$AGE_OAUTH_BIN" login --profile bench 2>/dev/null

@@ -16,7 +16,7 @@ cd "$work"
 "$bin" sandbox --port 0 >"$work/sandbox.log" &
 sandbox_pid=$!
 for _ in $(seq 50); do grep -q "sandbox at" "$work/sandbox.log" 2>/dev/null && break; sleep 0.1; done
-portal=$(sed -n 's/.*sandbox at \(http[^ ]*\).*/\1/p' "$work/sandbox.log")
+portal=$(sed -n 's/^ArcGIS Portal sandbox at \(http[^ ]*\).*/\1/p' "$work/sandbox.log")
 "$bin" profile add bench --provider esri-app --portal "$portal" --client-id age-oauth-sandbox-app \
   --client-secret sandbox-app-secret 2>/dev/null
 "$bin" login --profile bench 2>/dev/null

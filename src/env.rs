@@ -241,7 +241,7 @@ pub fn secret_names() -> Vec<String> {
 pub fn table_markdown() -> String {
     let mut out = String::from(
         "# Environment variables\n\n<!-- Generated from the code (src/env.rs and the provider registry); \
-         `cargo test` fails when this file is stale. Regenerate with `UPDATE_GENERATED=1 cargo test --test generated`. -->\n\n\
+         `cargo test` fails when this file is stale. Regenerate with `UPDATE_GENERATED=1 cargo test --test it generated::`. -->\n\n\
          | variable | meaning |\n|---|---|\n",
     );
     for v in READ {

@@ -561,10 +561,15 @@ mod tests {
             let err = request_headers("p", &settings(extra)).expect_err(case).to_string();
             assert!(err.contains("profile 'p'") && !err.contains('\n'), "{case}: {err}");
         }
-        let ok = settings(json!({"api_version": "2024-06-01", "extra_headers": "{\"X-Org\": \"a\\tb\", \"User-Agent\": \"mine/1\"}"}));
+        let ok = settings(
+            json!({"api_version": "2024-06-01", "extra_headers": "{\"X-Org\": \"a\\tb\", \"User-Agent\": \"mine/1\"}"}),
+        );
         let headers = request_headers("p", &ok).unwrap();
         let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
-        assert_eq!((get("X-Org"), get("User-Agent"), get("Api-Version")), (Some("a\tb"), Some("mine/1"), Some("2024-06-01")));
+        assert_eq!(
+            (get("X-Org"), get("User-Agent"), get("Api-Version")),
+            (Some("a\tb"), Some("mine/1"), Some("2024-06-01"))
+        );
         assert_eq!(headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("user-agent")).count(), 1, "{headers:?}");
     }
 }

@@ -5,8 +5,7 @@
 use crate::common::*;
 use age_oauth::sandbox::{AnacondaSim, AnacondaSimConfig};
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Output, Stdio};
+use std::process::Output;
 
 /// A JWT-shaped key whose `exp` is `exp` (unsigned: nobody verifies a key's signature but its issuer).
 fn jwt_with_exp(exp: u64) -> String {
@@ -259,20 +258,6 @@ fn mint_after_browser_login_on_a_fixed_redirect() {
     for (path, bytes) in home.all_files() {
         assert!(!contains(&bytes, &key), "{} holds the key in plaintext", path.display());
     }
-}
-
-fn login_with_key(home: &Home, profile: &str, key: &str, env: &[(&str, &str)]) -> Output {
-    let mut cmd = home.cmd();
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.args(["login", "--profile", profile, "--with-key"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    writeln!(child.stdin.take().unwrap(), "{key}").unwrap();
-    child.wait_with_output().unwrap()
 }
 
 /// A static key from stdin: kept encrypted (never in TOML or plaintext), sent to the API, its JWT

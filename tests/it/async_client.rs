@@ -39,15 +39,7 @@ fn a_static_key_401_is_retried_once_then_login_required_and_403_is_not_retried()
         "api_version=7",
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
-    let mut child = home
-        .cmd()
-        .args(["login", "--profile", "ci", "--with-key"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), sim.issue_key(3600).as_bytes()).unwrap();
-    assert_eq!(code(&child.wait_with_output().unwrap()), 0);
+    assert_eq!(code(&login_with_key(&home, "ci", &sim.issue_key(3600), &[])), 0);
     let client = async_client(&home, "ci");
     let url = sim.account_url();
     runtime().block_on(async {

@@ -39,15 +39,7 @@ fn static_key_profile(sim: &AnacondaSim) -> (Home, String) {
     ]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let key = sim.issue_key(3600);
-    let mut child = home
-        .cmd()
-        .args(["login", "--profile", "ci", "--with-key"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), key.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = login_with_key(&home, "ci", &key, &[]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     (home, key)
 }

@@ -480,3 +480,18 @@ impl TestCa {
         path
     }
 }
+
+/// `login --profile P --with-key` with the key on stdin (and `env` added to the environment).
+pub fn login_with_key(home: &Home, profile: &str, key: &str, env: &[(&str, &str)]) -> Output {
+    let mut cmd = home.cmd();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(["login", "--profile", profile, "--with-key"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    writeln!(child.stdin.take().unwrap(), "{key}").unwrap();
+    child.wait_with_output().unwrap()
+}

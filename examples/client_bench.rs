@@ -1,8 +1,10 @@
 //! Benchmark (not a test), run by `benches/client.sh`: N requests to a loopback endpoint (the sandbox's
 //! Anaconda-style `/api/account`) through `age_oauth::Client` against the bare HTTP client it is built
 //! on with a fixed `Authorization` header; with the `reqwest` feature, `AsyncClient` against bare
-//! reqwest too. Variants alternate in rounds so that a loaded machine slows them alike.
-//! Usage: client_bench [REQUESTS] [ROUNDS]   (default 1000 requests, in 10 rounds).
+//! reqwest too. The two variants alternate request by request (A B, B A, ...) so that load, CPU
+//! frequency and the server's state hit both alike; each is summed up by its median request and its
+//! 10 %-trimmed mean. A control pair (the bare client against itself) shows the harness's noise floor.
+//! Usage: client_bench [REQUESTS] [REPEATS]   (default 1000 requests per variant, the whole run once).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line program
 
@@ -22,36 +24,60 @@ fn client(service: &AnacondaSim, home: &std::path::Path, key: &str) -> Client {
     Client::new(engine, session)
 }
 
-fn time(n: usize, mut one: impl FnMut()) -> Duration {
-    let start = Instant::now();
-    for _ in 0..n {
-        one();
+/// Per-request times of two variants measured alternately.
+#[derive(Default)]
+struct Pair {
+    bare: Vec<Duration>,
+    ours: Vec<Duration>,
+}
+
+impl Pair {
+    /// Median and 10 %-trimmed mean, in µs.
+    fn summary(times: &[Duration]) -> (f64, f64) {
+        let mut us: Vec<f64> = times.iter().map(|d| d.as_secs_f64() * 1e6).collect();
+        us.sort_by(f64::total_cmp);
+        let cut = us.len() / 10;
+        let kept = &us[cut..us.len() - cut];
+        (us[us.len() / 2], kept.iter().sum::<f64>() / kept.len() as f64)
     }
+
+    fn report(&self, label: &str) {
+        let (bare_median, bare_mean) = Pair::summary(&self.bare);
+        let (ours_median, ours_mean) = Pair::summary(&self.ours);
+        let pct = |ours: f64, bare: f64| (ours / bare - 1.0) * 100.0;
+        println!(
+            "{label:<28} bare {bare_median:>6.1} µs   ours {ours_median:>6.1} µs   overhead: median {:>+6.2} %, trimmed mean {:>+6.2} %",
+            pct(ours_median, bare_median),
+            pct(ours_mean, bare_mean)
+        );
+    }
+}
+
+fn timed(one: impl FnOnce()) -> Duration {
+    let start = Instant::now();
+    one();
     start.elapsed()
 }
 
-/// Totals, and the median of the per-round ratios (robust to a burst of load hitting one round).
-fn report(label: &str, rounds: &[(Duration, Duration)], total: usize) {
-    let bare: Duration = rounds.iter().map(|r| r.0).sum();
-    let ours: Duration = rounds.iter().map(|r| r.1).sum();
-    let per = |d: Duration| d.as_secs_f64() * 1e6 / total as f64;
-    let mut ratios: Vec<f64> = rounds.iter().map(|(b, o)| o.as_secs_f64() / b.as_secs_f64()).collect();
-    ratios.sort_by(f64::total_cmp);
-    let median = ratios[ratios.len() / 2];
-    println!(
-        "{label:<24} bare {:>7.1} µs/req   client {:>7.1} µs/req   overhead: total {:>+6.2} %, median of rounds {:>+6.2} %",
-        per(bare),
-        per(ours),
-        (ours.as_secs_f64() / bare.as_secs_f64() - 1.0) * 100.0,
-        (median - 1.0) * 100.0
-    );
+/// `n` requests of each, alternating which goes first.
+fn interleaved(n: usize, mut bare: impl FnMut(), mut ours: impl FnMut()) -> Pair {
+    let mut pair = Pair::default();
+    for i in 0..n {
+        if i % 2 == 0 {
+            pair.bare.push(timed(&mut bare));
+            pair.ours.push(timed(&mut ours));
+        } else {
+            pair.ours.push(timed(&mut ours));
+            pair.bare.push(timed(&mut bare));
+        }
+    }
+    pair
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let total: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
-    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10).max(1);
-    let per_round = total / rounds;
+    let total: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000).max(10);
+    let repeats: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
     let service = AnacondaSim::start(AnacondaSimConfig::default()).unwrap();
     let key = service.issue_key(3600);
     let home = tempfile::tempdir().unwrap();
@@ -61,31 +87,24 @@ fn main() {
     let fixed = HttpRequest::get(&url)
         .header("User-Agent", concat!("age-oauth/", env!("CARGO_PKG_VERSION")))
         .header("Authorization", format!("Bearer {key}"));
+    let send_bare = || assert_eq!(bare.send(&fixed).unwrap().status, 200);
+    let send_ours = || assert_eq!(client.get(&url).unwrap().status, 200);
     // Warm both (connections, the client's credential).
     for _ in 0..50 {
-        assert_eq!(bare.send(&fixed).unwrap().status, 200);
-        assert_eq!(client.get(&url).unwrap().status, 200);
+        send_bare();
+        send_ours();
     }
-    let mut times = Vec::new();
-    for round in 0..rounds {
-        // Which goes first alternates too.
-        let b = || time(per_round, || assert_eq!(bare.send(&fixed).unwrap().status, 200));
-        let c = || time(per_round, || assert_eq!(client.get(&url).unwrap().status, 200));
-        times.push(if round % 2 == 0 {
-            (b(), c())
-        } else {
-            let c = c();
-            (b(), c)
-        });
+    println!("{total} requests per variant, alternating, loopback, {url}");
+    for _ in 0..repeats {
+        interleaved(total, send_bare, send_bare).report("control: ureq vs ureq");
+        interleaved(total, send_bare, send_ours).report("Client vs ureq");
     }
-    println!("{} requests per variant, {rounds} alternating rounds, loopback, {}", per_round * rounds, url);
-    report("Client vs ureq", &times, per_round * rounds);
     #[cfg(feature = "reqwest")]
-    reqwest_variant(client, &url, &key, rounds, per_round);
+    reqwest_variant(client, &url, &key, total, repeats);
 }
 
 #[cfg(feature = "reqwest")]
-fn reqwest_variant(client: Client, url: &str, key: &str, rounds: usize, per_round: usize) {
+fn reqwest_variant(client: Client, url: &str, key: &str, total: usize, repeats: usize) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     // The feature builds reqwest without a TLS crypto provider of its own: ring, as the rest of age-oauth.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -97,23 +116,41 @@ fn reqwest_variant(client: Client, url: &str, key: &str, rounds: usize, per_roun
             assert_eq!(r.status().as_u16(), 200);
             r.bytes().await.unwrap();
         };
+        let ours = || async { assert_eq!(ours.get(url).await.unwrap().status, 200) };
         for _ in 0..50 {
             bare().await;
-            assert_eq!(ours.get(url).await.unwrap().status, 200);
+            ours().await;
         }
-        let mut times = Vec::new();
-        for _ in 0..rounds {
-            let start = Instant::now();
-            for _ in 0..per_round {
-                bare().await;
+        for _ in 0..repeats {
+            // The same alternation as `interleaved`, spelled out: the variants are futures here.
+            for control in [true, false] {
+                let mut pair = Pair::default();
+                for i in 0..total {
+                    let start = Instant::now();
+                    if i % 2 == 0 {
+                        bare().await;
+                        pair.bare.push(start.elapsed());
+                        let start = Instant::now();
+                        if control {
+                            bare().await
+                        } else {
+                            ours().await
+                        }
+                        pair.ours.push(start.elapsed());
+                    } else {
+                        if control {
+                            bare().await
+                        } else {
+                            ours().await
+                        }
+                        pair.ours.push(start.elapsed());
+                        let start = Instant::now();
+                        bare().await;
+                        pair.bare.push(start.elapsed());
+                    }
+                }
+                pair.report(if control { "control: reqwest vs reqwest" } else { "AsyncClient vs reqwest" });
             }
-            let bare_time = start.elapsed();
-            let start = Instant::now();
-            for _ in 0..per_round {
-                assert_eq!(ours.get(url).await.unwrap().status, 200);
-            }
-            times.push((bare_time, start.elapsed()));
         }
-        report("AsyncClient vs reqwest", &times, per_round * rounds);
     });
 }

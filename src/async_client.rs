@@ -7,7 +7,11 @@ use crate::client::{Client, ClientError, Held, Judged};
 use crate::error::Error;
 use crate::http::HttpResponse;
 use crate::registry::AuthVerdict;
-use std::sync::Arc;
+use reqwest::header::{HeaderName, HeaderValue};
+use std::sync::{Arc, Mutex};
+
+/// The headers that carry one held credential, built once for it rather than on every request.
+type Prepared = (Held, Arc<[(HeaderName, HeaderValue)]>);
 
 /// An async HTTP client for one profile: `reqwest` underneath, [`Client`]'s rules on top.
 ///
@@ -23,6 +27,8 @@ use std::sync::Arc;
 pub struct AsyncClient {
     client: Arc<Client>,
     http: reqwest::Client,
+    /// The last credential's headers (clones share them: one credential, one set).
+    prepared: Arc<Mutex<Option<Prepared>>>,
 }
 
 impl AsyncClient {
@@ -59,7 +65,7 @@ impl AsyncClient {
     /// checked against the profile's origins, and on a redirect to another host reqwest drops
     /// `Authorization` but not `X-Esri-Authorization` or a profile's own key header.
     pub fn with_http(client: Client, http: reqwest::Client) -> AsyncClient {
-        AsyncClient { client: Arc::new(client), http }
+        AsyncClient { client: Arc::new(client), http, prepared: Arc::default() }
     }
 
     /// The profile's name.
@@ -108,21 +114,8 @@ impl AsyncClient {
         held: &Held,
         mut request: reqwest::Request,
     ) -> Result<(HttpResponse, AuthVerdict), ClientError> {
-        let provider = &self.client.session().provider;
-        let headers = provider.authorization_headers(&held.0).ok_or_else(|| {
-            ClientError::Setup(Error::Config(format!(
-                "profile '{}' ({}) signs each request in a handshake of its own: use the blocking age_oauth::Client",
-                self.profile(),
-                self.client.session().provider_name()
-            )))
-        })?;
-        for (name, value) in headers {
-            let name = reqwest::header::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|e| ClientError::Setup(Error::Config(format!("header `{name}`: {e}"))))?;
-            let mut value = reqwest::header::HeaderValue::from_str(&value)
-                .map_err(|_| ClientError::Setup(Error::Config(format!("header `{name}` has an invalid value"))))?;
-            value.set_sensitive(true);
-            request.headers_mut().insert(name, value);
+        for (name, value) in self.headers_for(held)?.iter() {
+            request.headers_mut().insert(name.clone(), value.clone());
         }
         let response = self.http.execute(request).await.map_err(|e| ClientError::Transport(transport_text(e)))?;
         let status = response.status().as_u16();
@@ -131,10 +124,45 @@ impl AsyncClient {
             .iter()
             .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
-        let body = response.bytes().await.map_err(|e| ClientError::Transport(transport_text(e)))?.to_vec();
+        let body = Vec::from(response.bytes().await.map_err(|e| ClientError::Transport(transport_text(e)))?);
         let response = HttpResponse { status, headers, body };
-        let verdict = provider.judge(&response);
+        let verdict = self.client.session().provider.judge(&response);
         Ok((response, verdict))
+    }
+
+    /// The headers carrying `held`, built when the credential is new to this client.
+    fn headers_for(&self, held: &Held) -> Result<Arc<[(HeaderName, HeaderValue)]>, ClientError> {
+        let mut slot = self.prepared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((known, headers)) = slot.as_ref() {
+            if Arc::ptr_eq(known, held) {
+                return Ok(headers.clone());
+            }
+        }
+        let headers = self.build_headers(held)?;
+        *slot = Some((held.clone(), headers.clone()));
+        Ok(headers)
+    }
+
+    fn build_headers(&self, held: &Held) -> Result<Arc<[(HeaderName, HeaderValue)]>, ClientError> {
+        let session = self.client.session();
+        let headers = session.provider.authorization_headers(&held.0).ok_or_else(|| {
+            ClientError::Setup(Error::Config(format!(
+                "profile '{}' ({}) signs each request in a handshake of its own: use the blocking age_oauth::Client",
+                self.profile(),
+                session.provider_name()
+            )))
+        })?;
+        headers
+            .into_iter()
+            .map(|(name, value)| {
+                let name = HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| ClientError::Setup(Error::Config(format!("header `{name}`: {e}"))))?;
+                let mut value = HeaderValue::from_str(&value)
+                    .map_err(|_| ClientError::Setup(Error::Config(format!("header `{name}` has an invalid value"))))?;
+                value.set_sensitive(true);
+                Ok((name, value))
+            })
+            .collect()
     }
 }
 

@@ -377,8 +377,13 @@ fn layer_name(origin: &config::Origin) -> String {
 /// Refuses a URL outside the origins the session's credentials belong to (`request` and the
 /// library's authenticated requests), unless the caller allowed other hosts.
 pub fn check_url(session: &Session, url: &str) -> Result<()> {
-    let origins = session.provider.origins();
-    require_origins(session.name(), &origins)?;
+    check_url_among(session, &session.provider.origins(), url)
+}
+
+/// `check_url` against the provider's `origins`, computed once by a caller that checks many URLs
+/// (the library client, on every request).
+pub fn check_url_among(session: &Session, origins: &[BoundOrigin], url: &str) -> Result<()> {
+    require_origins(session.name(), origins)?;
     let target = Origin::of_url(url);
     if target.as_ref().is_some_and(|t| origins.iter().any(|b| &b.origin == t)) {
         return Ok(());

@@ -73,6 +73,9 @@ impl Interaction for Unattended {
     fn info(&mut self, _message: &str) {}
     fn warn(&mut self, _message: &str) {}
     fn debug(&mut self, _level: u8, _message: &str) {}
+    fn shows_debug(&self, _level: u8) -> bool {
+        false
+    }
     fn open_browser(&mut self, _url: &str) -> std::result::Result<(), String> {
         Err("a library client opens no browser".into())
     }
@@ -100,12 +103,15 @@ pub struct Client {
     /// Taken by the one thread fetching a credential from the engine.
     fetching: Mutex<()>,
     allow_other_host: bool,
+    /// The provider's origins, computed once: every request's destination is checked against them.
+    origins: Vec<crate::binding::BoundOrigin>,
 }
 
 impl Client {
     /// A client over an engine and a session (a profile with its provider built).
     pub fn new(engine: Engine, session: Session) -> Client {
-        Client { engine, session, held: Mutex::new(None), fetching: Mutex::new(()), allow_other_host: false }
+        let origins = session.provider.origins();
+        Client { engine, session, held: Mutex::new(None), fetching: Mutex::new(()), allow_other_host: false, origins }
     }
 
     /// A client for profile `name` as the `age-oauth` command sees it: the user's configuration, the
@@ -169,7 +175,7 @@ impl Client {
         if self.allow_other_host {
             return Ok(());
         }
-        crate::binding::check_url(&self.session, url).map_err(ClientError::Setup)
+        crate::binding::check_url_among(&self.session, &self.origins, url).map_err(ClientError::Setup)
     }
 
     /// The held credential while it is good for the refresh margin: no I/O, no lock but the client's.

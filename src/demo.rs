@@ -83,6 +83,9 @@ impl Interaction for DemoPerson {
     fn debug(&mut self, level: u8, message: &str) {
         self.terminal.debug(level, message)
     }
+    fn shows_debug(&self, level: u8) -> bool {
+        self.terminal.shows_debug(level)
+    }
     fn open_browser(&mut self, url: &str) -> std::result::Result<(), String> {
         let page = self.http.send(&HttpRequest::get(url)).map_err(|e| e.to_string())?;
         let title = page.html_title().unwrap_or_default();

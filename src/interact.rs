@@ -15,6 +15,11 @@ pub trait Interaction {
     fn warn(&mut self, message: &str);
     /// Detail shown at `-v` and above; never pass a secret.
     fn debug(&mut self, level: u8, message: &str);
+    /// False when `debug(level, ..)` would show nothing: callers then skip building the message
+    /// (a library client's requests pay for no URL redaction nobody reads).
+    fn shows_debug(&self, _level: u8) -> bool {
+        true
+    }
     /// Opens `url` in a browser; an `Err` is reported as a warning by the caller.
     fn open_browser(&mut self, url: &str) -> std::result::Result<(), String>;
     /// Reads one line from stdin (a pipe is fine); `None` at end of input.
@@ -71,6 +76,10 @@ impl Interaction for Terminal {
 
     fn warn(&mut self, message: &str) {
         eprintln!("{} {}", self.paint("33", "warning:"), crate::redact::for_terminal(message));
+    }
+
+    fn shows_debug(&self, level: u8) -> bool {
+        self.verbosity >= level
     }
 
     fn debug(&mut self, level: u8, message: &str) {

@@ -234,14 +234,21 @@ impl FlowContext<'_> {
 
     /// Sends a request, logging it at `-vv` (method and URL only).
     pub fn send(&mut self, request: &crate::http::HttpRequest) -> Result<crate::http::HttpResponse> {
-        if let Some(route) = self.http.route(&request.url) {
-            // `-v` names the route whenever a proxy is configured; with none, only `-vv` does.
-            let level = if route.contains("no proxy set") { 2 } else { 1 };
-            self.ui.debug(level, &format!("{}: {route}", request.describe()));
+        // At `-v` and above only: the route and the redacted URL cost parsing on every request.
+        if self.ui.shows_debug(1) {
+            if let Some(route) = self.http.route(&request.url) {
+                // `-v` names the route whenever a proxy is configured; with none, only `-vv` does.
+                let level = if route.contains("no proxy set") { 2 } else { 1 };
+                self.ui.debug(level, &format!("{}: {route}", request.describe()));
+            }
         }
-        self.ui.debug(2, &format!("→ {}", request.describe()));
+        if self.ui.shows_debug(2) {
+            self.ui.debug(2, &format!("→ {}", request.describe()));
+        }
         let response = self.http.send(request)?;
-        self.ui.debug(2, &format!("← {} ({} bytes)", response.status, response.body.len()));
+        if self.ui.shows_debug(2) {
+            self.ui.debug(2, &format!("← {} ({} bytes)", response.status, response.body.len()));
+        }
         Ok(response)
     }
 

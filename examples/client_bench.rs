@@ -112,7 +112,14 @@ fn reqwest_variant(client: Client, url: &str, key: &str, total: usize, repeats: 
     let ours = age_oauth::AsyncClient::with_http(client, http.clone());
     runtime.block_on(async {
         let bare = || async {
-            let r = http.get(url).header("Authorization", format!("Bearer {key}")).send().await.unwrap();
+            // The same fixed headers as the blocking bare client: a user agent and the key.
+            let r = http
+                .get(url)
+                .header("User-Agent", concat!("age-oauth/", env!("CARGO_PKG_VERSION")))
+                .header("Authorization", format!("Bearer {key}"))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status().as_u16(), 200);
             r.bytes().await.unwrap();
         };

@@ -151,6 +151,15 @@ fn ctrl_c_at_the_hidden_prompt_gives_the_terminal_its_echo_back() {
         }
     }
     cmd.current_dir(home.path().join("work"));
+    // A test run started in the background (`cmd &`, nohup) inherits SIGINT ignored, and a shell may
+    // not undo that; a person's terminal never has it so. Give the child the default disposition.
+    // SAFETY: `signal` is async-signal-safe, and nothing else runs between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
     let mut p = rexpect::session::spawn_command(cmd, Some(TIMEOUT_MS)).expect("spawn on a pty");
     p.exp_string("Client Secret").unwrap();
     // Let the prompt switch the terminal to no-echo before the key arrives.

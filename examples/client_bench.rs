@@ -129,35 +129,35 @@ fn reqwest_variant(client: Client, url: &str, key: &str, total: usize, repeats: 
             ours().await;
         }
         for _ in 0..repeats {
-            // The same alternation as `interleaved`, spelled out: the variants are futures here.
             for control in [true, false] {
+                // The second variant: bare again for the control pair, else ours.
+                let second = || async move {
+                    if control {
+                        bare().await
+                    } else {
+                        ours().await
+                    }
+                };
+                // The same alternation as `interleaved`; the variants are futures here.
                 let mut pair = Pair::default();
                 for i in 0..total {
-                    let start = Instant::now();
                     if i % 2 == 0 {
-                        bare().await;
-                        pair.bare.push(start.elapsed());
-                        let start = Instant::now();
-                        if control {
-                            bare().await
-                        } else {
-                            ours().await
-                        }
-                        pair.ours.push(start.elapsed());
+                        pair.bare.push(timed_async(bare()).await);
+                        pair.ours.push(timed_async(second()).await);
                     } else {
-                        if control {
-                            bare().await
-                        } else {
-                            ours().await
-                        }
-                        pair.ours.push(start.elapsed());
-                        let start = Instant::now();
-                        bare().await;
-                        pair.bare.push(start.elapsed());
+                        pair.ours.push(timed_async(second()).await);
+                        pair.bare.push(timed_async(bare()).await);
                     }
                 }
                 pair.report(if control { "control: reqwest vs reqwest" } else { "AsyncClient vs reqwest" });
             }
         }
     });
+}
+
+#[cfg(feature = "reqwest")]
+async fn timed_async(one: impl std::future::Future<Output = ()>) -> Duration {
+    let start = Instant::now();
+    one.await;
+    start.elapsed()
 }

@@ -83,7 +83,7 @@ impl Interaction for Terminal {
     }
 
     fn debug(&mut self, level: u8, message: &str) {
-        if self.verbosity >= level {
+        if self.shows_debug(level) {
             eprintln!("{} {}", self.paint("2", "debug:"), crate::redact::for_terminal(message));
         }
     }

@@ -26,17 +26,6 @@ fn run_env(home: &Home, vars: &[(&str, &str)], args: &[&str]) -> Output {
     cmd.args(args).output().unwrap()
 }
 
-fn add(home: &Home, name: &str, provider: &str, sets: &[(&str, &str)]) {
-    let mut args = vec!["profile".to_string(), "add".into(), name.into(), "--provider".into(), provider.into()];
-    for (k, v) in sets {
-        args.push("--set".into());
-        args.push(format!("{k}={v}"));
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = home.run(&args);
-    assert_eq!(code(&out), 0, "profile add {name}: {}", text(&out.stderr));
-}
-
 /// No cache file, and no file anywhere under the home holding `secret`.
 fn assert_no_cache_and_no_copy(home: &Home, secret: &str, case: &str) {
     let cache_dir = home.state().join("cache");
@@ -55,9 +44,9 @@ fn assert_no_cache_and_no_copy(home: &Home, secret: &str, case: &str) {
 fn the_environment_key_wins_for_every_provider_without_cache_or_network() {
     let attacker = Attacker::start();
     let home = Home::new();
-    add(&home, "ak", "api-key", &[("api_url", &attacker.url("")), ("key_source", "static")]);
-    add(&home, "gis", "esri-oob", &[("portal", &attacker.url("/portal")), ("client_id", "cid")]);
-    add(&home, "sso", "oidc", &[("issuer", &attacker.url("")), ("client_id", "cid")]);
+    add_with_sets(&home, "ak", "api-key", &[("api_url", &attacker.url("")), ("key_source", "static")]);
+    add_with_sets(&home, "gis", "esri-oob", &[("portal", &attacker.url("/portal")), ("client_id", "cid")]);
+    add_with_sets(&home, "sso", "oidc", &[("issuer", &attacker.url("")), ("client_id", "cid")]);
     let key = "AAPTxy-env-key-0123456789";
     let with_key = [("AGE_OAUTH_API_KEY", key)];
     let cases = [
@@ -152,7 +141,7 @@ fn mint_profile(home: &Home, sim: &AnacondaSim, name: &str, extra: &[(&str, &str
     ];
     sets.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     let sets: Vec<(&str, &str)> = sets.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    add(home, name, "api-key", &sets);
+    add_with_sets(home, name, "api-key", &sets);
 }
 
 fn device_sim() -> AnacondaSim {
@@ -266,7 +255,7 @@ fn mint_after_browser_login_on_a_fixed_redirect() {
 fn a_static_key_from_stdin_and_its_expiry_in_utc() {
     let sim = AnacondaSim::start(AnacondaSimConfig::default()).unwrap();
     let home = Home::new();
-    add(&home, "ci", "api-key", &[("api_url", &sim.site()), ("key_source", "static")]);
+    add_with_sets(&home, "ci", "api-key", &[("api_url", &sim.site()), ("key_source", "static")]);
     let key = sim.issue_key(2 * 3600);
     let out = login_with_key(&home, "ci", &key, &[]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));

@@ -4,8 +4,7 @@
 
 use crate::common::*;
 use age_oauth::sandbox::{AnacondaSim, AnacondaSimConfig};
-use age_oauth::{AsyncClient, CacheStore, Client, ClientError, Config, Engine, Paths};
-use std::collections::BTreeMap;
+use age_oauth::{AsyncClient, CacheStore, ClientError, Paths};
 
 fn runtime() -> tokio::runtime::Runtime {
     // One executor thread: credential work that blocked it would stall every request.
@@ -13,32 +12,14 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn async_client(home: &Home, profile: &str) -> AsyncClient {
-    let paths = Paths::under(home.state());
-    let text = std::fs::read_to_string(&paths.config_file).unwrap();
-    let config = Config::from_parts(vec![(paths.config_file.clone(), text)], BTreeMap::new(), BTreeMap::new()).unwrap();
-    let engine = Engine::new(paths.clone()).with_store(CacheStore::with_own_identity(paths));
-    let session = engine.session(config.resolve(profile, &[]).unwrap()).unwrap();
-    AsyncClient::new(Client::new(engine, session)).unwrap()
+    AsyncClient::new(library_client(home, profile, &[])).unwrap()
 }
 
 #[test]
 fn a_static_key_401_is_retried_once_then_login_required_and_403_is_not_retried() {
     let sim = AnacondaSim::start(AnacondaSimConfig::default()).unwrap();
     let home = Home::new();
-    let out = home.run(&[
-        "profile",
-        "add",
-        "ci",
-        "--provider",
-        "api-key",
-        "--set",
-        &format!("api_url={}", sim.site()),
-        "--set",
-        "key_source=static",
-        "--set",
-        "api_version=7",
-    ]);
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    add_with_sets(&home, "ci", "api-key", &[("api_url", &sim.site()), ("key_source", "static"), ("api_version", "7")]);
     assert_eq!(code(&login_with_key(&home, "ci", &sim.issue_key(3600), &[])), 0);
     let client = async_client(&home, "ci");
     let url = sim.account_url();

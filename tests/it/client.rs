@@ -4,40 +4,20 @@
 
 use crate::common::*;
 use age_oauth::sandbox::{AnacondaSim, AnacondaSimConfig};
-use age_oauth::{CacheStore, Client, ClientError, Config, Engine, Paths};
-use std::collections::BTreeMap;
-
-/// A client over the binary's home (the same cache and identity), with `env` as its environment.
-fn client_with_env(home: &Home, profile: &str, env: &[(&str, &str)]) -> Client {
-    let paths = Paths::under(home.state());
-    let text = std::fs::read_to_string(&paths.config_file).unwrap();
-    let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    let config = Config::from_parts(vec![(paths.config_file.clone(), text)], BTreeMap::new(), env).unwrap();
-    let engine = Engine::new(paths.clone()).with_store(CacheStore::with_own_identity(paths));
-    let session = engine.session(config.resolve(profile, &[]).unwrap()).unwrap();
-    Client::new(engine, session)
-}
+use age_oauth::{Client, ClientError};
 
 fn client(home: &Home, profile: &str) -> Client {
-    client_with_env(home, profile, &[])
+    library_client(home, profile, &[])
 }
 
 fn static_key_profile(sim: &AnacondaSim) -> (Home, String) {
     let home = Home::new();
-    let out = home.run(&[
-        "profile",
-        "add",
+    add_with_sets(
+        &home,
         "ci",
-        "--provider",
         "api-key",
-        "--set",
-        &format!("api_url={}", sim.site()),
-        "--set",
-        "key_source=static",
-        "--set",
-        "user_agent=client-test/1",
-    ]);
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+        &[("api_url", &sim.site()), ("key_source", "static"), ("user_agent", "client-test/1")],
+    );
     let key = sim.issue_key(3600);
     let out = login_with_key(&home, "ci", &key, &[]);
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
@@ -50,30 +30,12 @@ fn static_key_profile(sim: &AnacondaSim) -> (Home, String) {
 fn a_401_refreshes_once_mints_again_and_retries() {
     let sim = AnacondaSim::start(AnacondaSimConfig::default()).unwrap();
     let home = Home::new();
-    let out = home.run(&[
-        "profile",
-        "add",
-        "conda",
-        "--provider",
-        "api-key",
-        "--set",
-        &format!("api_url={}", sim.site()),
-        "--set",
-        &format!("issuer={}", sim.issuer()),
-        "--set",
-        &format!("discovery_url={}", sim.discovery_url()),
-        "--client-id",
-        &sim.client_id(),
-        "--set",
-        &format!("mint_url={}", sim.mint_urls().join(" ")),
-        "--set",
-        "flow=browser",
-        "--set",
-        "scopes=openid offline_access",
-        "--set",
-        "api_version=3",
+    #[rustfmt::skip]
+    add_with_sets(&home, "conda", "api-key", &[
+        ("api_url", &sim.site()), ("issuer", &sim.issuer()), ("discovery_url", &sim.discovery_url()),
+        ("client_id", &sim.client_id()), ("mint_url", &sim.mint_urls().join(" ")), ("flow", "browser"),
+        ("scopes", "openid offline_access"), ("api_version", "3"),
     ]);
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
     let browser = browser_script(home.path());
     let out = home.cmd().env("AGE_OAUTH_BROWSER", &browser).args(["login", "--profile", "conda"]).output().unwrap();
     assert_eq!(code(&out), 0, "{}", text(&out.stderr));
@@ -147,20 +109,9 @@ fn arcgis_498_in_an_http_200_body_refreshes_once_and_retries() {
 fn the_client_sends_the_environment_key_and_never_refreshes_it() {
     let sim = AnacondaSim::start(AnacondaSimConfig::default()).unwrap();
     let home = Home::new();
-    let out = home.run(&[
-        "profile",
-        "add",
-        "ci",
-        "--provider",
-        "api-key",
-        "--set",
-        &format!("api_url={}", sim.site()),
-        "--set",
-        "key_source=static",
-    ]);
-    assert_eq!(code(&out), 0, "{}", text(&out.stderr));
+    add_with_sets(&home, "ci", "api-key", &[("api_url", &sim.site()), ("key_source", "static")]);
     let key = sim.issue_key(600);
-    let client = client_with_env(&home, "ci", &[("AGE_OAUTH_API_KEY", &key)]);
+    let client = library_client(&home, "ci", &[("AGE_OAUTH_API_KEY", &key)]);
     assert_eq!(client.get(&sim.account_url()).unwrap().status, 200);
     assert!(!home.cache_file("ci").exists(), "no cache written");
     sim.faults(|f| f.reject_next = 1);

@@ -495,3 +495,27 @@ pub fn login_with_key(home: &Home, profile: &str, key: &str, env: &[(&str, &str)
     writeln!(child.stdin.take().unwrap(), "{key}").unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// `profile add NAME --provider PROVIDER --set k=v ...`, which must succeed.
+pub fn add_with_sets(home: &Home, name: &str, provider: &str, sets: &[(&str, &str)]) {
+    let mut args = vec!["profile".to_string(), "add".into(), name.into(), "--provider".into(), provider.into()];
+    for (k, v) in sets {
+        args.push("--set".into());
+        args.push(format!("{k}={v}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = home.run(&args);
+    assert_eq!(code(&out), 0, "profile add {name}: {}", text(&out.stderr));
+}
+
+/// A library `Client` over the binary's home (the same cache and identity), with `env` as its environment.
+pub fn library_client(home: &Home, profile: &str, env: &[(&str, &str)]) -> age_oauth::Client {
+    let paths = Paths::under(home.state());
+    let text = std::fs::read_to_string(&paths.config_file).unwrap();
+    let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let config =
+        age_oauth::Config::from_parts(vec![(paths.config_file.clone(), text)], Default::default(), env).unwrap();
+    let engine = age_oauth::Engine::new(paths.clone()).with_store(CacheStore::with_own_identity(paths));
+    let session = engine.session(config.resolve(profile, &[]).unwrap()).unwrap();
+    age_oauth::Client::new(engine, session)
+}

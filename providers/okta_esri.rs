@@ -163,6 +163,20 @@ struct Attempt {
 }
 
 impl OktaEsri {
+    /// A fresh attempt (new `state` and PKCE verifier) for `redirect_uri`, and the portal's authorize URL for it.
+    fn begin_attempt(&self, redirect_uri: String) -> (Attempt, String) {
+        let s = &self.settings;
+        let attempt = Attempt { redirect_uri, state: random_urlsafe(16), pkce: Pkce::new() };
+        let url = self.portal.authorize_url(
+            &s.client_id,
+            &attempt.redirect_uri,
+            &attempt.state,
+            &attempt.pkce,
+            Some(s.expiration),
+        );
+        (attempt, url)
+    }
+
     /// The referer requests carry (none: the portal's tokens for this app are not referer-bound).
     fn referer(&self) -> Option<&str> {
         self.portal.referer.as_deref()
@@ -179,15 +193,7 @@ impl OktaEsri {
     /// Portal `oauth2/authorize` (code + PKCE + state + expiration) → its sign-in page's `oauth_state` →
     /// `oauth2/saml/authorize` → the IdP URL carrying `SAMLRequest` and `RelayState`.
     fn start(&self, cx: &mut FlowContext<'_>) -> Result<(Attempt, String)> {
-        let s = &self.settings;
-        let attempt = Attempt { redirect_uri: s.redirect_uri.clone(), state: random_urlsafe(16), pkce: Pkce::new() };
-        let url = self.portal.authorize_url(
-            &s.client_id,
-            &attempt.redirect_uri,
-            &attempt.state,
-            &attempt.pkce,
-            Some(s.expiration),
-        );
+        let (attempt, url) = self.begin_attempt(self.settings.redirect_uri.clone());
         let page = cx.send(&HttpRequest::get(url))?;
         let body = String::from_utf8_lossy(&page.body);
         let Some(oauth_state) = json_string_after(&body, "\"oauth_state\"") else {
@@ -347,21 +353,17 @@ impl OktaEsri {
             "the identity provider asks for a step-up sign-in this terminal flow cannot do; finish it in the browser",
         );
         let listener = Listener::bind(cx.profile, None, "/callback")?;
-        let attempt =
-            Attempt { redirect_uri: listener.redirect_uri().to_string(), state: random_urlsafe(16), pkce: Pkce::new() };
-        let s = &self.settings;
-        let url = self.portal.authorize_url(
-            &s.client_id,
-            &attempt.redirect_uri,
-            &attempt.state,
-            &attempt.pkce,
-            Some(s.expiration),
-        );
+        let (attempt, url) = self.begin_attempt(listener.redirect_uri().to_string());
         let profile = cx.profile.to_string();
         let expected = Expected { profile: &profile, state: &attempt.state, issuer: None };
         let callback = obtain_code(cx, &listener, &url, &expected, Duration::from_secs(DEFAULT_TIMEOUT_SECS))?;
-        let mut tokens =
-            self.portal.redeem_code(cx, &s.client_id, callback.code.expose(), &attempt.redirect_uri, &attempt.pkce)?;
+        let mut tokens = self.portal.redeem_code(
+            cx,
+            &self.settings.client_id,
+            callback.code.expose(),
+            &attempt.redirect_uri,
+            &attempt.pkce,
+        )?;
         tokens.provider_state.set(&OktaEsriState { redirect_uri: Some(attempt.redirect_uri) });
         Ok(tokens)
     }
